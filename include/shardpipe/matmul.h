@@ -1,0 +1,63 @@
+/* matmul.h - Y = X * W^T for a weight matrix of any supported dtype.
+ *
+ * X is n rows of `cols` floats (a micro-batch of activations), W is `rows`
+ * output features of `cols` weights each (a GGUF 2-D tensor: ne0 = cols,
+ * ne1 = rows), Y is n rows of `rows` floats.
+ *
+ * Two paths, chosen by n:
+ *  - n >= ctx->sgemm_min_rows: dequantize panels of W to f32 into a reused
+ *    buffer and call OpenBLAS cblas_sgemm (prompt processing);
+ *  - otherwise (decode): quantize each X row to Q8_0 once and run the int8
+ *    vec_dot kernels over output rows, split across the pool's threads
+ *    (F32/F16/BF16 weights use f32 dots instead).
+ * Every output element depends only on its X row, W and the path, never on
+ * the other rows in the batch or the thread count: results are
+ * bit-reproducible across micro-batch compositions and pipeline plans that
+ * choose the same path. */
+#ifndef SHARDPIPE_MATMUL_H
+#define SHARDPIPE_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shardpipe/gguf.h"
+#include "shardpipe/threads.h"
+
+typedef struct sp_matrix {
+    sp_dtype type;
+    int64_t rows;       /* output features */
+    int64_t cols;       /* input features (multiple of 32 for quantized) */
+    const void *data;   /* rows * row_bytes, e.g. into the GGUF mapping */
+    size_t row_bytes;
+} sp_matrix;
+
+typedef enum sp_matmul_path {
+    SP_PATH_AUTO = 0,
+    SP_PATH_DOT = 1,    /* int8 / f32 dot kernels */
+    SP_PATH_SGEMM = 2,  /* dequantize + cblas_sgemm */
+} sp_matmul_path;
+
+typedef struct sp_matmul_ctx {
+    sp_pool *pool;
+    int n_threads;
+    int sgemm_min_rows;     /* crossover; default from measurement, see matmul.c */
+    sp_matmul_path force;   /* SP_PATH_AUTO normally */
+    /* scratch, grown on demand */
+    float *panel;
+    size_t panel_cap;
+    void *xq;
+    size_t xq_cap;
+} sp_matmul_ctx;
+
+/* Creates the pool and sets OpenBLAS to the same thread count. */
+void sp_matmul_init(sp_matmul_ctx *ctx, int n_threads);
+void sp_matmul_free(sp_matmul_ctx *ctx);
+
+sp_matrix sp_matrix_from_tensor(const sp_gguf_tensor *t);
+
+void sp_matmul(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, float *y);
+
+/* Which path sp_matmul takes for n rows. */
+sp_matmul_path sp_matmul_choose(const sp_matmul_ctx *ctx, const sp_matrix *w, int n);
+
+#endif

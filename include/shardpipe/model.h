@@ -1,0 +1,126 @@
+/* model.h - a Llama-architecture transformer, or a contiguous range of its
+ * layers, over weights mapped from a GGUF file.
+ *
+ * The forward pass is cut into three pieces so that a pipeline stage can run
+ * just its share:
+ *   sp_embed        token ids -> hidden states          (first stage only)
+ *   sp_forward      hidden states through layers [first, last] of the shard
+ *   sp_head         final RMSNorm + output matrix -> logits (last stage only)
+ * All three work on a micro-batch: n rows, each row a token of some sequence
+ * at some position. Each sequence has its own KV cache slot; rows of one
+ * sequence in a batch must have increasing positions (a prompt chunk).
+ *
+ * Only the tensors of the shard are referenced; since weights stay in the
+ * read-only mapping, a stage's resident memory is its shard, not the model. */
+#ifndef SHARDPIPE_MODEL_H
+#define SHARDPIPE_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shardpipe/error.h"
+#include "shardpipe/gguf.h"
+#include "shardpipe/matmul.h"
+
+/* Hyper-parameters read from the GGUF metadata (llama.*). */
+typedef struct sp_config {
+    char arch[32];
+    int n_vocab;
+    int dim;          /* embedding length */
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;   /* grouped-query attention when < n_heads */
+    int head_dim;     /* dim / n_heads */
+    int kv_dim;       /* n_kv_heads * head_dim */
+    int ffn_dim;
+    int ctx_train;
+    int rope_dim;     /* dimensions rotated per head (<= head_dim) */
+    float rope_base;
+    float norm_eps;
+} sp_config;
+
+/* Reads and checks the hyper-parameters; errors name file, key, expected. */
+int sp_config_read(const sp_gguf *g, sp_config *c, sp_error *err);
+
+typedef struct sp_layer {
+    const float *attn_norm;   /* [dim] */
+    const float *ffn_norm;    /* [dim] */
+    sp_matrix wq, wk, wv, wo; /* dim->dim, dim->kv_dim, dim->kv_dim, dim->dim */
+    sp_matrix w_gate, w_up;   /* dim->ffn */
+    sp_matrix w_down;         /* ffn->dim */
+} sp_layer;
+
+typedef struct sp_model {
+    sp_gguf *gguf;        /* owned */
+    sp_config cfg;
+    int first, last;      /* layer range held, inclusive; last < first: none */
+    bool has_embed;       /* first stage: token embedding */
+    bool has_head;        /* last stage: final norm + output */
+    sp_matrix tok_embd;   /* [n_vocab][dim] */
+    const float *out_norm;
+    sp_matrix output;     /* [n_vocab][dim]; the embedding when tied */
+    sp_layer *layers;     /* layers[l - first] */
+} sp_model;
+
+/* Open a model and bind the tensors of layers [first, last] (and the
+ * embedding / head when asked). first = 0, last = -1 with embed and head
+ * gives a head-only or embed-only shard. Every tensor of the shard is
+ * checked (presence, shape, dtype) before anything is read. */
+sp_model *sp_model_open(const char *path, int first, int last, bool embed, bool head, sp_error *err);
+/* Whole model: layers [0, n_layers-1], embedding and head. */
+sp_model *sp_model_open_full(const char *path, sp_error *err);
+void sp_model_close(sp_model *m);
+
+/* Bytes of weight data a shard references (what it will read per token,
+ * except the embedding, of which one row per token is read). */
+uint64_t sp_shard_weight_bytes(const sp_gguf *g, const sp_config *c, int first, int last,
+                               bool embed, bool head);
+/* Bytes of f32 KV cache for n_layers layers, n_seq sequences, ctx positions. */
+uint64_t sp_kv_bytes(const sp_config *c, int n_layers, int n_seq, int ctx);
+/* Bytes of scratch buffers for micro-batches of up to max_rows rows. */
+uint64_t sp_scratch_bytes(const sp_config *c, int max_rows, int ctx, bool head);
+
+/* KV cache of a shard: for each of its layers, each sequence slot, each
+ * position, kv_dim floats of K and of V. */
+typedef struct sp_kv_cache {
+    int n_layers, n_seq, ctx, kv_dim;
+    float *k, *v;  /* [layer][seq][pos][kv_dim] */
+} sp_kv_cache;
+
+sp_kv_cache *sp_kv_new(const sp_config *c, int n_layers, int n_seq, int ctx);
+void sp_kv_free(sp_kv_cache *kv);
+
+/* A micro-batch description: n rows; row i is a token of sequence seq[i]
+ * at position pos[i]. */
+typedef struct sp_batch {
+    int n;
+    const int *seq;
+    const int *pos;
+} sp_batch;
+
+/* Everything a shard needs to run: model, KV cache, scratch, kernels. */
+typedef struct sp_engine {
+    sp_model *model;
+    sp_kv_cache *kv;
+    sp_matmul_ctx mm;
+    int max_rows;
+    int ctx;
+    /* scratch, max_rows rows each */
+    float *xn, *q, *k, *v, *att_out, *hb, *hb2, *scores;
+} sp_engine;
+
+/* n_threads: kernel threads; max_rows: largest micro-batch; n_seq sequence
+ * slots; ctx positions per sequence (<= the model's training context). */
+sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, int ctx, sp_error *err);
+void sp_engine_free(sp_engine *e); /* does not close the model */
+
+/* x[n][dim] = embedding rows of tokens (first stage). Returns -1 on an
+ * out-of-range token id. */
+int sp_embed(sp_engine *e, const int *tokens, int n, float *x, sp_error *err);
+/* Run layers [first, last] of the shard on x[n][dim] in place. Checks that
+ * positions are inside the context and sequences inside the slots. */
+int sp_forward(sp_engine *e, const sp_batch *b, float *x, sp_error *err);
+/* logits[n][n_vocab] from x[n][dim] (last stage). */
+void sp_head(sp_engine *e, const float *x, int n, float *logits);
+
+#endif

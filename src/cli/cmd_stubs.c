@@ -1,0 +1,19 @@
+/* cmd_stubs.c - subcommands that are not built yet say so and exit 2.
+ * Each moves to its own cmd_*.c when it is implemented. */
+#include <stdio.h>
+
+#include "commands.h"
+
+static int not_yet(const char *name)
+{
+    fprintf(stderr, "shardpipe %s: not implemented in this version\n", name);
+    return 2;
+}
+
+int cmd_inspect(int argc, char **argv) { (void)argc; (void)argv; return not_yet("inspect"); }
+int cmd_generate(int argc, char **argv) { (void)argc; (void)argv; return not_yet("generate"); }
+int cmd_synth(int argc, char **argv) { (void)argc; (void)argv; return not_yet("synth"); }
+int cmd_run(int argc, char **argv) { (void)argc; (void)argv; return not_yet("run"); }
+int cmd_profile(int argc, char **argv) { (void)argc; (void)argv; return not_yet("profile"); }
+int cmd_plan(int argc, char **argv) { (void)argc; (void)argv; return not_yet("plan"); }
+int cmd_bench(int argc, char **argv) { (void)argc; (void)argv; return not_yet("bench"); }

@@ -1,0 +1,70 @@
+/* testutil.c - see testutil.h. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *sp_test_shared(const char *rel)
+{
+    static char bufs[8][1024];
+    static int next;
+    const char *root = getenv("SP_SHARED");
+    if (!root || !*root) root = SP_SHARED_DIR;
+    char *buf = bufs[next++ % 8];
+    snprintf(buf, sizeof bufs[0], "%s/%s", root, rel);
+    if (access(buf, R_OK) != 0) {
+        cr_log_warn("SKIP: %s is missing (set SP_SHARED to the folder holding models/ and reference/)", buf);
+        fprintf(stderr, "SKIP: shared data %s is missing; this test needs ../shared beside the source tree\n", buf);
+        cr_skip_test("shared data %s is missing", buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static char tmpdir[256];
+
+static void rm_tmpdir(void)
+{
+    if (!tmpdir[0]) return;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) { /* best effort */ }
+}
+
+const char *sp_test_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/sp_test_XXXXXX");
+        if (!mkdtemp(tmpdir)) { perror("mkdtemp"); abort(); }
+        atexit(rm_tmpdir);
+    }
+    return tmpdir;
+}
+
+const char *sp_test_tmpfile(const char *name)
+{
+    static char bufs[8][512];
+    static int next;
+    char *buf = bufs[next++ % 8];
+    snprintf(buf, sizeof bufs[0], "%s/%s", sp_test_tmpdir(), name);
+    return buf;
+}
+
+void *sp_test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); fclose(f); return NULL; }
+    fclose(f);
+    if (len) *len = (size_t)n;
+    return buf;
+}

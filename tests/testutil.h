@@ -1,0 +1,22 @@
+/* testutil.h - helpers shared by the Criterion tests. */
+#ifndef SP_TESTUTIL_H
+#define SP_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Path of a file under the shared data folder (SP_SHARED env var, else the
+ * configured ../shared). Returns NULL - after calling cr_skip_test with a
+ * message naming the missing file - when absent: use as
+ *   const char *p = sp_test_shared("models/stories260K.gguf"); if (!p) return; */
+const char *sp_test_shared(const char *rel);
+
+/* A fresh temporary directory for this test process (removed at exit). */
+const char *sp_test_tmpdir(void);
+/* tmpdir/name into a static rotating buffer. */
+const char *sp_test_tmpfile(const char *name);
+
+/* Read a whole file; returns malloc'ed buffer, *len set; NULL if absent. */
+void *sp_test_read_file(const char *path, size_t *len);
+
+#endif
