@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 
-pkgs=(build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libcriterion-dev)
+pkgs=(build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libcriterion-dev gcc-aarch64-linux-gnu qemu-user-static)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -68,3 +68,24 @@ void *sp_test_read_file(const char *path, size_t *len)
     if (len) *len = (size_t)n;
     return buf;
 }
+
+int sp_test_json_ints(const char *json, const char *key, int *out, int cap)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(json, pat);
+    if (!p) return -1;
+    p = strchr(p + strlen(pat), '[');
+    if (!p) return -1;
+    p++;
+    int n = 0;
+    while (*p && *p != ']') {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) { p++; continue; }
+        if (n < cap) out[n] = (int)v;
+        n++;
+        p = end;
+    }
+    return n;
+}

@@ -19,4 +19,8 @@ const char *sp_test_tmpfile(const char *name);
 /* Read a whole file; returns malloc'ed buffer, *len set; NULL if absent. */
 void *sp_test_read_file(const char *path, size_t *len);
 
+/* Integers of the JSON array at "key": [...] in a JSON text; returns the
+ * count (at most cap stored), -1 when the key is absent. */
+int sp_test_json_ints(const char *json, const char *key, int *out, int cap);
+
 #endif

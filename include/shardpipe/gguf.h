@@ -95,6 +95,8 @@ typedef struct sp_gguf {
     /* private */
     sp_gguf_str *str_pool;
     int fd;
+    const sp_gguf_kv **kv_by_key;          /* kv sorted by key, for lookup */
+    const sp_gguf_tensor **tensor_by_name; /* tensors sorted by name */
 } sp_gguf;
 
 /* Open and validate. Returns NULL and fills err on any problem. */

@@ -75,20 +75,25 @@ void sp_model_close(sp_model *m);
  * except the embedding, of which one row per token is read). */
 uint64_t sp_shard_weight_bytes(const sp_gguf *g, const sp_config *c, int first, int last,
                                bool embed, bool head);
-/* Bytes of f32 KV cache for n_layers layers, n_seq sequences, ctx positions. */
+/* Bytes of fp16 KV cache for n_layers layers, n_seq sequences, ctx positions. */
 uint64_t sp_kv_bytes(const sp_config *c, int n_layers, int n_seq, int ctx);
 /* Bytes of scratch buffers for micro-batches of up to max_rows rows. */
 uint64_t sp_scratch_bytes(const sp_config *c, int max_rows, int ctx, bool head);
 
 /* KV cache of a shard: for each of its layers, each sequence slot, each
- * position, kv_dim floats of K and of V. */
+ * position, kv_dim values of K and of V, stored as fp16 (as llama.cpp does:
+ * half the memory of f32, and the attention arithmetic matches the
+ * reference implementation's). */
 typedef struct sp_kv_cache {
     int n_layers, n_seq, ctx, kv_dim;
-    float *k, *v;  /* [layer][seq][pos][kv_dim] */
+    uint16_t *k, *v;  /* [layer][seq][pos][kv_dim], fp16 */
+    int *filled;   /* per sequence: positions 0..filled-1 hold data */
 } sp_kv_cache;
 
 sp_kv_cache *sp_kv_new(const sp_config *c, int n_layers, int n_seq, int ctx);
 void sp_kv_free(sp_kv_cache *kv);
+/* Forget sequence slot s (its next row must be at position 0). */
+void sp_kv_reset(sp_kv_cache *kv, int s);
 
 /* A micro-batch description: n rows; row i is a token of sequence seq[i]
  * at position pos[i]. */
@@ -118,7 +123,9 @@ void sp_engine_free(sp_engine *e); /* does not close the model */
  * out-of-range token id. */
 int sp_embed(sp_engine *e, const int *tokens, int n, float *x, sp_error *err);
 /* Run layers [first, last] of the shard on x[n][dim] in place. Checks that
- * positions are inside the context and sequences inside the slots. */
+ * positions are inside the context, sequences inside the slots, and that each
+ * row continues its sequence (position <= positions filled so far; a row at
+ * position 0 restarts the slot). A shard with no layers only checks. */
 int sp_forward(sp_engine *e, const sp_batch *b, float *x, sp_error *err);
 /* logits[n][n_vocab] from x[n][dim] (last stage). */
 void sp_head(sp_engine *e, const float *x, int n, float *logits);

@@ -1,9 +1,21 @@
 /* sampler.h - turn a row of logits into the next token id.
  *
- * Order of operations (as llama.cpp's default chain): repetition penalty on
- * the last `repeat_last_n` tokens, then greedy if temperature <= 0, else
- * top-k, top-p (nucleus), min-p, temperature, and a draw from the seeded
- * RNG. The same seed and logits give the same token on every platform. */
+ * Order of operations (llama.cpp's default chain):
+ *   1. repetition penalty on the distinct tokens among the last
+ *      `repeat_last_n` accepted ones: logit > 0 ? logit / penalty
+ *      : logit * penalty (applied in place to the caller's logits);
+ *   2. temperature <= 0: greedy, the argmax (lowest id on ties); stop here;
+ *   3. top-k: keep the k highest logits (k <= 0: off);
+ *   4. top-p: on the softmax of the survivors at temperature 1, keep the
+ *      smallest most-probable prefix whose probability reaches p (>= 1: off);
+ *   5. min-p: keep tokens with probability >= min_p * the highest one;
+ *   6. temperature: softmax(logit / temperature) over what is left, then one
+ *      draw from the seeded RNG.
+ * So temperature reshapes the final draw but not which tokens survive the
+ * filters. The same seed and logits give the same token sequence (across
+ * platforms too, as long as their expf rounds alike).
+ * sp_sampler_sample does not remember the token it returns: call
+ * sp_sampler_accept with it (and with the prompt tokens). */
 #ifndef SHARDPIPE_SAMPLER_H
 #define SHARDPIPE_SAMPLER_H
 

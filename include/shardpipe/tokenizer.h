@@ -27,9 +27,13 @@ void sp_tokenizer_free(sp_tokenizer *t);
 int sp_tokenizer_n_vocab(const sp_tokenizer *t);
 int sp_tokenizer_bos(const sp_tokenizer *t);
 int sp_tokenizer_eos(const sp_tokenizer *t);
+/* tokenizer.ggml.add_bos_token (default true): whether prompts start with BOS. */
+bool sp_tokenizer_add_bos(const sp_tokenizer *t);
 
 /* Encode text; writes at most cap ids to out and returns the full count
- * (call again with a larger buffer if it exceeds cap). */
+ * (call again with a larger buffer if it exceeds cap), or -1 when text is
+ * longer than SP_TOKENIZE_MAX_BYTES. */
+#define SP_TOKENIZE_MAX_BYTES (256u << 20)
 int sp_tokenize(const sp_tokenizer *t, const char *text, bool add_bos, int *out, int cap);
 
 /* The raw piece of a token ("▁the", "<0x0A>", ...). */
@@ -43,8 +47,14 @@ typedef struct sp_detok {
 } sp_detok;
 
 void sp_detok_init(sp_detok *d);
-/* Appends the printable text for token id to out (NUL-terminated, at most
- * cap-1 bytes) and returns its length. Incomplete UTF-8 is held back. */
+/* Writes the printable text for token id to out (NUL-terminated, at most
+ * cap-1 bytes; longer text is cut) and returns its length. "▁" prints as a
+ * space, <0xXX> as that byte, control tokens (<s>, </s>) as nothing, <unk>
+ * as U+2585. When the vocabulary adds a prefix space, the leading space of
+ * the first non-control token is dropped (it is that prefix), so decoding
+ * the tokens of a text gives the text back exactly, leading spaces
+ * included. Incomplete UTF-8 is held back until its last byte arrives;
+ * invalid bytes print as U+FFFD, so the output is always valid UTF-8. */
 int sp_detok_push(const sp_tokenizer *t, sp_detok *d, int id, char *out, int cap);
 /* Flushes whatever is held back (invalid bytes become U+FFFD). */
 int sp_detok_flush(sp_detok *d, char *out, int cap);

@@ -25,6 +25,12 @@ int sp_error_prefix(sp_error *err, const char *fmt, ...)
     va_end(ap);
     char old[sizeof err->msg];
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old);
+    size_t n = strlen(prefix);
+    if (n >= sizeof err->msg) n = sizeof err->msg - 1;
+    memcpy(err->msg, prefix, n);
+    size_t m = strlen(old);
+    if (n + m >= sizeof err->msg) m = sizeof err->msg - 1 - n;
+    memcpy(err->msg + n, old, m);
+    err->msg[n + m] = 0;
     return -1;
 }

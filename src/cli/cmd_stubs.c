@@ -11,8 +11,6 @@ static int not_yet(const char *name)
 }
 
 int cmd_inspect(int argc, char **argv) { (void)argc; (void)argv; return not_yet("inspect"); }
-int cmd_generate(int argc, char **argv) { (void)argc; (void)argv; return not_yet("generate"); }
-int cmd_synth(int argc, char **argv) { (void)argc; (void)argv; return not_yet("synth"); }
 int cmd_run(int argc, char **argv) { (void)argc; (void)argv; return not_yet("run"); }
 int cmd_profile(int argc, char **argv) { (void)argc; (void)argv; return not_yet("profile"); }
 int cmd_plan(int argc, char **argv) { (void)argc; (void)argv; return not_yet("plan"); }

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"run", cmd_run, "run a partition plan as a pipeline over MPI ranks (under mpiexec)"},
     {"profile", cmd_profile, "measure this board (or, with --links, the network) into YAML"},
     {"plan", cmd_plan, "compute a partition plan from board profiles and a model"},
+    {"check", cmd_check, "validate a partition plan against its model (and an MPI world size)"},
     {"bench", cmd_bench, "run a benchmark spec and write a JSON result"},
 };
 

@@ -1,0 +1,88 @@
+/* plan.h - partition plans: which MPI rank runs which contiguous range of
+ * layers, and how the pipeline is batched. Schema: docs/plan-format.md.
+ *
+ * Validation happens in three steps, all before any weights are loaded:
+ *   sp_plan_load         syntax and schema (unknown keys, types, ranges of
+ *                        scalar values), every error at file:line:column;
+ *   sp_plan_check_model  against the model's header: layer ranges cover
+ *                        [0, n_layers-1] exactly once in order, context fits,
+ *                        each stage's estimated memory fits its budget;
+ *   sp_plan_check_world  against the MPI world: every rank 0..size-1 is a
+ *                        stage, or rank 0 is a coordinator-only rank. */
+#ifndef SHARDPIPE_PLAN_H
+#define SHARDPIPE_PLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shardpipe/error.h"
+#include "shardpipe/gguf.h"
+#include "shardpipe/model.h"
+
+#define SP_PLAN_MAX_STAGES 64
+
+/* Element type of hidden states on the wire between stages. */
+typedef enum sp_wire_type {
+    SP_WIRE_F32 = 0,
+    SP_WIRE_F16 = 1,
+    SP_WIRE_Q8_0 = 2,
+} sp_wire_type;
+
+const char *sp_wire_name(sp_wire_type w);
+
+/* Where a value came from in the YAML file (1-based), for error messages. */
+typedef struct sp_plan_loc {
+    int line, col;
+} sp_plan_loc;
+
+typedef struct sp_stage_plan {
+    int rank;
+    char host[64];
+    int first, last;         /* layer range, inclusive */
+    int threads;             /* kernel threads on this rank (default 1) */
+    uint64_t memory_budget;  /* bytes; 0 = none given */
+    sp_plan_loc loc;         /* of the stage's mapping */
+    sp_plan_loc loc_layers;  /* of its `layers` value */
+    sp_plan_loc loc_rank;
+    sp_plan_loc loc_budget;
+} sp_stage_plan;
+
+typedef struct sp_plan {
+    char path[1024];          /* the plan file */
+    char model_path[1024];    /* resolved: relative paths are taken from the plan's folder */
+    char model_sha256[65];    /* "" when not given */
+    int context;              /* positions per sequence */
+    int sequences;            /* sequences in flight (KV slots on every stage) */
+    int micro_batches;        /* groups the in-flight sequences are split into */
+    int prefill_chunk;        /* prompt tokens per micro-batch while prefilling */
+    sp_wire_type wire;
+    int n_stages;             /* in pipeline order */
+    sp_stage_plan stages[SP_PLAN_MAX_STAGES];
+    sp_plan_loc loc_model, loc_context, loc_stages;
+} sp_plan;
+
+int sp_plan_load(const char *path, sp_plan *plan, sp_error *err);
+int sp_plan_check_model(const sp_plan *plan, const sp_gguf *g, const sp_config *cfg, sp_error *err);
+int sp_plan_check_world(const sp_plan *plan, int world_size, sp_error *err);
+
+/* Index of the stage run by `rank`, or -1 (a coordinator-only rank 0). */
+int sp_plan_stage_of_rank(const sp_plan *plan, int rank);
+/* Largest number of rows in one micro-batch under this plan. */
+int sp_plan_max_rows(const sp_plan *plan);
+
+/* Estimated resident bytes of a stage: weights of its shard (plus embedding
+ * on the first stage and head on the last), KV cache for `sequences` x
+ * `context` positions, scratch for the largest micro-batch, wire buffers. */
+typedef struct sp_stage_memory {
+    uint64_t weights, kv_cache, scratch, wire, total;
+} sp_stage_memory;
+sp_stage_memory sp_plan_stage_memory(const sp_plan *plan, int stage, const sp_gguf *g, const sp_config *cfg);
+
+/* Write a plan as YAML (atomically: PATH.tmp then rename). `stage_comments`
+ * (may be NULL, else n_stages strings, each may be NULL or multi-line) are
+ * written as YAML comments above each stage; `header` likewise at the top.
+ * The model path is written as given in plan->model_path. */
+int sp_plan_write(const sp_plan *plan, const char *path, const char *header,
+                  const char *const *stage_comments, sp_error *err);
+
+#endif

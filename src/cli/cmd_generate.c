@@ -1,0 +1,163 @@
+/* cmd_generate.c - `shardpipe generate`: the whole model in one process.
+ * Tokenize, prefill the prompt in chunks, then decode one token at a time,
+ * streaming text; print prompt and decode tok/s and peak memory at the end. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "cli_util.h"
+#include "shardpipe/model.h"
+#include "shardpipe/sampler.h"
+#include "shardpipe/tokenizer.h"
+#include "shardpipe/util.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: shardpipe generate -m MODEL.gguf -p PROMPT [-n TOKENS] [options]\n"
+            "  -m, --model PATH       GGUF llama model\n"
+            "  -p, --prompt TEXT      prompt (BOS is added)\n"
+            "  -n, --tokens N         tokens to generate (default 64; stops early at EOS)\n"
+            "      --ctx N            context positions (default: prompt + N, at most the model's)\n"
+            "      --threads N        kernel threads (default 1)\n"
+            "      --chunk N          prompt tokens per prefill micro-batch (default 64)\n"
+            "      --ignore-eos       keep generating past the end-of-sequence token\n"
+            "      --tokens-out FILE  also write the generated token ids, one per line\n"
+            SP_SAMPLER_USAGE);
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    const char *model_path = NULL, *prompt = NULL, *tokens_out = NULL;
+    int n_gen = 64, ctx = 0, threads = 1, chunk = 64, ignore_eos = 0;
+    sp_sampler_params sp = sp_sampler_defaults();
+    enum { O_CTX = 256, O_THREADS, O_CHUNK, O_IGNORE_EOS, O_TOKENS_OUT, O_SAMPLER_BASE };
+    struct option opts[32] = {
+        {"model", required_argument, 0, 'm'},   {"prompt", required_argument, 0, 'p'},
+        {"tokens", required_argument, 0, 'n'},  {"ctx", required_argument, 0, O_CTX},
+        {"threads", required_argument, 0, O_THREADS}, {"chunk", required_argument, 0, O_CHUNK},
+        {"ignore-eos", no_argument, 0, O_IGNORE_EOS}, {"tokens-out", required_argument, 0, O_TOKENS_OUT},
+        {"help", no_argument, 0, 'h'},
+    };
+    sp_cli_sampler_options(opts + 9, O_SAMPLER_BASE);
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:p:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'p': prompt = optarg; break;
+        case 'n': if (sp_cli_int("generate", "-n", optarg, 0, 1 << 20, &n_gen)) return 2; break;
+        case O_CTX: if (sp_cli_int("generate", "--ctx", optarg, 1, 1 << 20, &ctx)) return 2; break;
+        case O_THREADS: if (sp_cli_int("generate", "--threads", optarg, 1, 256, &threads)) return 2; break;
+        case O_CHUNK: if (sp_cli_int("generate", "--chunk", optarg, 1, 1 << 16, &chunk)) return 2; break;
+        case O_IGNORE_EOS: ignore_eos = 1; break;
+        case O_TOKENS_OUT: tokens_out = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default:
+            if (c >= O_SAMPLER_BASE) {
+                if (sp_cli_sampler_parse("generate", c - O_SAMPLER_BASE, optarg, &sp)) return 2;
+                break;
+            }
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!model_path || !prompt) {
+        fprintf(stderr, "shardpipe generate: -m MODEL and -p PROMPT are required\n");
+        usage(stderr);
+        return 2;
+    }
+
+    sp_error err = {{0}};
+    sp_model *m = sp_model_open_full(model_path, &err);
+    if (!m) return sp_cli_fail("generate", &err);
+    sp_tokenizer *tok = sp_tokenizer_load(m->gguf, &err);
+    if (!tok) { sp_model_close(m); return sp_cli_fail("generate", &err); }
+
+    int cap = (int)strlen(prompt) + 8;
+    int *ids = malloc((size_t)cap * sizeof(int));
+    int n_prompt = sp_tokenize(tok, prompt, true, ids, cap);
+    const sp_config *cfg = &m->cfg;
+    if (ctx == 0) ctx = n_prompt + n_gen < cfg->ctx_train ? n_prompt + n_gen : cfg->ctx_train;
+    if (n_prompt + n_gen > ctx) {
+        fprintf(stderr, "shardpipe generate: prompt (%d tokens) + %d new tokens exceed the context of %d "
+                        "positions; lower -n or raise --ctx (model maximum %d)\n", n_prompt, n_gen, ctx,
+                cfg->ctx_train);
+        free(ids); sp_tokenizer_free(tok); sp_model_close(m);
+        return 1;
+    }
+    sp_engine *e = sp_engine_new(m, threads, chunk, 1, ctx, &err);
+    if (!e) { free(ids); sp_tokenizer_free(tok); sp_model_close(m); return sp_cli_fail("generate", &err); }
+
+    sp_sampler smp;
+    sp_sampler_init(&smp, &sp, cfg->n_vocab);
+    for (int i = 0; i < n_prompt; i++) sp_sampler_accept(&smp, ids[i]);
+    float *x = sp_alloc((size_t)chunk * cfg->dim * sizeof(float));
+    float *logits = sp_alloc((size_t)cfg->n_vocab * sizeof(float));
+    int *seq = sp_calloc((size_t)chunk, sizeof(int)), *pos = sp_alloc((size_t)chunk * sizeof(int));
+    FILE *tf = tokens_out ? fopen(tokens_out, "w") : NULL;
+    if (tokens_out && !tf) {
+        fprintf(stderr, "shardpipe generate: cannot write %s\n", tokens_out);
+        return 1;
+    }
+
+    sp_detok dt;
+    sp_detok_init(&dt);
+    char text[256];
+    fputs(prompt, stdout);
+    fflush(stdout);
+
+    /* prefill: chunks of the prompt; logits only for the last prompt token */
+    int rc = 0;
+    double t0 = sp_now();
+    for (int p0 = 0; p0 < n_prompt && !rc; p0 += chunk) {
+        int n = n_prompt - p0 < chunk ? n_prompt - p0 : chunk;
+        for (int i = 0; i < n; i++) pos[i] = p0 + i;
+        sp_batch b = {n, seq, pos};
+        rc = sp_embed(e, ids + p0, n, x, &err) || sp_forward(e, &b, x, &err);
+        if (!rc && p0 + n == n_prompt) sp_head(e, x + (size_t)(n - 1) * cfg->dim, 1, logits);
+    }
+    double t_prompt = sp_now() - t0;
+
+    /* decode */
+    int n_done = 0;
+    double t1 = sp_now();
+    for (int p = n_prompt; !rc && n_done < n_gen; p++) {
+        int next = sp_sampler_sample(&smp, logits);
+        sp_sampler_accept(&smp, next);
+        n_done++;
+        if (tf) fprintf(tf, "%d\n", next);
+        if (next == sp_tokenizer_eos(tok) && !ignore_eos) break;
+        int len = sp_detok_push(tok, &dt, next, text, sizeof text);
+        fwrite(text, 1, (size_t)len, stdout);
+        fflush(stdout);
+        if (n_done == n_gen) break;
+        pos[0] = p;
+        sp_batch b = {1, seq, pos};
+        rc = sp_embed(e, &next, 1, x, &err) || sp_forward(e, &b, x, &err);
+        if (!rc) sp_head(e, x, 1, logits);
+    }
+    double t_decode = sp_now() - t1;
+    int len = sp_detok_flush(&dt, text, sizeof text);
+    fwrite(text, 1, (size_t)len, stdout);
+    fputc('\n', stdout);
+    if (tf) fclose(tf);
+
+    if (rc) {
+        sp_cli_fail("generate", &err);
+    } else {
+        fprintf(stderr,
+                "\nprompt: %d tokens in %.3f s (%.2f tok/s) | decode: %d tokens in %.3f s (%.2f tok/s) | "
+                "threads %d | peak RSS %.1f MiB\n",
+                n_prompt, t_prompt, n_prompt / t_prompt, n_done, t_decode,
+                n_done > 1 ? (n_done - 1) / t_decode : 0.0, threads, sp_peak_rss_bytes() / 1048576.0);
+    }
+    free(x); free(logits); free(seq); free(pos); free(ids);
+    sp_sampler_free(&smp);
+    sp_engine_free(e);
+    sp_tokenizer_free(tok);
+    sp_model_close(m);
+    return rc ? 1 : 0;
+}

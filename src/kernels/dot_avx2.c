@@ -1,0 +1,108 @@
+/* dot_avx2.c - vec_dot kernels for x86-64 with AVX2, FMA and F16C (compiled
+ * with -mavx2 -mfma -mf16c; only called when the CPU has them, see simd.c).
+ *
+ * Int8 dot products use the classic AVX2 idiom: vpmaddubsw multiplies an
+ * unsigned by a signed byte vector, so we feed it |w| and a * sign(w), which
+ * gives the same products w * a. Pairs of products are at most
+ * 2 * 127 * 127 = 32258 and never saturate the int16 sums; vpmaddwd with
+ * ones then widens the pairs to eight exact int32 partial sums per block. */
+#include <immintrin.h>
+
+#include "dot.h"
+
+static inline float fp16_to_f32(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+static inline float hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Eight int32 partial sums of w[i] * a[i] over 32 signed bytes. */
+static inline __m256i dot_i8(__m256i w, __m256i a)
+{
+    __m256i wabs = _mm256_sign_epi8(w, w);
+    __m256i asgn = _mm256_sign_epi8(a, w);
+    __m256i pairs = _mm256_maddubs_epi16(wabs, asgn);
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+/* Q4_0 block to 32 signed bytes in element order: nibble - 8. */
+static inline __m256i unpack_q4(const uint8_t *qs)
+{
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    __m128i mask = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(q, mask);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+float sp_vec_dot_q8_0_q8_0_avx2(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a)
+{
+    int64_t nb = n / SP_QK;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    /* two blocks per step into two accumulators to hide FMA latency */
+    for (; b + 2 <= nb; b += 2) {
+        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].qs),
+                            _mm256_loadu_si256((const __m256i *)a[b].qs));
+        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b + 1].qs),
+                            _mm256_loadu_si256((const __m256i *)a[b + 1].qs));
+        __m256 d0 = _mm256_set1_ps(fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d));
+        __m256 d1 = _mm256_set1_ps(fp16_to_f32(w[b + 1].d) * fp16_to_f32(a[b + 1].d));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), d0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), d1, acc1);
+    }
+    for (; b < nb; b++) {
+        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].qs),
+                           _mm256_loadu_si256((const __m256i *)a[b].qs));
+        __m256 d = _mm256_set1_ps(fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc0);
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+float sp_vec_dot_q4_0_q8_0_avx2(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a)
+{
+    int64_t nb = n / SP_QK;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i p0 = dot_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)a[b].qs));
+        __m256i p1 = dot_i8(unpack_q4(w[b + 1].qs),
+                            _mm256_loadu_si256((const __m256i *)a[b + 1].qs));
+        __m256 d0 = _mm256_set1_ps(fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d));
+        __m256 d1 = _mm256_set1_ps(fp16_to_f32(w[b + 1].d) * fp16_to_f32(a[b + 1].d));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), d0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), d1, acc1);
+    }
+    for (; b < nb; b++) {
+        __m256i p = dot_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)a[b].qs));
+        __m256 d = _mm256_set1_ps(fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc0);
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8 * k),
+                                     _mm256_loadu_ps(a + i + 8 * k), acc[k]);
+    }
+    for (; i + 8 <= n; i += 8)
+        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), acc[0]);
+    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]),
+                                      _mm256_add_ps(acc[2], acc[3])));
+    for (; i < n; i++) sum += w[i] * a[i];
+    return sum;
+}

@@ -1,0 +1,166 @@
+/* dot_neon.c - vec_dot kernels for aarch64: plain Advanced SIMD (every
+ * aarch64 CPU, e.g. the Cortex-A53 of a Raspberry Pi 3) and the Armv8.2
+ * dot product extension (SDOT: Cortex-A55/A76, Raspberry Pi 5), which
+ * simd.c selects only when the kernel reports HWCAP_ASIMDDP.
+ *
+ * Per block of 32 the products w[i] * a[i] are summed exactly in int32:
+ *  - NEON: vmull_s8 gives 8 int16 products (|w a| <= 128 * 127 fits), and
+ *    vpadalq_s16 adds neighbouring pairs into four int32 lanes;
+ *  - dotprod: vdotq_s32 adds groups of four products into int32 lanes.
+ * The four lanes are converted to f32 and multiply-added with the block's
+ * scale d_w * d_a into an f32 accumulator, summed across lanes at the end. */
+#include <arm_neon.h>
+#include <string.h>
+
+#include "dot.h"
+
+/* fp16 to f32 with the hardware conversion (fcvt), always on aarch64. */
+static inline float fp16_to_f32(uint16_t h)
+{
+    __fp16 f;
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
+}
+
+static inline float scale_of(uint16_t dw, uint16_t da)
+{
+    return fp16_to_f32(dw) * fp16_to_f32(da);
+}
+
+/* Q4_0 block as two vectors of signed bytes (nibble - 8): elements 0..15
+ * are the low nibbles, 16..31 the high ones. */
+static inline void unpack_q4(const uint8_t *qs, int8x16_t *lo, int8x16_t *hi)
+{
+    uint8x16_t q = vld1q_u8(qs);
+    int8x16_t eight = vdupq_n_s8(8);
+    *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0f))), eight);
+    *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
+}
+
+/* ---- plain NEON ---- */
+
+static inline int32x4_t dot32_neon(int8x16_t w0, int8x16_t w1, int8x16_t a0, int8x16_t a1)
+{
+    int32x4_t s = vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(a0)));
+    s = vpadalq_s16(s, vmull_high_s8(w0, a0));
+    s = vpadalq_s16(s, vmull_s8(vget_low_s8(w1), vget_low_s8(a1)));
+    s = vpadalq_s16(s, vmull_high_s8(w1, a1));
+    return s;
+}
+
+float sp_vec_dot_q8_0_q8_0_neon(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a)
+{
+    int64_t nb = n / SP_QK;
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        int32x4_t s0 = dot32_neon(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), vld1q_s8(a[b].qs),
+                                  vld1q_s8(a[b].qs + 16));
+        int32x4_t s1 = dot32_neon(vld1q_s8(w[b + 1].qs), vld1q_s8(w[b + 1].qs + 16),
+                                  vld1q_s8(a[b + 1].qs), vld1q_s8(a[b + 1].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), scale_of(w[b].d, a[b].d));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), scale_of(w[b + 1].d, a[b + 1].d));
+    }
+    for (; b < nb; b++) {
+        int32x4_t s = dot32_neon(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), vld1q_s8(a[b].qs),
+                                 vld1q_s8(a[b].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), scale_of(w[b].d, a[b].d));
+    }
+    return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+float sp_vec_dot_q4_0_q8_0_neon(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a)
+{
+    int64_t nb = n / SP_QK;
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        int8x16_t l0, h0, l1, h1;
+        unpack_q4(w[b].qs, &l0, &h0);
+        unpack_q4(w[b + 1].qs, &l1, &h1);
+        int32x4_t s0 = dot32_neon(l0, h0, vld1q_s8(a[b].qs), vld1q_s8(a[b].qs + 16));
+        int32x4_t s1 = dot32_neon(l1, h1, vld1q_s8(a[b + 1].qs), vld1q_s8(a[b + 1].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), scale_of(w[b].d, a[b].d));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), scale_of(w[b + 1].d, a[b + 1].d));
+    }
+    for (; b < nb; b++) {
+        int8x16_t l, h;
+        unpack_q4(w[b].qs, &l, &h);
+        int32x4_t s = dot32_neon(l, h, vld1q_s8(a[b].qs), vld1q_s8(a[b].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), scale_of(w[b].d, a[b].d));
+    }
+    return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+float sp_vec_dot_f32_neon(int64_t n, const float *w, const float *a)
+{
+    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f),
+                          vdupq_n_f32(0.0f)};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int k = 0; k < 4; k++)
+            acc[k] = vfmaq_f32(acc[k], vld1q_f32(w + i + 4 * k), vld1q_f32(a + i + 4 * k));
+    }
+    for (; i + 4 <= n; i += 4) acc[0] = vfmaq_f32(acc[0], vld1q_f32(w + i), vld1q_f32(a + i));
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
+    for (; i < n; i++) sum += w[i] * a[i];
+    return sum;
+}
+
+/* ---- dot product extension (SDOT) ----
+ * Debian's gcc-12 arm_neon.h defines vdotq_s32 under
+ * "arch=armv8.2-a+dotprod", so the functions using it need that exact
+ * target; the rest of the file stays plain Armv8.0. */
+#define SP_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+
+SP_DOTPROD static inline int32x4_t dot32_sdot(int8x16_t w0, int8x16_t w1, int8x16_t a0,
+                                              int8x16_t a1)
+{
+    return vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, a0), w1, a1);
+}
+
+SP_DOTPROD float sp_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const sp_block_q8_0 *w,
+                                                   const sp_block_q8_0 *a)
+{
+    int64_t nb = n / SP_QK;
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        int32x4_t s0 = dot32_sdot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), vld1q_s8(a[b].qs),
+                                  vld1q_s8(a[b].qs + 16));
+        int32x4_t s1 = dot32_sdot(vld1q_s8(w[b + 1].qs), vld1q_s8(w[b + 1].qs + 16),
+                                  vld1q_s8(a[b + 1].qs), vld1q_s8(a[b + 1].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), scale_of(w[b].d, a[b].d));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), scale_of(w[b + 1].d, a[b + 1].d));
+    }
+    for (; b < nb; b++) {
+        int32x4_t s = dot32_sdot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), vld1q_s8(a[b].qs),
+                                 vld1q_s8(a[b].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), scale_of(w[b].d, a[b].d));
+    }
+    return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+SP_DOTPROD float sp_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const sp_block_q4_0 *w,
+                                                   const sp_block_q8_0 *a)
+{
+    int64_t nb = n / SP_QK;
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        int8x16_t l0, h0, l1, h1;
+        unpack_q4(w[b].qs, &l0, &h0);
+        unpack_q4(w[b + 1].qs, &l1, &h1);
+        int32x4_t s0 = dot32_sdot(l0, h0, vld1q_s8(a[b].qs), vld1q_s8(a[b].qs + 16));
+        int32x4_t s1 = dot32_sdot(l1, h1, vld1q_s8(a[b + 1].qs), vld1q_s8(a[b + 1].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), scale_of(w[b].d, a[b].d));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), scale_of(w[b + 1].d, a[b + 1].d));
+    }
+    for (; b < nb; b++) {
+        int8x16_t l, h;
+        unpack_q4(w[b].qs, &l, &h);
+        int32x4_t s = dot32_sdot(l, h, vld1q_s8(a[b].qs), vld1q_s8(a[b].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), scale_of(w[b].d, a[b].d));
+    }
+    return vaddvq_f32(vaddq_f32(acc0, acc1));
+}

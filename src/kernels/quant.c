@@ -1,0 +1,280 @@
+/* quant.c - scalar number formats: fp16/bf16 conversion, Q8_0 and Q4_0
+ * quantization exactly as ggml/GGUF define it, and the portable reference
+ * dot products every SIMD kernel is tested against (see quant.h).
+ *
+ * Everything here is plain C with no intrinsics, so it is the same on every
+ * machine; the SIMD versions live in dot_*.c and are picked in simd.c. */
+#include "shardpipe/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------
+ * fp16 (IEEE binary16): 1 sign, 5 exponent (bias 15), 10 mantissa bits.
+ * f32 has bias 127, so a normal half's exponent field shifts by 127-15=112. */
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+float sp_fp16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t man = h & 0x3ff;
+
+    if (exp == 0) {
+        /* zero or subnormal: man * 2^-24, exact in f32 */
+        float v = (float)man * 0x1p-24f;
+        return f32_from_bits(sign | f32_bits(v));
+    }
+    if (exp == 31) /* inf or nan: keep the payload */
+        return f32_from_bits(sign | 0x7f800000u | (man << 13));
+    return f32_from_bits(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+uint16_t sp_f32_to_fp16(float f)
+{
+    uint32_t x = f32_bits(f);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t ax = x & 0x7fffffffu;
+
+    if (ax > 0x7f800000u) /* nan: quiet it, keep the top payload bits */
+        return sign | 0x7e00 | (uint16_t)((ax >> 13) & 0x3ff);
+    /* 65520 is halfway between 65504 (largest half, odd mantissa) and
+     * 2^16, so round-to-even sends it and everything above to infinity. */
+    if (ax >= 0x477ff000u)
+        return sign | 0x7c00;
+    if (ax >= 0x38800000u) {
+        /* normal half (|f| >= 2^-14): drop 13 mantissa bits rounding to
+         * nearest even; a carry out of the mantissa correctly bumps the
+         * exponent. */
+        uint32_t r = ax + 0xfff + ((ax >> 13) & 1);
+        return sign | (uint16_t)((r >> 13) - (112u << 10));
+    }
+    if (ax < 0x33000000u) /* below 2^-25: rounds to zero (2^-25 ties to 0) */
+        return sign;
+    /* subnormal half: the result is round(|f| / 2^-24). With the implicit
+     * bit, |f| = m * 2^(e-150), so the quotient is m >> (126 - e). */
+    uint32_t e = ax >> 23;
+    uint32_t m = (ax & 0x7fffff) | 0x800000;
+    uint32_t shift = 126 - e; /* 14..24 */
+    uint32_t q = m >> shift;
+    uint32_t rem = m & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (q & 1)))
+        q++; /* may become 0x400, the smallest normal: still correct */
+    return sign | (uint16_t)q;
+}
+
+/* bf16 is the top half of an f32. */
+float sp_bf16_to_f32(uint16_t h)
+{
+    return f32_from_bits((uint32_t)h << 16);
+}
+
+uint16_t sp_f32_to_bf16(float f)
+{
+    uint32_t x = f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) /* nan: keep it a (quiet) nan */
+        return (uint16_t)((x >> 16) | 0x40);
+    /* round to nearest even; overflow into the exponent gives inf, as it
+     * should */
+    x += 0x7fff + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}
+
+/* ---------------------------------------------------------------------------
+ * Q8_0: per block of 32, d = max|x| / 127 and q = round(x / d), so the
+ * largest magnitude maps to +-127. Like ggml we multiply by id = 1/d (not
+ * divide), so our bytes match files produced by llama.cpp's quantizer. */
+
+void sp_quantize_row_q8_0(const float *x, sp_block_q8_0 *y, int64_t n)
+{
+    int64_t nb = n / SP_QK;
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * SP_QK;
+        float amax = 0.0f;
+        for (int j = 0; j < SP_QK; j++) {
+            float a = fabsf(xb[j]);
+            if (a > amax) amax = a;
+        }
+        float d = amax / 127.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = sp_f32_to_fp16(d);
+        for (int j = 0; j < SP_QK; j++)
+            y[b].qs[j] = (int8_t)roundf(xb[j] * id);
+    }
+}
+
+void sp_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n)
+{
+    int64_t nb = n / SP_QK;
+    for (int64_t b = 0; b < nb; b++) {
+        float d = sp_fp16_to_f32(x[b].d);
+        for (int j = 0; j < SP_QK; j++)
+            y[b * SP_QK + j] = d * (float)x[b].qs[j];
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Q4_0: per block, take the value of largest magnitude WITH its sign, `max`,
+ * and set d = max / -8. Then max itself maps to exactly -8 (nibble 0) and
+ * the other values land in [-8, 8]; q = x/d + 8 is rounded half up by
+ * truncating x/d + 8.5, and the one value that could reach 16 (a value of
+ * opposite sign and equal magnitude to max) is clamped to 15. */
+
+void sp_quantize_row_q4_0(const float *x, sp_block_q4_0 *y, int64_t n)
+{
+    int64_t nb = n / SP_QK;
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * SP_QK;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < SP_QK; j++) {
+            if (fabsf(xb[j]) > amax) {
+                amax = fabsf(xb[j]);
+                max = xb[j];
+            }
+        }
+        float d = max / -8.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = sp_f32_to_fp16(d);
+        for (int j = 0; j < SP_QK / 2; j++) {
+            int lo = (int8_t)(xb[j] * id + 8.5f);
+            int hi = (int8_t)(xb[j + SP_QK / 2] * id + 8.5f);
+            if (lo > 15) lo = 15;
+            if (hi > 15) hi = 15;
+            y[b].qs[j] = (uint8_t)(lo | (hi << 4));
+        }
+    }
+}
+
+void sp_dequantize_row_q4_0(const sp_block_q4_0 *x, float *y, int64_t n)
+{
+    int64_t nb = n / SP_QK;
+    for (int64_t b = 0; b < nb; b++) {
+        float d = sp_fp16_to_f32(x[b].d);
+        float *yb = y + b * SP_QK;
+        for (int j = 0; j < SP_QK / 2; j++) {
+            yb[j] = d * (float)((x[b].qs[j] & 0x0f) - 8);
+            yb[j + SP_QK / 2] = d * (float)((x[b].qs[j] >> 4) - 8);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Dispatch over dtypes. Callers validate the type first (sp_dtype_known);
+ * an unsupported type leaves zeros (dequantize) or nothing (quantize). */
+
+void sp_dequantize_row(sp_dtype type, const void *x, float *y, int64_t n)
+{
+    switch (type) {
+    case SP_DTYPE_F32:
+        memcpy(y, x, (size_t)n * sizeof(float));
+        break;
+    case SP_DTYPE_F16: {
+        const uint16_t *h = x;
+        for (int64_t i = 0; i < n; i++) y[i] = sp_fp16_to_f32(h[i]);
+        break;
+    }
+    case SP_DTYPE_BF16: {
+        const uint16_t *h = x;
+        for (int64_t i = 0; i < n; i++) y[i] = sp_bf16_to_f32(h[i]);
+        break;
+    }
+    case SP_DTYPE_Q8_0:
+        sp_dequantize_row_q8_0(x, y, n);
+        break;
+    case SP_DTYPE_Q4_0:
+        sp_dequantize_row_q4_0(x, y, n);
+        break;
+    default:
+        memset(y, 0, (size_t)n * sizeof(float));
+        break;
+    }
+}
+
+void sp_quantize_row(sp_dtype type, const float *x, void *y, int64_t n)
+{
+    switch (type) {
+    case SP_DTYPE_F32:
+        memcpy(y, x, (size_t)n * sizeof(float));
+        break;
+    case SP_DTYPE_F16: {
+        uint16_t *h = y;
+        for (int64_t i = 0; i < n; i++) h[i] = sp_f32_to_fp16(x[i]);
+        break;
+    }
+    case SP_DTYPE_BF16: {
+        uint16_t *h = y;
+        for (int64_t i = 0; i < n; i++) h[i] = sp_f32_to_bf16(x[i]);
+        break;
+    }
+    case SP_DTYPE_Q8_0:
+        sp_quantize_row_q8_0(x, y, n);
+        break;
+    case SP_DTYPE_Q4_0:
+        sp_quantize_row_q4_0(x, y, n);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Reference dot products. Per block the integer sum of products is exact in
+ * int32 (at most 32 * 128 * 128 = 2^19); the block's contribution is
+ * isum * (d_w * d_a), accumulated in f32 in block order. */
+
+float sp_vec_dot_q8_0_q8_0_ref(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a)
+{
+    int64_t nb = n / SP_QK;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t isum = 0;
+        for (int j = 0; j < SP_QK; j++)
+            isum += (int32_t)w[b].qs[j] * (int32_t)a[b].qs[j];
+        sum += (float)isum * (sp_fp16_to_f32(w[b].d) * sp_fp16_to_f32(a[b].d));
+    }
+    return sum;
+}
+
+float sp_vec_dot_q4_0_q8_0_ref(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a)
+{
+    int64_t nb = n / SP_QK;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t isum = 0;
+        for (int j = 0; j < SP_QK / 2; j++) {
+            int lo = (w[b].qs[j] & 0x0f) - 8;
+            int hi = (w[b].qs[j] >> 4) - 8;
+            isum += lo * a[b].qs[j] + hi * a[b].qs[j + SP_QK / 2];
+        }
+        sum += (float)isum * (sp_fp16_to_f32(w[b].d) * sp_fp16_to_f32(a[b].d));
+    }
+    return sum;
+}
+
+float sp_vec_dot_f32_ref(int64_t n, const float *w, const float *a)
+{
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += w[i] * a[i];
+    return sum;
+}
+
+float sp_vec_dot_f16_f32_ref(int64_t n, const uint16_t *w, const float *a)
+{
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += sp_fp16_to_f32(w[i]) * a[i];
+    return sum;
+}

@@ -1,0 +1,130 @@
+/* simd.c - picks the vec_dot kernels once per process by CPU feature
+ * detection and owns the list of SIMD levels (see quant.h).
+ *
+ * A level is a named set of kernels. The list holds, slowest first, every
+ * level that is both compiled in and supported by this CPU; the fastest is
+ * chosen before main() runs (a constructor), so the choice never races with
+ * the worker threads. Tests and benchmarks walk the list with
+ * sp_simd_count/sp_simd_force to compare every level with the reference. */
+#include "shardpipe/quant.h"
+
+#include <stddef.h>
+
+#include "dot.h"
+
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20) /* Linux arch/arm64 uapi hwcap bit */
+#endif
+#endif
+
+typedef struct sp_simd_level {
+    const char *name;
+    float (*dot_q8_0_q8_0)(int64_t, const sp_block_q8_0 *, const sp_block_q8_0 *);
+    float (*dot_q4_0_q8_0)(int64_t, const sp_block_q4_0 *, const sp_block_q8_0 *);
+    float (*dot_f32)(int64_t, const float *, const float *);
+} sp_simd_level;
+
+static const sp_simd_level level_scalar = {
+    "scalar", sp_vec_dot_q8_0_q8_0_ref, sp_vec_dot_q4_0_q8_0_ref, sp_vec_dot_f32_ref,
+};
+
+#if defined(__x86_64__)
+static const sp_simd_level level_avx2 = {
+    "avx2", sp_vec_dot_q8_0_q8_0_avx2, sp_vec_dot_q4_0_q8_0_avx2, sp_vec_dot_f32_avx2,
+};
+static const sp_simd_level level_avx512vnni = {
+    "avx512vnni", sp_vec_dot_q8_0_q8_0_avx512, sp_vec_dot_q4_0_q8_0_avx512, sp_vec_dot_f32_avx2,
+};
+#endif
+
+#if defined(__aarch64__)
+static const sp_simd_level level_neon = {
+    "neon", sp_vec_dot_q8_0_q8_0_neon, sp_vec_dot_q4_0_q8_0_neon, sp_vec_dot_f32_neon,
+};
+static const sp_simd_level level_neon_dotprod = {
+    "neon-dotprod", sp_vec_dot_q8_0_q8_0_neon_dotprod, sp_vec_dot_q4_0_q8_0_neon_dotprod,
+    sp_vec_dot_f32_neon,
+};
+#endif
+
+#define MAX_LEVELS 4
+
+static const sp_simd_level *levels[MAX_LEVELS];
+static int n_levels;
+static const sp_simd_level *active;
+
+static void detect(void)
+{
+    n_levels = 0;
+    levels[n_levels++] = &level_scalar;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    /* libgcc also checks that the OS saves the AVX / AVX-512 registers */
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    if (avx2) levels[n_levels++] = &level_avx2;
+    if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vnni"))
+        levels[n_levels++] = &level_avx512vnni;
+#elif defined(__aarch64__)
+    /* Advanced SIMD is mandatory on aarch64; the dot product instructions
+     * (SDOT, Armv8.2 optional, 8.4 mandatory) are announced by the kernel. */
+    levels[n_levels++] = &level_neon;
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP)
+        levels[n_levels++] = &level_neon_dotprod;
+#endif
+    active = levels[n_levels - 1];
+}
+
+__attribute__((constructor)) static void simd_init(void)
+{
+    if (!active) detect();
+}
+
+/* Only needed if a kernel runs from another constructor before ours. */
+static const sp_simd_level *current(void)
+{
+    if (!active) detect();
+    return active;
+}
+
+float sp_vec_dot_q8_0_q8_0(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a)
+{
+    return current()->dot_q8_0_q8_0(n, w, a);
+}
+
+float sp_vec_dot_q4_0_q8_0(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a)
+{
+    return current()->dot_q4_0_q8_0(n, w, a);
+}
+
+float sp_vec_dot_f32(int64_t n, const float *w, const float *a)
+{
+    return current()->dot_f32(n, w, a);
+}
+
+const char *sp_simd_name(void)
+{
+    return current()->name;
+}
+
+int sp_simd_count(void)
+{
+    current();
+    return n_levels;
+}
+
+const char *sp_simd_level_name(int i)
+{
+    current();
+    return i >= 0 && i < n_levels ? levels[i]->name : NULL;
+}
+
+void sp_simd_force(int i)
+{
+    current();
+    if (i >= 0 && i < n_levels) active = levels[i];
+}

@@ -1,0 +1,145 @@
+/* config.c - Llama hyper-parameters from GGUF metadata, and the memory a
+ * shard of the model needs (weights it references, KV cache, scratch).
+ * These estimates are what plans are validated against before any weight
+ * is loaded, so they only read the GGUF header. */
+#include <stdio.h>
+#include <string.h>
+
+#include "shardpipe/model.h"
+
+/* Read "<arch>.<suffix>" as u32, with a default when def >= 0. */
+static int arch_u32(const sp_gguf *g, const char *arch, const char *suffix, long def, int *out,
+                    sp_error *err)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    uint32_t v;
+    int rc = def >= 0 ? sp_gguf_get_u32_or(g, key, (uint32_t)def, &v, err)
+                      : sp_gguf_get_u32(g, key, &v, err);
+    if (rc) return -1;
+    if (v > (1u << 30)) return sp_errorf(err, "%s: %s = %u is implausibly large", g->path, key, v);
+    *out = (int)v;
+    return 0;
+}
+
+static int arch_f32(const sp_gguf *g, const char *arch, const char *suffix, float def, float *out,
+                    sp_error *err)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return sp_gguf_get_f32_or(g, key, def, out, err);
+}
+
+int sp_config_read(const sp_gguf *g, sp_config *c, sp_error *err)
+{
+    memset(c, 0, sizeof *c);
+    sp_gguf_str arch;
+    if (sp_gguf_get_str(g, "general.architecture", &arch, err)) return -1;
+    if (!sp_gguf_str_eq(arch, "llama"))
+        return sp_errorf(err, "%s: general.architecture is '%.*s', but shardpipe runs only 'llama' models "
+                              "(Llama 1/2/3, TinyLlama, stories); convert or pick a llama-architecture GGUF",
+                         g->path, (int)(arch.len > 40 ? 40 : arch.len), arch.ptr);
+    snprintf(c->arch, sizeof c->arch, "llama");
+
+    if (arch_u32(g, "llama", "embedding_length", -1, &c->dim, err) ||
+        arch_u32(g, "llama", "block_count", -1, &c->n_layers, err) ||
+        arch_u32(g, "llama", "attention.head_count", -1, &c->n_heads, err) ||
+        arch_u32(g, "llama", "feed_forward_length", -1, &c->ffn_dim, err) ||
+        arch_u32(g, "llama", "context_length", 2048, &c->ctx_train, err) ||
+        arch_u32(g, "llama", "attention.head_count_kv", c->n_heads, &c->n_kv_heads, err) ||
+        arch_f32(g, "llama", "rope.freq_base", 10000.0f, &c->rope_base, err) ||
+        arch_f32(g, "llama", "attention.layer_norm_rms_epsilon", 1e-5f, &c->norm_eps, err))
+        return -1;
+
+    if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->ffn_dim <= 0 || c->n_kv_heads <= 0 ||
+        c->ctx_train <= 0)
+        return sp_errorf(err, "%s: hyper-parameters must be positive (embedding_length %d, block_count %d, "
+                              "head_count %d, head_count_kv %d, feed_forward_length %d, context_length %d)",
+                         g->path, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->ffn_dim, c->ctx_train);
+    if (c->dim % c->n_heads)
+        return sp_errorf(err, "%s: llama.embedding_length %d is not a multiple of llama.attention.head_count %d",
+                         g->path, c->dim, c->n_heads);
+    if (c->n_heads % c->n_kv_heads)
+        return sp_errorf(err, "%s: llama.attention.head_count %d is not a multiple of head_count_kv %d "
+                              "(grouped-query attention needs whole groups)",
+                         g->path, c->n_heads, c->n_kv_heads);
+    c->head_dim = c->dim / c->n_heads;
+    c->kv_dim = c->n_kv_heads * c->head_dim;
+    if (arch_u32(g, "llama", "rope.dimension_count", c->head_dim, &c->rope_dim, err)) return -1;
+    if (c->rope_dim <= 0 || c->rope_dim > c->head_dim || c->rope_dim % 2)
+        return sp_errorf(err, "%s: llama.rope.dimension_count %d must be even and in [2, head size %d]",
+                         g->path, c->rope_dim, c->head_dim);
+    if (!(c->rope_base > 0.0f) || !(c->norm_eps > 0.0f) || c->norm_eps > 1.0f)
+        return sp_errorf(err, "%s: llama.rope.freq_base %g must be > 0 and layer_norm_rms_epsilon %g in (0, 1]",
+                         g->path, c->rope_base, c->norm_eps);
+
+    const sp_gguf_tensor *emb = sp_gguf_find_tensor(g, "token_embd.weight");
+    if (!emb)
+        return sp_errorf(err, "%s: tensor 'token_embd.weight' is missing; every llama model needs the token "
+                              "embedding", g->path);
+    if (emb->n_dims != 2 || emb->ne[0] != (uint64_t)c->dim || emb->ne[1] == 0 || emb->ne[1] > (1u << 24))
+        return sp_errorf(err, "%s: tensor 'token_embd.weight' has shape [%llu, %llu], expected [%d, n_vocab]",
+                         g->path, (unsigned long long)emb->ne[0], (unsigned long long)emb->ne[1], c->dim);
+    c->n_vocab = (int)emb->ne[1];
+    uint32_t vocab_kv;
+    if (sp_gguf_get_u32_or(g, "llama.vocab_size", (uint32_t)c->n_vocab, &vocab_kv, err)) return -1;
+    if ((int)vocab_kv != c->n_vocab)
+        return sp_errorf(err, "%s: llama.vocab_size is %u but token_embd.weight has %d rows", g->path,
+                         vocab_kv, c->n_vocab);
+    return 0;
+}
+
+/* Names of the per-layer tensors, in the order the forward pass uses them. */
+static const char *const layer_tensors[] = {
+    "attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down",
+};
+
+static uint64_t tensor_bytes(const sp_gguf *g, const char *name)
+{
+    const sp_gguf_tensor *t = sp_gguf_find_tensor(g, name);
+    return t ? t->nbytes : 0;
+}
+
+uint64_t sp_shard_weight_bytes(const sp_gguf *g, const sp_config *c, int first, int last, bool embed,
+                               bool head)
+{
+    uint64_t total = 0;
+    char name[96];
+    for (int l = first; l <= last; l++)
+        for (size_t i = 0; i < sizeof layer_tensors / sizeof layer_tensors[0]; i++) {
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, layer_tensors[i]);
+            total += tensor_bytes(g, name);
+        }
+    if (embed) total += tensor_bytes(g, "token_embd.weight");
+    if (head) {
+        total += tensor_bytes(g, "output_norm.weight");
+        const sp_gguf_tensor *out = sp_gguf_find_tensor(g, "output.weight");
+        /* tied output: the head reads the embedding table (once if both on one stage) */
+        if (out) total += out->nbytes;
+        else if (!embed) total += tensor_bytes(g, "token_embd.weight");
+    }
+    (void)c;
+    return total;
+}
+
+uint64_t sp_kv_bytes(const sp_config *c, int n_layers, int n_seq, int ctx)
+{
+    /* K and V, fp16, per layer, sequence and position */
+    return 2ull * (uint64_t)n_layers * (uint64_t)n_seq * (uint64_t)ctx * (uint64_t)c->kv_dim * sizeof(uint16_t);
+}
+
+/* Threads the attention scratch is sized for (one score row each). */
+#define SCRATCH_THREADS 16
+
+uint64_t sp_scratch_bytes(const sp_config *c, int max_rows, int ctx, bool head)
+{
+    uint64_t per_row = 3ull * c->dim + 2ull * c->kv_dim + 2ull * c->ffn_dim;
+    uint64_t bytes = (uint64_t)max_rows * per_row * sizeof(float);
+    bytes += (uint64_t)SCRATCH_THREADS * ctx * sizeof(float);
+    /* matmul scratch: Q8_0 copy of the activations and one dequantized f32
+     * panel of at most 1024 rows of the widest matrix (see matmul.c) */
+    int wide = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
+    bytes += (uint64_t)max_rows * wide * 2 + 1024ull * wide * sizeof(float);
+    if (head) bytes += (uint64_t)max_rows * c->n_vocab * sizeof(float);
+    return bytes;
+}

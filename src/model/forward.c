@@ -1,0 +1,289 @@
+/* forward.c - the Llama forward pass over a micro-batch, for a contiguous
+ * range of layers.
+ *
+ * For each layer l in the shard, with x the hidden states (n rows of dim):
+ *   xn  = RMSNorm(x) * attn_norm              RMSNorm(x) = x / sqrt(mean(x^2) + eps)
+ *   q, k, v = xn Wq^T, xn Wk^T, xn Wv^T       (k, v have n_kv_heads heads: GQA)
+ *   rotate q and k by RoPE at each row's position
+ *   store k, v in the row's sequence slot of the KV cache (fp16) at its position
+ *   per head h: a = softmax(q_h . K_g^T / sqrt(head_dim)) V_g over positions
+ *               0..pos of the row's sequence, g = h / (n_heads / n_kv_heads)
+ *               (q_h and the softmax weights are rounded to fp16 before they
+ *               meet the fp16 cache, as in llama.cpp, sums are f32)
+ *   x  += a Wo^T
+ *   xn  = RMSNorm(x) * ffn_norm
+ *   x  += (silu(xn Wgate^T) * (xn Wup^T)) Wdown^T      silu(z) = z / (1 + e^-z)
+ * The embedding (first stage) and the final norm + output matrix (last
+ * stage) are separate calls, so a pipeline stage runs exactly its share.
+ *
+ * Every row's result depends only on that row, its sequence's cache and the
+ * matmul path (see matmul.h): the same tokens give bit-identical logits
+ * whether the layers run in one process or cut into stages. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardpipe/model.h"
+#include "shardpipe/quant.h"
+#include "shardpipe/util.h"
+
+/* ---- KV cache ---- */
+
+sp_kv_cache *sp_kv_new(const sp_config *c, int n_layers, int n_seq, int ctx)
+{
+    sp_kv_cache *kv = sp_calloc(1, sizeof *kv);
+    kv->n_layers = n_layers;
+    kv->n_seq = n_seq;
+    kv->ctx = ctx;
+    kv->kv_dim = c->kv_dim;
+    size_t n = (size_t)(n_layers ? n_layers : 1) * n_seq * ctx * c->kv_dim;
+    kv->k = sp_calloc(n, sizeof(uint16_t));
+    kv->v = sp_calloc(n, sizeof(uint16_t));
+    kv->filled = sp_calloc(n_seq, sizeof(int));
+    return kv;
+}
+
+void sp_kv_free(sp_kv_cache *kv)
+{
+    if (!kv) return;
+    free(kv->k);
+    free(kv->v);
+    free(kv->filled);
+    free(kv);
+}
+
+void sp_kv_reset(sp_kv_cache *kv, int s)
+{
+    if (s >= 0 && s < kv->n_seq) kv->filled[s] = 0;
+}
+
+static uint16_t *kv_row(const sp_kv_cache *kv, uint16_t *base, int layer, int seq, int pos)
+{
+    return base + (((size_t)layer * kv->n_seq + seq) * kv->ctx + pos) * kv->kv_dim;
+}
+
+/* ---- engine ---- */
+
+sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, int ctx, sp_error *err)
+{
+    const sp_config *c = &m->cfg;
+    if (n_threads < 1 || n_threads > 256)
+        return sp_errorf(err, "threads must be in [1, 256], got %d", n_threads), NULL;
+    if (max_rows < 1 || n_seq < 1)
+        return sp_errorf(err, "micro-batch rows (%d) and sequences (%d) must be >= 1", max_rows, n_seq), NULL;
+    if (ctx < 1 || ctx > c->ctx_train)
+        return sp_errorf(err, "%s: context %d must be in [1, %d] (the model's llama.context_length)",
+                         m->gguf->path, ctx, c->ctx_train), NULL;
+    sp_engine *e = sp_calloc(1, sizeof *e);
+    e->model = m;
+    e->max_rows = max_rows;
+    e->ctx = ctx;
+    int n_layers = m->last >= m->first ? m->last - m->first + 1 : 0;
+    e->kv = sp_kv_new(c, n_layers, n_seq, ctx);
+    sp_matmul_init(&e->mm, n_threads);
+    size_t r = (size_t)max_rows;
+    e->xn = sp_calloc(r * c->dim, sizeof(float));
+    e->q = sp_calloc(r * c->dim, sizeof(float));
+    e->k = sp_calloc(r * c->kv_dim, sizeof(float));
+    e->v = sp_calloc(r * c->kv_dim, sizeof(float));
+    e->att_out = sp_calloc(r * c->dim, sizeof(float));
+    e->hb = sp_calloc(r * c->ffn_dim, sizeof(float));
+    e->hb2 = sp_calloc(r * c->ffn_dim, sizeof(float));
+    e->scores = sp_calloc((size_t)n_threads * (ctx + c->head_dim), sizeof(float));
+    return e;
+}
+
+void sp_engine_free(sp_engine *e)
+{
+    if (!e) return;
+    sp_kv_free(e->kv);
+    sp_matmul_free(&e->mm);
+    free(e->xn);
+    free(e->q);
+    free(e->k);
+    free(e->v);
+    free(e->att_out);
+    free(e->hb);
+    free(e->hb2);
+    free(e->scores);
+    free(e);
+}
+
+/* ---- small row operations ---- */
+
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+/* RoPE, "normal" (GPT-J style adjacent pairs) as GGUF llama models expect:
+ * pair (v[2i], v[2i+1]) of every head is rotated by pos * base^(-2i/rope_dim)
+ * for i < rope_dim/2; the rest of the head is left alone. */
+static void rope(float *v, int n_heads, int head_dim, int rope_dim, float base, int pos)
+{
+    for (int i = 0; i < rope_dim / 2; i++) {
+        double theta = pos * pow((double)base, -2.0 * i / rope_dim);
+        float c = (float)cos(theta), s = (float)sin(theta);
+        for (int h = 0; h < n_heads; h++) {
+            float *p = v + h * head_dim + 2 * i;
+            float a = p[0], b = p[1];
+            p[0] = a * c - b * s;
+            p[1] = a * s + b * c;
+        }
+    }
+}
+
+/* ---- attention, threaded over (row, head) pairs ---- */
+
+typedef struct attn_job {
+    sp_engine *e;
+    const sp_batch *b;
+    int layer; /* index within the shard */
+} attn_job;
+
+static void attn_worker(void *arg, int ith, int nth)
+{
+    attn_job *job = arg;
+    sp_engine *e = job->e;
+    const sp_config *c = &e->model->cfg;
+    const sp_kv_cache *kv = e->kv;
+    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
+    float inv_sqrt = 1.0f / sqrtf((float)hd);
+    float *scores = e->scores + (size_t)ith * (e->ctx + hd);
+    float *qh = scores + e->ctx; /* the head's query rounded to fp16 */
+    long lo, hi;
+    sp_split_range((long)job->b->n * c->n_heads, ith, nth, 1, &lo, &hi);
+    for (long t = lo; t < hi; t++) {
+        int row = (int)(t / c->n_heads), h = (int)(t % c->n_heads);
+        int seq = job->b->seq[row], pos = job->b->pos[row];
+        const float *q = e->q + (size_t)row * c->dim + h * hd;
+        for (int i = 0; i < hd; i++) qh[i] = sp_fp16_to_f32(sp_f32_to_fp16(q[i]));
+        int kvh = h / group;
+        /* scores over positions 0..pos, then a softmax */
+        float maxs = -INFINITY;
+        for (int p = 0; p <= pos; p++) {
+            const uint16_t *k = kv_row(kv, kv->k, job->layer, seq, p) + kvh * hd;
+            float s = sp_vec_dot_f16_f32_ref(hd, k, qh) * inv_sqrt;
+            scores[p] = s;
+            if (s > maxs) maxs = s;
+        }
+        double sum = 0.0;
+        for (int p = 0; p <= pos; p++) {
+            scores[p] = expf(scores[p] - maxs);
+            sum += scores[p];
+        }
+        float inv = (float)(1.0 / sum);
+        float *out = e->att_out + (size_t)row * c->dim + h * hd;
+        memset(out, 0, hd * sizeof(float));
+        for (int p = 0; p <= pos; p++) {
+            const uint16_t *v = kv_row(kv, kv->v, job->layer, seq, p) + kvh * hd;
+            float w = sp_fp16_to_f32(sp_f32_to_fp16(scores[p] * inv));
+            for (int i = 0; i < hd; i++) out[i] += w * sp_fp16_to_f32(v[i]);
+        }
+    }
+}
+
+/* ---- the three entry points ---- */
+
+int sp_embed(sp_engine *e, const int *tokens, int n, float *x, sp_error *err)
+{
+    const sp_model *m = e->model;
+    const sp_config *c = &m->cfg;
+    if (!m->has_embed) return sp_errorf(err, "this shard has no token embedding (it is not the first stage)");
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
+            return sp_errorf(err, "token id %d at row %d is outside the vocabulary [0, %d)", tokens[i], i,
+                             c->n_vocab);
+        const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes;
+        sp_dequantize_row(m->tok_embd.type, row, x + (size_t)i * c->dim, c->dim);
+    }
+    return 0;
+}
+
+static int check_batch(const sp_engine *e, const sp_batch *b, sp_error *err)
+{
+    if (b->n < 1 || b->n > e->max_rows)
+        return sp_errorf(err, "micro-batch of %d rows; this engine takes 1..%d", b->n, e->max_rows);
+    /* positions must continue each sequence without holes: row i may write
+     * position p only if positions 0..p-1 are already in the cache */
+    int *filled = e->kv->filled;
+    for (int i = 0; i < b->n; i++) {
+        int s = b->seq[i], p = b->pos[i];
+        if (s < 0 || s >= e->kv->n_seq)
+            return sp_errorf(err, "row %d: sequence slot %d is outside [0, %d)", i, s, e->kv->n_seq);
+        if (p < 0 || p >= e->ctx)
+            return sp_errorf(err, "row %d: position %d of sequence %d is outside the context of %d positions; "
+                                  "raise the context or shorten prompt + generation", i, p, s, e->ctx);
+        if (p > filled[s])
+            return sp_errorf(err, "row %d: position %d of sequence %d leaves a hole (positions up to %d are "
+                                  "filled)", i, p, s, filled[s] - 1);
+        filled[s] = p + 1;
+    }
+    return 0;
+}
+
+static void add_rows(float *x, const float *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] += d[i];
+}
+
+int sp_forward(sp_engine *e, const sp_batch *b, float *x, sp_error *err)
+{
+    const sp_model *m = e->model;
+    const sp_config *c = &m->cfg;
+    if (check_batch(e, b, err)) return -1;
+    int n = b->n;
+    for (int l = m->first; l <= m->last; l++) {
+        const sp_layer *L = &m->layers[l - m->first];
+        int li = l - m->first;
+
+        /* attention block */
+        for (int r = 0; r < n; r++)
+            rmsnorm(e->xn + (size_t)r * c->dim, x + (size_t)r * c->dim, L->attn_norm, c->dim, c->norm_eps);
+        sp_matmul(&e->mm, &L->wq, e->xn, n, e->q);
+        sp_matmul(&e->mm, &L->wk, e->xn, n, e->k);
+        sp_matmul(&e->mm, &L->wv, e->xn, n, e->v);
+        for (int r = 0; r < n; r++) {
+            float *q = e->q + (size_t)r * c->dim, *k = e->k + (size_t)r * c->kv_dim;
+            rope(q, c->n_heads, c->head_dim, c->rope_dim, c->rope_base, b->pos[r]);
+            rope(k, c->n_kv_heads, c->head_dim, c->rope_dim, c->rope_base, b->pos[r]);
+            uint16_t *kc = kv_row(e->kv, e->kv->k, li, b->seq[r], b->pos[r]);
+            uint16_t *vc = kv_row(e->kv, e->kv->v, li, b->seq[r], b->pos[r]);
+            const float *v = e->v + (size_t)r * c->kv_dim;
+            for (int i = 0; i < c->kv_dim; i++) {
+                kc[i] = sp_f32_to_fp16(k[i]);
+                vc[i] = sp_f32_to_fp16(v[i]);
+            }
+        }
+        attn_job job = {e, b, li};
+        sp_pool_run(e->mm.pool, attn_worker, &job);
+        sp_matmul(&e->mm, &L->wo, e->att_out, n, e->xn);
+        add_rows(x, e->xn, (size_t)n * c->dim);
+
+        /* feed-forward block (SwiGLU) */
+        for (int r = 0; r < n; r++)
+            rmsnorm(e->xn + (size_t)r * c->dim, x + (size_t)r * c->dim, L->ffn_norm, c->dim, c->norm_eps);
+        sp_matmul(&e->mm, &L->w_gate, e->xn, n, e->hb);
+        sp_matmul(&e->mm, &L->w_up, e->xn, n, e->hb2);
+        size_t nf = (size_t)n * c->ffn_dim;
+        for (size_t i = 0; i < nf; i++) {
+            float g = e->hb[i];
+            e->hb[i] = g / (1.0f + expf(-g)) * e->hb2[i];
+        }
+        sp_matmul(&e->mm, &L->w_down, e->hb, n, e->xn);
+        add_rows(x, e->xn, (size_t)n * c->dim);
+    }
+    return 0;
+}
+
+void sp_head(sp_engine *e, const float *x, int n, float *logits)
+{
+    const sp_model *m = e->model;
+    const sp_config *c = &m->cfg;
+    for (int r = 0; r < n; r++)
+        rmsnorm(e->xn + (size_t)r * c->dim, x + (size_t)r * c->dim, m->out_norm, c->dim, c->norm_eps);
+    sp_matmul(&e->mm, &m->output, e->xn, n, logits);
+}

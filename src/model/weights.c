@@ -1,0 +1,114 @@
+/* weights.c - binds the tensors of a shard (a contiguous layer range, plus
+ * the embedding and/or head) to sp_matrix views into the GGUF mapping.
+ * Nothing is copied: the page cache holds the weights and only the pages of
+ * the shard's tensors are ever touched. Every tensor is checked for
+ * presence, shape and dtype before the model is handed out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardpipe/model.h"
+#include "shardpipe/util.h"
+
+static int bind_matrix(const sp_gguf *g, const char *name, int cols, int rows, sp_matrix *out, sp_error *err)
+{
+    uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
+    const sp_gguf_tensor *t = sp_gguf_need_tensor(g, name, 2, ne, err);
+    if (!t) return -1;
+    switch (t->type) {
+    case SP_DTYPE_F32: case SP_DTYPE_F16: case SP_DTYPE_BF16: case SP_DTYPE_Q8_0: case SP_DTYPE_Q4_0: break;
+    default:
+        return sp_errorf(err, "%s: tensor '%s' has type %s, which shardpipe cannot multiply "
+                              "(supported: F32, F16, BF16, Q8_0, Q4_0)", g->path, name, sp_dtype_name(t->type));
+    }
+    *out = sp_matrix_from_tensor(t);
+    return 0;
+}
+
+static int bind_norm(const sp_gguf *g, const char *name, int dim, const float **out, sp_error *err)
+{
+    uint64_t ne[1] = {(uint64_t)dim};
+    const sp_gguf_tensor *t = sp_gguf_need_tensor(g, name, 1, ne, err);
+    if (!t) return -1;
+    if (t->type != SP_DTYPE_F32)
+        return sp_errorf(err, "%s: norm weight '%s' is %s; shardpipe expects F32 norms (as llama.cpp writes them)",
+                         g->path, name, sp_dtype_name(t->type));
+    *out = (const float *)t->data;
+    return 0;
+}
+
+static int bind_layer(const sp_gguf *g, const sp_config *c, int l, sp_layer *L, sp_error *err)
+{
+    char n[96];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s.weight", l, s), n)
+    if (bind_norm(g, NAME("attn_norm"), c->dim, &L->attn_norm, err) ||
+        bind_norm(g, NAME("ffn_norm"), c->dim, &L->ffn_norm, err) ||
+        bind_matrix(g, NAME("attn_q"), c->dim, c->dim, &L->wq, err) ||
+        bind_matrix(g, NAME("attn_k"), c->dim, c->kv_dim, &L->wk, err) ||
+        bind_matrix(g, NAME("attn_v"), c->dim, c->kv_dim, &L->wv, err) ||
+        bind_matrix(g, NAME("attn_output"), c->dim, c->dim, &L->wo, err) ||
+        bind_matrix(g, NAME("ffn_gate"), c->dim, c->ffn_dim, &L->w_gate, err) ||
+        bind_matrix(g, NAME("ffn_up"), c->dim, c->ffn_dim, &L->w_up, err) ||
+        bind_matrix(g, NAME("ffn_down"), c->ffn_dim, c->dim, &L->w_down, err))
+        return -1;
+#undef NAME
+    return 0;
+}
+
+sp_model *sp_model_open(const char *path, int first, int last, bool embed, bool head, sp_error *err)
+{
+    sp_gguf *g = sp_gguf_open(path, err);
+    if (!g) return NULL;
+    sp_model *m = sp_calloc(1, sizeof *m);
+    m->gguf = g;
+    if (sp_config_read(g, &m->cfg, err)) goto fail;
+    const sp_config *c = &m->cfg;
+    if (last >= first && (first < 0 || last >= c->n_layers)) {
+        sp_errorf(err, "%s: layer range [%d, %d] is outside the model's layers [0, %d]", path, first, last,
+                  c->n_layers - 1);
+        goto fail;
+    }
+    m->first = first;
+    m->last = last;
+    m->has_embed = embed;
+    m->has_head = head;
+    if (embed || head) {
+        /* the embedding is [dim, n_vocab] of any dtype; rows are dequantized on use */
+        if (bind_matrix(g, "token_embd.weight", c->dim, c->n_vocab, &m->tok_embd, err)) goto fail;
+    }
+    if (head) {
+        if (bind_norm(g, "output_norm.weight", c->dim, &m->out_norm, err)) goto fail;
+        if (sp_gguf_find_tensor(g, "output.weight")) {
+            if (bind_matrix(g, "output.weight", c->dim, c->n_vocab, &m->output, err)) goto fail;
+        } else {
+            m->output = m->tok_embd; /* tied embeddings */
+        }
+    }
+    int n = last >= first ? last - first + 1 : 0;
+    m->layers = sp_calloc(n ? n : 1, sizeof *m->layers);
+    for (int l = first; l <= last; l++)
+        if (bind_layer(g, c, l, &m->layers[l - first], err)) goto fail;
+    return m;
+fail:
+    sp_model_close(m);
+    return NULL;
+}
+
+sp_model *sp_model_open_full(const char *path, sp_error *err)
+{
+    sp_gguf *g = sp_gguf_open(path, err);
+    if (!g) return NULL;
+    sp_config c;
+    int rc = sp_config_read(g, &c, err);
+    sp_gguf_close(g);
+    if (rc) return NULL;
+    return sp_model_open(path, 0, c.n_layers - 1, true, true, err);
+}
+
+void sp_model_close(sp_model *m)
+{
+    if (!m) return;
+    free(m->layers);
+    sp_gguf_close(m->gguf);
+    free(m);
+}

@@ -1,0 +1,637 @@
+/* plan.c - reading and writing partition plans (schema: docs/plan-format.md).
+ *
+ * sp_plan_load parses the YAML with libyaml's document API and walks the node
+ * tree by hand, so that every problem - a syntax error, an unknown or repeated
+ * key, a value of the wrong type or out of range - is reported once, at the
+ * line and column of the node that caused it, with the fix. Checks that need
+ * the model or the MPI world live in plan_check.c.
+ *
+ * sp_plan_write emits the same schema (with comments) through PATH.tmp and a
+ * rename, so a reader never sees a half-written plan. */
+#include "shardpipe/plan.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+const char *sp_wire_name(sp_wire_type w)
+{
+    switch (w) {
+    case SP_WIRE_F32: return "f32";
+    case SP_WIRE_F16: return "f16";
+    case SP_WIRE_Q8_0: return "q8_0";
+    }
+    return "?";
+}
+
+/* Keys allowed in each mapping of the schema. */
+static const char *const top_keys[] = {"model", "context", "batching", "wire", "stages", NULL};
+static const char *const model_keys[] = {"path", "sha256", NULL};
+static const char *const batching_keys[] = {"sequences", "micro_batches", "prefill_chunk", NULL};
+static const char *const stage_keys[] = {"rank", "host", "layers", "threads", "memory", NULL};
+static const char *const wire_names[] = {"f32", "f16", "q8_0", NULL};
+
+/* Byte-size suffixes of `memory`: decimal (KB = 1000) and binary (KiB = 1024). */
+static const struct {
+    const char *suffix;
+    uint64_t scale;
+} size_units[] = {
+    {"B", 1},
+    {"KB", 1000ull},
+    {"MB", 1000ull * 1000},
+    {"GB", 1000ull * 1000 * 1000},
+    {"KiB", 1ull << 10},
+    {"MiB", 1ull << 20},
+    {"GiB", 1ull << 30},
+};
+
+/* ---- YAML tree walking ---- */
+
+typedef struct loader {
+    yaml_document_t doc;
+    const char *path;
+    sp_error *err;
+} loader;
+
+static sp_plan_loc loc_of(const yaml_node_t *n)
+{
+    sp_plan_loc l = {(int)n->start_mark.line + 1, (int)n->start_mark.column + 1};
+    return l;
+}
+
+/* "PLAN:LINE:COL: message" at node n. Returns -1. */
+static int fail(loader *ld, const yaml_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(loader *ld, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[sizeof ld->err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sp_plan_loc l = loc_of(n);
+    return sp_errorf(ld->err, "%s:%d:%d: %s", ld->path, l.line, l.col, msg);
+}
+
+static yaml_node_t *node_at(loader *ld, int index)
+{
+    return yaml_document_get_node(&ld->doc, index);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+/* A plain scalar that YAML reads as null: nothing, `~` or `null`. */
+static bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+    const char *s = scalar(n);
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+/* What a node is, for "expected X, got Y" messages. */
+static const char *describe(const yaml_node_t *n, char *buf, size_t size)
+{
+    if (n->type == YAML_MAPPING_NODE) return "a mapping";
+    if (n->type == YAML_SEQUENCE_NODE) return "a list";
+    if (is_null(n)) return "nothing";
+    snprintf(buf, size, "'%.60s'", scalar(n));
+    return buf;
+}
+
+/* Levenshtein distance, for "did you mean" suggestions on short keys. */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40) return 99;
+    int row[41];
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The known word closest to s if within edit distance 2, else NULL. */
+static const char *closest(const char *s, const char *const *known)
+{
+    const char *best = NULL;
+    int best_d = 3;
+    for (int i = 0; known[i]; i++) {
+        int d = edit_distance(s, known[i]);
+        if (d < best_d) best_d = d, best = known[i];
+    }
+    return best;
+}
+
+/* "a, b, c" from a NULL-terminated list. */
+static const char *join(const char *const *words, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int i = 0; words[i]; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", i ? ", " : "", words[i]);
+    }
+    return buf;
+}
+
+/* Every key of mapping `map` must be a scalar, one of `known`, and appear
+ * once. `where` names the mapping in messages ("at the top level", "in stage 1"). */
+static int check_keys(loader *ld, yaml_node_t *map, const char *where, const char *const *known)
+{
+    char list[256];
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_at(ld, p->key);
+        if (k->type != YAML_SCALAR_NODE)
+            return fail(ld, k, "keys must be words, got %s %s; write `key: value` pairs",
+                        k->type == YAML_MAPPING_NODE ? "a mapping" : "a list", where);
+        const char *name = scalar(k);
+        bool ok = false;
+        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(name, known[i]);
+        if (!ok) {
+            const char *near = closest(name, known);
+            if (near)
+                return fail(ld, k, "unknown key '%s' %s (did you mean '%s'?); the keys allowed here are %s",
+                            name, where, near, join(known, list, sizeof list));
+            return fail(ld, k, "unknown key '%s' %s; the keys allowed here are %s", name, where,
+                        join(known, list, sizeof list));
+        }
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+            yaml_node_t *prev = node_at(ld, q->key);
+            if (prev->type == YAML_SCALAR_NODE && !strcmp(scalar(prev), name))
+                return fail(ld, k, "key '%s' appears twice %s (first at line %d); remove one of them", name,
+                            where, loc_of(prev).line);
+        }
+    }
+    return 0;
+}
+
+/* Value of `key` in a mapping whose keys were checked, or NULL. */
+static yaml_node_t *lookup(loader *ld, yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
+        if (!strcmp(scalar(node_at(ld, p->key)), key)) return node_at(ld, p->value);
+    return NULL;
+}
+
+/* Integer scalar `name` in [min, max]; `fix` says what to write instead. */
+static int get_int(loader *ld, yaml_node_t *n, const char *name, long min, long max, const char *fix, int *out)
+{
+    char buf[80];
+    if (n->type != YAML_SCALAR_NODE || is_null(n))
+        return fail(ld, n, "%s must be an integer, got %s; %s", name, describe(n, buf, sizeof buf), fix);
+    const char *s = scalar(n);
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return fail(ld, n, "%s must be an integer, got the quoted string \"%.40s\"; remove the quotes", name, s);
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || (s[0] != '-' && (s[0] < '0' || s[0] > '9')))
+        return fail(ld, n, "%s must be an integer, got '%.40s'; %s", name, s, fix);
+    if (errno == ERANGE || v < min || v > max) {
+        if (v < min && min == 0)
+            return fail(ld, n, "%s must not be negative, got %.40s; %s", name, s, fix);
+        return fail(ld, n, "%s must be between %ld and %ld, got %.40s; %s", name, min, max, s, fix);
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* A non-empty string scalar (numbers are fine: YAML has no types here). */
+static int get_str(loader *ld, yaml_node_t *n, const char *name, const char *fix, const char **out)
+{
+    char buf[80];
+    if (n->type != YAML_SCALAR_NODE || is_null(n) || !*scalar(n))
+        return fail(ld, n, "%s must be a string, got %s; %s", name, describe(n, buf, sizeof buf), fix);
+    *out = scalar(n);
+    return 0;
+}
+
+/* "3.5GiB", "512 MB", "1000000": a positive number of bytes. Returns 0 and
+ * the bytes, or -1 when the text is not a size. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!(*s >= '0' && *s <= '9')) return -1;
+    double x = strtod(s, &end);
+    if (end == s || errno == ERANGE) return -1;
+    while (*end == ' ') end++;
+    uint64_t scale = 0;
+    if (!*end) {
+        /* bare number: bytes, which must be whole */
+        if (x != floor(x)) return -1;
+        scale = 1;
+    } else {
+        for (size_t i = 0; i < sizeof size_units / sizeof size_units[0]; i++)
+            if (!strcmp(end, size_units[i].suffix)) scale = size_units[i].scale;
+        if (!scale) return -1;
+    }
+    double bytes = x * (double)scale;
+    if (!(bytes >= 1) || bytes > 1e18) return -1;
+    *out = (uint64_t)llround(bytes);
+    return 0;
+}
+
+/* ---- schema ---- */
+
+static int load_model(loader *ld, yaml_node_t *m, sp_plan *plan)
+{
+    char buf[80];
+    if (m->type != YAML_MAPPING_NODE)
+        return fail(ld, m, "model must be a mapping with a 'path' key, got %s; write `model:` and below it "
+                           "`  path: MODEL.gguf`", describe(m, buf, sizeof buf));
+    if (check_keys(ld, m, "in model", model_keys)) return -1;
+    yaml_node_t *path = lookup(ld, m, "path");
+    if (!path) return fail(ld, m, "model has no 'path'; add `path: MODEL.gguf` under model");
+    const char *p;
+    if (get_str(ld, path, "model.path", "give the GGUF file, relative to this plan's folder or absolute", &p))
+        return -1;
+    /* relative model paths are taken from the plan file's folder */
+    const char *slash = strrchr(ld->path, '/');
+    int n;
+    if (p[0] == '/' || !slash)
+        n = snprintf(plan->model_path, sizeof plan->model_path, "%s", p);
+    else
+        n = snprintf(plan->model_path, sizeof plan->model_path, "%.*s/%s", (int)(slash - ld->path), ld->path, p);
+    if (n < 0 || (size_t)n >= sizeof plan->model_path)
+        return fail(ld, path, "model.path is longer than %zu characters once resolved; use a shorter path",
+                    sizeof plan->model_path - 1);
+
+    yaml_node_t *sha = lookup(ld, m, "sha256");
+    if (sha) {
+        const char *h;
+        if (get_str(ld, sha, "model.sha256", "paste the output of `sha256sum MODEL.gguf`", &h)) return -1;
+        size_t len = strlen(h);
+        size_t bad = strspn(h, "0123456789abcdefABCDEF");
+        if (len != 64 || bad != len)
+            return fail(ld, sha, "model.sha256 must be 64 hexadecimal digits, got %zu characters%s; paste the "
+                                 "output of `sha256sum MODEL.gguf` or remove the key",
+                        len, bad != len ? " with non-hex ones" : "");
+        for (size_t i = 0; i < 64; i++) {
+            char c = h[i];
+            plan->model_sha256[i] = (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+        }
+        plan->model_sha256[64] = '\0';
+    }
+    return 0;
+}
+
+static int load_batching(loader *ld, yaml_node_t *b, sp_plan *plan)
+{
+    char buf[80];
+    if (b->type != YAML_MAPPING_NODE)
+        return fail(ld, b, "batching must be a mapping of sequences, micro_batches and prefill_chunk, got %s; "
+                           "indent those keys under it or remove it",
+                    describe(b, buf, sizeof buf));
+    if (check_keys(ld, b, "in batching", batching_keys)) return -1;
+    yaml_node_t *v;
+    if ((v = lookup(ld, b, "sequences")) &&
+        get_int(ld, v, "sequences", 1, 65536, "give the number of sequences in flight, e.g. 1", &plan->sequences))
+        return -1;
+    if ((v = lookup(ld, b, "prefill_chunk")) &&
+        get_int(ld, v, "prefill_chunk", 1, 65536, "give the prompt tokens per micro-batch, e.g. 32",
+                &plan->prefill_chunk))
+        return -1;
+    if ((v = lookup(ld, b, "micro_batches"))) {
+        if (get_int(ld, v, "micro_batches", 1, 65536, "give the number of micro-batches, e.g. 1",
+                    &plan->micro_batches))
+            return -1;
+        if (plan->micro_batches > plan->sequences)
+            return fail(ld, v, "micro_batches %d is more than sequences %d, so some micro-batches would be "
+                               "empty; lower micro_batches to at most %d or raise sequences",
+                        plan->micro_batches, plan->sequences, plan->sequences);
+    }
+    return 0;
+}
+
+static int load_layers(loader *ld, yaml_node_t *v, sp_stage_plan *st, int index)
+{
+    char buf[80];
+    const char *fix = "write `layers: [FIRST, LAST]` (inclusive) or `layers: N` for one layer";
+    st->loc_layers = loc_of(v);
+    if (v->type == YAML_SCALAR_NODE) {
+        if (get_int(ld, v, "layers", 0, 1 << 20, fix, &st->first)) return -1;
+        st->last = st->first;
+        return 0;
+    }
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, v, "layers of stage %d must be [first, last], got %s; %s", index,
+                    describe(v, buf, sizeof buf), fix);
+    int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n != 2)
+        return fail(ld, v, "layers of stage %d must be a list of 2 layer numbers [first, last], got %d item%s; %s",
+                    index, n, n == 1 ? "" : "s", fix);
+    yaml_node_t *a = node_at(ld, v->data.sequence.items.start[0]);
+    yaml_node_t *b = node_at(ld, v->data.sequence.items.start[1]);
+    if (get_int(ld, a, "the first layer", 0, 1 << 20, "layers are numbered from 0", &st->first) ||
+        get_int(ld, b, "the last layer", 0, 1 << 20, "layers are numbered from 0", &st->last))
+        return -1;
+    if (st->first > st->last)
+        return fail(ld, v, "layers [%d, %d] of stage %d start after they end; write [%d, %d]", st->first, st->last,
+                    index, st->last, st->first);
+    return 0;
+}
+
+static int load_stage(loader *ld, yaml_node_t *s, sp_stage_plan *st, int index)
+{
+    char buf[80], where[32];
+    if (s->type != YAML_MAPPING_NODE)
+        return fail(ld, s, "stage %d must be a mapping with rank, host and layers, got %s; write `- rank: N` "
+                           "and indent the other keys under it",
+                    index, describe(s, buf, sizeof buf));
+    snprintf(where, sizeof where, "in stage %d", index);
+    if (check_keys(ld, s, where, stage_keys)) return -1;
+    st->loc = st->loc_rank = st->loc_layers = st->loc_budget = loc_of(s);
+    st->threads = 1;
+    snprintf(st->host, sizeof st->host, "localhost");
+
+    yaml_node_t *v = lookup(ld, s, "rank");
+    if (!v) return fail(ld, s, "stage %d has no 'rank'; add `rank: N`, the MPI rank that runs it", index);
+    if (get_int(ld, v, "rank", 0, 65535, "give the MPI rank that runs this stage", &st->rank)) return -1;
+    st->loc_rank = loc_of(v);
+
+    if ((v = lookup(ld, s, "host"))) {
+        const char *h;
+        if (get_str(ld, v, "host", "give the machine's host name", &h)) return -1;
+        if (strlen(h) >= sizeof st->host)
+            return fail(ld, v, "host '%.20s...' is longer than %zu characters; use a shorter host name", h,
+                        sizeof st->host - 1);
+        if (strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != strlen(h))
+            return fail(ld, v, "host '%s' may contain only letters, digits, '.', '-' and '_'; use the machine's "
+                               "host name",
+                        h);
+        snprintf(st->host, sizeof st->host, "%s", h);
+    }
+
+    if (!(v = lookup(ld, s, "layers")))
+        return fail(ld, s, "stage %d has no 'layers'; add `layers: [FIRST, LAST]`, the layers it runs", index);
+    if (load_layers(ld, v, st, index)) return -1;
+
+    if ((v = lookup(ld, s, "threads")) &&
+        get_int(ld, v, "threads", 1, 1024, "give the number of cores this rank may use, e.g. 4", &st->threads))
+        return -1;
+
+    if ((v = lookup(ld, s, "memory"))) {
+        st->loc_budget = loc_of(v);
+        if (v->type != YAML_SCALAR_NODE || parse_size(scalar(v), &st->memory_budget))
+            return fail(ld, v, "memory %s is not a size; write a number of bytes or one with a B, KB, MB, GB, "
+                               "KiB, MiB or GiB suffix, e.g. 3.5GiB",
+                        describe(v, buf, sizeof buf));
+    }
+    return 0;
+}
+
+static int load_stages(loader *ld, yaml_node_t *v, sp_plan *plan)
+{
+    char buf[80];
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, v, "stages must be a list of stages, got %s; write each stage as `- rank: N` on its own "
+                           "line under stages",
+                    describe(v, buf, sizeof buf));
+    int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0) return fail(ld, v, "stages is empty; list at least one stage with its rank and layers");
+    if (n > SP_PLAN_MAX_STAGES)
+        return fail(ld, v, "stages has %d entries but at most %d are supported; merge some stages", n,
+                    SP_PLAN_MAX_STAGES);
+    plan->n_stages = n;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *s = node_at(ld, v->data.sequence.items.start[i]);
+        sp_stage_plan *st = &plan->stages[i];
+        if (load_stage(ld, s, st, i)) return -1;
+        for (int j = 0; j < i; j++) {
+            const sp_stage_plan *o = &plan->stages[j];
+            if (o->rank != st->rank) continue;
+            yaml_node_t *r = lookup(ld, s, "rank");
+            if (!strcmp(o->host, st->host))
+                return fail(ld, r, "stage %d repeats rank %d on host %s, already given to stage %d; remove the "
+                                   "duplicate or give it another rank",
+                            i, st->rank, st->host, j);
+            return fail(ld, r, "rank %d is given to both stage %d (host %s) and stage %d (host %s); give each "
+                               "stage its own rank",
+                        st->rank, j, o->host, i, st->host);
+        }
+    }
+    return 0;
+}
+
+static int load_root(loader *ld, yaml_node_t *root, sp_plan *plan)
+{
+    char buf[80];
+    if (root->type != YAML_MAPPING_NODE)
+        return fail(ld, root, "the top level must be a mapping with model, context and stages, got %s; see "
+                              "docs/plan-format.md",
+                    describe(root, buf, sizeof buf));
+    if (check_keys(ld, root, "at the top level", top_keys)) return -1;
+
+    yaml_node_t *v;
+    if (!(v = lookup(ld, root, "model")))
+        return fail(ld, root, "missing key 'model' at the top level; add a model block with `path: MODEL.gguf`");
+    plan->loc_model = loc_of(v);
+    if (load_model(ld, v, plan)) return -1;
+
+    if (!(v = lookup(ld, root, "context")))
+        return fail(ld, root, "missing key 'context' at the top level; add e.g. `context: 512` (positions per "
+                              "sequence)");
+    plan->loc_context = loc_of(v);
+    if (get_int(ld, v, "context", 1, 1 << 24, "give the positions per sequence, e.g. 512", &plan->context))
+        return -1;
+
+    if ((v = lookup(ld, root, "batching")) && load_batching(ld, v, plan)) return -1;
+
+    if ((v = lookup(ld, root, "wire"))) {
+        const char *w;
+        char list[64];
+        if (get_str(ld, v, "wire", "use one of f32, f16, q8_0", &w)) return -1;
+        int found = -1;
+        for (int i = 0; wire_names[i]; i++)
+            if (!strcmp(w, wire_names[i])) found = i;
+        if (found < 0) {
+            const char *near = closest(w, wire_names);
+            if (near)
+                return fail(ld, v, "wire '%s' is not a wire type (did you mean '%s'?); use one of %s", w, near,
+                            join(wire_names, list, sizeof list));
+            return fail(ld, v, "wire '%s' is not a wire type; use one of %s", w, join(wire_names, list, sizeof list));
+        }
+        plan->wire = (sp_wire_type)found;
+    }
+
+    if (!(v = lookup(ld, root, "stages")))
+        return fail(ld, root, "missing key 'stages' at the top level; add a list of stages, each with rank and "
+                              "layers");
+    plan->loc_stages = loc_of(v);
+    return load_stages(ld, v, plan);
+}
+
+int sp_plan_load(const char *path, sp_plan *plan, sp_error *err)
+{
+    memset(plan, 0, sizeof *plan);
+    plan->sequences = 1;
+    plan->micro_batches = 1;
+    plan->prefill_chunk = 32;
+    plan->wire = SP_WIRE_F32;
+    if (strlen(path) >= sizeof plan->path)
+        return sp_errorf(err, "%.100s...: plan path is longer than %zu characters; use a shorter path", path,
+                         sizeof plan->path - 1);
+    snprintf(plan->path, sizeof plan->path, "%s", path);
+
+    FILE *f = fopen(path, "rb");
+    if (!f) return sp_errorf(err, "%s: cannot open the plan: %s; check the path", path, strerror(errno));
+
+    loader ld = {.path = path, .err = err};
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        return sp_errorf(err, "%s: cannot initialize the YAML parser (out of memory)", path);
+    }
+    yaml_parser_set_input_file(&parser, f);
+    int rc;
+    if (!yaml_parser_load(&parser, &ld.doc)) {
+        /* libyaml marks are 0-based */
+        yaml_mark_t m = parser.problem_mark;
+        if (parser.context)
+            rc = sp_errorf(err, "%s:%zu:%zu: YAML syntax error: %s %s (line %zu); fix the indentation or quoting "
+                                "there",
+                           path, m.line + 1, m.column + 1, parser.problem ? parser.problem : "unreadable input",
+                           parser.context, parser.context_mark.line + 1);
+        else
+            rc = sp_errorf(err, "%s:%zu:%zu: YAML syntax error: %s; fix the indentation or quoting there", path,
+                           m.line + 1, m.column + 1, parser.problem ? parser.problem : "unreadable input");
+        yaml_parser_delete(&parser);
+        fclose(f);
+        return rc;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
+    if (!root)
+        rc = sp_errorf(err, "%s:1:1: the file holds no YAML document; a plan needs model, context and stages "
+                            "(see docs/plan-format.md)",
+                       path);
+    else
+        rc = load_root(&ld, root, plan);
+    yaml_document_delete(&ld.doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
+
+/* ---- writing ---- */
+
+/* `memory` as the reader parses it back exactly: the largest binary unit in
+ * which the value has at most 3 decimals, else plain bytes. */
+static void format_size(uint64_t bytes, char *buf, size_t size)
+{
+    static const struct {
+        const char *suffix;
+        int shift;
+    } units[] = {{"GiB", 30}, {"MiB", 20}, {"KiB", 10}};
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t unit = 1ull << units[i].shift;
+        if (bytes < unit || bytes > (UINT64_MAX / 1000) || (bytes * 1000) % unit) continue;
+        uint64_t milli = bytes * 1000 / unit;
+        int n = snprintf(buf, size, "%llu.%03llu", (unsigned long long)(milli / 1000),
+                         (unsigned long long)(milli % 1000));
+        /* trim trailing zeros and a bare point: 3.500 -> 3.5, 7.000 -> 7 */
+        while (n > 0 && buf[n - 1] == '0') buf[--n] = '\0';
+        if (n > 0 && buf[n - 1] == '.') buf[--n] = '\0';
+        snprintf(buf + n, size - (size_t)n, "%s", units[i].suffix);
+        return;
+    }
+    snprintf(buf, size, "%llu", (unsigned long long)bytes);
+}
+
+/* Each line of `text` as a YAML comment at the given indentation. */
+static void write_comment(FILE *f, const char *indent, const char *text)
+{
+    while (text && *text) {
+        const char *nl = strchr(text, '\n');
+        int len = nl ? (int)(nl - text) : (int)strlen(text);
+        fprintf(f, "%s#%s%.*s\n", indent, len ? " " : "", len, text);
+        text = nl ? nl + 1 : NULL;
+    }
+}
+
+/* A YAML scalar: plain when it is safe, else double-quoted with escapes. */
+static void write_scalar(FILE *f, const char *s)
+{
+    bool plain = *s && strchr("-?:,[]{}#&*!|>'\"%@`~ ", s[0]) == NULL &&
+                 strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-+~") == strlen(s) &&
+                 strcmp(s, "null") && strcmp(s, "Null") && strcmp(s, "NULL");
+    if (plain) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\x%02x", (unsigned char)*s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int sp_plan_write(const sp_plan *plan, const char *path, const char *header, const char *const *stage_comments,
+                  sp_error *err)
+{
+    char tmp[1100];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return sp_errorf(err, "%.100s...: plan path is too long; use a shorter path", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return sp_errorf(err, "%s: cannot create the plan: %s; check the folder exists and is writable", tmp,
+                             strerror(errno));
+
+    write_comment(f, "", header);
+    fputs("model:\n  path: ", f);
+    write_scalar(f, plan->model_path);
+    fputs("\n", f);
+    if (plan->model_sha256[0]) fprintf(f, "  sha256: %s\n", plan->model_sha256);
+    fprintf(f, "context: %d              # positions per sequence\n", plan->context);
+    fprintf(f, "batching:\n"
+               "  sequences: %d          # sequences in flight (a KV cache slot each on every stage)\n"
+               "  micro_batches: %d      # groups the in-flight sequences are split into\n"
+               "  prefill_chunk: %d      # prompt tokens per micro-batch while prefilling\n",
+            plan->sequences, plan->micro_batches, plan->prefill_chunk);
+    fprintf(f, "wire: %s                # hidden states between stages: f32 | f16 | q8_0\n", sp_wire_name(plan->wire));
+    fputs("stages:                  # in pipeline order\n", f);
+    for (int i = 0; i < plan->n_stages; i++) {
+        const sp_stage_plan *st = &plan->stages[i];
+        if (stage_comments) write_comment(f, "  ", stage_comments[i]);
+        fprintf(f, "  - rank: %d\n    host: %s\n", st->rank, st->host);
+        if (st->first == st->last) fprintf(f, "    layers: %d\n", st->first);
+        else fprintf(f, "    layers: [%d, %d]\n", st->first, st->last);
+        fprintf(f, "    threads: %d\n", st->threads);
+        if (st->memory_budget) {
+            char size[48];
+            format_size(st->memory_budget, size, sizeof size);
+            fprintf(f, "    memory: %s\n", size);
+        }
+    }
+
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int saved = errno;
+    if (fclose(f) != 0 && ok) ok = false, saved = errno;
+    if (!ok) {
+        unlink(tmp);
+        return sp_errorf(err, "%s: cannot write the plan: %s; check the free space", tmp, strerror(saved));
+    }
+    if (rename(tmp, path) != 0) {
+        saved = errno;
+        unlink(tmp);
+        return sp_errorf(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(saved));
+    }
+    return 0;
+}

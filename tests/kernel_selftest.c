@@ -1,0 +1,134 @@
+/* kernel_selftest.c - a plain C self-check of the vec_dot kernels, without
+ * Criterion, so it also builds for other architectures with a bare cross
+ * compiler (scripts/cross-aarch64.sh runs it under qemu). It is not part of
+ * the CMake build (its name does not start with test_).
+ *
+ * For every SIMD level compiled in and supported by the CPU it compares the
+ * dispatched dots with the scalar reference: exactly when all scales are
+ * 1.0 (every partial sum is then an exact integer in f32, whatever the
+ * summation order), and within 1e-5 of sum |block terms| with random
+ * scales. Prints one line per level and exits 1 on any mismatch. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shardpipe/quant.h"
+#include "shardpipe/util.h"
+
+#define MAX_BLOCKS 64
+
+static int failures;
+
+static void check(int ok, const char *level, const char *what, int nb, double got, double want)
+{
+    if (ok) return;
+    failures++;
+    if (failures <= 20)
+        fprintf(stderr, "FAIL %s %s %d blocks: got %.9g want %.9g\n", level, what, nb, got, want);
+}
+
+/* fill 0: random, 1: all max, 2: all min, 3: alternating max/min */
+static void fill_q8(sp_rng *rng, sp_block_q8_0 *x, int nb, int fill, int unit_scale)
+{
+    for (int b = 0; b < nb; b++) {
+        for (int j = 0; j < SP_QK; j++) {
+            int v = (int)(sp_rng_u64(rng) % 255) - 127;
+            if (fill == 1) v = 127;
+            if (fill == 2) v = -127;
+            if (fill == 3) v = (j + b) % 2 ? 127 : -127;
+            x[b].qs[j] = (int8_t)v;
+        }
+        float s = (0.001f + sp_rng_f32(rng)) * (sp_rng_u64(rng) & 1 ? 1.0f : -1.0f);
+        x[b].d = unit_scale ? 0x3c00 : sp_f32_to_fp16(s);
+    }
+}
+
+static void fill_q4(sp_rng *rng, sp_block_q4_0 *x, int nb, int fill, int unit_scale)
+{
+    for (int b = 0; b < nb; b++) {
+        for (int j = 0; j < SP_QK / 2; j++) {
+            uint8_t v = (uint8_t)sp_rng_u64(rng);
+            if (fill == 1) v = 0xff;
+            if (fill == 2) v = 0x00;
+            if (fill == 3) v = (j + b) % 2 ? 0x0f : 0xf0;
+            x[b].qs[j] = v;
+        }
+        float s = (0.001f + sp_rng_f32(rng)) * (sp_rng_u64(rng) & 1 ? 1.0f : -1.0f);
+        x[b].d = unit_scale ? 0x3c00 : sp_f32_to_fp16(s);
+    }
+}
+
+static void check_level(const char *name)
+{
+    static sp_block_q8_0 w8[MAX_BLOCKS], a[MAX_BLOCKS];
+    static sp_block_q4_0 w4[MAX_BLOCKS];
+    static float fw[2048 + 5], fa[2048 + 5];
+    const int counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 64};
+    sp_rng rng;
+    sp_rng_seed(&rng, 2024);
+
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        int nb = counts[c];
+        int64_t n = (int64_t)nb * SP_QK;
+        for (int f = 0; f < 4; f++) {
+            for (int g = 0; g < 4; g++) {
+                for (int unit = 1; unit >= 0; unit--) {
+                    fill_q8(&rng, w8, nb, f, unit);
+                    fill_q4(&rng, w4, nb, f, unit);
+                    fill_q8(&rng, a, nb, g, unit);
+                    double tol8 = 0, tol4 = 0;
+                    for (int b = 0; b < nb && !unit; b++) {
+                        tol8 += 1e-5 * fabs(sp_vec_dot_q8_0_q8_0_ref(SP_QK, w8 + b, a + b));
+                        tol4 += 1e-5 * fabs(sp_vec_dot_q4_0_q8_0_ref(SP_QK, w4 + b, a + b));
+                    }
+                    float want = sp_vec_dot_q8_0_q8_0_ref(n, w8, a);
+                    float got = sp_vec_dot_q8_0_q8_0(n, w8, a);
+                    check(unit ? got == want : fabs(got - want) <= tol8, name,
+                          unit ? "q8_0.q8_0 exact" : "q8_0.q8_0 scaled", nb, got, want);
+                    want = sp_vec_dot_q4_0_q8_0_ref(n, w4, a);
+                    got = sp_vec_dot_q4_0_q8_0(n, w4, a);
+                    check(unit ? got == want : fabs(got - want) <= tol4, name,
+                          unit ? "q4_0.q8_0 exact" : "q4_0.q8_0 scaled", nb, got, want);
+                }
+            }
+        }
+    }
+
+    for (int i = 0; i < 2048 + 5; i++) {
+        fw[i] = sp_rng_normal(&rng);
+        fa[i] = sp_rng_normal(&rng);
+    }
+    const int lens[] = {1, 5, 16, 33, 2048, 2053};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        double abs_sum = 0;
+        for (int i = 0; i < lens[k]; i++) abs_sum += fabs((double)fw[i] * fa[i]);
+        float want = sp_vec_dot_f32_ref(lens[k], fw, fa);
+        float got = sp_vec_dot_f32(lens[k], fw, fa);
+        check(fabs(got - want) <= 1e-5 * abs_sum, name, "f32", lens[k], got, want);
+    }
+}
+
+int main(void)
+{
+    /* fp16 round trip over every non-NaN half */
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = sp_fp16_to_f32((uint16_t)h);
+        if (!isnan(f) && sp_f32_to_fp16(f) != h) {
+            fprintf(stderr, "FAIL fp16 round trip of 0x%04x\n", h);
+            failures++;
+        }
+    }
+    printf("default level: %s\n", sp_simd_name());
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        int before = failures;
+        check_level(sp_simd_level_name(lv));
+        printf("%-14s %s\n", sp_simd_level_name(lv), failures == before ? "ok" : "MISMATCH");
+    }
+    if (failures) {
+        fprintf(stderr, "kernel_selftest: %d mismatches\n", failures);
+        return 1;
+    }
+    printf("kernel_selftest: all %d levels match the reference\n", sp_simd_count());
+    return 0;
+}

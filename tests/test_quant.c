@@ -1,0 +1,546 @@
+/* test_quant.c - fp16/bf16 conversion, Q8_0/Q4_0 quantization (known bytes
+ * and derived error bounds) and every SIMD vec_dot level against the scalar
+ * reference. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardpipe/gguf.h"
+#include "shardpipe/quant.h"
+#include "shardpipe/util.h"
+#include "testutil.h"
+
+/* Value of a half computed independently of sp_fp16_to_f32, in double. */
+static double half_value(uint16_t h)
+{
+    int sign = h >> 15, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+    return sign ? -v : v;
+}
+
+/* ---- fp16 ---- */
+
+Test(fp16, exhaustive_round_trip_and_values)
+{
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = sp_fp16_to_f32((uint16_t)h);
+        int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+        if (e == 31 && m != 0) {
+            cr_assert(isnan(f), "half 0x%04x is a NaN", h);
+            uint16_t back = sp_f32_to_fp16(f);
+            cr_assert(((back >> 10) & 0x1f) == 31 && (back & 0x3ff) != 0,
+                      "NaN 0x%04x must stay NaN, got 0x%04x", h, back);
+            continue;
+        }
+        if (e == 31)
+            cr_assert(isinf(f) && (signbit(f) != 0) == (h >> 15 != 0), "half 0x%04x is inf", h);
+        else
+            cr_assert_eq((double)f, half_value((uint16_t)h), "half 0x%04x value", h);
+        cr_assert_eq(sp_f32_to_fp16(f), h, "round trip of half 0x%04x", h);
+    }
+}
+
+Test(fp16, known_roundings)
+{
+    cr_assert_eq(sp_f32_to_fp16(1.0f), 0x3c00);
+    cr_assert_eq(sp_f32_to_fp16(-2.0f), 0xc000);
+    cr_assert_eq(sp_f32_to_fp16(65504.0f), 0x7bff);
+    cr_assert_eq(sp_f32_to_fp16(65519.0f), 0x7bff);
+    cr_assert_eq(sp_f32_to_fp16(65520.0f), 0x7c00, "the tie above the max goes to inf");
+    cr_assert_eq(sp_f32_to_fp16(1e10f), 0x7c00);
+    cr_assert_eq(sp_f32_to_fp16(-INFINITY), 0xfc00);
+    cr_assert_eq(sp_f32_to_fp16(0x1p-24f), 0x0001, "smallest subnormal");
+    cr_assert_eq(sp_f32_to_fp16(0x1p-25f), 0x0000, "half of it ties to even zero");
+    cr_assert_eq(sp_f32_to_fp16(0x1.8p-25f), 0x0001);
+    cr_assert_eq(sp_f32_to_fp16(0x3p-25f), 0x0002, "1.5 units ties up to 2");
+    cr_assert_eq(sp_f32_to_fp16(0x5p-25f), 0x0002, "2.5 units ties down to 2");
+    cr_assert_eq(sp_f32_to_fp16(0x1.ff8p-15f), 0x03ff, "largest subnormal");
+    cr_assert_eq(sp_f32_to_fp16(0x1.ffcp-15f), 0x0400, "ties up into the first normal");
+    cr_assert_eq(sp_f32_to_fp16(1.0f + 0x1p-11f), 0x3c00, "tie to even mantissa 0");
+    cr_assert_eq(sp_f32_to_fp16(1.0f + 0x3p-11f), 0x3c02, "tie to even mantissa 2");
+    cr_assert_eq(sp_f32_to_fp16(-0.0f), 0x8000);
+    uint16_t nan = sp_f32_to_fp16(NAN);
+    cr_assert(((nan >> 10) & 0x1f) == 31 && (nan & 0x3ff) != 0);
+}
+
+/* For f32 values spread over the whole range, the result is the nearest
+ * half, ties to the even mantissa. */
+Test(fp16, rounds_to_nearest_even)
+{
+    for (uint64_t u = 0; u < 0x7f800000u; u += 4099) {
+        float f;
+        uint32_t bits = (uint32_t)u;
+        memcpy(&f, &bits, sizeof f);
+        uint16_t h = sp_f32_to_fp16(f);
+        if (f >= 65520.0f) {
+            cr_assert_eq(h, 0x7c00, "%a overflows to inf", f);
+            continue;
+        }
+        cr_assert(h < 0x7c00, "%a must give a finite half, got 0x%04x", f, h);
+        double err = fabs(half_value(h) - f);
+        if (h < 0x7bff) {
+            double up = fabs(half_value((uint16_t)(h + 1)) - f);
+            cr_assert(err < up || (err == up && (h & 1) == 0), "%a -> 0x%04x not nearest", f, h);
+        }
+        if (h > 0) {
+            double down = fabs(half_value((uint16_t)(h - 1)) - f);
+            cr_assert(err < down || (err == down && (h & 1) == 0), "%a -> 0x%04x not nearest", f,
+                      h);
+        }
+    }
+}
+
+/* ---- bf16 ---- */
+
+Test(bf16, round_trip_and_rounding)
+{
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = sp_bf16_to_f32((uint16_t)h);
+        if (isnan(f))
+            cr_assert(isnan(sp_bf16_to_f32(sp_f32_to_bf16(f))));
+        else
+            cr_assert_eq(sp_f32_to_bf16(f), h, "round trip of bf16 0x%04x", h);
+    }
+    cr_assert_eq(sp_f32_to_bf16(1.0f), 0x3f80);
+    cr_assert_eq(sp_f32_to_bf16(1.0f + 0x1p-8f), 0x3f80, "tie to even");
+    cr_assert_eq(sp_f32_to_bf16(1.0f + 0x3p-8f), 0x3f82, "tie to even");
+    cr_assert_eq(sp_f32_to_bf16(1.0f + 0x1.8p-8f), 0x3f81, "above the tie");
+    cr_assert(isnan(sp_bf16_to_f32(sp_f32_to_bf16(NAN))));
+}
+
+/* ---- Q8_0 ---- */
+
+Test(q8_0, known_block_bytes)
+{
+    /* d = 127/127 = 1, id = 1: q = roundf(x), halves away from zero */
+    float x[SP_QK] = {127.0f, 2.5f, -0.5f, 0.5f, -126.5f, 1.49f, -3.51f, -127.0f};
+    sp_block_q8_0 b;
+    sp_quantize_row_q8_0(x, &b, SP_QK);
+    uint8_t bytes[sizeof b];
+    memcpy(bytes, &b, sizeof b);
+    const uint8_t want[10] = {0x00, 0x3c, 127, 3, (uint8_t)-1, 1, (uint8_t)-127, 1,
+                              (uint8_t)-4, (uint8_t)-127};
+    cr_assert_arr_eq(bytes, want, sizeof want);
+    for (size_t i = sizeof want; i < sizeof b; i++) cr_assert_eq(bytes[i], 0);
+
+    /* x = 0.25 * (j - 16): amax = 4, d = 4/127 -> fp16 0x2808 (0.031372...),
+     * q = round(x * 31.75). */
+    float y[SP_QK];
+    for (int j = 0; j < SP_QK; j++) y[j] = 0.25f * (float)(j - 16);
+    sp_quantize_row_q8_0(y, &b, SP_QK);
+    cr_assert_eq(b.d, 0x2808);
+    const int8_t want_qs[SP_QK] = {-127, -119, -111, -103, -95, -87, -79, -71, -64, -56, -48,
+                                   -40,  -32,  -24,  -16,  -8,  0,   8,   16,  24,  32,  40,
+                                   48,   56,   64,   71,   79,  87,  95,  103, 111, 119};
+    cr_assert_arr_eq(b.qs, want_qs, sizeof want_qs);
+}
+
+Test(q8_0, zero_block)
+{
+    float x[SP_QK] = {0};
+    sp_block_q8_0 b;
+    memset(&b, 0x55, sizeof b);
+    sp_quantize_row_q8_0(x, &b, SP_QK);
+    cr_assert_eq(b.d, 0);
+    for (int j = 0; j < SP_QK; j++) cr_assert_eq(b.qs[j], 0);
+    float y[SP_QK];
+    sp_dequantize_row_q8_0(&b, y, SP_QK);
+    for (int j = 0; j < SP_QK; j++) cr_assert_eq(y[j], 0.0f);
+}
+
+/* Random rows whose blocks have very different magnitudes. */
+static void random_row(sp_rng *rng, float *x, int64_t n)
+{
+    for (int64_t b = 0; b < n / SP_QK; b++) {
+        float scale = ldexpf(1.0f, (int)(sp_rng_u64(rng) % 20) - 6);
+        for (int j = 0; j < SP_QK; j++) x[b * SP_QK + j] = scale * sp_rng_normal(rng);
+    }
+}
+
+/* Q8_0: with d = amax/127 the exact quotient x/d is rounded to the nearest
+ * integer, so |x - d q| <= d/2. The stored scale D = fp16(d) differs from d
+ * by at most 2^-11 d (d normal here), and |q| <= 127, so the dequantized
+ * error is at most d/2 + 127 * 2^-11 d. A relative 1e-5 covers the f32
+ * rounding of x * (1/d). */
+Test(q8_0, round_trip_error_bound)
+{
+    enum { N = 64 * SP_QK };
+    static float x[N], y[N];
+    static sp_block_q8_0 q[N / SP_QK];
+    sp_rng rng;
+    sp_rng_seed(&rng, 42);
+    for (int iter = 0; iter < 20; iter++) {
+        random_row(&rng, x, N);
+        sp_quantize_row_q8_0(x, q, N);
+        sp_dequantize_row_q8_0(q, y, N);
+        for (int b = 0; b < N / SP_QK; b++) {
+            float amax = 0;
+            for (int j = 0; j < SP_QK; j++) amax = fmaxf(amax, fabsf(x[b * SP_QK + j]));
+            double d = amax / 127.0f;
+            int saw_extreme = 0;
+            for (int j = 0; j < SP_QK; j++) {
+                int i = b * SP_QK + j;
+                cr_assert(fabs(x[i] - d * q[b].qs[j]) <= d * (0.5 + 1e-5),
+                          "block %d elem %d: x %g q %d d %g", b, j, x[i], q[b].qs[j], d);
+                cr_assert(fabs(x[i] - y[i]) <= d * (0.5 + 127.0 / 2048 + 1e-5),
+                          "block %d elem %d: x %g dequantized %g", b, j, x[i], y[i]);
+                if (abs(q[b].qs[j]) == 127) saw_extreme = 1;
+            }
+            cr_assert(saw_extreme, "the largest magnitude maps to +-127");
+        }
+    }
+}
+
+/* ---- Q4_0 ---- */
+
+Test(q4_0, known_block_bytes)
+{
+    /* x = -8..7 then 7..-8: max is -8, d = -8/-8 = 1, q = x + 8, so byte j
+     * holds j in the low nibble and 15 - j in the high one. */
+    float x[SP_QK];
+    for (int j = 0; j < 16; j++) {
+        x[j] = (float)(j - 8);
+        x[j + 16] = (float)(7 - j);
+    }
+    sp_block_q4_0 b;
+    sp_quantize_row_q4_0(x, &b, SP_QK);
+    cr_assert_eq(b.d, 0x3c00);
+    for (int j = 0; j < 16; j++) cr_assert_eq(b.qs[j], (uint8_t)(j | (15 - j) << 4), "byte %d", j);
+    float y[SP_QK];
+    sp_dequantize_row_q4_0(&b, y, SP_QK);
+    for (int j = 0; j < SP_QK; j++) cr_assert_eq(y[j], x[j]);
+
+    /* max = +4: d = -0.5, id = -2. x = 4 -> 0; -4 -> 16.5 truncated 16,
+     * clamped to 15; 1 -> 6.5 -> 6; -1 -> 10; -0.25 -> 9 (half rounds up). */
+    float z[SP_QK] = {4.0f, -4.0f, 1.0f, -1.0f, -0.25f, 0.25f};
+    sp_quantize_row_q4_0(z, &b, SP_QK);
+    cr_assert_eq(b.d, 0xb800);
+    const uint8_t want[16] = {0x80, 0x8f, 0x86, 0x8a, 0x89, 0x88, 0x88, 0x88,
+                              0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88};
+    cr_assert_arr_eq(b.qs, want, sizeof want);
+}
+
+/* Q4_0: q - 8 is x/d rounded to nearest (ties up), so |x - d(q-8)| <= |d|/2,
+ * except where x/d lies in (7.5, 8] (a value of sign opposite to max and
+ * nearly its magnitude) and is clamped to 7: there the error is <= |d|.
+ * fp16 rounding of d adds at most 8 * 2^-11 |d|. */
+Test(q4_0, round_trip_error_bound)
+{
+    enum { N = 64 * SP_QK };
+    static float x[N], y[N];
+    static sp_block_q4_0 q[N / SP_QK];
+    sp_rng rng;
+    sp_rng_seed(&rng, 43);
+    for (int iter = 0; iter < 20; iter++) {
+        random_row(&rng, x, N);
+        sp_quantize_row_q4_0(x, q, N);
+        sp_dequantize_row_q4_0(q, y, N);
+        for (int b = 0; b < N / SP_QK; b++) {
+            float max = 0;
+            for (int j = 0; j < SP_QK; j++)
+                if (fabsf(x[b * SP_QK + j]) > fabsf(max)) max = x[b * SP_QK + j];
+            double d = fabs(max / -8.0f);
+            for (int j = 0; j < SP_QK; j++) {
+                int i = b * SP_QK + j;
+                int nib = j < 16 ? q[b].qs[j] & 15 : q[b].qs[j - 16] >> 4;
+                double e = fabs(x[i] - sp_fp16_to_f32(q[b].d) * (nib - 8));
+                double bound = (nib == 15 ? 1.0 : 0.5) * d + d * (8.0 / 2048 + 1e-5);
+                cr_assert(e <= bound, "block %d elem %d: x %g nibble %d d %g", b, j, x[i], nib, d);
+                if (x[i] == max) cr_assert_eq(nib, 0, "max maps to nibble 0");
+                cr_assert_eq(y[i], sp_fp16_to_f32(q[b].d) * (nib - 8));
+            }
+        }
+    }
+}
+
+/* ---- dtype dispatch ---- */
+
+Test(dispatch, quantize_and_dequantize_every_dtype)
+{
+    enum { N = 4 * SP_QK };
+    float x[N], y[N], direct[N];
+    static uint8_t buf[N * 4], ref[N * 4];
+    sp_rng rng;
+    sp_rng_seed(&rng, 5);
+    /* values exactly representable in f16 and bf16 (8 significant bits) */
+    for (int i = 0; i < N; i++) x[i] = (float)((int)(sp_rng_u64(&rng) % 255) - 127) / 64.0f;
+
+    const sp_dtype exact[] = {SP_DTYPE_F32, SP_DTYPE_F16, SP_DTYPE_BF16};
+    for (size_t t = 0; t < 3; t++) {
+        memset(y, 0, sizeof y);
+        sp_quantize_row(exact[t], x, buf, N);
+        sp_dequantize_row(exact[t], buf, y, N);
+        cr_assert_arr_eq(y, x, sizeof x, "dtype %d must round trip exactly", exact[t]);
+    }
+    sp_quantize_row(SP_DTYPE_Q8_0, x, buf, N);
+    sp_quantize_row_q8_0(x, (sp_block_q8_0 *)ref, N);
+    cr_assert_arr_eq(buf, ref, N / SP_QK * sizeof(sp_block_q8_0));
+    sp_dequantize_row(SP_DTYPE_Q8_0, buf, y, N);
+    sp_dequantize_row_q8_0((sp_block_q8_0 *)ref, direct, N);
+    cr_assert_arr_eq(y, direct, sizeof y);
+
+    sp_quantize_row(SP_DTYPE_Q4_0, x, buf, N);
+    sp_quantize_row_q4_0(x, (sp_block_q4_0 *)ref, N);
+    cr_assert_arr_eq(buf, ref, N / SP_QK * sizeof(sp_block_q4_0));
+    sp_dequantize_row(SP_DTYPE_Q4_0, buf, y, N);
+    sp_dequantize_row_q4_0((sp_block_q4_0 *)ref, direct, N);
+    cr_assert_arr_eq(y, direct, sizeof y);
+}
+
+/* ---- vec_dot: every SIMD level against the reference ---- */
+
+#define MAX_BLOCKS 64
+static const int block_counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 64};
+
+enum fill { FILL_RANDOM, FILL_MAX, FILL_MIN, FILL_ALTERNATE };
+
+static void fill_q8(sp_rng *rng, sp_block_q8_0 *x, int nb, enum fill f, int unit_scale)
+{
+    for (int b = 0; b < nb; b++) {
+        for (int j = 0; j < SP_QK; j++) {
+            int v = (int)(sp_rng_u64(rng) % 255) - 127;
+            if (f == FILL_MAX) v = 127;
+            if (f == FILL_MIN) v = -127;
+            if (f == FILL_ALTERNATE) v = (j + b) % 2 ? 127 : -127;
+            x[b].qs[j] = (int8_t)v;
+        }
+        float s = (0.001f + sp_rng_f32(rng)) * (sp_rng_u64(rng) & 1 ? 1.0f : -1.0f);
+        x[b].d = unit_scale ? 0x3c00 : sp_f32_to_fp16(s);
+    }
+}
+
+static void fill_q4(sp_rng *rng, sp_block_q4_0 *x, int nb, enum fill f, int unit_scale)
+{
+    for (int b = 0; b < nb; b++) {
+        for (int j = 0; j < SP_QK / 2; j++) {
+            uint8_t v = (uint8_t)sp_rng_u64(rng);
+            if (f == FILL_MAX) v = 0xff;
+            if (f == FILL_MIN) v = 0x00;
+            if (f == FILL_ALTERNATE) v = (j + b) % 2 ? 0x0f : 0xf0;
+            x[b].qs[j] = v;
+        }
+        float s = (0.001f + sp_rng_f32(rng)) * (sp_rng_u64(rng) & 1 ? 1.0f : -1.0f);
+        x[b].d = unit_scale ? 0x3c00 : sp_f32_to_fp16(s);
+    }
+}
+
+/* Bound on the rounding error of any summation order: sum |terms| * 1e-5
+ * (the f32 rounding is ~ nb * 2^-24 relative to it). */
+static double abs_terms_q8(int nb, const sp_block_q8_0 *w, const sp_block_q8_0 *a)
+{
+    double s = 0;
+    for (int b = 0; b < nb; b++)
+        s += fabs(sp_vec_dot_q8_0_q8_0_ref(SP_QK, w + b, a + b));
+    return s;
+}
+
+static double abs_terms_q4(int nb, const sp_block_q4_0 *w, const sp_block_q8_0 *a)
+{
+    double s = 0;
+    for (int b = 0; b < nb; b++)
+        s += fabs(sp_vec_dot_q4_0_q8_0_ref(SP_QK, w + b, a + b));
+    return s;
+}
+
+Test(vec_dot, levels_are_listed)
+{
+    int n = sp_simd_count();
+    cr_assert(n >= 1);
+    cr_assert_str_eq(sp_simd_level_name(0), "scalar");
+    cr_assert_str_eq(sp_simd_name(), sp_simd_level_name(n - 1), "the fastest level is the default");
+    cr_assert_null(sp_simd_level_name(n));
+    cr_log_info("SIMD levels here: %d, using %s", n, sp_simd_name());
+}
+
+Test(vec_dot, q8_0_q8_0_every_level)
+{
+    static sp_block_q8_0 w[MAX_BLOCKS], a[MAX_BLOCKS];
+    sp_rng rng;
+    sp_rng_seed(&rng, 11);
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        cr_assert_str_eq(sp_simd_name(), sp_simd_level_name(lv));
+        for (size_t c = 0; c < sizeof block_counts / sizeof block_counts[0]; c++) {
+            int nb = block_counts[c];
+            int64_t n = (int64_t)nb * SP_QK;
+            for (int f = FILL_RANDOM; f <= FILL_ALTERNATE; f++) {
+                for (int g = FILL_RANDOM; g <= FILL_ALTERNATE; g++) {
+                    /* unit scales: every partial sum is an integer below
+                     * 2^24 (or a multiple of 32 below 2^29 for the
+                     * constant fills), so any order gives the same f32 */
+                    fill_q8(&rng, w, nb, f, 1);
+                    fill_q8(&rng, a, nb, g, 1);
+                    float ref = sp_vec_dot_q8_0_q8_0_ref(n, w, a);
+                    float got = sp_vec_dot_q8_0_q8_0(n, w, a);
+                    cr_assert_eq(got, ref, "%s: %d blocks fills %d/%d: %.9g != %.9g",
+                                 sp_simd_name(), nb, f, g, got, ref);
+
+                    fill_q8(&rng, w, nb, f, 0);
+                    fill_q8(&rng, a, nb, g, 0);
+                    ref = sp_vec_dot_q8_0_q8_0_ref(n, w, a);
+                    got = sp_vec_dot_q8_0_q8_0(n, w, a);
+                    double tol = 1e-5 * abs_terms_q8(nb, w, a);
+                    cr_assert(fabs(got - ref) <= tol, "%s: %d blocks scaled: %.9g vs %.9g",
+                              sp_simd_name(), nb, got, ref);
+                }
+            }
+        }
+    }
+}
+
+Test(vec_dot, q4_0_q8_0_every_level)
+{
+    static sp_block_q4_0 w[MAX_BLOCKS];
+    static sp_block_q8_0 a[MAX_BLOCKS];
+    sp_rng rng;
+    sp_rng_seed(&rng, 12);
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        for (size_t c = 0; c < sizeof block_counts / sizeof block_counts[0]; c++) {
+            int nb = block_counts[c];
+            int64_t n = (int64_t)nb * SP_QK;
+            for (int f = FILL_RANDOM; f <= FILL_ALTERNATE; f++) {
+                for (int g = FILL_RANDOM; g <= FILL_ALTERNATE; g++) {
+                    fill_q4(&rng, w, nb, f, 1);
+                    fill_q8(&rng, a, nb, g, 1);
+                    float ref = sp_vec_dot_q4_0_q8_0_ref(n, w, a);
+                    float got = sp_vec_dot_q4_0_q8_0(n, w, a);
+                    cr_assert_eq(got, ref, "%s: %d blocks fills %d/%d: %.9g != %.9g",
+                                 sp_simd_name(), nb, f, g, got, ref);
+
+                    fill_q4(&rng, w, nb, f, 0);
+                    fill_q8(&rng, a, nb, g, 0);
+                    ref = sp_vec_dot_q4_0_q8_0_ref(n, w, a);
+                    got = sp_vec_dot_q4_0_q8_0(n, w, a);
+                    double tol = 1e-5 * abs_terms_q4(nb, w, a);
+                    cr_assert(fabs(got - ref) <= tol, "%s: %d blocks scaled: %.9g vs %.9g",
+                              sp_simd_name(), nb, got, ref);
+                }
+            }
+        }
+    }
+}
+
+/* A known value: all weights 127 (Q8_0) or nibble 15 (= +7, Q4_0) against
+ * all activations -127, 64 blocks, scales 1: 64 * 32 * w * -127. */
+Test(vec_dot, extreme_rows_known_value)
+{
+    static sp_block_q8_0 w8[MAX_BLOCKS], a[MAX_BLOCKS];
+    static sp_block_q4_0 w4[MAX_BLOCKS];
+    for (int b = 0; b < MAX_BLOCKS; b++) {
+        w8[b].d = a[b].d = w4[b].d = 0x3c00;
+        memset(w8[b].qs, 127, SP_QK);
+        memset(a[b].qs, -127, SP_QK);
+        memset(w4[b].qs, 0xff, SP_QK / 2);
+    }
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        cr_assert_eq(sp_vec_dot_q8_0_q8_0(MAX_BLOCKS * SP_QK, w8, a), 64.0f * 32 * 127 * -127,
+                     "%s", sp_simd_name());
+        cr_assert_eq(sp_vec_dot_q4_0_q8_0(MAX_BLOCKS * SP_QK, w4, a), 64.0f * 32 * 7 * -127,
+                     "%s", sp_simd_name());
+    }
+}
+
+Test(vec_dot, f32_every_level)
+{
+    static float w[2048 + 7], a[2048 + 7];
+    const int lens[] = {1, 7, 8, 31, 32, 33, 100, 2048, 2055};
+    sp_rng rng;
+    sp_rng_seed(&rng, 13);
+    for (int i = 0; i < 2055; i++) {
+        w[i] = sp_rng_normal(&rng);
+        a[i] = sp_rng_normal(&rng);
+    }
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            int n = lens[k];
+            double abs_sum = 0;
+            for (int i = 0; i < n; i++) abs_sum += fabs((double)w[i] * a[i]);
+            float ref = sp_vec_dot_f32_ref(n, w, a);
+            float got = sp_vec_dot_f32(n, w, a);
+            cr_assert(fabs(got - ref) <= 1e-5 * abs_sum, "%s n %d: %.9g vs %.9g", sp_simd_name(),
+                      n, got, ref);
+        }
+    }
+}
+
+Test(vec_dot, f16_f32_reference)
+{
+    uint16_t w[64];
+    float a[64], wf[64];
+    for (int i = 0; i < 64; i++) {
+        wf[i] = (float)(i - 32) / 8.0f;
+        w[i] = sp_f32_to_fp16(wf[i]);
+        a[i] = (float)(i % 5);
+    }
+    cr_assert_eq(sp_vec_dot_f16_f32_ref(64, w, a), sp_vec_dot_f32_ref(64, wf, a));
+}
+
+/* Quantized dot versus f32 math: the Q8_0 x Q8_0 result approximates the
+ * f32 dot of the original rows (sanity of the whole pipeline). */
+Test(vec_dot, approximates_f32_dot)
+{
+    enum { N = 2048 };
+    static float w[N], a[N];
+    static sp_block_q8_0 wq[N / SP_QK], aq[N / SP_QK];
+    static sp_block_q4_0 w4[N / SP_QK];
+    sp_rng rng;
+    sp_rng_seed(&rng, 14);
+    for (int i = 0; i < N; i++) {
+        w[i] = sp_rng_normal(&rng);
+        a[i] = sp_rng_normal(&rng) + 0.5f;
+    }
+    sp_quantize_row_q8_0(w, wq, N);
+    sp_quantize_row_q4_0(w, w4, N);
+    sp_quantize_row_q8_0(a, aq, N);
+    double exact = 0, norm = 0;
+    for (int i = 0; i < N; i++) {
+        exact += (double)w[i] * a[i];
+        norm += fabs((double)w[i] * a[i]);
+    }
+    cr_assert(fabs(sp_vec_dot_q8_0_q8_0(N, wq, aq) - exact) < 0.01 * norm);
+    cr_assert(fabs(sp_vec_dot_q4_0_q8_0(N, w4, aq) - exact) < 0.1 * norm);
+}
+
+/* ---- shared models ---- */
+
+static void check_model_dequantizes(const char *rel, sp_dtype want)
+{
+    const char *path = sp_test_shared(rel);
+    if (!path) return;
+    sp_error err = {{0}};
+    sp_gguf *g = sp_gguf_open(path, &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    int seen = 0;
+    for (uint64_t t = 0; t < g->n_tensors; t++) {
+        const sp_gguf_tensor *ts = &g->tensors[t];
+        if (ts->type != want) continue;
+        int64_t cols = (int64_t)ts->ne[0];
+        float *row = malloc((size_t)cols * sizeof(float));
+        sp_dequantize_row(ts->type, ts->data, row, cols);
+        double sq = 0;
+        for (int64_t i = 0; i < cols; i++) {
+            cr_assert(isfinite(row[i]), "%.*s element %ld", (int)ts->name.len, ts->name.ptr,
+                      (long)i);
+            sq += row[i] * row[i];
+        }
+        cr_assert(sq > 0, "first row of %.*s is all zero", (int)ts->name.len, ts->name.ptr);
+        free(row);
+        seen++;
+    }
+    cr_assert(seen > 0, "%s has no tensor of type %d", rel, want);
+    sp_gguf_close(g);
+}
+
+Test(models, tiny_random_q8_0_dequantizes)
+{
+    check_model_dequantizes("models/tiny-random-q8_0.gguf", SP_DTYPE_Q8_0);
+}
+
+Test(models, tiny_random_q4_0_dequantizes)
+{
+    check_model_dequantizes("models/tiny-random-q4_0.gguf", SP_DTYPE_Q4_0);
+}
