@@ -7,7 +7,8 @@
  * dispatched dots with the scalar reference: exactly when all scales are
  * 1.0 (every partial sum is then an exact integer in f32, whatever the
  * summation order), and within 1e-5 of sum |block terms| with random
- * scales. Prints one line per level and exits 1 on any mismatch. */
+ * scales, and that row dequantization is bit-identical to the portable
+ * loops. Prints one line per level and exits 1 on any mismatch. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,6 +93,26 @@ static void check_level(const char *name)
                 }
             }
         }
+    }
+
+    /* dequantization must be bit-identical to the portable loops */
+    static float want[MAX_BLOCKS * SP_QK], got[MAX_BLOCKS * SP_QK];
+    fill_q8(&rng, w8, MAX_BLOCKS, 0, 0);
+    fill_q4(&rng, w4, MAX_BLOCKS, 0, 0);
+    sp_dequantize_row_q8_0(w8, want, MAX_BLOCKS * SP_QK);
+    sp_dequantize_row(SP_DTYPE_Q8_0, w8, got, MAX_BLOCKS * SP_QK);
+    check(memcmp(want, got, sizeof want) == 0, name, "dequantize q8_0", MAX_BLOCKS, got[0], want[0]);
+    sp_dequantize_row_q4_0(w4, want, MAX_BLOCKS * SP_QK);
+    sp_dequantize_row(SP_DTYPE_Q4_0, w4, got, MAX_BLOCKS * SP_QK);
+    check(memcmp(want, got, sizeof want) == 0, name, "dequantize q4_0", MAX_BLOCKS, got[0], want[0]);
+    static uint16_t h[65536];
+    static float hf[65536];
+    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    sp_dequantize_row(SP_DTYPE_F16, h, hf, 65536 - 3);
+    for (int i = 0; i < 65536 - 3; i++) {
+        float w = sp_fp16_to_f32(h[i]);
+        check(isnan(w) ? isnan(hf[i]) : memcmp(&w, &hf[i], sizeof w) == 0, name,
+              "dequantize f16", i, hf[i], w);
     }
 
     for (int i = 0; i < 2048 + 5; i++) {

@@ -754,3 +754,40 @@ Test(gguf_shared, tiny_random_q8_0)
     cr_assert_eq(base, 10000.0f);
     sp_gguf_close(g);
 }
+
+/* ---- `shardpipe inspect` on a model without output.weight ---- */
+
+Test(gguf_inspect_cli, tied_output_and_json)
+{
+    const char *path = sp_test_tmpfile("tied.gguf");
+    sp_gguf_writer *w = sp_gguf_writer_new();
+    sp_gguf_add_str(w, "general.architecture", "llama");
+    sp_gguf_add_u32(w, "llama.block_count", 1);
+    float f[64] = {0};
+    sp_gguf_add_tensor(w, "token_embd.weight", SP_DTYPE_F32, 2, (uint64_t[]){8, 4}, f);
+    sp_gguf_add_tensor(w, "blk.0.attn_norm.weight", SP_DTYPE_F32, 1, (uint64_t[]){8}, f);
+    sp_gguf_add_tensor(w, "output_norm.weight", SP_DTYPE_F32, 1, (uint64_t[]){8}, f);
+    write_ok(w, path, 3);
+    sp_gguf_writer_free(w);
+
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, "'%s' inspect '%s'", SP_BINARY, path);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    cr_assert_eq(pclose(p), 0, "%s", out);
+    cr_assert(strstr(out, "\noutput       tied (the head reuses token_embd)\n"), "%s", out);
+    cr_assert(strstr(out, "  embedding_length                   missing\n"), "%s", out);
+    cr_assert(strstr(out, " 192  (0.00 MiB in 3 tensors)\n"), "%s", out);
+
+    snprintf(cmd, sizeof cmd, "'%s' inspect --json '%s'", SP_BINARY, path);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    cr_assert_eq(pclose(p), 0, "%s", out);
+    cr_assert(strstr(out, "\"output_tied\": true"), "%s", out);
+    cr_assert(strstr(out, "\"embedding_length\": null"), "%s", out);
+    cr_assert_null(strstr(out, "\"name\": \"output\""), "%s", out);
+}

@@ -382,3 +382,43 @@ Test(model, shard_open_rejects_bad_range)
     cr_assert_null(sp_model_open(path, 3, 9, false, true, &err));
     cr_assert(strstr(err.msg, "outside the model's layers [0, 4]"), "%s", err.msg);
 }
+
+/* A prompt chunk long enough for the sgemm path (20 rows of sequence 0) in
+ * the same micro-batch as a short chunk of sequence 1 (3 rows, dot path):
+ * each gets exactly the logits it gets alone. */
+Test(model, mixed_paths_in_one_batch_equal_each_alone)
+{
+    const char *path = synth_model(SP_DTYPE_Q4_0);
+    sp_error err = {{0}};
+    sp_model *m = sp_model_open_full(path, &err);
+    cr_assert(m, "%s", err.msg);
+    int V = m->cfg.n_vocab, D = m->cfg.dim;
+    int a[20], bt[3] = {1, 77, 78};
+    for (int i = 0; i < 20; i++) a[i] = i ? 100 + i : 1;
+    sp_engine *e = sp_engine_new(m, 2, 32, 2, 32, &err);
+    cr_assert_geq(20, e->mm.sgemm_min_rows, "the test needs a chunk on the sgemm path");
+    cr_assert_lt(3, e->mm.sgemm_min_rows);
+    float *la = prompt_logits(e, a, 20, 0);
+    float *lb = prompt_logits(e, bt, 3, 1);
+    sp_engine_free(e);
+
+    e = sp_engine_new(m, 2, 32, 2, 32, &err);
+    int toks[23], seq[23], pos[23];
+    for (int i = 0; i < 23; i++) { /* b's rows first, then a's */
+        int isb = i < 3;
+        seq[i] = isb ? 1 : 0; pos[i] = isb ? i : i - 3; toks[i] = isb ? bt[i] : a[i - 3];
+    }
+    float *x = malloc(23 * D * sizeof(float)), *logits = malloc((size_t)23 * V * sizeof(float));
+    sp_batch b = {23, seq, pos};
+    cr_assert_eq(sp_embed(e, toks, 23, x, &err), 0);
+    cr_assert_eq(sp_forward(e, &b, x, &err), 0, "%s", err.msg);
+    sp_head(e, x, 23, logits);
+    for (int i = 0; i < 23; i++) {
+        const float *want = seq[i] ? lb + (size_t)pos[i] * V : la + (size_t)pos[i] * V;
+        cr_assert_eq(memcmp(logits + (size_t)i * V, want, V * sizeof(float)), 0,
+                     "row %d (sequence %d position %d) differs from the sequence alone", i, seq[i], pos[i]);
+    }
+    free(x); free(logits); free(la); free(lb);
+    sp_engine_free(e);
+    sp_model_close(m);
+}

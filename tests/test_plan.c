@@ -140,13 +140,13 @@ Test(plan, exact_messages)
 {
     sp_error err = {{0}};
     cr_assert_eq(sp_plan_load(INVALID_DIR "/unknown-key-stage.yaml", &plan, &err), -1);
-    cr_expect_str_eq(err.msg, INVALID_DIR "/unknown-key-stage.yaml:8:1: unknown key 'stage' at the top level (did "
+    cr_expect_str_eq(err.msg, INVALID_DIR "/unknown-key-stage.yaml:7:1: unknown key 'stage' at the top level (did "
                               "you mean 'stages'?); the keys allowed here are model, context, batching, wire, stages");
     cr_assert_eq(sp_plan_load(INVALID_DIR "/threads-zero.yaml", &plan, &err), -1);
-    cr_expect_str_eq(err.msg, INVALID_DIR "/threads-zero.yaml:11:14: threads must be between 1 and 1024, got 0; give "
+    cr_expect_str_eq(err.msg, INVALID_DIR "/threads-zero.yaml:10:14: threads must be between 1 and 1024, got 0; give "
                               "the number of cores this rank may use, e.g. 4");
     cr_assert_eq(sp_plan_load(INVALID_DIR "/duplicate-key.yaml", &plan, &err), -1);
-    cr_expect(strstr(err.msg, "(first at line 7)"), "%s", err.msg);
+    cr_expect(strstr(err.msg, "(first at line 6)"), "%s", err.msg);
 }
 
 static int max_rank(const sp_plan *p)
@@ -205,7 +205,7 @@ Test(plan, defaults_shorthand_and_relative_model_path)
     cr_expect_eq(plan.stages[0].memory_budget, 0);
     cr_expect_eq(sp_plan_stage_of_rank(&plan, 0), -1, "rank 0 is coordinator-only");
     cr_expect_eq(sp_plan_stage_of_rank(&plan, 3), 2);
-    cr_expect_eq(plan.stages[1].loc_layers.line, 25);
+    cr_expect_eq(plan.stages[1].loc_layers.line, 19);
     cr_expect_eq(plan.stages[1].loc_layers.col, 13);
 
     cr_assert_eq(sp_plan_load(PARTITIONS_DIR "/stories260K-3stages.yaml", &plan, &err), 0, "%s", err.msg);

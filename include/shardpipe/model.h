@@ -112,6 +112,9 @@ typedef struct sp_engine {
     int ctx;
     /* scratch, max_rows rows each */
     float *xn, *q, *k, *v, *att_out, *hb, *hb2, *scores;
+    float *xb;               /* the batch's hidden states in path order */
+    int *order, *bseq, *bpos; /* path order of the rows, their seq and pos */
+    int *seq_rows;           /* per sequence slot: rows in the batch */
 } sp_engine;
 
 /* n_threads: kernel threads; max_rows: largest micro-batch; n_seq sequence
@@ -122,7 +125,9 @@ void sp_engine_free(sp_engine *e); /* does not close the model */
 /* x[n][dim] = embedding rows of tokens (first stage). Returns -1 on an
  * out-of-range token id. */
 int sp_embed(sp_engine *e, const int *tokens, int n, float *x, sp_error *err);
-/* Run layers [first, last] of the shard on x[n][dim] in place. Checks that
+/* Run layers [first, last] of the shard on x[n][dim] in place. Each row
+ * takes the dot path when its sequence has fewer than mm.sgemm_min_rows rows
+ * in the batch, else the sgemm path (see forward.c). Checks that
  * positions are inside the context, sequences inside the slots, and that each
  * row continues its sequence (position <= positions filled so far; a row at
  * position 0 restarts the slot). A shard with no layers only checks. */

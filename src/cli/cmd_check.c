@@ -33,7 +33,8 @@ static void print_stages(const sp_plan *plan, const sp_gguf *g, const sp_config 
     for (int i = 0; i < plan->n_stages; i++) {
         const sp_stage_plan *st = &plan->stages[i];
         char layers[24], w[24], kv[24], buf[24], tot[24], bud[24];
-        snprintf(layers, sizeof layers, "%d-%d", st->first, st->last);
+        if (st->first == st->last) snprintf(layers, sizeof layers, "%d", st->first);
+        else snprintf(layers, sizeof layers, "%d-%d", st->first, st->last);
         if (st->memory_budget) human(st->memory_budget, bud, sizeof bud);
         else snprintf(bud, sizeof bud, "-");
         printf("%5d %4d  %-16s %-9s %7d  ", i, st->rank, st->host, layers, st->threads);

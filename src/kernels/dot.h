@@ -1,8 +1,9 @@
-/* dot.h - private to src/kernels: the SIMD vec_dot kernels of each level,
- * one set per dot_<level>.c file. simd.c decides which set is used; only it
- * and the tests' self-check call these names. Each has the signature and
- * the exact integer semantics of the matching _ref function in quant.h
- * (weights' quants are assumed in [-127, 127], as Q8_0 defines them). */
+/* dot.h - private to src/kernels: the SIMD vec_dot and dequantization
+ * kernels of each level, one set per dot_<level>.c file. Only simd.c calls these names (tests reach
+ * them through sp_simd_force). Each has the signature and the exact integer
+ * semantics of the matching _ref function in quant.h, for activation quants
+ * in [-127, 127] as Q8_0 produces them (-128 may be mishandled by the sign
+ * tricks). */
 #ifndef SP_KERNELS_DOT_H
 #define SP_KERNELS_DOT_H
 
@@ -12,6 +13,9 @@
 float sp_vec_dot_q8_0_q8_0_avx2(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_q4_0_q8_0_avx2(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a);
+void sp_dequantize_row_q8_0_avx2(const sp_block_q8_0 *x, float *y, int64_t n);
+void sp_dequantize_row_q4_0_avx2(const sp_block_q4_0 *x, float *y, int64_t n);
+void sp_dequantize_row_f16_avx2(const uint16_t *x, float *y, int64_t n);
 
 float sp_vec_dot_q8_0_q8_0_avx512(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_q4_0_q8_0_avx512(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
@@ -21,9 +25,17 @@ float sp_vec_dot_q4_0_q8_0_avx512(int64_t n, const sp_block_q4_0 *w, const sp_bl
 float sp_vec_dot_q8_0_q8_0_neon(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_q4_0_q8_0_neon(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_f32_neon(int64_t n, const float *w, const float *a);
+void sp_dequantize_row_q8_0_neon(const sp_block_q8_0 *x, float *y, int64_t n);
+void sp_dequantize_row_q4_0_neon(const sp_block_q4_0 *x, float *y, int64_t n);
+void sp_dequantize_row_f16_neon(const uint16_t *x, float *y, int64_t n);
 
 float sp_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
 #endif
+
+/* Dequantizers of the level in use (simd.c), for sp_dequantize_row. */
+void sp_simd_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n);
+void sp_simd_dequantize_row_q4_0(const sp_block_q4_0 *x, float *y, int64_t n);
+void sp_simd_dequantize_row_f16(const uint16_t *x, float *y, int64_t n);
 
 #endif

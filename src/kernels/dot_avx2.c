@@ -1,5 +1,7 @@
-/* dot_avx2.c - vec_dot kernels for x86-64 with AVX2, FMA and F16C (compiled
- * with -mavx2 -mfma -mf16c; only called when the CPU has them, see simd.c).
+/* dot_avx2.c - vec_dot and row dequantization kernels for x86-64 with AVX2,
+ * FMA and F16C (compiled with -mavx2 -mfma -mf16c; only called when the CPU
+ * has them, see simd.c). The AVX-512 level reuses the f32 dot and the
+ * dequantizers from here.
  *
  * Int8 dot products use the classic AVX2 idiom: vpmaddubsw multiplies an
  * unsigned by a signed byte vector, so we feed it |w| and a * sign(w), which
@@ -105,4 +107,41 @@ float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a)
                                       _mm256_add_ps(acc[2], acc[3])));
     for (; i < n; i++) sum += w[i] * a[i];
     return sum;
+}
+
+/* ---- dequantization (prompt path: panels for sgemm). d * q is one f32
+ * multiply, so the results are bit-identical to the portable loops. */
+
+/* Store d * q for 32 signed bytes q. */
+static inline void store_scaled(float *y, __m256i q, float d)
+{
+    __m256 vd = _mm256_set1_ps(d);
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), vd));
+    _mm256_storeu_ps(y + 8, _mm256_mul_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), vd));
+    _mm256_storeu_ps(y + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), vd));
+    _mm256_storeu_ps(y + 24, _mm256_mul_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), vd));
+}
+
+void sp_dequantize_row_q8_0_avx2(const sp_block_q8_0 *x, float *y, int64_t n)
+{
+    for (int64_t b = 0; b < n / SP_QK; b++)
+        store_scaled(y + b * SP_QK, _mm256_loadu_si256((const __m256i *)x[b].qs),
+                     fp16_to_f32(x[b].d));
+}
+
+void sp_dequantize_row_q4_0_avx2(const sp_block_q4_0 *x, float *y, int64_t n)
+{
+    for (int64_t b = 0; b < n / SP_QK; b++)
+        store_scaled(y + b * SP_QK, unpack_q4(x[b].qs), fp16_to_f32(x[b].d));
+}
+
+void sp_dequantize_row_f16_avx2(const uint16_t *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = fp16_to_f32(x[i]);
 }

@@ -107,6 +107,47 @@ float sp_vec_dot_f32_neon(int64_t n, const float *w, const float *a)
     return sum;
 }
 
+/* ---- dequantization (prompt path): d * q is one f32 multiply, so the
+ * results are bit-identical to the portable loops. */
+
+/* Store d * q for 16 signed bytes q. */
+static inline void store_scaled16(float *y, int8x16_t q, float d)
+{
+    int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_high_s8(q);
+    vst1q_f32(y, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), d));
+    vst1q_f32(y + 4, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(lo)), d));
+    vst1q_f32(y + 8, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), d));
+    vst1q_f32(y + 12, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), d));
+}
+
+void sp_dequantize_row_q8_0_neon(const sp_block_q8_0 *x, float *y, int64_t n)
+{
+    for (int64_t b = 0; b < n / SP_QK; b++) {
+        float d = fp16_to_f32(x[b].d);
+        store_scaled16(y + b * SP_QK, vld1q_s8(x[b].qs), d);
+        store_scaled16(y + b * SP_QK + 16, vld1q_s8(x[b].qs + 16), d);
+    }
+}
+
+void sp_dequantize_row_q4_0_neon(const sp_block_q4_0 *x, float *y, int64_t n)
+{
+    for (int64_t b = 0; b < n / SP_QK; b++) {
+        float d = fp16_to_f32(x[b].d);
+        int8x16_t lo, hi;
+        unpack_q4(x[b].qs, &lo, &hi);
+        store_scaled16(y + b * SP_QK, lo, d);
+        store_scaled16(y + b * SP_QK + 16, hi, d);
+    }
+}
+
+void sp_dequantize_row_f16_neon(const uint16_t *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(y + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))));
+    for (; i < n; i++) y[i] = fp16_to_f32(x[i]);
+}
+
 /* ---- dot product extension (SDOT) ----
  * Debian's gcc-12 arm_neon.h defines vdotq_s32 under
  * "arch=armv8.2-a+dotprod", so the functions using it need that exact

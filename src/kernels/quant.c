@@ -9,6 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "dot.h"
+
 /* ---------------------------------------------------------------------------
  * fp16 (IEEE binary16): 1 sign, 5 exponent (bias 15), 10 mantissa bits.
  * f32 has bias 127, so a normal half's exponent field shifts by 127-15=112. */
@@ -174,7 +176,9 @@ void sp_dequantize_row_q4_0(const sp_block_q4_0 *x, float *y, int64_t n)
 
 /* ---------------------------------------------------------------------------
  * Dispatch over dtypes. Callers validate the type first (sp_dtype_known);
- * an unsupported type leaves zeros (dequantize) or nothing (quantize). */
+ * an unsupported type leaves zeros (dequantize) or nothing (quantize).
+ * Dequantization goes through the SIMD level in use (simd.c); its results
+ * are bit-identical to the portable loops above. */
 
 void sp_dequantize_row(sp_dtype type, const void *x, float *y, int64_t n)
 {
@@ -182,21 +186,19 @@ void sp_dequantize_row(sp_dtype type, const void *x, float *y, int64_t n)
     case SP_DTYPE_F32:
         memcpy(y, x, (size_t)n * sizeof(float));
         break;
-    case SP_DTYPE_F16: {
-        const uint16_t *h = x;
-        for (int64_t i = 0; i < n; i++) y[i] = sp_fp16_to_f32(h[i]);
+    case SP_DTYPE_F16:
+        sp_simd_dequantize_row_f16(x, y, n);
         break;
-    }
     case SP_DTYPE_BF16: {
         const uint16_t *h = x;
         for (int64_t i = 0; i < n; i++) y[i] = sp_bf16_to_f32(h[i]);
         break;
     }
     case SP_DTYPE_Q8_0:
-        sp_dequantize_row_q8_0(x, y, n);
+        sp_simd_dequantize_row_q8_0(x, y, n);
         break;
     case SP_DTYPE_Q4_0:
-        sp_dequantize_row_q4_0(x, y, n);
+        sp_simd_dequantize_row_q4_0(x, y, n);
         break;
     default:
         memset(y, 0, (size_t)n * sizeof(float));

@@ -1,5 +1,6 @@
-/* simd.c - picks the vec_dot kernels once per process by CPU feature
- * detection and owns the list of SIMD levels (see quant.h).
+/* simd.c - picks the vec_dot and row dequantization kernels once per
+ * process by CPU feature detection and owns the list of SIMD levels (see
+ * quant.h).
  *
  * A level is a named set of kernels. The list holds, slowest first, every
  * level that is both compiled in and supported by this CPU; the fastest is
@@ -24,28 +25,41 @@ typedef struct sp_simd_level {
     float (*dot_q8_0_q8_0)(int64_t, const sp_block_q8_0 *, const sp_block_q8_0 *);
     float (*dot_q4_0_q8_0)(int64_t, const sp_block_q4_0 *, const sp_block_q8_0 *);
     float (*dot_f32)(int64_t, const float *, const float *);
+    void (*dequant_q8_0)(const sp_block_q8_0 *, float *, int64_t);
+    void (*dequant_q4_0)(const sp_block_q4_0 *, float *, int64_t);
+    void (*dequant_f16)(const uint16_t *, float *, int64_t);
 } sp_simd_level;
+
+static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = sp_fp16_to_f32(x[i]);
+}
 
 static const sp_simd_level level_scalar = {
     "scalar", sp_vec_dot_q8_0_q8_0_ref, sp_vec_dot_q4_0_q8_0_ref, sp_vec_dot_f32_ref,
+    sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
 };
 
 #if defined(__x86_64__)
 static const sp_simd_level level_avx2 = {
     "avx2", sp_vec_dot_q8_0_q8_0_avx2, sp_vec_dot_q4_0_q8_0_avx2, sp_vec_dot_f32_avx2,
+    sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8_0_avx512, sp_vec_dot_q4_0_q8_0_avx512, sp_vec_dot_f32_avx2,
+    sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
 };
 #endif
 
 #if defined(__aarch64__)
 static const sp_simd_level level_neon = {
     "neon", sp_vec_dot_q8_0_q8_0_neon, sp_vec_dot_q4_0_q8_0_neon, sp_vec_dot_f32_neon,
+    sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8_0_neon_dotprod, sp_vec_dot_q4_0_q8_0_neon_dotprod,
     sp_vec_dot_f32_neon,
+    sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
 };
 #endif
 
@@ -104,6 +118,21 @@ float sp_vec_dot_q4_0_q8_0(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_
 float sp_vec_dot_f32(int64_t n, const float *w, const float *a)
 {
     return current()->dot_f32(n, w, a);
+}
+
+void sp_simd_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n)
+{
+    current()->dequant_q8_0(x, y, n);
+}
+
+void sp_simd_dequantize_row_q4_0(const sp_block_q4_0 *x, float *y, int64_t n)
+{
+    current()->dequant_q4_0(x, y, n);
+}
+
+void sp_simd_dequantize_row_f16(const uint16_t *x, float *y, int64_t n)
+{
+    current()->dequant_f16(x, y, n);
 }
 
 const char *sp_simd_name(void)

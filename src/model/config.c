@@ -133,7 +133,7 @@ uint64_t sp_kv_bytes(const sp_config *c, int n_layers, int n_seq, int ctx)
 
 uint64_t sp_scratch_bytes(const sp_config *c, int max_rows, int ctx, bool head)
 {
-    uint64_t per_row = 3ull * c->dim + 2ull * c->kv_dim + 2ull * c->ffn_dim;
+    uint64_t per_row = 5ull * c->dim + 2ull * c->kv_dim + 2ull * c->ffn_dim; /* xn q att_out xb + one row of hidden state in, k v, hb hb2 */
     uint64_t bytes = (uint64_t)max_rows * per_row * sizeof(float);
     bytes += (uint64_t)SCRATCH_THREADS * ctx * sizeof(float);
     /* matmul scratch: Q8_0 copy of the activations and one dequantized f32

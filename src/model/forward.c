@@ -90,6 +90,11 @@ sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, in
     e->hb = sp_calloc(r * c->ffn_dim, sizeof(float));
     e->hb2 = sp_calloc(r * c->ffn_dim, sizeof(float));
     e->scores = sp_calloc((size_t)n_threads * (ctx + c->head_dim), sizeof(float));
+    e->xb = sp_calloc(r * c->dim, sizeof(float));
+    e->order = sp_calloc(r, sizeof(int));
+    e->bseq = sp_calloc(r, sizeof(int));
+    e->bpos = sp_calloc(r, sizeof(int));
+    e->seq_rows = sp_calloc((size_t)n_seq, sizeof(int));
     return e;
 }
 
@@ -106,6 +111,11 @@ void sp_engine_free(sp_engine *e)
     free(e->hb);
     free(e->hb2);
     free(e->scores);
+    free(e->xb);
+    free(e->order);
+    free(e->bseq);
+    free(e->bpos);
+    free(e->seq_rows);
     free(e);
 }
 
@@ -186,6 +196,51 @@ static void attn_worker(void *arg, int ith, int nth)
     }
 }
 
+/* ---- which matmul path each row takes ----
+ *
+ * A row's result must not depend on what else shares its micro-batch (the
+ * pipeline mixes prompt chunks of some sequences with decode rows of others),
+ * so the path is chosen per row, from the number of rows its own sequence has
+ * in the batch: a prompt chunk of at least sgemm_min_rows rows goes through
+ * dequantize + sgemm, decode rows (one per sequence) through the dot kernels,
+ * however many sequences share the batch. sp_forward orders the batch so the
+ * dot rows come first, and each weight is applied in (at most) two calls. */
+
+static void mm(sp_engine *e, const sp_matrix *w, const float *x, int n, int n_dot, float *y)
+{
+    sp_matmul_path saved = e->mm.force;
+    if (n_dot > 0) {
+        e->mm.force = SP_PATH_DOT;
+        sp_matmul(&e->mm, w, x, n_dot, y);
+    }
+    if (n > n_dot) {
+        e->mm.force = SP_PATH_SGEMM;
+        sp_matmul(&e->mm, w, x + (size_t)n_dot * w->cols, n - n_dot, y + (size_t)n_dot * w->rows);
+    }
+    e->mm.force = saved;
+}
+
+/* Fills order[] with the batch's rows, dot-path rows first (stable), and
+ * returns how many take the dot path. */
+static int order_rows(sp_engine *e, const sp_batch *b, int *order)
+{
+    int n = b->n;
+    if (e->mm.force != SP_PATH_AUTO) {
+        for (int i = 0; i < n; i++) order[i] = i;
+        return e->mm.force == SP_PATH_DOT ? n : 0;
+    }
+    int *rows_of = e->seq_rows; /* rows per sequence slot in this batch */
+    for (int i = 0; i < n; i++) rows_of[b->seq[i]] = 0;
+    for (int i = 0; i < n; i++) rows_of[b->seq[i]]++;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (rows_of[b->seq[i]] < e->mm.sgemm_min_rows) order[k++] = i;
+    int n_dot = k;
+    for (int i = 0; i < n; i++)
+        if (rows_of[b->seq[i]] >= e->mm.sgemm_min_rows) order[k++] = i;
+    return n_dot;
+}
+
 /* ---- the three entry points ---- */
 
 int sp_embed(sp_engine *e, const int *tokens, int n, float *x, sp_error *err)
@@ -230,24 +285,38 @@ static void add_rows(float *x, const float *d, size_t n)
     for (size_t i = 0; i < n; i++) x[i] += d[i];
 }
 
-int sp_forward(sp_engine *e, const sp_batch *b, float *x, sp_error *err)
+int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
 {
     const sp_model *m = e->model;
     const sp_config *c = &m->cfg;
-    if (check_batch(e, b, err)) return -1;
-    int n = b->n;
+    if (check_batch(e, b_in, err)) return -1;
+    int n = b_in->n, D = c->dim;
+    if (m->last < m->first) return 0;
+
+    /* work on the rows in path order (see order_rows), in e->xb */
+    int *order = e->order;
+    int n_dot = order_rows(e, b_in, order);
+    for (int i = 0; i < n; i++) {
+        e->bseq[i] = b_in->seq[order[i]];
+        e->bpos[i] = b_in->pos[order[i]];
+        memcpy(e->xb + (size_t)i * D, x_in + (size_t)order[i] * D, D * sizeof(float));
+    }
+    sp_batch batch = {n, e->bseq, e->bpos};
+    const sp_batch *b = &batch;
+    float *x = e->xb;
+
     for (int l = m->first; l <= m->last; l++) {
         const sp_layer *L = &m->layers[l - m->first];
         int li = l - m->first;
 
         /* attention block */
         for (int r = 0; r < n; r++)
-            rmsnorm(e->xn + (size_t)r * c->dim, x + (size_t)r * c->dim, L->attn_norm, c->dim, c->norm_eps);
-        sp_matmul(&e->mm, &L->wq, e->xn, n, e->q);
-        sp_matmul(&e->mm, &L->wk, e->xn, n, e->k);
-        sp_matmul(&e->mm, &L->wv, e->xn, n, e->v);
+            rmsnorm(e->xn + (size_t)r * D, x + (size_t)r * D, L->attn_norm, D, c->norm_eps);
+        mm(e, &L->wq, e->xn, n, n_dot, e->q);
+        mm(e, &L->wk, e->xn, n, n_dot, e->k);
+        mm(e, &L->wv, e->xn, n, n_dot, e->v);
         for (int r = 0; r < n; r++) {
-            float *q = e->q + (size_t)r * c->dim, *k = e->k + (size_t)r * c->kv_dim;
+            float *q = e->q + (size_t)r * D, *k = e->k + (size_t)r * c->kv_dim;
             rope(q, c->n_heads, c->head_dim, c->rope_dim, c->rope_base, b->pos[r]);
             rope(k, c->n_kv_heads, c->head_dim, c->rope_dim, c->rope_base, b->pos[r]);
             uint16_t *kc = kv_row(e->kv, e->kv->k, li, b->seq[r], b->pos[r]);
@@ -260,30 +329,36 @@ int sp_forward(sp_engine *e, const sp_batch *b, float *x, sp_error *err)
         }
         attn_job job = {e, b, li};
         sp_pool_run(e->mm.pool, attn_worker, &job);
-        sp_matmul(&e->mm, &L->wo, e->att_out, n, e->xn);
-        add_rows(x, e->xn, (size_t)n * c->dim);
+        mm(e, &L->wo, e->att_out, n, n_dot, e->xn);
+        add_rows(x, e->xn, (size_t)n * D);
 
         /* feed-forward block (SwiGLU) */
         for (int r = 0; r < n; r++)
-            rmsnorm(e->xn + (size_t)r * c->dim, x + (size_t)r * c->dim, L->ffn_norm, c->dim, c->norm_eps);
-        sp_matmul(&e->mm, &L->w_gate, e->xn, n, e->hb);
-        sp_matmul(&e->mm, &L->w_up, e->xn, n, e->hb2);
+            rmsnorm(e->xn + (size_t)r * D, x + (size_t)r * D, L->ffn_norm, D, c->norm_eps);
+        mm(e, &L->w_gate, e->xn, n, n_dot, e->hb);
+        mm(e, &L->w_up, e->xn, n, n_dot, e->hb2);
         size_t nf = (size_t)n * c->ffn_dim;
         for (size_t i = 0; i < nf; i++) {
             float g = e->hb[i];
             e->hb[i] = g / (1.0f + expf(-g)) * e->hb2[i];
         }
-        sp_matmul(&e->mm, &L->w_down, e->hb, n, e->xn);
-        add_rows(x, e->xn, (size_t)n * c->dim);
+        mm(e, &L->w_down, e->hb, n, n_dot, e->xn);
+        add_rows(x, e->xn, (size_t)n * D);
     }
+
+    for (int i = 0; i < n; i++) memcpy(x_in + (size_t)order[i] * D, x + (size_t)i * D, D * sizeof(float));
     return 0;
 }
 
+/* The head uses the dot path for every row (unless a test forces a path):
+ * logits are wanted for one row per sequence - the last prompt token or a
+ * decode token - and must not depend on how many other sequences share the
+ * micro-batch. */
 void sp_head(sp_engine *e, const float *x, int n, float *logits)
 {
     const sp_model *m = e->model;
     const sp_config *c = &m->cfg;
     for (int r = 0; r < n; r++)
         rmsnorm(e->xn + (size_t)r * c->dim, x + (size_t)r * c->dim, m->out_norm, c->dim, c->norm_eps);
-    sp_matmul(&e->mm, &m->output, e->xn, n, logits);
+    mm(e, &m->output, e->xn, n, e->mm.force == SP_PATH_SGEMM ? 0 : n, logits);
 }

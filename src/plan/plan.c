@@ -196,13 +196,13 @@ static int get_int(loader *ld, yaml_node_t *n, const char *name, long min, long 
     if (n->type != YAML_SCALAR_NODE || is_null(n))
         return fail(ld, n, "%s must be an integer, got %s; %s", name, describe(n, buf, sizeof buf), fix);
     const char *s = scalar(n);
-    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return fail(ld, n, "%s must be an integer, got the quoted string \"%.40s\"; remove the quotes", name, s);
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (end == s || *end || (s[0] != '-' && (s[0] < '0' || s[0] > '9')))
         return fail(ld, n, "%s must be an integer, got '%.40s'; %s", name, s, fix);
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return fail(ld, n, "%s must be an integer, got the quoted string \"%.40s\"; remove the quotes", name, s);
     if (errno == ERANGE || v < min || v > max) {
         if (v < min && min == 0)
             return fail(ld, n, "%s must not be negative, got %.40s; %s", name, s, fix);
@@ -212,7 +212,7 @@ static int get_int(loader *ld, yaml_node_t *n, const char *name, long min, long 
     return 0;
 }
 
-/* A non-empty string scalar (numbers are fine: YAML has no types here). */
+/* A non-empty scalar, taken as text (so `host: 5` is the string "5"). */
 static int get_str(loader *ld, yaml_node_t *n, const char *name, const char *fix, const char **out)
 {
     char buf[80];
@@ -388,11 +388,13 @@ static int load_stage(loader *ld, yaml_node_t *s, sp_stage_plan *st, int index)
         return -1;
 
     if ((v = lookup(ld, s, "memory"))) {
+        const char *units = "write a number of bytes or one with a B, KB, MB, GB, KiB, MiB or GiB suffix, "
+                            "e.g. 3.5GiB";
         st->loc_budget = loc_of(v);
-        if (v->type != YAML_SCALAR_NODE || parse_size(scalar(v), &st->memory_budget))
-            return fail(ld, v, "memory %s is not a size; write a number of bytes or one with a B, KB, MB, GB, "
-                               "KiB, MiB or GiB suffix, e.g. 3.5GiB",
-                        describe(v, buf, sizeof buf));
+        if (v->type != YAML_SCALAR_NODE || is_null(v))
+            return fail(ld, v, "memory must be a size, got %s; %s", describe(v, buf, sizeof buf), units);
+        if (parse_size(scalar(v), &st->memory_budget))
+            return fail(ld, v, "memory '%.40s' is not a size; %s", scalar(v), units);
     }
     return 0;
 }
@@ -505,7 +507,7 @@ int sp_plan_load(const char *path, sp_plan *plan, sp_error *err)
         /* libyaml marks are 0-based */
         yaml_mark_t m = parser.problem_mark;
         if (parser.context)
-            rc = sp_errorf(err, "%s:%zu:%zu: YAML syntax error: %s %s (line %zu); fix the indentation or quoting "
+            rc = sp_errorf(err, "%s:%zu:%zu: YAML syntax error: %s %s that started at line %zu; fix the indentation or quoting "
                                 "there",
                            path, m.line + 1, m.column + 1, parser.problem ? parser.problem : "unreadable input",
                            parser.context, parser.context_mark.line + 1);
@@ -524,6 +526,22 @@ int sp_plan_load(const char *path, sp_plan *plan, sp_error *err)
     else
         rc = load_root(&ld, root, plan);
     yaml_document_delete(&ld.doc);
+    if (rc == 0) {
+        /* a second document (after `---`) would be silently ignored: refuse it */
+        yaml_document_t next;
+        if (!yaml_parser_load(&parser, &next))
+            rc = sp_errorf(err, "%s:%zu:%zu: YAML syntax error after the plan: %s; fix or remove the text there",
+                           path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                           parser.problem ? parser.problem : "unreadable input");
+        else {
+            yaml_node_t *extra = yaml_document_get_root_node(&next);
+            if (extra)
+                rc = sp_errorf(err, "%s:%zu:%zu: a second YAML document follows the plan; a plan file holds one "
+                                    "document, so remove the `---` and what follows",
+                               path, extra->start_mark.line + 1, extra->start_mark.column + 1);
+            yaml_document_delete(&next);
+        }
+    }
     yaml_parser_delete(&parser);
     fclose(f);
     return rc;
@@ -599,18 +617,24 @@ int sp_plan_write(const sp_plan *plan, const char *path, const char *header, con
     write_scalar(f, plan->model_path);
     fputs("\n", f);
     if (plan->model_sha256[0]) fprintf(f, "  sha256: %s\n", plan->model_sha256);
-    fprintf(f, "context: %d              # positions per sequence\n", plan->context);
-    fprintf(f, "batching:\n"
-               "  sequences: %d          # sequences in flight (a KV cache slot each on every stage)\n"
-               "  micro_batches: %d      # groups the in-flight sequences are split into\n"
-               "  prefill_chunk: %d      # prompt tokens per micro-batch while prefilling\n",
-            plan->sequences, plan->micro_batches, plan->prefill_chunk);
-    fprintf(f, "wire: %s                # hidden states between stages: f32 | f16 | q8_0\n", sp_wire_name(plan->wire));
-    fputs("stages:                  # in pipeline order\n", f);
+    char line[64];
+    snprintf(line, sizeof line, "context: %d", plan->context);
+    fprintf(f, "%-25s # positions per sequence\nbatching:\n", line);
+    snprintf(line, sizeof line, "  sequences: %d", plan->sequences);
+    fprintf(f, "%-25s # sequences in flight (a KV cache slot each on every stage)\n", line);
+    snprintf(line, sizeof line, "  micro_batches: %d", plan->micro_batches);
+    fprintf(f, "%-25s # groups the in-flight sequences are split into\n", line);
+    snprintf(line, sizeof line, "  prefill_chunk: %d", plan->prefill_chunk);
+    fprintf(f, "%-25s # prompt tokens per micro-batch while prefilling\n", line);
+    snprintf(line, sizeof line, "wire: %s", sp_wire_name(plan->wire));
+    fprintf(f, "%-25s # hidden states between stages: f32 | f16 | q8_0\n", line);
+    fprintf(f, "%-25s # in pipeline order\n", "stages:");
     for (int i = 0; i < plan->n_stages; i++) {
         const sp_stage_plan *st = &plan->stages[i];
         if (stage_comments) write_comment(f, "  ", stage_comments[i]);
-        fprintf(f, "  - rank: %d\n    host: %s\n", st->rank, st->host);
+        fprintf(f, "  - rank: %d\n    host: ", st->rank);
+        write_scalar(f, st->host);
+        fputc('\n', f);
         if (st->first == st->last) fprintf(f, "    layers: %d\n", st->first);
         else fprintf(f, "    layers: [%d, %d]\n", st->first, st->last);
         fprintf(f, "    threads: %d\n", st->threads);

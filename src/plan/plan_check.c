@@ -94,6 +94,9 @@ int sp_plan_check_model(const sp_plan *plan, const sp_gguf *g, const sp_config *
     const char *model = base_name(g ? g->path : plan->model_path);
     int n = cfg->n_layers;
     char who[96], who2[96];
+    if (plan->n_stages < 1 || plan->n_stages > SP_PLAN_MAX_STAGES)
+        return fail_at(err, plan, plan->loc_stages, "plan has %d stages; give it 1 to %d", plan->n_stages,
+                       SP_PLAN_MAX_STAGES);
 
     if (plan->context < 1 || plan->context > cfg->ctx_train)
         return fail_at(err, plan, plan->loc_context,
