@@ -10,7 +10,5 @@ static int not_yet(const char *name)
     return 2;
 }
 
-int cmd_run(int argc, char **argv) { (void)argc; (void)argv; return not_yet("run"); }
 int cmd_profile(int argc, char **argv) { (void)argc; (void)argv; return not_yet("profile"); }
 int cmd_plan(int argc, char **argv) { (void)argc; (void)argv; return not_yet("plan"); }
-int cmd_bench(int argc, char **argv) { (void)argc; (void)argv; return not_yet("bench"); }

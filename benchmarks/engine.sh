@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# engine.sh - the engine speed benchmark: TinyLlama-1.1B-shape random models
+# in Q8_0 and Q4_0, each thread count in its own process (so peak RSS is that
+# configuration's alone), every figure against this machine's own memory
+# bandwidth and OpenBLAS sgemm. See benchmarks/README.md for what the
+# figures mean.
+#   benchmarks/engine.sh                        # threads 1,2, 5 runs each
+#   THREADS=1,2,4 REPS=9 BUILD=build-x benchmarks/engine.sh
+# Writes benchmarks/results/engine-<date>.json and prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+THREADS=${THREADS:-1,2}
+REPS=${REPS:-5}
+PROMPT=${PROMPT:-128}
+GEN=${GEN:-64}
+SHARED=${SP_SHARED:-../shared}
+OUT=benchmarks/out
+RESULTS=benchmarks/results
+SP=$BUILD/shardpipe
+
+if [ ! -x "$SP" ]; then
+  echo "engine.sh: building $SP" >&2
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD" -j2 --target shardpipe >/dev/null
+fi
+mkdir -p "$OUT" "$RESULTS"
+
+# Models: Q4_0 keeps a Q8_0 output matrix, as llama.cpp's Q4_0 files do.
+# The vocabulary comes from the shared tiny-random model when it is there
+# (32000 SentencePiece tokens, like TinyLlama), else synth's byte vocabulary
+# padded to 32000.
+vocab=(--vocab 32000)
+[ -r "$SHARED/models/tiny-random-q8_0.gguf" ] && vocab=(--vocab-from "$SHARED/models/tiny-random-q8_0.gguf")
+for t in q8_0 q4_0; do
+  f=$OUT/tinyllama-$t.gguf
+  if [ ! -s "$f" ]; then
+    echo "engine.sh: writing $f" >&2
+    "$SP" synth -o "$f.tmp" --shape tinyllama-1.1b --type "$t" --embd-type "$t" --output-type q8_0 "${vocab[@]}"
+    mv "$f.tmp" "$f"
+  fi
+done
+
+stamp=$(date -u +%Y-%m-%dT%H%MZ)
+json=$RESULTS/engine-$stamp.json
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+n=0
+for t in q8_0 q4_0; do
+  for th in ${THREADS//,/ }; do
+    n=$((n + 1))
+    echo "engine.sh: $t, $th thread(s)" >&2
+    "$SP" bench engine -m "$OUT/tinyllama-$t.gguf" --threads "$th" --reps "$REPS" \
+      --prompt-tokens "$PROMPT" --gen "$GEN" --json "$tmp/$n.json" >"$tmp/$n.txt"
+  done
+done
+
+# One JSON document: each process's own result (environment included).
+{
+  printf '{\n"benchmark": "engine",\n"date": "%s",\n' "$stamp"
+  printf '"command": "THREADS=%s REPS=%s PROMPT=%s GEN=%s benchmarks/engine.sh",\n' "$THREADS" "$REPS" "$PROMPT" "$GEN"
+  printf '"results": [\n'
+  for i in $(seq 1 "$n"); do
+    cat "$tmp/$i.json"
+    if [ "$i" -lt "$n" ]; then printf ',\n'; fi
+  done
+  printf ']\n}\n'
+} >"$json"
+
+# The models' descriptions, then one Markdown table: the header of the
+# first run and the rows of all.
+cat "$tmp"/*.txt | grep -E '^(model|weights) ' | awk '!seen[$0]++'
+echo
+grep -h '^| model' "$tmp/1.txt"
+grep -h '^|---' "$tmp/1.txt"
+for i in $(seq 1 "$n"); do grep -h '^| Q' "$tmp/$i.txt"; done
+echo
+echo "written: $json"

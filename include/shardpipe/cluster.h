@@ -1,0 +1,41 @@
+/* cluster.h - run a partition plan as a pipeline over MPI ranks.
+ *
+ * Rank 0 is the coordinator: it validates the plan and the model header
+ * before any rank loads weights, checks that every rank has the same model
+ * file, tokenizes the prompts, schedules sequences into micro-batches and
+ * streams the text. Every stage rank maps the GGUF, binds only the tensors
+ * of its layer range, and loops: receive a micro-batch (token ids on the
+ * first stage, hidden states after it), run its layers, send the hidden
+ * states on - or, on the last stage, sample and send the token ids back to
+ * rank 0. Everything MPI lives under src/cluster. */
+#ifndef SHARDPIPE_CLUSTER_H
+#define SHARDPIPE_CLUSTER_H
+
+#include <stdbool.h>
+
+#include "shardpipe/sampler.h"
+
+typedef struct sp_run_options {
+    const char *plan_path;
+    const char *model_path;    /* overrides the plan's model path, or NULL */
+    const char *prompt;        /* one prompt, streamed to stdout ... */
+    const char *prompts_file;  /* ... or a JSONL file of {"prompt": "..."} lines */
+    const char *output_path;   /* results as JSONL in input order (default: stdout with --prompts) */
+    int n_tokens;              /* new tokens per sequence */
+    bool ignore_eos;
+    sp_sampler_params sampling;
+    const char *trace_path;    /* Chrome Trace Event JSON, or NULL */
+    const char *tokens_out;    /* token ids per sequence, one line each, or NULL */
+    const char *logits_out;    /* last stage: logits of every sampled row (tests), or NULL */
+    const char *summary_json;  /* run summary as JSON, or NULL */
+    int sequences;             /* > 0: overrides plan batching.sequences */
+    int micro_batches;         /* > 0: overrides plan batching.micro_batches */
+    double timeout_s;          /* a peer silent this long ends the job (default 120) */
+    bool quiet;                /* no streaming text, no progress */
+} sp_run_options;
+
+/* Initializes MPI, runs the plan, shuts MPI down robustly. Returns the
+ * process exit code (0 on success; 1 on any error, on every rank). */
+int sp_cluster_run(int *argc, char ***argv, const sp_run_options *opt);
+
+#endif

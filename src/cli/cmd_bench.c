@@ -1,0 +1,546 @@
+/* cmd_bench.c - `shardpipe bench`: measured speed, written as JSON.
+ *
+ * `shardpipe bench engine -m MODEL` measures the single-process engine
+ * against the board's own ceilings. For each thread count it measures
+ *   - memory read (and triad) bandwidth with that many threads,
+ *   - cblas_sgemm GFLOPS on the model's matmul shapes (m = prompt rows),
+ *   - prompt tok/s: one micro-batch of P seeded random tokens through
+ *     sp_embed, sp_forward and sp_head (logits for every row),
+ *   - decode tok/s: G more tokens, one row at a time, greedy,
+ * and reports the two ratios the engine is judged by:
+ *   decode:  tok/s x weight bytes read per token / read bandwidth
+ *            (1.0 = weights streamed at the speed of memory)
+ *   prompt:  achieved GFLOPS / sgemm GFLOPS on the same shapes
+ *            (1.0 = as fast as plain OpenBLAS on f32 weights).
+ * Each timed figure is the median (with min and max) of --reps runs after
+ * one untimed warm-up run, which also faults the model's pages in.
+ *
+ * `shardpipe bench SPEC.yaml` (spec-based pipeline runs) will dispatch from
+ * cmd_bench() next to "engine". */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "cli_util.h"
+#include "commands.h"
+#include "shardpipe/membench.h"
+#include "shardpipe/model.h"
+#include "shardpipe/quant.h"
+#include "shardpipe/util.h"
+
+#define MAX_THREAD_COUNTS 16
+#define MAX_SHAPES 16
+
+/* ---- environment ---- */
+
+typedef struct bench_env {
+    char git_commit[64];
+    int git_dirty;        /* -1 unknown */
+    char compiler[128];
+    char cpu[256];
+    int cores;
+    char kernel[256];
+    const char *blas;
+    const char *simd;
+} bench_env;
+
+/* First line of a shell command's output, trailing newline removed; "" if
+ * it fails or prints nothing. */
+static void first_line_of(const char *cmd, char *out, size_t cap)
+{
+    out[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (!fgets(out, (int)cap, p)) out[0] = '\0';
+    pclose(p);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* "model name" on x86, "Model" (e.g. Raspberry Pi) or "CPU part" on arm. */
+static void cpu_model(char *out, size_t cap)
+{
+    static const char *const keys[] = {"model name", "Model", "Hardware", "CPU part"};
+    snprintf(out, cap, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    int best = (int)(sizeof keys / sizeof keys[0]);
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        for (int i = 0; i < best; i++) {
+            if (strncmp(line, keys[i], strlen(keys[i]))) continue;
+            char *v = colon + 1;
+            v += strspn(v, " \t");
+            v[strcspn(v, "\n")] = '\0';
+            snprintf(out, cap, "%s", v);
+            best = i;
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static void env_collect(bench_env *env)
+{
+    first_line_of("git rev-parse HEAD 2>/dev/null", env->git_commit, sizeof env->git_commit);
+    char dirty[256];
+    env->git_dirty = -1;
+    if (env->git_commit[0]) {
+        first_line_of("git status --porcelain --untracked-files=no 2>/dev/null", dirty, sizeof dirty);
+        env->git_dirty = dirty[0] != '\0';
+    }
+#if defined(__clang__)
+    snprintf(env->compiler, sizeof env->compiler, "clang %s", __clang_version__);
+#elif defined(__GNUC__)
+    snprintf(env->compiler, sizeof env->compiler, "gcc %s", __VERSION__);
+#else
+    snprintf(env->compiler, sizeof env->compiler, "unknown");
+#endif
+    cpu_model(env->cpu, sizeof env->cpu);
+    env->cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(env->kernel, sizeof env->kernel, "%s %s %s", u.sysname, u.release, u.machine);
+    else
+        snprintf(env->kernel, sizeof env->kernel, "unknown");
+    env->blas = sp_blas_config();
+    env->simd = sp_simd_name();
+}
+
+/* Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current
+ * RSS, so each thread count's peak excludes the bandwidth and sgemm buffers
+ * measured before it. Returns 0 on success. */
+static int reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* ---- the model's work per token ---- */
+
+/* A distinct matmul shape (n outputs, k inputs) and how often it occurs. */
+typedef struct shape {
+    int n, k, count;
+    double gflops;  /* sgemm with m = prompt rows */
+} shape;
+
+static void add_shape(shape *s, int *ns, const sp_matrix *w)
+{
+    for (int i = 0; i < *ns; i++)
+        if (s[i].n == w->rows && s[i].k == w->cols) {
+            s[i].count++;
+            return;
+        }
+    if (*ns == MAX_SHAPES) return; /* a Llama model has 5 */
+    s[*ns] = (shape){(int)w->rows, (int)w->cols, 1, 0.0};
+    (*ns)++;
+}
+
+static int model_shapes(const sp_model *m, shape *s)
+{
+    int ns = 0;
+    for (int l = m->first; l <= m->last; l++) {
+        const sp_layer *L = &m->layers[l - m->first];
+        const sp_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) add_shape(s, &ns, ws[i]);
+    }
+    add_shape(s, &ns, &m->output);
+    return ns;
+}
+
+/* Floating-point operations of a P-token prompt: 2 per weight per token in
+ * the matmuls, plus attention: row at position p does q.k and a weighted
+ * sum of v over p + 1 positions, 4 * head_dim * (p + 1) per head. */
+static double prompt_flops(const sp_config *c, const shape *s, int ns, int P)
+{
+    double mm = 0.0;
+    for (int i = 0; i < ns; i++) mm += 2.0 * s[i].n * s[i].k * s[i].count;
+    double attn = 4.0 * c->n_heads * c->head_dim * ((double)P * (P + 1) / 2) * c->n_layers;
+    return mm * P + attn;
+}
+
+/* sgemm GFLOPS over the whole model: total operations / total time, each
+ * shape weighted by its occurrences (the time plain sgemm would take to do
+ * all of the model's matmuls once). */
+static double weighted_gflops(const shape *s, int ns)
+{
+    double flops = 0.0, secs = 0.0;
+    for (int i = 0; i < ns; i++) {
+        double f = 2.0 * s[i].n * s[i].k * s[i].count;
+        flops += f;
+        secs += f / (s[i].gflops * 1e9);
+    }
+    return flops / secs / 1e9;
+}
+
+/* ---- timing ---- */
+
+typedef struct stat3 {
+    double median, min, max;
+} stat3;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static stat3 stats(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    stat3 s = {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v[0], v[n - 1]};
+    return s;
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+typedef struct run_result {
+    int threads;
+    double read_gbs, triad_gbs;
+    shape shapes[MAX_SHAPES];
+    int n_shapes;
+    double sgemm_gflops;
+    stat3 prompt_tps, decode_tps;
+    double prompt_gflops, prompt_ratio;
+    double decode_gbs, decode_ratio;
+    uint64_t peak_rss;
+    int peak_rss_reset;
+} run_result;
+
+typedef struct bench_opts {
+    const char *model;
+    int threads[MAX_THREAD_COUNTS], n_threads;
+    int prompt, gen, reps;
+    uint64_t seed;
+    int bw_mib;
+    const char *json;
+} bench_opts;
+
+/* One repetition: reset the sequence, prefill the prompt, decode gen
+ * tokens. Returns -1 (err filled) if the engine refuses a batch. */
+static int one_rep(sp_engine *e, const int *prompt, int P, int G, float *x, float *logits, int *pos,
+                   double *t_prompt, double *t_decode, sp_error *err)
+{
+    const sp_config *c = &e->model->cfg;
+    static const int seq_zero[1] = {0};
+    int *seq = sp_calloc((size_t)P, sizeof(int));
+    sp_kv_reset(e->kv, 0);
+    for (int i = 0; i < P; i++) pos[i] = i;
+
+    double t0 = sp_now();
+    sp_batch b = {P, seq, pos};
+    int rc = sp_embed(e, prompt, P, x, err) || sp_forward(e, &b, x, err);
+    if (!rc) sp_head(e, x, P, logits);
+    *t_prompt = sp_now() - t0;
+    free(seq);
+    if (rc) return -1;
+
+    int next = argmax(logits + (size_t)(P - 1) * c->n_vocab, c->n_vocab);
+    t0 = sp_now();
+    for (int i = 0; i < G; i++) {
+        int p = P + i;
+        sp_batch d = {1, seq_zero, &p};
+        if (sp_embed(e, &next, 1, x, err) || sp_forward(e, &d, x, err)) return -1;
+        sp_head(e, x, 1, logits);
+        next = argmax(logits, c->n_vocab);
+    }
+    *t_decode = sp_now() - t0;
+    return 0;
+}
+
+static int run_threads(sp_model *m, const bench_opts *o, int threads, const int *prompt,
+                       uint64_t bytes_per_token, double flops_prompt, run_result *r, sp_error *err)
+{
+    const sp_config *c = &m->cfg;
+    memset(r, 0, sizeof *r);
+    r->threads = threads;
+    sp_engine *e = sp_engine_new(m, threads, o->prompt, 1, o->prompt + o->gen, err);
+    if (!e) return -1;
+
+    fprintf(stderr, "threads %d: memory bandwidth...\n", threads);
+    size_t bw_bytes = (size_t)o->bw_mib << 20;
+    r->read_gbs = sp_membw_read_gbs(e->mm.pool, bw_bytes, o->reps);
+    r->triad_gbs = sp_membw_triad_gbs(e->mm.pool, bw_bytes, o->reps);
+
+    fprintf(stderr, "threads %d: sgemm on the model's shapes...\n", threads);
+    r->n_shapes = model_shapes(m, r->shapes);
+    for (int i = 0; i < r->n_shapes; i++)
+        r->shapes[i].gflops = sp_sgemm_gflops(o->prompt, r->shapes[i].n, r->shapes[i].k, threads, o->reps);
+    r->sgemm_gflops = weighted_gflops(r->shapes, r->n_shapes);
+
+    r->peak_rss_reset = reset_peak_rss() == 0;
+    float *x = sp_alloc((size_t)o->prompt * c->dim * sizeof(float));
+    float *logits = sp_alloc((size_t)o->prompt * c->n_vocab * sizeof(float));
+    int *pos = sp_alloc((size_t)o->prompt * sizeof(int));
+    double *tp = sp_alloc((size_t)o->reps * sizeof(double)), *td = sp_alloc((size_t)o->reps * sizeof(double));
+    int rc = 0;
+    for (int rep = -1; rep < o->reps && !rc; rep++) {
+        double a = 0.0, b = 0.0;
+        fprintf(stderr, "threads %d: %s...\n", threads, rep < 0 ? "warm-up run" : "timed run");
+        rc = one_rep(e, prompt, o->prompt, o->gen, x, logits, pos, &a, &b, err);
+        if (rep >= 0) {
+            tp[rep] = o->prompt / a;
+            td[rep] = o->gen / b;
+        }
+    }
+    r->peak_rss = sp_peak_rss_bytes();
+    if (!rc) {
+        r->prompt_tps = stats(tp, o->reps);
+        r->decode_tps = stats(td, o->reps);
+        r->prompt_gflops = flops_prompt / o->prompt * r->prompt_tps.median / 1e9;
+        r->prompt_ratio = r->prompt_gflops / r->sgemm_gflops;
+        r->decode_gbs = r->decode_tps.median * (double)bytes_per_token / 1e9;
+        r->decode_ratio = r->decode_gbs / r->read_gbs;
+    }
+    free(x); free(logits); free(pos); free(tp); free(td);
+    sp_engine_free(e);
+    return rc ? -1 : 0;
+}
+
+/* ---- output ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_stat(FILE *f, const char *name, stat3 s)
+{
+    fprintf(f, "\"%s\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}", name, s.median, s.min, s.max);
+}
+
+static int write_json(const char *path, const bench_opts *o, const bench_env *env, const sp_model *m,
+                      uint64_t bytes_per_token, double flops_prompt, const run_result *runs, int n_runs)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    const sp_config *c = &m->cfg;
+    fprintf(f, "{\n  \"benchmark\": \"engine\",\n  \"environment\": {\n    \"git_commit\": ");
+    json_str(f, env->git_commit);
+    fprintf(f, ",\n    \"git_dirty\": %s,\n    \"compiler\": ", env->git_dirty < 0 ? "null" : env->git_dirty ? "true" : "false");
+    json_str(f, env->compiler);
+    fprintf(f, ",\n    \"cpu\": ");
+    json_str(f, env->cpu);
+    fprintf(f, ",\n    \"cores\": %d,\n    \"kernel\": ", env->cores);
+    json_str(f, env->kernel);
+    fprintf(f, ",\n    \"openblas\": ");
+    json_str(f, env->blas);
+    fprintf(f, ",\n    \"simd\": ");
+    json_str(f, env->simd);
+    fprintf(f, "\n  },\n  \"model\": {\n    \"path\": ");
+    json_str(f, o->model);
+    fprintf(f, ",\n    \"layer_type\": \"%s\",\n    \"output_type\": \"%s\",\n", sp_dtype_name(m->layers[0].wq.type),
+            sp_dtype_name(m->output.type));
+    fprintf(f, "    \"n_layers\": %d, \"dim\": %d, \"n_heads\": %d, \"n_kv_heads\": %d, \"ffn_dim\": %d, "
+               "\"n_vocab\": %d,\n", c->n_layers, c->dim, c->n_heads, c->n_kv_heads, c->ffn_dim, c->n_vocab);
+    fprintf(f, "    \"weight_bytes_per_decode_token\": %llu,\n    \"flops_per_prompt_token\": %.0f\n  },\n",
+            (unsigned long long)bytes_per_token, flops_prompt / o->prompt);
+    fprintf(f, "  \"settings\": {\"prompt_tokens\": %d, \"gen_tokens\": %d, \"reps\": %d, \"seed\": %llu, "
+               "\"bandwidth_buffer_bytes\": %llu},\n", o->prompt, o->gen, o->reps, (unsigned long long)o->seed,
+            (unsigned long long)o->bw_mib << 20);
+    fprintf(f, "  \"runs\": [\n");
+    for (int i = 0; i < n_runs; i++) {
+        const run_result *r = &runs[i];
+        fprintf(f, "    {\n      \"threads\": %d,\n", r->threads);
+        fprintf(f, "      \"mem_read_gbs\": %.3f, \"mem_triad_gbs\": %.3f,\n", r->read_gbs, r->triad_gbs);
+        fprintf(f, "      \"sgemm_shapes\": [");
+        for (int s = 0; s < r->n_shapes; s++)
+            fprintf(f, "%s{\"m\": %d, \"n\": %d, \"k\": %d, \"count\": %d, \"gflops\": %.3f}", s ? ", " : "",
+                    o->prompt, r->shapes[s].n, r->shapes[s].k, r->shapes[s].count, r->shapes[s].gflops);
+        fprintf(f, "],\n      \"sgemm_gflops\": %.3f,\n      ", r->sgemm_gflops);
+        json_stat(f, "prompt_tok_s", r->prompt_tps);
+        fprintf(f, ",\n      \"prompt_gflops\": %.3f, \"prompt_vs_sgemm\": %.4f,\n      ", r->prompt_gflops,
+                r->prompt_ratio);
+        json_stat(f, "decode_tok_s", r->decode_tps);
+        fprintf(f, ",\n      \"decode_weight_gbs\": %.3f, \"decode_vs_bandwidth\": %.4f,\n", r->decode_gbs,
+                r->decode_ratio);
+        fprintf(f, "      \"peak_rss_bytes\": %llu, \"peak_rss_reset\": %s\n    }%s\n",
+                (unsigned long long)r->peak_rss, r->peak_rss_reset ? "true" : "false", i + 1 < n_runs ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* A Markdown table (readable as is, pastes into a report); benchmarks/
+ * engine.sh joins the rows of several runs under one header. */
+static void print_table(const bench_opts *o, const sp_model *m, uint64_t bytes_per_token, double flops_prompt,
+                        const run_result *runs, int n_runs)
+{
+    const sp_config *c = &m->cfg;
+    printf("model %s: %s layers, %s output, %d layers, dim %d, ffn %d, vocab %d\n", o->model,
+           sp_dtype_name(m->layers[0].wq.type), sp_dtype_name(m->output.type), c->n_layers, c->dim, c->ffn_dim,
+           c->n_vocab);
+    printf("weights read per decode token %.1f MB, %.2f GFLOP per prompt token; prompt %d tokens, decode %d "
+           "tokens; median (min-max) of %d runs\n\n",
+           bytes_per_token / 1e6, flops_prompt / o->prompt / 1e9, o->prompt, o->gen, o->reps);
+    printf("| model | threads | decode tok/s | weights GB/s | read GB/s | decode / bw | prompt tok/s "
+           "| prompt GFLOPS | sgemm GFLOPS | prompt / sgemm | peak RSS MiB |\n");
+    printf("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for (int i = 0; i < n_runs; i++) {
+        const run_result *r = &runs[i];
+        printf("| %s | %d | %.2f (%.2f-%.2f) | %.2f | %.2f | %.1f%% | %.2f (%.2f-%.2f) | %.1f | %.1f | %.1f%% "
+               "| %.1f |\n",
+               sp_dtype_name(m->layers[0].wq.type), r->threads, r->decode_tps.median, r->decode_tps.min,
+               r->decode_tps.max, r->decode_gbs, r->read_gbs, 100.0 * r->decode_ratio, r->prompt_tps.median,
+               r->prompt_tps.min, r->prompt_tps.max, r->prompt_gflops, r->sgemm_gflops, 100.0 * r->prompt_ratio,
+               r->peak_rss / 1048576.0);
+    }
+    printf("\n(read GB/s: a %d MiB buffer summed by the same threads; STREAM triad:", o->bw_mib);
+    for (int i = 0; i < n_runs; i++) printf(" %.2f", runs[i].triad_gbs);
+    printf(" GB/s)\n");
+}
+
+/* ---- bench engine ---- */
+
+static void usage_engine(FILE *f)
+{
+    fprintf(f,
+            "usage: shardpipe bench engine -m MODEL.gguf [options]\n"
+            "  -m, --model PATH       GGUF llama model (e.g. from `shardpipe synth --shape tinyllama-1.1b`)\n"
+            "      --threads LIST     comma-separated thread counts (default 1)\n"
+            "      --prompt-tokens N  prompt length, one micro-batch (default 128)\n"
+            "      --gen N            tokens decoded one at a time after the prompt (default 64)\n"
+            "      --reps N           timed runs per figure; median, min and max are shown (default 5)\n"
+            "      --seed S           seed of the random prompt tokens (default 1)\n"
+            "      --bw-mib N         memory bandwidth buffer in MiB (default 512; >> last-level cache)\n"
+            "      --json FILE        also write every figure and the environment as JSON\n");
+}
+
+static int parse_threads(const char *s, bench_opts *o)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    o->n_threads = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (o->n_threads == MAX_THREAD_COUNTS) {
+            fprintf(stderr, "shardpipe bench: --threads takes at most %d counts\n", MAX_THREAD_COUNTS);
+            return -1;
+        }
+        if (sp_cli_int("bench", "--threads", t, 1, 256, &o->threads[o->n_threads])) return -1;
+        o->n_threads++;
+    }
+    if (o->n_threads == 0) {
+        fprintf(stderr, "shardpipe bench: --threads expects a list like 1,2, got '%s'\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+static int bench_engine(int argc, char **argv)
+{
+    bench_opts o = {.model = NULL, .threads = {1}, .n_threads = 1, .prompt = 128, .gen = 64, .reps = 5,
+                    .seed = 1, .bw_mib = 512, .json = NULL};
+    enum { O_THREADS = 256, O_PROMPT, O_GEN, O_REPS, O_SEED, O_BW, O_JSON };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, O_THREADS},
+        {"prompt-tokens", required_argument, 0, O_PROMPT}, {"gen", required_argument, 0, O_GEN},
+        {"reps", required_argument, 0, O_REPS}, {"seed", required_argument, 0, O_SEED},
+        {"bw-mib", required_argument, 0, O_BW}, {"json", required_argument, 0, O_JSON},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'm': o.model = optarg; break;
+        case O_THREADS: if (parse_threads(optarg, &o)) return 2; break;
+        case O_PROMPT: if (sp_cli_int("bench", "--prompt-tokens", optarg, 1, 1 << 16, &o.prompt)) return 2; break;
+        case O_GEN: if (sp_cli_int("bench", "--gen", optarg, 1, 1 << 20, &o.gen)) return 2; break;
+        case O_REPS: if (sp_cli_int("bench", "--reps", optarg, 1, 1000, &o.reps)) return 2; break;
+        case O_SEED: if (sp_cli_u64("bench", "--seed", optarg, &o.seed)) return 2; break;
+        case O_BW: if (sp_cli_int("bench", "--bw-mib", optarg, 1, 1 << 20, &o.bw_mib)) return 2; break;
+        case O_JSON: o.json = optarg; break;
+        case 'h': usage_engine(stdout); return 0;
+        default: usage_engine(stderr); return 2;
+        }
+    }
+    if (!o.model || optind < argc) {
+        fprintf(stderr, "shardpipe bench engine: %s\n",
+                !o.model ? "-m MODEL is required" : "unexpected argument; options only");
+        usage_engine(stderr);
+        return 2;
+    }
+
+    sp_error err = {{0}};
+    sp_model *m = sp_model_open_full(o.model, &err);
+    if (!m) return sp_cli_fail("bench", &err);
+    const sp_config *c = &m->cfg;
+    if (o.prompt + o.gen > c->ctx_train) {
+        fprintf(stderr, "shardpipe bench: --prompt-tokens %d + --gen %d exceed the model's context of %d "
+                        "positions; lower them\n", o.prompt, o.gen, c->ctx_train);
+        sp_model_close(m);
+        return 2;
+    }
+
+    /* decode reads every weight once per token, but only one row of the
+     * embedding table */
+    uint64_t bytes_per_token =
+        sp_shard_weight_bytes(m->gguf, c, 0, c->n_layers - 1, false, true) + m->tok_embd.row_bytes;
+    shape shapes[MAX_SHAPES];
+    int ns = model_shapes(m, shapes);
+    double flops = prompt_flops(c, shapes, ns, o.prompt);
+
+    int *prompt = sp_alloc((size_t)o.prompt * sizeof(int));
+    sp_rng rng;
+    sp_rng_seed(&rng, o.seed);
+    for (int i = 0; i < o.prompt; i++) prompt[i] = (int)(sp_rng_u64(&rng) % (uint64_t)c->n_vocab);
+
+    bench_env env;
+    env_collect(&env);
+    run_result runs[MAX_THREAD_COUNTS];
+    int rc = 0;
+    for (int i = 0; i < o.n_threads && !rc; i++)
+        rc = run_threads(m, &o, o.threads[i], prompt, bytes_per_token, flops, &runs[i], &err);
+    if (rc) {
+        sp_cli_fail("bench", &err);
+    } else {
+        print_table(&o, m, bytes_per_token, flops, runs, o.n_threads);
+        if (o.json && write_json(o.json, &o, &env, m, bytes_per_token, flops, runs, o.n_threads)) {
+            fprintf(stderr, "shardpipe bench: cannot write %s\n", o.json);
+            rc = -1;
+        }
+    }
+    free(prompt);
+    sp_model_close(m);
+    return rc ? 1 : 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: shardpipe bench engine -m MODEL.gguf [options]   (see shardpipe bench engine --help)\n"
+            "  engine   single-process engine speed against this board's memory bandwidth and sgemm\n");
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "engine")) return bench_engine(argc - 1, argv + 1);
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc >= 2)
+        fprintf(stderr, "shardpipe bench: '%s' is not a benchmark; spec-based runs (SPEC.yaml) are not "
+                        "implemented in this version\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

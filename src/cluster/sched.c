@@ -1,0 +1,313 @@
+/* sched.c - see sched.h. */
+#include "sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardpipe/util.h"
+
+/* ---- a tiny JSON string reader for the prompts file ---- */
+
+static void put_utf8(char **o, unsigned cp)
+{
+    char *p = *o;
+    if (cp < 0x80) *p++ = (char)cp;
+    else if (cp < 0x800) { *p++ = (char)(0xC0 | cp >> 6); *p++ = (char)(0x80 | (cp & 63)); }
+    else if (cp < 0x10000) { *p++ = (char)(0xE0 | cp >> 12); *p++ = (char)(0x80 | ((cp >> 6) & 63)); *p++ = (char)(0x80 | (cp & 63)); }
+    else { *p++ = (char)(0xF0 | cp >> 18); *p++ = (char)(0x80 | ((cp >> 12) & 63)); *p++ = (char)(0x80 | ((cp >> 6) & 63)); *p++ = (char)(0x80 | (cp & 63)); }
+    *o = p;
+}
+
+static int hex4(const char *p, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = *v * 16 + (unsigned)d;
+    }
+    return 0;
+}
+
+/* The value of "key": "..." on a JSONL line, unescaped (malloc'ed), or NULL
+ * with *why set. */
+static char *json_string_field(const char *line, const char *key, const char **why)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(line, pat);
+    if (!p) { *why = "no \"prompt\" key"; return NULL; }
+    p += strlen(pat);
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p++ != ':') { *why = "expected ':' after \"prompt\""; return NULL; }
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p++ != '"') { *why = "the \"prompt\" value is not a string"; return NULL; }
+    char *out = malloc(strlen(p) * 2 + 8), *o = out;
+    while (*p && *p != '"') {
+        if (*p != '\\') { *o++ = *p++; continue; }
+        p++;
+        switch (*p) {
+        case 'n': *o++ = '\n'; p++; break;
+        case 't': *o++ = '\t'; p++; break;
+        case 'r': *o++ = '\r'; p++; break;
+        case 'b': *o++ = '\b'; p++; break;
+        case 'f': *o++ = '\f'; p++; break;
+        case '"': case '\\': case '/': *o++ = *p++; break;
+        case 'u': {
+            unsigned cp;
+            if (hex4(p + 1, &cp)) { free(out); *why = "bad \\u escape"; return NULL; }
+            p += 5;
+            if (cp >= 0xD800 && cp < 0xDC00 && p[0] == '\\' && p[1] == 'u') {
+                unsigned lo;
+                if (hex4(p + 2, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                }
+            }
+            put_utf8(&o, cp);
+            break;
+        }
+        default: free(out); *why = "unknown escape in the string"; return NULL;
+        }
+    }
+    if (*p != '"') { free(out); *why = "unterminated string"; return NULL; }
+    *o = 0;
+    return out;
+}
+
+/* ---- set-up ---- */
+
+static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int n_tokens, int context,
+                       const char *where, sp_error *err)
+{
+    s->reqs = realloc(s->reqs, (size_t)(s->n_reqs + 1) * sizeof *s->reqs);
+    sp_request *r = &s->reqs[s->n_reqs];
+    memset(r, 0, sizeof *r);
+    r->prompt_text = text;
+    int cap = (int)strlen(text) + 8;
+    r->prompt = sp_alloc((size_t)cap * sizeof(int));
+    r->n_prompt = sp_tokenize(tok, text, true, r->prompt, cap);
+    r->max_new = n_tokens;
+    r->out = sp_alloc((size_t)(n_tokens > 0 ? n_tokens : 1) * sizeof(int));
+    r->slot = -1;
+    sp_detok_init(&r->dt);
+    s->n_reqs++;
+    if (r->n_prompt < 1 || r->n_prompt + n_tokens > context)
+        return sp_errorf(err, "%s: prompt of %d tokens + %d new tokens does not fit the plan's context of %d "
+                              "positions; lower -n, shorten the prompt or raise `context` in the plan",
+                         where, r->n_prompt, n_tokens, context);
+    return 0;
+}
+
+int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, const char *prompts_file,
+                  int n_tokens, int context, int n_slots, int n_groups, int max_rows, int chunk,
+                  bool ignore_eos, sp_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->tok = tok;
+    s->eos = sp_tokenizer_eos(tok);
+    s->ignore_eos = ignore_eos;
+    s->n_slots = n_slots;
+    s->n_groups = n_groups;
+    s->max_rows = max_rows;
+    s->chunk = chunk;
+    s->slot_req = sp_alloc((size_t)n_slots * sizeof(int));
+    for (int i = 0; i < n_slots; i++) s->slot_req[i] = -1;
+    s->group_busy = sp_calloc((size_t)n_groups, sizeof(bool));
+    s->group_rr = sp_calloc((size_t)n_groups, sizeof(int));
+    if (prompt) {
+        char *text = malloc(strlen(prompt) + 1);
+        strcpy(text, prompt);
+        return add_request(s, tok, text, n_tokens, context, "--prompt", err);
+    }
+    FILE *f = fopen(prompts_file, "r");
+    if (!f) return sp_errorf(err, "cannot read the prompts file %s", prompts_file);
+    size_t cap = 0;
+    char *line = NULL;
+    ssize_t len;
+    int lineno = 0, rc = 0;
+    while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        const char *p = line;
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+        if (!*p) continue; /* blank line */
+        const char *why = NULL;
+        char *text = json_string_field(line, "prompt", &why);
+        char where[1100];
+        snprintf(where, sizeof where, "%s:%d", prompts_file, lineno);
+        if (!text)
+            rc = sp_errorf(err, "%s: %s; each line must be a JSON object like {\"prompt\": \"Once upon a time\"}",
+                           where, why);
+        else
+            rc = add_request(s, tok, text, n_tokens, context, where, err);
+    }
+    free(line);
+    fclose(f);
+    if (rc == 0 && s->n_reqs == 0) rc = sp_errorf(err, "%s: no prompts in the file", prompts_file);
+    return rc;
+}
+
+void sp_sched_free(sp_sched *s)
+{
+    for (int i = 0; i < s->n_reqs; i++) {
+        free(s->reqs[i].prompt_text);
+        free(s->reqs[i].prompt);
+        free(s->reqs[i].out);
+        free(s->reqs[i].text);
+    }
+    free(s->reqs);
+    free(s->slot_req);
+    free(s->group_busy);
+    free(s->group_rr);
+}
+
+bool sp_sched_finished(const sp_sched *s) { return s->n_done == s->n_reqs; }
+
+/* ---- building micro-batches ---- */
+
+int sp_sched_build(sp_sched *s, int g, sp_wire_row *rows, double now)
+{
+    /* admit waiting requests into the group's free slots */
+    for (int slot = g; slot < s->n_slots; slot += s->n_groups)
+        if (s->slot_req[slot] < 0 && s->next_pending < s->n_reqs) {
+            sp_request *r = &s->reqs[s->next_pending];
+            r->slot = slot;
+            r->t_admit = now;
+            s->slot_req[slot] = s->next_pending++;
+        }
+    int per_group = (s->n_slots - g + s->n_groups - 1) / s->n_groups;
+    int n = 0;
+    for (int k = 0; k < per_group; k++) {
+        int slot = g + ((k + s->group_rr[g]) % per_group) * s->n_groups;
+        int id = s->slot_req[slot];
+        if (id < 0) continue;
+        sp_request *r = &s->reqs[id];
+        if (r->n_fed < r->n_prompt) {
+            /* prefill: always a whole chunk (its size decides the matmul
+             * path of its rows, so it must not depend on what else is here) */
+            int c = r->n_prompt - r->n_fed < s->chunk ? r->n_prompt - r->n_fed : s->chunk;
+            if (n + c > s->max_rows) continue;
+            for (int i = 0; i < c; i++) {
+                int p = r->n_fed + i;
+                rows[n++] = (sp_wire_row){id, slot, p, r->prompt[p],
+                                          SP_ROW_PROMPT | (p == r->n_prompt - 1 ? SP_ROW_LOGITS : 0)};
+            }
+            r->n_fed += c;
+        } else {
+            if (n + 1 > s->max_rows) continue;
+            int p = r->n_prompt + r->n_out - 1;
+            rows[n++] = (sp_wire_row){id, slot, p, r->out[r->n_out - 1], SP_ROW_LOGITS};
+        }
+    }
+    s->group_rr[g]++;
+    if (n) s->group_busy[g] = true;
+    return n;
+}
+
+static void append_text(sp_request *r, const char *t, int len)
+{
+    if (r->len + (size_t)len + 1 > r->cap) {
+        r->cap = (r->len + (size_t)len + 1) * 2 + 64;
+        r->text = realloc(r->text, r->cap);
+    }
+    memcpy(r->text + r->len, t, (size_t)len);
+    r->len += (size_t)len;
+    r->text[r->len] = 0;
+}
+
+void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double now)
+{
+    s->group_busy[g] = false;
+    char buf[256];
+    for (int i = 0; i < n; i++) {
+        sp_request *r = &s->reqs[rows[i].req];
+        if (r->done) continue;
+        int tok = rows[i].token;
+        if (r->n_out == 0) r->t_first = now;
+        r->out[r->n_out++] = tok;
+        s->generated++;
+        bool eos = tok == s->eos && !s->ignore_eos;
+        if (!eos) {
+            int len = sp_detok_push(s->tok, &r->dt, tok, buf, sizeof buf);
+            append_text(r, buf, len);
+            if (s->stream && rows[i].req == 0) { fwrite(buf, 1, (size_t)len, s->stream); fflush(s->stream); }
+        }
+        if (eos || r->n_out == r->max_new) {
+            int len = sp_detok_flush(&r->dt, buf, sizeof buf);
+            append_text(r, buf, len);
+            if (s->stream && rows[i].req == 0) { fwrite(buf, 1, (size_t)len, s->stream); fflush(s->stream); }
+            r->done = true;
+            r->t_done = now;
+            s->slot_req[r->slot] = -1;
+            r->slot = -1;
+            s->n_done++;
+        }
+    }
+}
+
+/* ---- output ---- */
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p == '\n') fputs("\\n", f);
+        else if (*p == '\t') fputs("\\t", f);
+        else if (*p == '\r') fputs("\\r", f);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static FILE *open_out(const char *path, char *tmp, size_t cap, sp_error *err)
+{
+    if (!path || !strcmp(path, "-")) return stdout;
+    snprintf(tmp, cap, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) sp_errorf(err, "cannot write %s", tmp);
+    return f;
+}
+
+static int close_out(FILE *f, const char *path, const char *tmp, sp_error *err)
+{
+    if (f == stdout) { fflush(f); return 0; }
+    int bad = ferror(f);
+    if (fclose(f) || bad) { remove(tmp); return sp_errorf(err, "error writing %s", tmp); }
+    if (rename(tmp, path)) { remove(tmp); return sp_errorf(err, "cannot rename %s to %s", tmp, path); }
+    return 0;
+}
+
+int sp_sched_write_jsonl(const sp_sched *s, const char *path, double t_start, sp_error *err)
+{
+    char tmp[1100];
+    FILE *f = open_out(path, tmp, sizeof tmp, err);
+    if (!f) return -1;
+    for (int i = 0; i < s->n_reqs; i++) {
+        const sp_request *r = &s->reqs[i];
+        fprintf(f, "{\"index\": %d, \"prompt\": ", i);
+        json_string(f, r->prompt_text);
+        fprintf(f, ", \"text\": ");
+        json_string(f, r->text ? r->text : "");
+        fprintf(f, ", \"prompt_tokens\": %d, \"generated_tokens\": %d, \"tokens\": [", r->n_prompt, r->n_out);
+        for (int k = 0; k < r->n_out; k++) fprintf(f, "%s%d", k ? ", " : "", r->out[k]);
+        double dec = r->t_done - r->t_first;
+        fprintf(f, "], \"time_to_first_token_s\": %.4f, \"decode_tok_s\": %.2f}\n", r->t_first - t_start,
+                r->n_out > 1 && dec > 0 ? (r->n_out - 1) / dec : 0.0);
+    }
+    return close_out(f, path, tmp, err);
+}
+
+int sp_sched_write_tokens(const sp_sched *s, const char *path, sp_error *err)
+{
+    char tmp[1100];
+    FILE *f = open_out(path, tmp, sizeof tmp, err);
+    if (!f) return -1;
+    for (int i = 0; i < s->n_reqs; i++) {
+        for (int k = 0; k < s->reqs[i].n_out; k++) fprintf(f, "%s%d", k ? " " : "", s->reqs[i].out[k]);
+        fputc('\n', f);
+    }
+    return close_out(f, path, tmp, err);
+}
