@@ -3,7 +3,7 @@
  * of both paths.
  *
  * For Q8_0 and Q4_0 weights, 1 and 2 threads, and n = 1..128 activation
- * rows, it times sp_matmul forced onto each path (median of REPS runs after
+ * rows (plus 24 and 48 to place the crossover), it times sp_matmul forced onto each path (median of REPS runs after
  * a warm-up) and prints the per-shape crossover and the crossover for a
  * whole layer (wq, wk, wv, wo, w1, w2, w3 summed), which is what the
  * default sgemm_min_rows in matmul.c should be.
@@ -41,7 +41,7 @@ static const shape shapes[] = {
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof *shapes)
 
-static const int batch[] = {1, 2, 4, 8, 16, 32, 64, 128};
+static const int batch[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 128};
 #define N_BATCH (int)(sizeof batch / sizeof *batch)
 
 static int reps = 7;

@@ -49,7 +49,8 @@ typedef struct sp_matmul_ctx {
     size_t xq_cap;
 } sp_matmul_ctx;
 
-/* Creates the pool and sets OpenBLAS to the same thread count. */
+/* Creates the pool and sets OpenBLAS to 1 thread: each pool thread runs
+ * its own sgemm on its own panels (see matmul.c for why). */
 void sp_matmul_init(sp_matmul_ctx *ctx, int n_threads);
 void sp_matmul_free(sp_matmul_ctx *ctx);
 

@@ -54,11 +54,17 @@ float sp_vec_dot_q8_0_q8_0_ref(int64_t n, const sp_block_q8_0 *w, const sp_block
 float sp_vec_dot_q4_0_q8_0_ref(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_f32_ref(int64_t n, const float *w, const float *a);
 float sp_vec_dot_f16_f32_ref(int64_t n, const uint16_t *w, const float *a);
+/* y[i] = fmaf(a, x[i], y[i]) for an fp16 row x (attention: the softmax-weighted
+ * sum of V rows). Fused, so every level gives bit-identical results. Any n. */
+void sp_vec_mad_f16_ref(int64_t n, float *y, const uint16_t *x, float a);
 
 /* The dispatched versions (fastest the CPU supports). */
 float sp_vec_dot_q8_0_q8_0(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_q4_0_q8_0(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_f32(int64_t n, const float *w, const float *a);
+/* Any n (attention head sizes need not be multiples of 32). */
+float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a);
+void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a);
 
 /* Name of the SIMD level in use ("avx512vnni", "avx2", "neon-dotprod",
  * "neon", "scalar") and a way for tests and benchmarks to list and force

@@ -47,6 +47,9 @@ typedef struct sp_detok {
 } sp_detok;
 
 void sp_detok_init(sp_detok *d);
+/* For text that continues a prompt: keep the leading space of the first
+ * generated piece ("They saw" + " a big box"). */
+void sp_detok_init_continuation(sp_detok *d);
 /* Writes the printable text for token id to out (NUL-terminated, at most
  * cap-1 bytes; longer text is cut) and returns its length. "▁" prints as a
  * space, <0xXX> as that byte, control tokens (<s>, </s>) as nothing, <unk>

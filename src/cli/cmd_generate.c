@@ -104,7 +104,7 @@ int cmd_generate(int argc, char **argv)
     }
 
     sp_detok dt;
-    sp_detok_init(&dt);
+    sp_detok_init_continuation(&dt);
     char text[256];
     fputs(prompt, stdout);
     fflush(stdout);

@@ -432,6 +432,9 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
     if (comm.rank == 0) rc = prepare(o, &comm, &plan, &tok, &sched, &err);
     agree(&comm, rc, &err);
     MPI_Bcast(&plan, (int)sizeof plan, MPI_BYTE, 0, MPI_COMM_WORLD);
+    /* a board may keep the model elsewhere: --model on that rank's command
+     * line (an MPMD launch, `mpiexec -n 1 ... : -n 1 ... --model PATH`) */
+    if (o->model_path) snprintf(plan.model_path, sizeof plan.model_path, "%s", o->model_path);
 
     /* 2. every stage binds its shard; the model files must be the same */
     runtime rt;

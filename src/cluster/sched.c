@@ -91,7 +91,7 @@ static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int n_t
     r->max_new = n_tokens;
     r->out = sp_alloc((size_t)(n_tokens > 0 ? n_tokens : 1) * sizeof(int));
     r->slot = -1;
-    sp_detok_init(&r->dt);
+    sp_detok_init_continuation(&r->dt);
     s->n_reqs++;
     if (r->n_prompt < 1 || r->n_prompt + n_tokens > context)
         return sp_errorf(err, "%s: prompt of %d tokens + %d new tokens does not fit the plan's context of %d "

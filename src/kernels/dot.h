@@ -16,6 +16,8 @@ float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a);
 void sp_dequantize_row_q8_0_avx2(const sp_block_q8_0 *x, float *y, int64_t n);
 void sp_dequantize_row_q4_0_avx2(const sp_block_q4_0 *x, float *y, int64_t n);
 void sp_dequantize_row_f16_avx2(const uint16_t *x, float *y, int64_t n);
+float sp_vec_dot_f16_f32_avx2(int64_t n, const uint16_t *w, const float *a);
+void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a);
 
 float sp_vec_dot_q8_0_q8_0_avx512(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_q4_0_q8_0_avx512(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
@@ -28,6 +30,8 @@ float sp_vec_dot_f32_neon(int64_t n, const float *w, const float *a);
 void sp_dequantize_row_q8_0_neon(const sp_block_q8_0 *x, float *y, int64_t n);
 void sp_dequantize_row_q4_0_neon(const sp_block_q4_0 *x, float *y, int64_t n);
 void sp_dequantize_row_f16_neon(const uint16_t *x, float *y, int64_t n);
+float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a);
+void sp_vec_mad_f16_neon(int64_t n, float *y, const uint16_t *x, float a);
 
 float sp_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);

@@ -9,6 +9,7 @@
  * 2 * 127 * 127 = 32258 and never saturate the int16 sums; vpmaddwd with
  * ones then widens the pairs to eight exact int32 partial sums per block. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "dot.h"
 
@@ -144,4 +145,37 @@ void sp_dequantize_row_f16_avx2(const uint16_t *x, float *y, int64_t n)
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
     for (; i < n; i++) y[i] = fp16_to_f32(x[i]);
+}
+
+/* Attention over the fp16 KV cache. The dot (a query with a K row) widens
+ * eight halves at a time with F16C into two FMA accumulators; the mad
+ * (y += a * V row) is element-wise FMA, which rounds exactly as the fmaf of
+ * the reference, so its results are bit-identical at every level. */
+float sp_vec_dot_f16_f32_avx2(int64_t n, const uint16_t *w, const float *a)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a + i), acc0);
+        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + i + 8), acc1);
+    }
+    for (; i + 8 <= n; i += 8)
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))),
+                               _mm256_loadu_ps(a + i), acc0);
+    float sum = hsum_ps(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) sum += fp16_to_f32(w[i]) * a[i];
+    return sum;
+}
+
+void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; i++) y[i] = fmaf(a, fp16_to_f32(x[i]), y[i]);
 }

@@ -10,6 +10,7 @@
  * The four lanes are converted to f32 and multiply-added with the block's
  * scale d_w * d_a into an f32 accumulator, summed across lanes at the end. */
 #include <arm_neon.h>
+#include <math.h>
 #include <string.h>
 
 #include "dot.h"
@@ -204,4 +205,34 @@ SP_DOTPROD float sp_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const sp_block_q4_
         acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), scale_of(w[b].d, a[b].d));
     }
     return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+/* Attention over the fp16 KV cache: see dot_avx2.c. vfmaq_f32 is fused, so
+ * the mad matches the reference's fmaf bit for bit. */
+float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a)
+{
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t w0 = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w + i)));
+        float32x4_t w1 = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w + i + 4)));
+        acc0 = vfmaq_f32(acc0, w0, vld1q_f32(a + i));
+        acc1 = vfmaq_f32(acc1, w1, vld1q_f32(a + i + 4));
+    }
+    for (; i + 4 <= n; i += 4)
+        acc0 = vfmaq_f32(acc0, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w + i))), vld1q_f32(a + i));
+    float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
+    for (; i < n; i++) sum += fp16_to_f32(w[i]) * a[i];
+    return sum;
+}
+
+void sp_vec_mad_f16_neon(int64_t n, float *y, const uint16_t *x, float a)
+{
+    float32x4_t va = vdupq_n_f32(a);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t xv = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i)));
+        vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), va, xv));
+    }
+    for (; i < n; i++) y[i] = fmaf(a, fp16_to_f32(x[i]), y[i]);
 }

@@ -218,8 +218,9 @@ typedef struct gemm_job {
     float *scratch;      /* nth x stride: f32 panel, then padded Y if n_call > n */
 } gemm_job;
 
-/* Rows [r0, r1) of panel p: W split into n_panels nearly equal parts on
- * PANEL_ALIGN boundaries. Depends only on the shape of W. */
+/* W is split into panel_count() nearly equal panels on PANEL_ALIGN
+ * boundaries (sp_split_range), each about PANEL_FLOATS weights. The split
+ * depends only on the shape of W. */
 static long panel_count(const sp_matrix *w)
 {
     long per = PANEL_FLOATS / (long)w->cols;
@@ -235,7 +236,7 @@ static void gemm_panel(const gemm_job *j, long p, float *buf)
     const uint8_t *wd = w->data;
     long r0, r1;
     sp_split_range(rows, (int)p, (int)j->n_panels, PANEL_ALIGN, &r0, &r1);
-    int m = (int)(r1 - r0);
+    const int m = (int)(r1 - r0);
     if (m == 0) return;
 
     const float *b;
@@ -250,12 +251,12 @@ static void gemm_panel(const gemm_job *j, long p, float *buf)
 
     /* Y[:, r0:r1] = X * panel^T */
     if (j->n_call == j->n) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, m, (int)cols, 1.0f, j->x,
-                    (int)cols, b, (int)cols, 0.0f, j->y + r0, (int)rows);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, m, (int)cols, 1.0f, j->x, (int)cols, b,
+                    (int)cols, 0.0f, j->y + r0, (int)rows);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n_call, m, (int)cols, 1.0f, j->x,
-                (int)cols, b, (int)cols, 0.0f, buf, m);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n_call, m, (int)cols, 1.0f, j->x, (int)cols, b,
+                (int)cols, 0.0f, buf, m);
     for (int i = 0; i < j->n; i++) memcpy(j->y + i * rows + r0, buf + (size_t)i * m, sizeof(float) * m);
 }
 
@@ -264,7 +265,8 @@ static void gemm_part(void *arg, int ith, int nth)
     gemm_job *j = arg;
     long p_lo, p_hi;
     sp_split_range(j->n_panels, ith, nth, 1, &p_lo, &p_hi);
-    for (long p = p_lo; p < p_hi; p++) gemm_panel(j, p, j->scratch + (size_t)ith * j->stride);
+    float *buf = j->scratch ? j->scratch + (size_t)ith * j->stride : NULL;
+    for (long p = p_lo; p < p_hi; p++) gemm_panel(j, p, buf);
 }
 
 static void matmul_sgemm(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, float *y)
@@ -293,6 +295,7 @@ static void matmul_sgemm(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x,
         j.n_call = (int)n_big;
     }
 
+    /* per thread: the f32 panel (not for F32 weights), the padded Y */
     j.stride = 0;
     if (w->type != SP_DTYPE_F32) j.stride += (size_t)max_m * cols;
     if (j.n_call != n) j.stride += (size_t)j.n_call * max_m;

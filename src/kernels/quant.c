@@ -280,3 +280,8 @@ float sp_vec_dot_f16_f32_ref(int64_t n, const uint16_t *w, const float *a)
     for (int64_t i = 0; i < n; i++) sum += sp_fp16_to_f32(w[i]) * a[i];
     return sum;
 }
+
+void sp_vec_mad_f16_ref(int64_t n, float *y, const uint16_t *x, float a)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = fmaf(a, sp_fp16_to_f32(x[i]), y[i]);
+}

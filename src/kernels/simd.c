@@ -28,6 +28,8 @@ typedef struct sp_simd_level {
     void (*dequant_q8_0)(const sp_block_q8_0 *, float *, int64_t);
     void (*dequant_q4_0)(const sp_block_q4_0 *, float *, int64_t);
     void (*dequant_f16)(const uint16_t *, float *, int64_t);
+    float (*dot_f16_f32)(int64_t, const uint16_t *, const float *);
+    void (*mad_f16)(int64_t, float *, const uint16_t *, float);
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -38,16 +40,19 @@ static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
 static const sp_simd_level level_scalar = {
     "scalar", sp_vec_dot_q8_0_q8_0_ref, sp_vec_dot_q4_0_q8_0_ref, sp_vec_dot_f32_ref,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
+    sp_vec_dot_f16_f32_ref, sp_vec_mad_f16_ref,
 };
 
 #if defined(__x86_64__)
 static const sp_simd_level level_avx2 = {
     "avx2", sp_vec_dot_q8_0_q8_0_avx2, sp_vec_dot_q4_0_q8_0_avx2, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
+    sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8_0_avx512, sp_vec_dot_q4_0_q8_0_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
+    sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
 };
 #endif
 
@@ -55,11 +60,13 @@ static const sp_simd_level level_avx512vnni = {
 static const sp_simd_level level_neon = {
     "neon", sp_vec_dot_q8_0_q8_0_neon, sp_vec_dot_q4_0_q8_0_neon, sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
+    sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8_0_neon_dotprod, sp_vec_dot_q4_0_q8_0_neon_dotprod,
     sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
+    sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
 };
 #endif
 
@@ -118,6 +125,16 @@ float sp_vec_dot_q4_0_q8_0(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_
 float sp_vec_dot_f32(int64_t n, const float *w, const float *a)
 {
     return current()->dot_f32(n, w, a);
+}
+
+float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a)
+{
+    return current()->dot_f16_f32(n, w, a);
+}
+
+void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a)
+{
+    current()->mad_f16(n, y, x, a);
 }
 
 void sp_simd_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n)

@@ -1,4 +1,5 @@
 /* synth.c - seeded random Llama models written as GGUF (see synth.h). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,9 +146,11 @@ static int copy_vocab(sp_gguf_writer *w, const char *from, sp_error *err)
 
 int sp_synth_write(const sp_synth_spec *s, const char *path, sp_error *err)
 {
-    if (s->dim <= 0 || s->dim % 32 || s->ffn_dim % 32 || s->n_heads <= 0 || s->dim % s->n_heads ||
+    bool quantized = s->type != SP_DTYPE_F32 || s->embd_type != SP_DTYPE_F32 || s->output_type != SP_DTYPE_F32;
+    if (s->dim <= 0 || s->ffn_dim <= 0 || (quantized && (s->dim % 32 || s->ffn_dim % 32)) || s->n_heads <= 0 ||
+        s->dim % s->n_heads ||
         s->n_kv_heads <= 0 || s->n_heads % s->n_kv_heads || s->n_layers <= 0 || s->ctx <= 0)
-        return sp_errorf(err, "synth: bad shape (dim %d and ffn %d must be multiples of 32, heads %d must divide "
+        return sp_errorf(err, "synth: bad shape (dim %d and ffn %d must be multiples of 32 for quantized types, heads %d must divide "
                               "dim and be a multiple of kv heads %d, layers %d and context %d positive)",
                          s->dim, s->ffn_dim, s->n_heads, s->n_kv_heads, s->n_layers, s->ctx);
     sp_gguf_writer *w = sp_gguf_writer_new();

@@ -396,6 +396,12 @@ void sp_detok_init(sp_detok *d)
     d->at_start = true;
 }
 
+void sp_detok_init_continuation(sp_detok *d)
+{
+    sp_detok_init(d);
+    d->at_start = false;
+}
+
 typedef struct outbuf {
     char *p;
     int n, cap;
