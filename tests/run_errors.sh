@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# run_errors.sh - `shardpipe run` refuses bad set-ups before loading weights
+# and ends a broken job within a bounded time: every case must exit non-zero
+# on all ranks (mpiexec's exit code), within its time bound, with a message
+# naming the problem.
+set -u
+bin=$1 shared=$2 src=$3
+. "$src/tests/lib.sh"
+tmp=$(mktemp -d)
+trap 'pkill -9 -f "$tmp/" 2>/dev/null; rm -rf "$tmp"' EXIT
+model="$shared/models/stories260K.gguf"
+if [ ! -r "$model" ]; then
+    skip "run errors: $model is missing (needs ../shared)"
+    finish
+    exit
+fi
+
+# expect_fail NAME SECONDS PATTERN mpiexec-args...
+expect_fail() {
+    local name=$1 secs=$2 pattern=$3
+    shift 3
+    local t0=$SECONDS
+    mpirun_bounded "$secs" "$@" </dev/null >"$tmp/out" 2>&1
+    local rc=$? dt=$((SECONDS - t0))
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $rc -ne 137 ] && grep -q -- "$pattern" "$tmp/out"; then
+        echo "PASS: $name (exit $rc after ${dt}s)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL: $name (exit $rc after ${dt}s; expected non-zero and '$pattern'); output:"
+        sed 's/^/    /' "$tmp/out" | head -20
+        failed=$((failed + 1))
+    fi
+}
+
+write_plan "$tmp/two.yaml" "$model" 64 1 1 f32 "0:0:2" "1:3:4"
+write_plan "$tmp/gap.yaml" "$model" 64 1 1 f32 "0:0:1" "1:3:4"
+write_plan "$tmp/overlap.yaml" "$model" 64 1 1 f32 "0:0:2" "1:2:4"
+write_plan "$tmp/outside.yaml" "$model" 64 1 1 f32 "0:0:2" "1:3:7"
+write_plan "$tmp/middle0.yaml" "$model" 64 1 1 f32 "1:0:1" "0:2:3" "2:4:4"
+write_plan "$tmp/nomodel.yaml" "$tmp/missing.gguf" 64 1 1 f32 "0:0:2" "1:3:4"
+write_plan "$tmp/bigctx.yaml" "$model" 4096 1 1 f32 "0:0:2" "1:3:4"
+
+expect_fail "more ranks than stages" 60 "mpiexec started 3 ranks" -n 3 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4
+expect_fail "fewer ranks than stages" 60 "mpiexec started 1 rank" -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4
+expect_fail "gap between stages" 60 "in no stage" -n 2 "$bin" run --plan "$tmp/gap.yaml" --prompt x -n 4
+expect_fail "overlapping stages" 60 "overlap" -n 2 "$bin" run --plan "$tmp/overlap.yaml" --prompt x -n 4
+expect_fail "layers outside the model" 60 "5 layers" -n 2 "$bin" run --plan "$tmp/outside.yaml" --prompt x -n 4
+expect_fail "rank 0 as a middle stage" 60 "rank 0 is the coordinator" -n 3 "$bin" run --plan "$tmp/middle0.yaml" --prompt x -n 4
+expect_fail "model file missing" 60 "missing.gguf" -n 2 "$bin" run --plan "$tmp/nomodel.yaml" --prompt x -n 4
+expect_fail "context beyond the model's" 60 "context" -n 2 "$bin" run --plan "$tmp/bigctx.yaml" --prompt x -n 4
+expect_fail "prompt + tokens beyond the context" 60 "does not fit the plan's context" -n 2 "$bin" run --plan "$tmp/two.yaml" --prompt "Once upon a time" -n 100
+printf '{"prompt": "ok"}\n{"text": "no prompt key"}\n' >"$tmp/bad.jsonl"
+expect_fail "malformed prompts file names file:line" 60 "bad.jsonl:2" -n 2 "$bin" run --plan "$tmp/two.yaml" --prompts "$tmp/bad.jsonl" -n 4
+
+# a board with a different model file (MPMD launch: rank 1 names its own copy)
+"$bin" synth -o "$tmp/other.gguf" --shape stories260K --type f32 --vocab-from "$model" 2>/dev/null
+expect_fail "a rank with a different model is refused by name" 60 "rank 1 (host .*) (stage 1) has a different model file" \
+    -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/other.gguf"
+expect_fail "a rank without the model file is named" 60 "rank 1 (host .*) could not load its shard" \
+    -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/none.gguf"
+
+# a stage that stops answering (SIGSTOP) ends the job within --timeout
+big="$shared/models/tiny-random-q8_0.gguf"
+if [ -r "$big" ]; then
+    write_plan "$tmp/three.yaml" "$big" 256 4 2 f32 "0:0:1" "1:2:3" "2:4:5"
+    for i in $(seq 1 100); do echo "{\"prompt\": \"The quick brown fox number $i\"}"; done >"$tmp/many.jsonl"
+    rank_pid() { # the process of MPI rank $1 of this test
+        local p
+        for p in $(pgrep -f "$tmp/three.yaml"); do
+            tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "PMI_RANK=$1" && echo "$p"
+        done
+    }
+    t0=$SECONDS
+    (mpirun_bounded 60 -n 3 "$bin" run --plan "$tmp/three.yaml" --prompts "$tmp/many.jsonl" -n 100 --ignore-eos \
+        -q -o /dev/null --timeout 4 </dev/null >"$tmp/hang.out" 2>&1; echo "rc=$?" >>"$tmp/hang.out") &
+    sleep 2
+    victim=$(rank_pid 1)
+    [ -n "$victim" ] && kill -STOP $victim
+    wait
+    dt=$((SECONDS - t0))
+    echo "hung stage: job ended after ${dt}s: $(grep -m1 'no answer' "$tmp/hang.out")"
+    check "a hung stage ends the job within 4 s timeout + 10 s, naming rank 1" \
+        grep -q "no answer from .*rank 1 (host" "$tmp/hang.out"
+    check "... with a non-zero exit" grep -q "rc=[1-9]" "$tmp/hang.out"
+    check "... in bounded time" test "$dt" -le 16
+    [ -n "$victim" ] && kill -9 $victim 2>/dev/null
+else
+    skip "hung stage: $big is missing (needs ../shared)"
+fi
+finish
