@@ -8,7 +8,7 @@
 # sequences in flight give each sequence the text it gets alone.
 set -u
 bin=$1 shared=$2 src=$3
-. "$src/tests/lib.sh"
+. "$src/tests/tools/lib.sh"
 diff_tool=$(dirname "$bin")/tests/sp_logits_diff
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -5,7 +5,7 @@
 # naming the problem.
 set -u
 bin=$1 shared=$2 src=$3
-. "$src/tests/lib.sh"
+. "$src/tests/tools/lib.sh"
 tmp=$(mktemp -d)
 trap 'pkill -9 -f "$tmp/" 2>/dev/null; rm -rf "$tmp"' EXIT
 model="$shared/models/stories260K.gguf"

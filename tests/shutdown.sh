@@ -5,7 +5,7 @@
 # 60 s, and 5 runs that fail validation must each exit 1 within 60 s.
 set -u
 bin=$1 shared=$2 src=$3
-. "$src/tests/lib.sh"
+. "$src/tests/tools/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 model="$shared/models/stories260K.gguf"

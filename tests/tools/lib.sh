@@ -1,5 +1,5 @@
-# lib.sh - helpers for the shell tests (sourced, not run by ctest: it is not
-# named after a test). Each test script calls `check NAME CMD...` and ends
+# lib.sh - helpers for the shell tests (sourced; it lives in tests/tools so
+# ctest does not take it for a test). Each test script calls `check NAME CMD...` and ends
 # with `finish`, which prints "N passed, N failed" and sets the exit code.
 passed=0
 failed=0
