@@ -55,8 +55,20 @@
 #define OPENBLAS_SMALL_MNK 1000000L
 
 /* Default crossover between the dot and the sgemm paths, measured with
- * benchmarks/crossover.c (see the figures there). */
-#define DEFAULT_SGEMM_MIN_ROWS 16
+ *   cmake -S . -B build -DSHARDPIPE_BENCH=ON && cmake --build build --target crossover
+ *   build/benchmarks/crossover
+ * on a 2-core AMD EPYC (Zen 4, AVX-512 VNNI dots, OpenBLAS 0.3.21): time of
+ * one TinyLlama-1.1B layer (wq wk wv wo w1 w2 w3), dot / sgemm, in ms:
+ *              n=16         n=32         n=48         n=64
+ *   Q8_0 1t   25.8/41.3    48.1/55.7    71.3/68.6    92.9/83.0
+ *   Q8_0 2t   13.1/20.8    27.2/29.9        -        52.9/42.6
+ *   Q4_0 1t   27.9/39.8    55.0/54.3    85.8/69.2   108.5/81.9
+ *   Q4_0 2t   14.2/20.1    28.1/27.9        -        57.6/43.8
+ * so sgemm wins from n = 48 for Q8_0 and n = 32 for Q4_0; 48 costs Q4_0 a
+ * few percent at n = 32..47, 32 would cost Q8_0 about 10%. Machines with
+ * slower int8 dots (no dotprod) cross over earlier: override with
+ * SHARDPIPE_SGEMM_MIN_ROWS. */
+#define DEFAULT_SGEMM_MIN_ROWS 48
 
 /* Scratch buffers only grow; their old contents are not kept. */
 static void *grow(void *buf, size_t *cap, size_t need)
