@@ -62,6 +62,9 @@ typedef struct sp_model {
     sp_layer *layers;     /* layers[l - first] */
 } sp_model;
 
+/* `last` value meaning "through the model's last layer". */
+#define SP_TO_LAST_LAYER 0x7fffffff
+
 /* Open a model and bind the tensors of layers [first, last] (and the
  * embedding / head when asked). first = 0, last = -1 with embed and head
  * gives a head-only or embed-only shard. Every tensor of the shard is

@@ -8,7 +8,9 @@
  *                        [0, n_layers-1] exactly once in order, context fits,
  *                        each stage's estimated memory fits its budget;
  *   sp_plan_check_world  against the MPI world: every rank 0..size-1 is a
- *                        stage, or rank 0 is a coordinator-only rank. */
+ *                        stage, or rank 0 is a coordinator-only rank.
+ * sp_plan_check_sha256 compares the model file's bytes with model.sha256,
+ * when the plan gives one. */
 #ifndef SHARDPIPE_PLAN_H
 #define SHARDPIPE_PLAN_H
 
@@ -59,11 +61,15 @@ typedef struct sp_plan {
     int n_stages;             /* in pipeline order */
     sp_stage_plan stages[SP_PLAN_MAX_STAGES];
     sp_plan_loc loc_model, loc_context, loc_stages;
+    sp_plan_loc loc_sha256;   /* of model.sha256's value; 0:0 when not given */
 } sp_plan;
 
 int sp_plan_load(const char *path, sp_plan *plan, sp_error *err);
 int sp_plan_check_model(const sp_plan *plan, const sp_gguf *g, const sp_config *cfg, sp_error *err);
 int sp_plan_check_world(const sp_plan *plan, int world_size, sp_error *err);
+/* When the plan gives model.sha256: hashes the file at plan->model_path (it
+ * reads the whole file) and fails if it differs. 0 when none is given. */
+int sp_plan_check_sha256(const sp_plan *plan, sp_error *err);
 
 /* Index of the stage run by `rank`, or -1 (a coordinator-only rank 0). */
 int sp_plan_stage_of_rank(const sp_plan *plan, int rank);

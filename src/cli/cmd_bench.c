@@ -33,6 +33,7 @@
 
 #define MAX_THREAD_COUNTS 16
 #define MAX_SHAPES 16
+#define BW_MIN_PASSES 21 /* bandwidth passes per figure (at least) */
 
 /* ---- environment ---- */
 
@@ -270,9 +271,12 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
     if (!e) return -1;
 
     fprintf(stderr, "threads %d: memory bandwidth...\n", threads);
+    /* a pass takes tens of milliseconds: take the median of many, so that
+     * a burst of other work on the machine does not set the ceiling */
     size_t bw_bytes = (size_t)o->bw_mib << 20;
-    r->read_gbs = sp_membw_read_gbs(e->mm.pool, bw_bytes, o->reps);
-    r->triad_gbs = sp_membw_triad_gbs(e->mm.pool, bw_bytes, o->reps);
+    int bw_reps = o->reps * 4 > BW_MIN_PASSES ? o->reps * 4 : BW_MIN_PASSES;
+    r->read_gbs = sp_membw_read_gbs(e->mm.pool, bw_bytes, bw_reps);
+    r->triad_gbs = sp_membw_triad_gbs(e->mm.pool, bw_bytes, bw_reps);
 
     fprintf(stderr, "threads %d: sgemm on the model's shapes...\n", threads);
     r->n_shapes = model_shapes(m, r->shapes);

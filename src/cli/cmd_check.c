@@ -13,7 +13,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: shardpipe check PLAN.yaml [--world-size N]\n\n"
                "Checks a partition plan: its schema, its layer ranges, context and memory\n"
                "budgets against the model's header and, with --world-size, its ranks against\n"
-               "the number of MPI ranks mpiexec will start. Prints each stage's estimated\n"
+               "the number of MPI ranks mpiexec will start, and the model file against the\n"
+               "plan's model.sha256 when it gives one. Prints each stage's estimated\n"
                "memory, then \"plan OK\" (exit 0) or the first problem (exit 1).\n");
 }
 
@@ -112,6 +113,7 @@ int cmd_check(int argc, char **argv)
     int rc = 0;
     if (world && sp_plan_check_world(&plan, world, &err)) rc = 1;
     if (!rc && sp_plan_check_model(&plan, g, &cfg, &err)) rc = 1;
+    if (!rc && sp_plan_check_sha256(&plan, &err)) rc = 1;
     sp_gguf_close(g);
     if (rc) {
         fprintf(stderr, "%s\n", err.msg);

@@ -396,6 +396,7 @@ static int prepare(const sp_run_options *o, sp_comm *c, sp_plan *plan, sp_tokeni
     sp_config cfg;
     int rc = sp_config_read(g, &cfg, err);
     if (!rc) rc = sp_plan_check_model(plan, g, &cfg, err);
+    if (!rc) rc = sp_plan_check_sha256(plan, err);
     if (!rc && plan->wire == SP_WIRE_Q8_0 && cfg.dim % 32)
         rc = sp_errorf(err, "%s: wire q8_0 needs the embedding length (%d) to be a multiple of 32; use f16",
                        plan->path, cfg.dim);

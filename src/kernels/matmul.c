@@ -14,14 +14,16 @@
  * skip the dequantization and hand W's rows to sgemm in place.
  *
  * Why our threads each drive a 1-thread sgemm rather than one OpenBLAS-
- * threaded sgemm per panel: measured on 2 cores (AMD EPYC, OpenBLAS 0.3.21
- * Cooperlake kernels), Q4_0 n=128, 2 threads, quiet machine, best of 15:
- *   5632x2048: ours 131-139 GFLOPS; OpenBLAS-threaded 57/60/120/139 with
- *              panels of 128/256/512/1024 rows (f32 sgemm alone: 166);
- * so the speed is at best the same, and only with 4-8 MB panels. Ours also
- * needs no barrier between dequantization and sgemm, keeps one set of
- * threads (OpenBLAS's own pool busy-waits after each call, taking the CPU
- * from other MPI ranks on the core) and fixes the panel boundaries
+ * threaded sgemm per panel (dequantized by the pool, then a barrier):
+ * measured on 2 cores (AMD EPYC, OpenBLAS 0.3.21 Cooperlake kernels), Q4_0,
+ * n=128, 2 threads, best of 15, GFLOPS:
+ *   2048->5632: ours 131-139; OpenBLAS-threaded 57/60/120/139 with panels
+ *               of 128/256/512/1024 rows; plain f32 sgemm 166
+ *   5632->2048: ours 107; OpenBLAS-threaded 110/122/116/123
+ * i.e. the same speed within noise, and for OpenBLAS only with 4-8 MB
+ * panels. Ours needs no barrier between dequantization and sgemm, keeps one
+ * set of threads (OpenBLAS's own pool busy-waits after each call, taking the
+ * CPU from other MPI ranks on the core) and fixes the panel boundaries
  * independently of the thread count. So sp_matmul_init sets OpenBLAS to 1
  * thread.
  *
@@ -51,7 +53,7 @@
  * test; see kernel/x86_64/sgemm_small_kernel_permit_skylakex.c, which also
  * requires M*N <= 1200 for our transposed case). We keep every call above
  * that bound by padding a short batch with zero rows: for the panels of a
- * real model that means n < 4, which takes the dot path anyway. */
+ * real model that means n < 7, which takes the dot path anyway. */
 #define OPENBLAS_SMALL_MNK 1000000L
 
 /* Default crossover between the dot and the sgemm paths, measured with
@@ -261,7 +263,10 @@ static void gemm_panel(const gemm_job *j, long p, float *buf)
         buf += (size_t)m * cols;
     }
 
-    /* Y[:, r0:r1] = X * panel^T */
+    /* Y[:, r0:r1] = X * panel^T. (A NoTrans/NoTrans call on a transposed
+     * panel runs 1.3-2x faster in OpenBLAS for n <= 32, but transposing in
+     * portable C cost more than that saved; a SIMD "dequantize transposed"
+     * kernel would make it worth it.) */
     if (j->n_call == j->n) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, m, (int)cols, 1.0f, j->x, (int)cols, b,
                     (int)cols, 0.0f, j->y + r0, (int)rows);

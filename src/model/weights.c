@@ -63,6 +63,7 @@ sp_model *sp_model_open(const char *path, int first, int last, bool embed, bool 
     m->gguf = g;
     if (sp_config_read(g, &m->cfg, err)) goto fail;
     const sp_config *c = &m->cfg;
+    if (last == SP_TO_LAST_LAYER) last = c->n_layers - 1;
     if (last >= first && (first < 0 || last >= c->n_layers)) {
         sp_errorf(err, "%s: layer range [%d, %d] is outside the model's layers [0, %d]", path, first, last,
                   c->n_layers - 1);
@@ -96,13 +97,7 @@ fail:
 
 sp_model *sp_model_open_full(const char *path, sp_error *err)
 {
-    sp_gguf *g = sp_gguf_open(path, err);
-    if (!g) return NULL;
-    sp_config c;
-    int rc = sp_config_read(g, &c, err);
-    sp_gguf_close(g);
-    if (rc) return NULL;
-    return sp_model_open(path, 0, c.n_layers - 1, true, true, err);
+    return sp_model_open(path, 0, SP_TO_LAST_LAYER, true, true, err);
 }
 
 void sp_model_close(sp_model *m)

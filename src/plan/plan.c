@@ -288,6 +288,7 @@ static int load_model(loader *ld, yaml_node_t *m, sp_plan *plan)
             plan->model_sha256[i] = (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
         }
         plan->model_sha256[64] = '\0';
+        plan->loc_sha256 = loc_of(sha);
     }
     return 0;
 }

@@ -1,11 +1,15 @@
 /* plan_check.c - the checks of a loaded plan against the model's header and
- * against the MPI world, and the per-stage memory estimate they rely on.
- * Nothing here reads weights: a plan is judged before anything is loaded. */
+ * against the MPI world, and the per-stage memory estimate they rely on; and
+ * the model file against the plan's model.sha256. Nothing here loads
+ * weights: a plan is judged before anything is loaded (only the checksum
+ * streams through the file's bytes). */
 #include "shardpipe/plan.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "shardpipe/sha256.h"
 
 int sp_plan_stage_of_rank(const sp_plan *plan, int rank)
 {
@@ -201,5 +205,19 @@ int sp_plan_check_world(const sp_plan *plan, int world_size, sp_error *err)
                        "plan has %d stage%s on ranks %s%s but mpiexec started %d rank%s; run with -n %d",
                        plan->n_stages, plan->n_stages == 1 ? "" : "s", ranks, coord, world_size,
                        world_size == 1 ? "" : "s", needed);
+    return 0;
+}
+
+int sp_plan_check_sha256(const sp_plan *plan, sp_error *err)
+{
+    if (!plan->model_sha256[0]) return 0;
+    char got[65];
+    if (sp_sha256_file(plan->model_path, got, err))
+        return sp_error_prefix(err, "%s:%d:%d: ", plan->path, plan->loc_sha256.line, plan->loc_sha256.col);
+    if (strcmp(got, plan->model_sha256))
+        return fail_at(err, plan, plan->loc_sha256,
+                       "model %s has sha256 %s, but the plan expects %s; the file differs from the one the plan "
+                       "was made for (re-download it, or update or remove model.sha256)",
+                       plan->model_path, got, plan->model_sha256);
     return 0;
 }
