@@ -39,6 +39,8 @@ write_plan "$tmp/outside.yaml" "$model" 64 1 1 f32 "0:0:2" "1:3:7"
 write_plan "$tmp/middle0.yaml" "$model" 64 1 1 f32 "1:0:1" "0:2:3" "2:4:4"
 write_plan "$tmp/nomodel.yaml" "$tmp/missing.gguf" 64 1 1 f32 "0:0:2" "1:3:4"
 write_plan "$tmp/bigctx.yaml" "$model" 4096 1 1 f32 "0:0:2" "1:3:4"
+write_plan "$tmp/badsha.yaml" "$model" 64 1 1 f32 "0:0:2" "1:3:4"
+sed -i '/^  path: /a\  sha256: 0000000000000000000000000000000000000000000000000000000000000000' "$tmp/badsha.yaml"
 
 expect_fail "more ranks than stages" 60 "mpiexec started 3 ranks" -n 3 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4
 expect_fail "fewer ranks than stages" 60 "mpiexec started 1 rank" -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4
@@ -47,6 +49,7 @@ expect_fail "overlapping stages" 60 "overlap" -n 2 "$bin" run --plan "$tmp/overl
 expect_fail "layers outside the model" 60 "5 layers" -n 2 "$bin" run --plan "$tmp/outside.yaml" --prompt x -n 4
 expect_fail "rank 0 as a middle stage" 60 "rank 0 is the coordinator" -n 3 "$bin" run --plan "$tmp/middle0.yaml" --prompt x -n 4
 expect_fail "model file missing" 60 "missing.gguf" -n 2 "$bin" run --plan "$tmp/nomodel.yaml" --prompt x -n 4
+expect_fail "model file differs from model.sha256" 60 "has sha256 .*, but the plan expects 0000" -n 2 "$bin" run --plan "$tmp/badsha.yaml" --prompt x -n 4
 expect_fail "context beyond the model's" 60 "context" -n 2 "$bin" run --plan "$tmp/bigctx.yaml" --prompt x -n 4
 expect_fail "prompt + tokens beyond the context" 60 "does not fit the plan's context" -n 2 "$bin" run --plan "$tmp/two.yaml" --prompt "Once upon a time" -n 100
 printf '{"prompt": "ok"}\n{"text": "no prompt key"}\n' >"$tmp/bad.jsonl"

@@ -7,8 +7,9 @@
  *   # model: NAME          the error comes from sp_plan_check_model against
  *                          shared/models/NAME.gguf (the test skips without it)
  *   # world: N             the error comes from sp_plan_check_world(N)
+ *                          (then sp_plan_check_sha256)
  * Every plan in partitions/ must load, fit its world and, for the shared
- * models, pass sp_plan_check_model. Then: write -> load round trips and the
+ * models, pass sp_plan_check_model (and sp_plan_check_sha256). Then: write -> load round trips and the
  * memory estimate against its formula. */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -123,11 +124,15 @@ Test(plan, invalid_corpus_model_errors)
         if (!model) return;
         sp_error err = {{0}};
         cr_assert_eq(sp_plan_load(files[i], &plan, &err), 0, "%s: %s", files[i], err.msg);
+        snprintf(plan.model_path, sizeof plan.model_path, "%s", model);
         sp_gguf *g = sp_gguf_open(model, &err);
         cr_assert_not_null(g, "%s", err.msg);
         sp_config cfg;
         cr_assert_eq(sp_config_read(g, &cfg, &err), 0, "%s", err.msg);
-        cr_expect_eq(sp_plan_check_model(&plan, g, &cfg, &err), -1, "%s: model check passed", files[i]);
+        /* in the order `shardpipe check` and `shardpipe run` apply them */
+        int rc = sp_plan_check_model(&plan, g, &cfg, &err);
+        if (!rc) rc = sp_plan_check_sha256(&plan, &err);
+        cr_expect_eq(rc, -1, "%s: model check passed", files[i]);
         assert_message(files[i], &e, &err);
         sp_gguf_close(g);
         checked++;
@@ -172,7 +177,7 @@ Test(plan, shipped_plans_load_and_fit_their_world)
 
 Test(plan, shipped_plans_pass_their_model)
 {
-    int n = list_yaml(PARTITIONS_DIR, files, 128), checked = 0;
+    int n = list_yaml(PARTITIONS_DIR, files, 128), checked = 0, sha_checked = 0;
     for (int i = 0; i < n; i++) {
         sp_error err = {{0}};
         cr_assert_eq(sp_plan_load(files[i], &plan, &err), 0, "%s", err.msg);
@@ -187,10 +192,15 @@ Test(plan, shipped_plans_pass_their_model)
         sp_config cfg;
         cr_assert_eq(sp_config_read(g, &cfg, &err), 0, "%s", err.msg);
         cr_expect_eq(sp_plan_check_model(&plan, g, &cfg, &err), 0, "%s", err.msg);
+        /* those that give model.sha256 name the shared file exactly */
+        snprintf(plan.model_path, sizeof plan.model_path, "%s", model);
+        cr_expect_eq(sp_plan_check_sha256(&plan, &err), 0, "%s", err.msg);
+        sha_checked += plan.model_sha256[0] != '\0';
         sp_gguf_close(g);
         checked++;
     }
     cr_assert_geq(checked, 8, "only %d plans for the shared models", checked);
+    cr_assert_geq(sha_checked, 1, "no shipped plan gives model.sha256");
 }
 
 Test(plan, defaults_shorthand_and_relative_model_path)
@@ -216,6 +226,53 @@ Test(plan, defaults_shorthand_and_relative_model_path)
     cr_expect_eq(plan.stages[3].memory_budget, 7ull << 30);
     cr_expect_eq(plan.wire, SP_WIRE_F16);
     cr_expect_eq(plan.stages[3].threads, 4);
+}
+
+/* model.sha256: the right checksum (in either case of hex digits) passes,
+ * one differing digit fails at the sha256 value's line:col, naming both. */
+Test(plan, model_sha256_is_checked)
+{
+    const char *model = sp_test_shared("models/stories260K.gguf");
+    if (!model) return;
+    static const char *right = "5a9d168bd9d9e29302e0d604e9a4c97184057ad87661cd7e7cc4318fdeba6d9c";
+    static const char *wrong = "5a9d168bd9d9e29302e0d604e9a4c97184057ad87661cd7e7cc4318fdeba6d9d";
+    const char *yaml = sp_test_tmpfile("sha.yaml");
+    const char *sums[] = {right, "5A9D168BD9D9E29302E0D604E9A4C97184057AD87661CD7E7CC4318FDEBA6D9C", wrong};
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(yaml, "w");
+        cr_assert_not_null(f);
+        fprintf(f, "model:\n  path: %s\n  sha256: %s\ncontext: 64\nstages:\n  - rank: 0\n    host: a\n"
+                   "    layers: [0, 4]\n", model, sums[i]);
+        fclose(f);
+        sp_error err = {{0}};
+        cr_assert_eq(sp_plan_load(yaml, &plan, &err), 0, "%s", err.msg);
+        cr_expect_eq(plan.loc_sha256.line, 3);
+        cr_expect_eq(plan.loc_sha256.col, 11);
+        if (i < 2) {
+            cr_expect_eq(sp_plan_check_sha256(&plan, &err), 0, "%s", err.msg);
+            continue;
+        }
+        cr_assert_eq(sp_plan_check_sha256(&plan, &err), -1, "a wrong sha256 passed");
+        char want[1024];
+        snprintf(want, sizeof want,
+                 "%s:3:11: model %s has sha256 %s, but the plan expects %s; the file differs from the one the plan "
+                 "was made for (re-download it, or update or remove model.sha256)",
+                 yaml, model, right, wrong);
+        cr_expect_str_eq(err.msg, want);
+    }
+
+    /* no sha256: nothing to check (the file is not read at all) */
+    sp_error err = {{0}};
+    cr_assert_eq(sp_plan_load(PARTITIONS_DIR "/stories260K-3stages.yaml", &plan, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(plan.model_sha256, "");
+    snprintf(plan.model_path, sizeof plan.model_path, "%s", sp_test_tmpfile("absent.gguf"));
+    cr_expect_eq(sp_plan_check_sha256(&plan, &err), 0, "%s", err.msg);
+    /* with one, an unreadable file is an error at the sha256's place */
+    snprintf(plan.model_sha256, sizeof plan.model_sha256, "%s", right);
+    plan.loc_sha256 = (sp_plan_loc){3, 11};
+    cr_expect_eq(sp_plan_check_sha256(&plan, &err), -1);
+    cr_expect(strstr(err.msg, ":3:11: cannot open "), "%s", err.msg);
+    cr_expect(strstr(err.msg, "absent.gguf"), "%s", err.msg);
 }
 
 Test(plan, wire_names)
