@@ -62,6 +62,43 @@ for m in stories260K:5:512:2e-2:0.3 tiny-random-q8_0:6:32000:5e-2:5e-2 tiny-rand
     check "$name wire q8_0: logits within $q8_bound" "$diff_tool" "$tmp/$name-first.logits" "$tmp/$name-q8.logits" "$vocab" "$q8_bound"
 done
 
+# Prompts longer than a prefill chunk: their chunks pipeline (a prompt's
+# next chunk enters stage 0 while the previous one is further down), and
+# the result must not change: chunks of 4 tokens on 4 ranks vs 1 rank.
+model="$shared/models/stories260K.gguf"
+if [ -r "$model" ]; then
+    PREFILL_CHUNK=4 write_plan "$tmp/chunk1.yaml" "$model" 128 2 2 f32 "0:0:4"
+    PREFILL_CHUNK=4 write_plan "$tmp/chunk4.yaml" "$model" 128 2 2 f32 "0:0:1" "1:2:2" "2:3:3" "3:4:4"
+    check "chunked prefill on 1 rank runs" run_plan "$tmp/chunk1.yaml" "$tmp/chunk1"
+    check "chunked prefill on 4 ranks runs" run_plan "$tmp/chunk4.yaml" "$tmp/chunk4"
+    check "chunked prefill: same tokens on 4 ranks" cmp -s "$tmp/chunk1.tokens" "$tmp/chunk4.tokens"
+    check "chunked prefill: bit-identical logits" "$diff_tool" "$tmp/chunk1.logits" "$tmp/chunk4.logits" 512
+    check "chunked prefill: same tokens as 32-token chunks" cmp -s "$tmp/chunk1.tokens" "$tmp/stories260K-1.tokens"
+    # the trace: valid Chrome Trace JSON, one track per rank, a compute
+    # slice per micro-batch per stage, flows between ranks, and stages 0 and
+    # 1 computing at the same time during a single prompt's prefill
+    PREFILL_CHUNK=2 write_plan "$tmp/trace.yaml" "$model" 128 1 1 f32 "0:0:2" "1:3:4"
+    long="Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends"
+    check "run with --trace" mpirun_bounded 60 -n 2 "$bin" run --plan "$tmp/trace.yaml" --prompt "$long" -n 4 -q \
+        --trace "$tmp/trace.json" </dev/null
+    if command -v python3 >/dev/null; then
+        check "trace: tracks, slices, flows, and prefill chunks overlapping across stages" python3 - "$tmp/trace.json" <<'PY'
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+names = {e["pid"] for e in ev if e.get("name") == "process_name"}
+comp = {r: [(e["ts"], e["ts"] + e["dur"]) for e in ev if e.get("cat") == "compute" and e["pid"] == r] for r in (0, 1)}
+flows = [e for e in ev if e.get("ph") in ("s", "f")]
+overlap = any(a0 < b1 and b0 < a1 for a0, a1 in comp[0] for b0, b1 in comp[1])
+print(f"tracks {sorted(names)}, compute slices {len(comp[0])}/{len(comp[1])}, flow events {len(flows)}, overlap {overlap}")
+sys.exit(0 if names == {0, 1} and len(comp[0]) == len(comp[1]) >= 10 and len(flows) >= 20 and overlap else 1)
+PY
+    else
+        skip "trace check: python3 is not installed"
+    fi
+else
+    skip "chunked prefill and trace: $model is missing (needs ../shared)"
+fi
+
 # Many sequences in flight (4 slots, 2 micro-batch groups, 3 stages) give
 # each of 6 prompts the tokens it gets alone on one rank.
 model="$shared/models/stories260K.gguf"

@@ -211,7 +211,6 @@ static void coordinator_loop(runtime *rt, sp_sched *sched, bool progress)
     while (!sp_sched_finished(sched)) {
         bool moved = false;
         for (int g = 0; g < sched->n_groups; g++) {
-            if (sched->group_busy[g]) continue;
             double t0 = sp_now();
             int n = sp_sched_build(sched, g, rows, t0);
             if (!n) continue;
@@ -404,7 +403,8 @@ static int prepare(const sp_run_options *o, sp_comm *c, sp_plan *plan, sp_tokeni
     sp_gguf_close(g);
     if (rc) return -1;
     return sp_sched_init(sched, *tok, o->prompt, o->prompts_file, o->n_tokens, plan->context, plan->sequences,
-                         plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, o->ignore_eos, err);
+                         plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, plan->n_stages,
+                         o->ignore_eos, err);
 }
 
 /* Broadcasts rank 0's status; on failure every rank shuts down with 1. */

@@ -101,7 +101,7 @@ static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int n_t
 }
 
 int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, const char *prompts_file,
-                  int n_tokens, int context, int n_slots, int n_groups, int max_rows, int chunk,
+                  int n_tokens, int context, int n_slots, int n_groups, int max_rows, int chunk, int depth,
                   bool ignore_eos, sp_error *err)
 {
     memset(s, 0, sizeof *s);
@@ -114,7 +114,8 @@ int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, cons
     s->chunk = chunk;
     s->slot_req = sp_alloc((size_t)n_slots * sizeof(int));
     for (int i = 0; i < n_slots; i++) s->slot_req[i] = -1;
-    s->group_busy = sp_calloc((size_t)n_groups, sizeof(bool));
+    s->group_inflight = sp_calloc((size_t)n_groups, sizeof(int));
+    s->depth = depth > 0 ? depth : 1;
     s->group_rr = sp_calloc((size_t)n_groups, sizeof(int));
     if (prompt) {
         char *text = malloc(strlen(prompt) + 1);
@@ -158,7 +159,7 @@ void sp_sched_free(sp_sched *s)
     }
     free(s->reqs);
     free(s->slot_req);
-    free(s->group_busy);
+    free(s->group_inflight);
     free(s->group_rr);
 }
 
@@ -168,6 +169,8 @@ bool sp_sched_finished(const sp_sched *s) { return s->n_done == s->n_reqs; }
 
 int sp_sched_build(sp_sched *s, int g, sp_wire_row *rows, double now)
 {
+    if (s->group_inflight[g] >= s->depth) return 0;
+    bool decode_ok = s->group_inflight[g] == 0; /* no token of the group is pending */
     /* admit waiting requests into the group's free slots */
     for (int slot = g; slot < s->n_slots; slot += s->n_groups)
         if (s->slot_req[slot] < 0 && s->next_pending < s->n_reqs) {
@@ -195,13 +198,13 @@ int sp_sched_build(sp_sched *s, int g, sp_wire_row *rows, double now)
             }
             r->n_fed += c;
         } else {
-            if (n + 1 > s->max_rows) continue;
+            if (!decode_ok || r->n_out == 0 || n + 1 > s->max_rows) continue;
             int p = r->n_prompt + r->n_out - 1;
             rows[n++] = (sp_wire_row){id, slot, p, r->out[r->n_out - 1], SP_ROW_LOGITS};
         }
     }
     s->group_rr[g]++;
-    if (n) s->group_busy[g] = true;
+    if (n) s->group_inflight[g]++;
     return n;
 }
 
@@ -218,7 +221,7 @@ static void append_text(sp_request *r, const char *t, int len)
 
 void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double now)
 {
-    s->group_busy[g] = false;
+    s->group_inflight[g]--;
     char buf[256];
     for (int i = 0; i < n; i++) {
         sp_request *r = &s->reqs[rows[i].req];

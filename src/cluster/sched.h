@@ -3,7 +3,10 @@
  * micro-batch in the pipeline at a time. A group's next micro-batch carries,
  * for each of its sequences, either the next prompt chunk (prefill) or the
  * token sampled last (decode), so prefill and decode of different sequences
- * share micro-batches and the pipeline stays full. */
+ * share micro-batches and the pipeline stays full. A long prompt's chunks
+ * need no answer from the pipeline, so while a group's micro-batch is in
+ * flight its prompts keep sending their next chunks (up to `depth`
+ * micro-batches per group, the number of stages): prefill pipelines too. */
 #ifndef SHARDPIPE_CLUSTER_SCHED_H
 #define SHARDPIPE_CLUSTER_SCHED_H
 
@@ -34,7 +37,8 @@ typedef struct sp_sched {
     int n_reqs, next_pending, n_done;
     int n_slots, n_groups, max_rows, chunk;
     int *slot_req;     /* request in each slot, -1 if free */
-    bool *group_busy;
+    int *group_inflight; /* micro-batches of each group in the pipeline */
+    int depth;           /* at most this many per group (the stage count) */
     int *group_rr;     /* round-robin start within the group */
     int eos;
     bool ignore_eos;
@@ -46,12 +50,13 @@ typedef struct sp_sched {
 /* Reads prompts: either one prompt or a JSONL file with a "prompt" string per
  * line. Tokenizes them and checks each fits the context. */
 int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, const char *prompts_file,
-                  int n_tokens, int context, int n_slots, int n_groups, int max_rows, int chunk,
+                  int n_tokens, int context, int n_slots, int n_groups, int max_rows, int chunk, int depth,
                   bool ignore_eos, sp_error *err);
 void sp_sched_free(sp_sched *s);
 
 /* Builds the next micro-batch of group g into rows; returns the row count
- * (0: the group has nothing to do now). */
+ * (0: the group has nothing to send now). While the group has micro-batches
+ * in flight only further prompt chunks can go. */
 int sp_sched_build(sp_sched *s, int g, sp_wire_row *rows, double now);
 /* Takes the tokens sampled for a micro-batch of group g. */
 void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double now);

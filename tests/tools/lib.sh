@@ -35,6 +35,7 @@ mpirun_bounded() {
 }
 
 # write_plan FILE MODEL CONTEXT SEQUENCES MICRO_BATCHES WIRE "rank:first:last" ...
+# (prefill_chunk is $PREFILL_CHUNK, default 32)
 write_plan() {
     local file=$1 model=$2 ctx=$3 seqs=$4 mbs=$5 wire=$6
     shift 6
@@ -45,7 +46,7 @@ write_plan() {
         echo "batching:"
         echo "  sequences: $seqs"
         echo "  micro_batches: $mbs"
-        echo "  prefill_chunk: 32"
+        echo "  prefill_chunk: ${PREFILL_CHUNK:-32}"
         echo "wire: $wire"
         echo "stages:"
         for st in "$@"; do
