@@ -10,25 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build-aarch64}
 
-# tool -> Debian package that provides it
-tools=(aarch64-linux-gnu-gcc qemu-aarch64-static)
-pkgs=(gcc-aarch64-linux-gnu qemu-user-static)
-missing=()
-for i in "${!tools[@]}"; do
-  command -v "${tools[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")
-done
-if ((${#missing[@]})); then
-  echo "cross-aarch64: installing missing Debian packages: ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
-      echo "cross-aarch64: need root to install: ${missing[*]}" >&2
-      echo "cross-aarch64: run as root, or: apt-get install ${missing[*]}" >&2
-      exit 1
-    fi
-  else SUDO=; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/install-packages.sh gcc-aarch64-linux-gnu qemu-user-static
 
 mkdir -p "$OUT"
 # Only the kernels cross-build: no OpenBLAS, MPI or Criterion needed.

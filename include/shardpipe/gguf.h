@@ -103,6 +103,10 @@ typedef struct sp_gguf {
 sp_gguf *sp_gguf_open(const char *path, sp_error *err);
 void sp_gguf_close(sp_gguf *g);
 
+/* Size in bytes of a fixed-size metadata value type; 0 for string, array
+ * and unknown types. */
+size_t sp_gguf_vtype_size(uint32_t t);
+
 /* Bytes of a row of n elements of type t (n must be a multiple of the block
  * size for quantized types); 0 for unknown types. */
 uint64_t sp_dtype_row_bytes(sp_dtype t, uint64_t n);

@@ -89,8 +89,7 @@ static const char *vtype_name(uint32_t t)
     return t < sizeof names / sizeof names[0] ? names[t] : "unknown";
 }
 
-/* Size in bytes of a fixed-size value; 0 for string, array and unknown. */
-static size_t vtype_size(uint32_t t)
+size_t sp_gguf_vtype_size(uint32_t t)
 {
     switch (t) {
     case SP_GGUF_UINT8: case SP_GGUF_INT8: case SP_GGUF_BOOL: return 1;
@@ -205,7 +204,7 @@ static int parse_array(parser *ps, sp_gguf_kv *kv, uint64_t *n_strs)
     if (et == SP_GGUF_ARRAY)
         return fail(ps, "array of arrays at offset %zu is not supported (only one level of arrays "
                     "is allowed)", ps->pos - 4);
-    if (et != SP_GGUF_STRING && vtype_size(et) == 0)
+    if (et != SP_GGUF_STRING && sp_gguf_vtype_size(et) == 0)
         return fail(ps, "array element type %" PRIu32 " at offset %zu is not a GGUF value type "
                     "(expected 0..12)", et, ps->pos - 4);
     kv->arr_type = (sp_gguf_vtype)et;
@@ -227,7 +226,7 @@ static int parse_array(parser *ps, sp_gguf_kv *kv, uint64_t *n_strs)
         *n_strs += kv->arr_n;
         return 0;
     }
-    size_t es = vtype_size(et);
+    size_t es = sp_gguf_vtype_size(et);
     if (kv->arr_n > left(ps) / es)
         return fail(ps, "array of %" PRIu64 " %s values at offset %zu needs more than the %zu "
                     "bytes left in the file; the file is truncated or corrupt",
@@ -247,7 +246,7 @@ static int parse_kv(parser *ps, uint64_t i, sp_gguf_kv *kv, uint64_t *n_strs)
     kv->type = (sp_gguf_vtype)t;
     if (t == SP_GGUF_ARRAY) return parse_array(ps, kv, n_strs);
     if (t == SP_GGUF_STRING) return rd_str(ps, &kv->val.str, "string value");
-    size_t n = vtype_size(t);
+    size_t n = sp_gguf_vtype_size(t);
     if (n == 0)
         return fail(ps, "value type %" PRIu32 " at offset %zu is not a GGUF value type (expected "
                     "0..12)", t, ps->pos - 4);

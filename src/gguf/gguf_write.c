@@ -84,16 +84,6 @@ static char *dup_str(const char *s, size_t n)
     return d;
 }
 
-static size_t elem_size(uint32_t t)
-{
-    switch (t) {
-    case SP_GGUF_UINT8: case SP_GGUF_INT8: case SP_GGUF_BOOL: return 1;
-    case SP_GGUF_UINT16: case SP_GGUF_INT16: return 2;
-    case SP_GGUF_UINT32: case SP_GGUF_INT32: case SP_GGUF_FLOAT32: return 4;
-    case SP_GGUF_UINT64: case SP_GGUF_INT64: case SP_GGUF_FLOAT64: return 8;
-    }
-    return 0;
-}
 
 static void misuse(sp_gguf_writer *w, const char *msg, const char *name)
 {
@@ -124,7 +114,7 @@ static void set_kv(sp_gguf_writer *w, const char *key, uint32_t type, bytes *b)
 static void add_scalar(sp_gguf_writer *w, const char *key, uint32_t type, const void *v)
 {
     bytes b = {0};
-    put(&b, v, elem_size(type));
+    put(&b, v, sp_gguf_vtype_size(type));
     set_kv(w, key, type, &b);
 }
 
@@ -170,7 +160,7 @@ void sp_gguf_add_str(sp_gguf_writer *w, const char *key, const char *v)
 
 void sp_gguf_add_arr(sp_gguf_writer *w, const char *key, sp_gguf_vtype elem, const void *data, uint64_t n)
 {
-    size_t es = elem_size(elem);
+    size_t es = sp_gguf_vtype_size(elem);
     if (es == 0) {
         misuse(w, "sp_gguf_add_arr takes fixed-size elements only (use sp_gguf_add_str_arr for "
                "strings); key", key);
@@ -217,7 +207,7 @@ void sp_gguf_add_kv_copy(sp_gguf_writer *w, const sp_gguf_kv *kv)
             for (uint64_t i = 0; i < kv->arr_n; i++)
                 put_str(&b, kv->arr_strs[i].ptr, kv->arr_strs[i].len);
         } else {
-            put(&b, kv->arr_data, (size_t)(kv->arr_n * elem_size(kv->arr_type)));
+            put(&b, kv->arr_data, (size_t)(kv->arr_n * sp_gguf_vtype_size(kv->arr_type)));
         }
         break;
     default:
