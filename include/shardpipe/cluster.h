@@ -38,4 +38,17 @@ typedef struct sp_run_options {
  * process exit code (0 on success; 1 on any error, on every rank). */
 int sp_cluster_run(int *argc, char ***argv, const sp_run_options *opt);
 
+/* `shardpipe profile --links`: under mpiexec, measures latency and
+ * bandwidth between every pair of ranks (see links.c) and rank 0 writes
+ * them as a cluster file. Never returns: every rank exits with the code. */
+typedef struct sp_links_options {
+    const char *out;           /* cluster file to write */
+    const char *name;          /* the cluster's name */
+    const char *profiles_dir;  /* boards' profile paths, relative to the cluster file */
+    int dim;                   /* hidden-state length the message sizes are based on */
+    bool quiet;
+} sp_links_options;
+
+int sp_cluster_profile_links(int *argc, char ***argv, const sp_links_options *o) __attribute__((noreturn));
+
 #endif

@@ -43,6 +43,7 @@ typedef struct sp_stage_plan {
     int first, last;         /* layer range, inclusive */
     int threads;             /* kernel threads on this rank (default 1) */
     uint64_t memory_budget;  /* bytes; 0 = none given */
+    double predicted_ms;     /* compute per decode micro-batch predicted by `shardpipe plan`; 0 = none */
     sp_plan_loc loc;         /* of the stage's mapping */
     sp_plan_loc loc_layers;  /* of its `layers` value */
     sp_plan_loc loc_rank;

@@ -70,9 +70,27 @@ const sp_thread_perf *sp_profile_perf(const sp_profile *p, int threads);
  * multi-line) becomes a comment at the top. */
 int sp_profile_write(const sp_profile *p, const char *path, const char *header, sp_error *err);
 
+/* ---- measuring this board (measure.c) ---- */
+
+/* Called as the measurement goes: what is being measured, and the part of
+ * the whole done so far (0..1). */
+typedef void (*sp_progress_fn)(void *arg, const char *what, double done);
+
+typedef struct sp_measure_options {
+    bool thorough;       /* larger buffers, more repetitions, more thread counts */
+    int max_threads;     /* 0: all cores. Quick mode measures 1 and max_threads
+                            threads, thorough mode also the powers of two between */
+    sp_progress_fn progress;
+    void *progress_arg;
+} sp_measure_options;
+
+/* Fills name (the host name), cpu, cores, arch, simd, RAM and every figure,
+ * with source measured and today's date. */
+int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err);
+
 /* ---- cluster files ---- */
 
-#define SP_CLUSTER_MAX_BOARDS 16
+#define SP_CLUSTER_MAX_BOARDS 12 /* the exact search is exponential in it */
 
 /* One direction-free link: latency in seconds (alpha), bandwidth in bytes
  * per second (beta); a message of b bytes takes alpha + b / beta. */

@@ -343,6 +343,20 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
                 c->hosts[r], layers, (long long)x->batches, x->compute, x->send, x->recv_wait, idle < 0 ? 0 : idle,
                 x->wall > 0 ? 100.0 * x->compute / x->wall : 0.0, x->peak_rss / 1048576.0);
     }
+    /* plans from `shardpipe plan` carry each stage's predicted compute per
+     * decode micro-batch; measured here as compute / batches (prompt
+     * micro-batches included, so a long prompt with few tokens reads high) */
+    bool predicted = false;
+    for (int i = 0; i < p->n_stages; i++) predicted |= p->stages[i].predicted_ms > 0;
+    if (predicted) {
+        fprintf(f, "%-6s %-5s %19s %14s %9s\n", "stage", "rank", "compute/micro-batch", "predicted", "measured/pred");
+        for (int r = 0; r < c->size; r++) {
+            const rank_stats *x = &rs[r];
+            if (x->stage < 0 || x->batches == 0 || p->stages[x->stage].predicted_ms <= 0) continue;
+            double ms = 1e3 * x->compute / (double)x->batches, pred = p->stages[x->stage].predicted_ms;
+            fprintf(f, "%-6d %-5d %16.2f ms %11.2f ms %12.2f\n", x->stage, r, ms, pred, ms / pred);
+        }
+    }
     }
     if (json_path) {
         FILE *j = fopen(json_path, "w");
@@ -353,6 +367,17 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
                     prompt_toks, gen, prompt_rate, decode_rate);
             fprintf(j, " \"decode_tok_s_per_sequence_median\": %.4f, \"ttft_median_s\": %.5f, \"ttft_max_s\": %.5f, \"wall_s\": %.5f,\n",
                     dec_med, ttft_med, ttft_max, t_end - t_start);
+            /* per sequence, for the benchmark harness: time per output token is
+             * the mean gap between its tokens after the first */
+            fprintf(j, " \"requests\": [");
+            for (int i = 0; i < n; i++) {
+                const sp_request *r = &s->reqs[i];
+                double tpot = r->n_out > 1 ? (r->t_done - r->t_first) / (r->n_out - 1) : 0;
+                fprintf(j, "%s\n  {\"prompt_tokens\": %d, \"generated_tokens\": %d, \"ttft_s\": %.6f, \"tpot_s\": %.6f, "
+                           "\"done_s\": %.6f}", i ? "," : "", r->n_prompt, r->n_out, r->t_first - t_start, tpot,
+                        r->t_done - t_start);
+            }
+            fprintf(j, "\n ],\n");
             fprintf(j, " \"ranks\": [");
             for (int r = 0; r < c->size; r++) {
                 const rank_stats *x = &rs[r];

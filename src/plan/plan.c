@@ -33,7 +33,7 @@ const char *sp_wire_name(sp_wire_type w)
 static const char *const top_keys[] = {"model", "context", "batching", "wire", "stages", NULL};
 static const char *const model_keys[] = {"path", "sha256", NULL};
 static const char *const batching_keys[] = {"sequences", "micro_batches", "prefill_chunk", NULL};
-static const char *const stage_keys[] = {"rank", "host", "layers", "threads", "memory", NULL};
+static const char *const stage_keys[] = {"rank", "host", "layers", "threads", "memory", "predicted_ms", NULL};
 static const char *const wire_names[] = {"f32", "f16", "q8_0", NULL};
 
 /* Byte-size suffixes of `memory`: decimal (KB = 1000) and binary (KiB = 1024). */
@@ -397,6 +397,16 @@ static int load_stage(loader *ld, yaml_node_t *s, sp_stage_plan *st, int index)
         if (parse_size(scalar(v), &st->memory_budget))
             return fail(ld, v, "memory '%.40s' is not a size; %s", scalar(v), units);
     }
+
+    if ((v = lookup(ld, s, "predicted_ms"))) {
+        char *end;
+        const char *text = v->type == YAML_SCALAR_NODE ? scalar(v) : "";
+        st->predicted_ms = strtod(text, &end);
+        if (v->type != YAML_SCALAR_NODE || end == text || *end || !(st->predicted_ms >= 0) ||
+            st->predicted_ms > 1e9)
+            return fail(ld, v, "predicted_ms must be a number of milliseconds >= 0, got %s; write e.g. 12.5 or "
+                               "remove the key", describe(v, buf, sizeof buf));
+    }
     return 0;
 }
 
@@ -644,6 +654,7 @@ int sp_plan_write(const sp_plan *plan, const char *path, const char *header, con
             format_size(st->memory_budget, size, sizeof size);
             fprintf(f, "    memory: %s\n", size);
         }
+        if (st->predicted_ms > 0) fprintf(f, "    predicted_ms: %.3f\n", st->predicted_ms);
     }
 
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;

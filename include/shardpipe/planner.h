@@ -1,0 +1,147 @@
+/* planner.h - the plan generator: a cost model built from board profiles,
+ * links and a model file, and an exact search over partitions.
+ *
+ * A partition is an ordered list of boards (a subset of the cluster's, in
+ * pipeline order) and a contiguous range of layers for each. The cost model
+ * (cost.c) turns the hardware and the model into a planning problem - the
+ * seconds each layer takes on each board for a decode micro-batch, the
+ * seconds of each hop, the bytes each stage holds - and the search
+ * (search.c) finds the partition that is best for the objective:
+ *
+ *   throughput  with K sequences in flight split into M = min(K, S)
+ *               micro-batches of r = ceil(K / M) rows over S stages, every
+ *               sequence gets a token per round of M micro-batches; the
+ *               round is at least M x the bottleneck B (the slowest stage
+ *               compute or hop transfer per micro-batch). Minimises M x B.
+ *   latency     one micro-batch of all K sequences (M = 1, r = K); minimises
+ *               L = the sum of stage computes and hops, including the hop
+ *               that carries the sampled tokens back to the first board.
+ *
+ * For either, predicted tok/s = K / max(M x B, L): a round can neither beat
+ * the bottleneck nor one micro-batch's trip around the ring. */
+#ifndef SHARDPIPE_PLANNER_H
+#define SHARDPIPE_PLANNER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shardpipe/error.h"
+#include "shardpipe/gguf.h"
+#include "shardpipe/model.h"
+#include "shardpipe/plan.h"
+#include "shardpipe/profile.h"
+
+typedef enum sp_objective {
+    SP_OBJ_THROUGHPUT = 0,
+    SP_OBJ_LATENCY = 1,
+} sp_objective;
+
+#define SP_PLANNER_MAX_BOARDS SP_CLUSTER_MAX_BOARDS
+#define SP_PLANNER_MAX_CASES (SP_PLANNER_MAX_BOARDS + 1)
+
+/* The costs that depend on the rows of a decode micro-batch. */
+typedef struct sp_cost_case {
+    int rows;
+    double *layer_s;   /* [board * n_layers + layer]: seconds of one micro-batch through the layer */
+    double *first_s;   /* [board]: the embedding, on the first stage */
+    double *head_s;    /* [board]: final norm and output matrix, on the last stage */
+    double *hop_s;     /* [a * n_boards + b]: hidden states of the micro-batch from board a to b */
+    double *ret_s;     /* [a * n_boards + b]: its sampled token ids from the last board a to the first b */
+    uint64_t fixed_mem[2][2]; /* [is first][is last]: bytes a stage holds besides its layers */
+} sp_cost_case;
+
+/* A planning problem: everything the search needs, nothing it does not. */
+typedef struct sp_problem {
+    int n_layers, n_boards;
+    int sequences;              /* K */
+    uint64_t *layer_mem;        /* [n_layers]: weights + KV cache of the layer */
+    uint64_t *mem_cap;          /* [n_boards]: usable bytes */
+    char (*names)[64];          /* [n_boards], for messages */
+    int n_cases;
+    sp_cost_case cases[SP_PLANNER_MAX_CASES];
+} sp_problem;
+
+/* Micro-batches and rows for an objective with S stages and K sequences. */
+int sp_planner_micro_batches(sp_objective obj, int n_stages, int sequences);
+int sp_planner_rows(sp_objective obj, int n_stages, int sequences);
+
+/* An empty problem with a case for every row count the search may ask for
+ * (arrays zeroed, to be filled by the caller). */
+void sp_problem_init(sp_problem *p, int n_layers, int n_boards, int sequences);
+void sp_problem_free(sp_problem *p);
+/* The case for `rows`, or NULL. */
+const sp_cost_case *sp_problem_case(const sp_problem *p, int rows);
+
+/* ---- cost model (cost.c) ---- */
+
+typedef struct sp_cost_options {
+    int context;        /* positions per sequence: KV cache size; attention is costed at context / 2 */
+    int sequences;      /* K */
+    int prefill_chunk;  /* as in the plan: sizes the scratch buffers */
+    sp_wire_type wire;
+} sp_cost_options;
+
+int sp_cost_build(sp_problem *p, const sp_cluster *cl, const sp_gguf *g, const sp_config *cfg,
+                  const sp_cost_options *o, sp_error *err);
+
+/* Seconds of one weight matrix (params weights of type t, `bytes` of data)
+ * for a micro-batch of `rows` rows on a board running with `perf`. */
+double sp_cost_matrix_s(const sp_thread_perf *perf, sp_dtype t, uint64_t bytes, uint64_t params, int rows);
+
+/* ---- search (search.c) ---- */
+
+typedef struct sp_solution {
+    bool feasible;
+    sp_objective objective;
+    int n_stages;
+    int board[SP_PLANNER_MAX_BOARDS];            /* in pipeline order */
+    int first[SP_PLANNER_MAX_BOARDS], last[SP_PLANNER_MAX_BOARDS]; /* layer ranges, inclusive */
+    int micro_batches, rows;
+    double stage_s[SP_PLANNER_MAX_BOARDS];       /* compute per micro-batch */
+    double hop_s[SP_PLANNER_MAX_BOARDS];         /* after stage i: to stage i+1, the last one back to the first */
+    uint64_t mem[SP_PLANNER_MAX_BOARDS];
+    double bottleneck;   /* B: slowest stage or forward hop */
+    double latency;      /* L: one micro-batch around the ring */
+    double round_s;      /* max(M x B, L) */
+    double tok_s;        /* K / round_s */
+    double value;        /* the objective: M x B or L */
+} sp_solution;
+
+/* Fill `s` for a given partition: boards in pipeline order and the first
+ * layer of each stage (first[0] = 0). Returns -1 (s->feasible false) when a
+ * stage does not fit its board's memory. */
+int sp_evaluate(const sp_problem *p, sp_objective obj, int n_stages, const int *boards, const int *firsts,
+                sp_solution *s);
+
+/* The optimal partition for the objective. When no partition fits the
+ * memory of the boards, returns -1 with a message that says by how much. */
+int sp_search(const sp_problem *p, sp_objective obj, sp_solution *best, sp_error *err);
+
+/* What `shardpipe plan` uses. Latency: sp_search. Throughput: the
+ * throughput optimum minimises M x B exactly, but when hops are slow enough
+ * that one micro-batch's trip around the ring L exceeds M x B, the round is
+ * bounded by L instead; so the latency optimum, re-batched for throughput
+ * (M = min(K, S)), is evaluated too and whichever predicts more tok/s is
+ * returned. */
+int sp_search_best(const sp_problem *p, sp_objective obj, sp_solution *best, sp_error *err);
+
+/* ---- plans from solutions (emit.c) ---- */
+
+/* The plan of a solution: stage i runs on board s->board[i] as rank i, with
+ * the board's host and threads, its usable memory as the budget and the
+ * predicted compute per micro-batch. */
+void sp_planner_to_plan(const sp_solution *s, const sp_cluster *cl, const sp_cost_options *o, const char *model_path,
+                        sp_plan *plan);
+/* Comments for sp_plan_write (malloc'ed text): the header, and one per
+ * stage with its layers, predicted times and memory against the board's. */
+char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_config *cfg, const char *model_name,
+                        const sp_cost_options *o);
+char *sp_planner_stage_comment(const sp_solution *s, int i, const sp_cluster *cl, const sp_plan *plan,
+                               const sp_gguf *g, const sp_config *cfg);
+
+/* What common simpler planners would do, for comparison: all boards in
+ * the cluster's order, layers split evenly or in proportion to memory.
+ * Returns -1 when that split does not fit (s->feasible false). */
+int sp_planner_baseline(const sp_problem *p, sp_objective obj, bool by_memory, sp_solution *s);
+
+#endif

@@ -1,0 +1,156 @@
+/* cost.c - the cost model: board profiles + links + a model file -> the
+ * seconds and bytes of a planning problem (planner.h).
+ *
+ * Decode is what a pipeline spends its time on, so every cost is that of a
+ * decode micro-batch of r rows (one token each of r sequences):
+ *
+ *   matrix   W (params weights, `bytes` of data, type t): the dot path
+ *            (r < 16, the engine's default crossover, see matmul.c) streams
+ *            W once for all r rows; the sgemm path dequantizes W and runs
+ *            sgemm. Either way the time is the larger of streaming the
+ *            weights and doing the arithmetic:
+ *              max(bytes / matvec_gbs[t], 2 params r / gflops)
+ *            with gflops = matvec_gflops[t] on the dot path and sgemm GFLOPS
+ *            interpolated at r rows on the sgemm path;
+ *   attention per layer and row at the average position p = context / 2:
+ *            read p positions of fp16 K and V (2 x p x kv_dim x 2 bytes) and
+ *            do 4 x dim x p flops (q.k and the weighted sum of V), costed on
+ *            the f16 matvec figures, since that is the kernel it runs;
+ *   stage    its layers' matrices and attention, plus one embedding row per
+ *            token on the first stage and the output matrix on the last;
+ *   hop      latency + bytes / bandwidth of the message of wire.h: a 24-byte
+ *            header, 20 bytes per row and the hidden states in the wire
+ *            type (the token ids going back carry no hidden states).
+ *
+ * Memory per stage is sp_plan_stage_memory's, split into a part per layer
+ * (weights + KV cache) and a fixed part (embedding / head weights, scratch
+ * and wire buffers), so the search can add them up in O(1). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shardpipe/planner.h"
+#include "shardpipe/quant.h"
+
+#define SGEMM_MIN_ROWS 16 /* matmul.c's DEFAULT_SGEMM_MIN_ROWS */
+#define WIRE_HEADER_BYTES 24
+#define WIRE_ROW_BYTES 20
+
+static sp_mv_type mv_type(sp_dtype t)
+{
+    switch (t) {
+    case SP_DTYPE_Q8_0: return SP_MV_Q8_0;
+    case SP_DTYPE_Q4_0: return SP_MV_Q4_0;
+    case SP_DTYPE_F16: case SP_DTYPE_BF16: return SP_MV_F16;
+    default: return SP_MV_F32;
+    }
+}
+
+/* sgemm GFLOPS at r rows: linear in log2(r) between the measured row counts. */
+static double sgemm_at(const sp_thread_perf *perf, int r)
+{
+    if (r <= sp_sgemm_rows[0]) return perf->sgemm_gflops[0];
+    for (int i = 1; i < SP_SGEMM_NROWS; i++) {
+        if (r > sp_sgemm_rows[i]) continue;
+        double a = log2(sp_sgemm_rows[i - 1]), b = log2(sp_sgemm_rows[i]), x = (log2(r) - a) / (b - a);
+        return perf->sgemm_gflops[i - 1] + x * (perf->sgemm_gflops[i] - perf->sgemm_gflops[i - 1]);
+    }
+    return perf->sgemm_gflops[SP_SGEMM_NROWS - 1];
+}
+
+double sp_cost_matrix_s(const sp_thread_perf *perf, sp_dtype t, uint64_t bytes, uint64_t params, int rows)
+{
+    const sp_mv_perf *mv = &perf->mv[mv_type(t)];
+    double gflops = rows < SGEMM_MIN_ROWS ? mv->gflops : sgemm_at(perf, rows);
+    double stream = bytes / (mv->gbs * 1e9), compute = 2.0 * params * rows / (gflops * 1e9);
+    return stream > compute ? stream : compute;
+}
+
+static double tensor_s(const sp_thread_perf *perf, const sp_gguf *g, const char *name, int rows)
+{
+    const sp_gguf_tensor *t = sp_gguf_find_tensor(g, name);
+    if (!t || t->n_dims < 2) return 0; /* norms: a few KB, noise */
+    return sp_cost_matrix_s(perf, t->type, t->nbytes, t->ne[0] * t->ne[1], rows);
+}
+
+static double layer_s(const sp_thread_perf *perf, const sp_gguf *g, const sp_config *c, int l, int rows,
+                      int context)
+{
+    static const char *const mats[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
+                                        "ffn_down"};
+    double t = 0;
+    char name[96];
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+        snprintf(name, sizeof name, "blk.%d.%s.weight", l, mats[i]);
+        t += tensor_s(perf, g, name, rows);
+    }
+    double pos = context / 2.0;
+    double kv_bytes = 2.0 * pos * c->kv_dim * sizeof(uint16_t), flops = 4.0 * c->dim * pos;
+    const sp_mv_perf *f16 = &perf->mv[SP_MV_F16];
+    double att = fmax(kv_bytes / (f16->gbs * 1e9), flops / (f16->gflops * 1e9));
+    return t + rows * att;
+}
+
+static double wire_bytes(sp_wire_type w, int rows, int dim, bool hidden)
+{
+    double per = 0;
+    if (hidden) {
+        switch (w) {
+        case SP_WIRE_F16: per = 2.0 * dim; break;
+        case SP_WIRE_Q8_0: per = (double)(dim / SP_QK) * sizeof(sp_block_q8_0); break;
+        default: per = 4.0 * dim; break;
+        }
+    }
+    return WIRE_HEADER_BYTES + rows * (WIRE_ROW_BYTES + per);
+}
+
+int sp_cost_build(sp_problem *p, const sp_cluster *cl, const sp_gguf *g, const sp_config *cfg,
+                  const sp_cost_options *o, sp_error *err)
+{
+    int n = cl->n_boards, L = cfg->n_layers;
+    if (n < 1) return sp_errorf(err, "%s: the cluster has no boards; list at least one", cl->path);
+    if (o->wire == SP_WIRE_Q8_0 && cfg->dim % SP_QK)
+        return sp_errorf(err, "%s: wire q8_0 needs the embedding length (%d) to be a multiple of 32; use f16",
+                         g->path, cfg->dim);
+    sp_problem_init(p, L, n, o->sequences);
+    for (int b = 0; b < n; b++) {
+        snprintf(p->names[b], sizeof p->names[b], "%s", cl->boards[b].name);
+        p->mem_cap[b] = cl->boards[b].memory;
+    }
+    for (int l = 0; l < L; l++)
+        p->layer_mem[l] = sp_shard_weight_bytes(g, cfg, l, l, false, false) + sp_kv_bytes(cfg, 1, o->sequences,
+                                                                                         o->context);
+    const char *head = sp_gguf_find_tensor(g, "output.weight") ? "output.weight" : "token_embd.weight";
+    const sp_gguf_tensor *embd = sp_gguf_find_tensor(g, "token_embd.weight");
+    for (int ci = 0; ci < p->n_cases; ci++) {
+        sp_cost_case *c = &p->cases[ci];
+        int r = c->rows;
+        int max_rows = r > o->prefill_chunk ? r : o->prefill_chunk;
+        uint64_t wire = 2ull * 2ull * (uint64_t)max_rows * (uint64_t)cfg->dim * sizeof(float);
+        for (int f = 0; f < 2; f++)
+            for (int h = 0; h < 2; h++)
+                c->fixed_mem[f][h] = sp_shard_weight_bytes(g, cfg, 0, -1, f, h) +
+                                     sp_scratch_bytes(cfg, max_rows, o->context, h) + wire;
+        for (int b = 0; b < n; b++) {
+            const sp_board *bd = &cl->boards[b];
+            const sp_thread_perf *perf = sp_profile_perf(&bd->profile, bd->threads);
+            if (!perf) {
+                sp_problem_free(p);
+                return sp_errorf(err, "%s: board %s has no figures for %d threads in its profile %s", cl->path,
+                                 bd->name, bd->threads, bd->profile.path);
+            }
+            for (int l = 0; l < L; l++) c->layer_s[b * L + l] = layer_s(perf, g, cfg, l, r, o->context);
+            c->head_s[b] = tensor_s(perf, g, head, r);
+            /* the embedding: r rows read and dequantized */
+            double row = embd ? (double)embd->nbytes / (double)embd->ne[1] : 0;
+            c->first_s[b] = r * row / (perf->mem_read_gbs * 1e9);
+            for (int a = 0; a < n; a++) {
+                const sp_link *lk = &cl->links[b][a];
+                if (a == b) continue;
+                c->hop_s[b * n + a] = lk->latency + wire_bytes(o->wire, r, cfg->dim, true) / lk->bandwidth;
+                c->ret_s[b * n + a] = lk->latency + wire_bytes(o->wire, r, cfg->dim, false) / lk->bandwidth;
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,140 @@
+/* emit.c - from a solution of the search to a plan file: the plan itself,
+ * the comments that explain it, and the simple splits it is compared with. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shardpipe/planner.h"
+#include "shardpipe/util.h"
+
+void sp_planner_to_plan(const sp_solution *s, const sp_cluster *cl, const sp_cost_options *o, const char *model_path,
+                        sp_plan *plan)
+{
+    memset(plan, 0, sizeof *plan);
+    snprintf(plan->model_path, sizeof plan->model_path, "%s", model_path);
+    plan->context = o->context;
+    plan->sequences = o->sequences;
+    plan->micro_batches = s->micro_batches;
+    plan->prefill_chunk = o->prefill_chunk;
+    plan->wire = o->wire;
+    plan->n_stages = s->n_stages;
+    for (int i = 0; i < s->n_stages; i++) {
+        const sp_board *b = &cl->boards[s->board[i]];
+        sp_stage_plan *st = &plan->stages[i];
+        st->rank = i;
+        snprintf(st->host, sizeof st->host, "%s", b->host);
+        st->first = s->first[i];
+        st->last = s->last[i];
+        st->threads = b->threads;
+        st->memory_budget = b->memory;
+        st->predicted_ms = s->stage_s[i] * 1e3;
+    }
+}
+
+/* A growing text buffer. */
+typedef struct text {
+    char *buf;
+    size_t len, cap;
+} text;
+
+static void add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (t->len + (size_t)n + 1 > t->cap) {
+        t->cap = (t->len + (size_t)n + 1) * 2;
+        char *nb = sp_alloc(t->cap);
+        if (t->buf) memcpy(nb, t->buf, t->len + 1);
+        free(t->buf);
+        t->buf = nb;
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
+}
+
+char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_config *cfg, const char *model_name,
+                        const sp_cost_options *o)
+{
+    text t = {0};
+    char date[32];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
+    add(&t, "Written by `shardpipe plan` on %s: %s (%d layers) on cluster %s (%s).\n", date, model_name,
+        cfg->n_layers, cl->name, cl->path);
+    add(&t, "Objective %s: %d sequence%s in flight as %d micro-batch%s of %d row%s; context %d; wire %s.\n",
+        s->objective == SP_OBJ_THROUGHPUT ? "throughput" : "latency", o->sequences, o->sequences > 1 ? "s" : "",
+        s->micro_batches, s->micro_batches > 1 ? "es" : "", s->rows, s->rows > 1 ? "s" : "", o->context,
+        sp_wire_name(o->wire));
+    add(&t, "Predicted decode: %.2f tok/s for the cluster, %.2f tok/s per sequence; a round takes %.1f ms =\n",
+        s->tok_s, s->tok_s / o->sequences, s->round_s * 1e3);
+    add(&t, "max(%d micro-batch%s x the bottleneck %.1f ms, one micro-batch around the ring %.1f ms).\n",
+        s->micro_batches, s->micro_batches > 1 ? "es" : "", s->bottleneck * 1e3, s->latency * 1e3);
+    bool used[SP_CLUSTER_MAX_BOARDS] = {false};
+    for (int i = 0; i < s->n_stages; i++) used[s->board[i]] = true;
+    int left = 0;
+    for (int b = 0; b < cl->n_boards; b++) left += !used[b];
+    if (left) {
+        add(&t, "Left out (the plan is faster without them):");
+        for (int b = 0; b < cl->n_boards; b++)
+            if (!used[b]) add(&t, " %s", cl->boards[b].name);
+        add(&t, ".\n");
+    } else {
+        add(&t, "Every board of the cluster takes part.\n");
+    }
+    add(&t, "Profiles:");
+    for (int b = 0; b < cl->n_boards; b++) {
+        const sp_profile *p = &cl->boards[b].profile;
+        add(&t, "%s %s (%s %s)", b ? "," : "", cl->boards[b].name, p->measured ? "measured" : "published", p->date);
+    }
+    add(&t, ".\nPredictions are estimates from those profiles; `shardpipe run` prints measured against predicted.");
+    return t.buf;
+}
+
+char *sp_planner_stage_comment(const sp_solution *s, int i, const sp_cluster *cl, const sp_plan *plan,
+                               const sp_gguf *g, const sp_config *cfg)
+{
+    text t = {0};
+    const sp_board *b = &cl->boards[s->board[i]];
+    int S = s->n_stages, n_layers = s->last[i] - s->first[i] + 1;
+    add(&t, "stage %d on %s (%s, %s, %d thread%s): %s", i, b->name, b->profile.name, b->profile.cpu, b->threads,
+        b->threads > 1 ? "s" : "", i == 0 ? "embedding + " : "");
+    if (n_layers == 1) add(&t, "layer %d", s->first[i]);
+    else add(&t, "layers %d-%d (%d)", s->first[i], s->last[i], n_layers);
+    add(&t, "%s\n", i == S - 1 ? " + output head" : "");
+    add(&t, "  predicted compute %.2f ms per micro-batch of %d row%s", s->stage_s[i] * 1e3, s->rows,
+        s->rows > 1 ? "s" : "");
+    if (i + 1 < S) add(&t, "; hidden states to %s %.2f ms", cl->boards[s->board[i + 1]].name, s->hop_s[i] * 1e3);
+    else if (S > 1) add(&t, "; token ids back to %s %.2f ms", cl->boards[s->board[0]].name, s->hop_s[i] * 1e3);
+    add(&t, "\n");
+    sp_stage_memory m = sp_plan_stage_memory(plan, i, g, cfg);
+    add(&t, "  memory %.3f GB of %.3f GB usable (%.3f GB RAM): weights %.3f, KV cache %.3f, buffers %.3f",
+        m.total / 1e9, b->memory / 1e9, b->profile.ram_total / 1e9, m.weights / 1e9, m.kv_cache / 1e9,
+        (m.scratch + m.wire) / 1e9);
+    return t.buf;
+}
+
+int sp_planner_baseline(const sp_problem *p, sp_objective obj, bool by_memory, sp_solution *s)
+{
+    int S = p->n_boards < p->n_layers ? p->n_boards : p->n_layers;
+    int boards[SP_PLANNER_MAX_BOARDS], firsts[SP_PLANNER_MAX_BOARDS];
+    double total = 0, cum = 0;
+    for (int i = 0; i < S; i++) total += by_memory ? (double)p->mem_cap[i] : 1.0;
+    for (int i = 0; i < S; i++) {
+        boards[i] = i;
+        /* the cut before board i at its share of the cumulated weight,
+         * leaving every stage at least one layer */
+        int f = (int)(p->n_layers * cum / total + 0.5);
+        if (i > 0 && f <= firsts[i - 1]) f = firsts[i - 1] + 1;
+        if (f > p->n_layers - (S - i)) f = p->n_layers - (S - i);
+        firsts[i] = i == 0 ? 0 : f;
+        cum += by_memory ? (double)p->mem_cap[i] : 1.0;
+    }
+    return sp_evaluate(p, obj, S, boards, firsts, s);
+}

@@ -1,0 +1,263 @@
+/* measure.c - `shardpipe profile`: measures this board with the engine's
+ * own kernels.
+ *
+ *   memory read bandwidth   membench's read test over a buffer far larger
+ *                           than the last-level cache;
+ *   matvec per weight type  sp_matmul over random matrices of TinyLlama's
+ *                           FFN shape (5632 x 2048), enough of them to
+ *                           exceed the caches so the weights come from DRAM
+ *                           as in decode: GB/s with 1 row (the decode case),
+ *                           GFLOPS with 8 rows on the dot path (each weight
+ *                           row reused from L1: the kernel's arithmetic);
+ *   sgemm                   membench's cblas_sgemm at 1, 8, 32, 128 rows of
+ *                           the same shape.
+ * Each figure is the median of the timed passes after a warm-up pass. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shardpipe/matmul.h"
+#include "shardpipe/membench.h"
+#include "shardpipe/profile.h"
+#include "shardpipe/quant.h"
+#include "shardpipe/util.h"
+
+#define MV_ROWS 5632
+#define MV_COLS 2048
+#define GFLOPS_ROWS 8
+
+/* ---- what the system says about itself ---- */
+
+/* Value of the first "key : value" line of /proc/cpuinfo with this key. */
+static bool cpuinfo(const char *key, char *out, size_t size)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return false;
+    char line[4096];
+    bool found = false;
+    size_t kl = strlen(key);
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, kl) || (line[kl] != ' ' && line[kl] != '\t' && line[kl] != ':')) continue;
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        v[strcspn(v, "\n")] = '\0';
+        snprintf(out, size, "%s", v);
+        found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+static uint64_t meminfo_kb(const char *key)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long v = 0;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, kl) && line[kl] == ':') {
+            sscanf(line + kl + 1, "%llu", &v);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* The CPU features the kernels (or a future kernel) care about. */
+static void simd_features(sp_profile *p)
+{
+    static const char *const wanted[] = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw",
+                                         "avx512_vnni", "avx_vnni", "avx512_bf16", "asimd", "asimddp",
+                                         "asimdhp", "fphp", "i8mm", "bf16", "sve", NULL};
+    char flags[4096] = "";
+    if (!cpuinfo("flags", flags, sizeof flags)) cpuinfo("Features", flags, sizeof flags);
+    for (int i = 0; wanted[i]; i++) {
+        /* whole words only */
+        size_t wl = strlen(wanted[i]);
+        for (const char *s = flags; (s = strstr(s, wanted[i])); s += wl) {
+            bool start = s == flags || s[-1] == ' ', end = s[wl] == ' ' || s[wl] == '\0';
+            if (!start || !end) continue;
+            size_t len = strlen(p->simd);
+            snprintf(p->simd + len, sizeof p->simd - len, "%s%s", len ? " " : "", wanted[i]);
+            break;
+        }
+    }
+}
+
+static void describe_system(sp_profile *p)
+{
+    struct utsname u;
+    if (uname(&u) == 0) snprintf(p->arch, sizeof p->arch, "%.31s", u.machine);
+    if (!cpuinfo("model name", p->cpu, sizeof p->cpu) && !cpuinfo("Model", p->cpu, sizeof p->cpu) &&
+        !cpuinfo("Hardware", p->cpu, sizeof p->cpu))
+        snprintf(p->cpu, sizeof p->cpu, "unknown");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    p->cores = n > 0 ? (int)n : 1;
+    p->ram_total = meminfo_kb("MemTotal") * 1024;
+    p->ram_available = meminfo_kb("MemAvailable") * 1024;
+    if (p->ram_available > p->ram_total) p->ram_available = p->ram_total;
+    char host[64] = "this-board";
+    gethostname(host, sizeof host - 1);
+    for (char *c = host; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_", *c)) *c = '-';
+    snprintf(p->name, sizeof p->name, "%s", host);
+    time_t now = time(NULL);
+    strftime(p->date, sizeof p->date, "%Y-%m-%d", gmtime(&now));
+    p->measured = true;
+    simd_features(p);
+}
+
+/* ---- timing ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Random weights that are valid numbers of type t (no NaN, no denormals,
+ * which would slow the float paths): random bits with a fixed exponent
+ * range; quantized blocks get random quants and a sane scale. */
+static void fill_weights(sp_dtype t, void *buf, size_t bytes, sp_rng *r)
+{
+    uint64_t *w = buf;
+    for (size_t i = 0; i < bytes / 8; i++) w[i] = sp_rng_u64(r);
+    if (t == SP_DTYPE_F16) {
+        uint16_t *h = buf;
+        for (size_t i = 0; i < bytes / 2; i++) h[i] = (uint16_t)((h[i] & 0x83ffu) | 0x2c00u); /* |x| in [2^-4, 2^-3) */
+    } else if (t == SP_DTYPE_F32) {
+        uint32_t *f = buf;
+        for (size_t i = 0; i < bytes / 4; i++) f[i] = (f[i] & 0x807fffffu) | 0x3c000000u; /* |x| in [2^-7, 2^-6) */
+    } else {
+        size_t block = t == SP_DTYPE_Q8_0 ? sizeof(sp_block_q8_0) : sizeof(sp_block_q4_0);
+        uint16_t d = sp_f32_to_fp16(0.01f);
+        for (size_t off = 0; off + block <= bytes; off += block) memcpy((char *)buf + off, &d, 2);
+    }
+}
+
+typedef struct mv_set {
+    sp_matrix *m;
+    int count;
+    float *x, *y;
+} mv_set;
+
+/* Median seconds of a pass of sp_matmul over every matrix with n rows. */
+static double time_pass(sp_matmul_ctx *ctx, const mv_set *s, int n, int reps)
+{
+    double t[32];
+    if (reps > 32) reps = 32;
+    for (int r = -1; r < reps; r++) {
+        double t0 = sp_now();
+        for (int i = 0; i < s->count; i++) sp_matmul(ctx, &s->m[i], s->x, n, s->y);
+        if (r >= 0) t[r] = sp_now() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+    return t[reps / 2];
+}
+
+typedef struct progress {
+    const sp_measure_options *o;
+    int step, steps;
+} progress;
+
+static void tick(progress *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tick(progress *pg, const char *fmt, ...)
+{
+    if (!pg->o->progress) return;
+    char what[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    pg->o->progress(pg->o->progress_arg, what, (double)pg->step / pg->steps);
+    pg->step++;
+}
+
+int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err)
+{
+    memset(p, 0, sizeof *p);
+    describe_system(p);
+    int max_t = o->max_threads > 0 ? o->max_threads : p->cores;
+    if (max_t > p->cores)
+        return sp_errorf(err, "--threads %d is more than the %d cores of this board; use at most %d", max_t, p->cores,
+                         p->cores);
+    /* thread counts: 1 and max (quick), plus the powers of two between (thorough) */
+    int counts[SP_PROFILE_MAX_THREADS], nc = 0;
+    counts[nc++] = 1;
+    for (int t = 2; o->thorough && t < max_t && nc < SP_PROFILE_MAX_THREADS - 1; t *= 2) counts[nc++] = t;
+    if (max_t > 1) counts[nc++] = max_t;
+    p->n_perf = nc;
+    for (int i = 0; i < nc; i++) p->perf[i].threads = counts[i];
+
+    size_t bw_bytes = o->thorough ? (size_t)1 << 30 : (size_t)256 << 20;
+    size_t mv_bytes = o->thorough ? (size_t)512 << 20 : (size_t)160 << 20;
+    int reps = o->thorough ? 9 : 3;
+    progress pg = {o, 0, nc * (1 + SP_MV_COUNT + 1)};
+    snprintf(p->origin, sizeof p->origin,
+             "shardpipe profile%s: membench read %zu MiB; sp_matmul on random %dx%d matrices (%zu MiB per type) "
+             "with the %s kernels; cblas_sgemm (%s); median of %d",
+             o->thorough ? " --thorough" : " (quick)", bw_bytes >> 20, MV_ROWS, MV_COLS, mv_bytes >> 20,
+             sp_simd_name(), sp_blas_config(), reps);
+
+    /* memory bandwidth, per thread count */
+    for (int i = 0; i < nc; i++) {
+        tick(&pg, "memory read bandwidth, %d thread%s", counts[i], counts[i] > 1 ? "s" : "");
+        sp_pool *pool = sp_pool_new(counts[i]);
+        p->perf[i].mem_read_gbs = sp_membw_read_gbs(pool, bw_bytes, reps);
+        sp_pool_free(pool);
+    }
+
+    /* matvec: one buffer of random weights per type, every thread count */
+    static const sp_dtype types[SP_MV_COUNT] = {SP_DTYPE_Q8_0, SP_DTYPE_Q4_0, SP_DTYPE_F16, SP_DTYPE_F32};
+    void *buf = sp_alloc(mv_bytes);
+    mv_set s = {0};
+    s.x = sp_alloc(sizeof(float) * GFLOPS_ROWS * MV_COLS);
+    s.y = sp_alloc(sizeof(float) * GFLOPS_ROWS * MV_ROWS);
+    sp_rng r;
+    sp_rng_seed(&r, 42);
+    for (int i = 0; i < GFLOPS_ROWS * MV_COLS; i++) s.x[i] = sp_rng_normal(&r);
+    for (int k = 0; k < SP_MV_COUNT; k++) {
+        size_t row_bytes = sp_dtype_row_bytes(types[k], MV_COLS), mat_bytes = row_bytes * MV_ROWS;
+        s.count = (int)(mv_bytes / mat_bytes);
+        if (s.count < 1) s.count = 1;
+        if ((size_t)s.count * mat_bytes > mv_bytes) {
+            free(buf);
+            buf = sp_alloc(mat_bytes);
+        }
+        fill_weights(types[k], buf, (size_t)s.count * mat_bytes, &r);
+        s.m = sp_alloc(sizeof(sp_matrix) * s.count);
+        for (int i = 0; i < s.count; i++)
+            s.m[i] = (sp_matrix){types[k], MV_ROWS, MV_COLS, (char *)buf + (size_t)i * mat_bytes, row_bytes};
+        for (int i = 0; i < nc; i++) {
+            tick(&pg, "%s matvec, %d thread%s", sp_mv_name((sp_mv_type)k), counts[i], counts[i] > 1 ? "s" : "");
+            sp_matmul_ctx ctx;
+            sp_matmul_init(&ctx, counts[i]);
+            ctx.force = SP_PATH_DOT;
+            double t1 = time_pass(&ctx, &s, 1, reps), t8 = time_pass(&ctx, &s, GFLOPS_ROWS, reps);
+            sp_matmul_free(&ctx);
+            p->perf[i].mv[k].gbs = (double)s.count * mat_bytes / t1 / 1e9;
+            p->perf[i].mv[k].gflops = 2.0 * s.count * MV_ROWS * MV_COLS * GFLOPS_ROWS / t8 / 1e9;
+        }
+        free(s.m);
+    }
+    free(buf);
+    free(s.x);
+    free(s.y);
+
+    /* sgemm at each row count */
+    for (int i = 0; i < nc; i++) {
+        tick(&pg, "sgemm, %d thread%s", counts[i], counts[i] > 1 ? "s" : "");
+        for (int k = 0; k < SP_SGEMM_NROWS; k++)
+            p->perf[i].sgemm_gflops[k] = sp_sgemm_gflops(sp_sgemm_rows[k], MV_ROWS, MV_COLS, counts[i], reps);
+    }
+    pg.step = pg.steps;
+    tick(&pg, "done");
+    return 0;
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# planner.sh - `shardpipe plan` and `shardpipe profile` end to end: plans for
+# the shipped example cluster pass `shardpipe check`, run under mpiexec with
+# measured-vs-predicted lines, a model too large for the cluster is refused
+# with the numbers, `profile` writes a profile that loads, and `profile
+# --links` writes a cluster file under mpiexec.
+# Usage: bash planner.sh SHARDPIPE SHARED_DIR SOURCE_DIR
+set -u
+bin=$1 src=$3
+. "$src/tests/tools/lib.sh"
+tmp=$(mktemp -d /tmp/sp_planner_XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# a small random model (no shared data needed): 12 layers
+"$bin" synth --shape tiny --layers 12 --ctx 256 -o "$tmp/m.gguf" >/dev/null
+
+# quiet: run a command with its output in $tmp/last.out
+quiet() { "$@" >"$tmp/last.out" 2>&1; }
+
+for obj in throughput latency; do
+    check "plan --objective $obj writes a plan" \
+        quiet "$bin" plan --model "$tmp/m.gguf" --cluster "$src/configs/clusters/home-lab.yaml" --objective $obj \
+        --sequences 3 --context 128 -o "$tmp/$obj.yaml" --explain
+    cp "$tmp/last.out" "$tmp/$obj.out"
+    check "the $obj plan passes shardpipe check" quiet "$bin" check "$tmp/$obj.yaml"
+    check "the $obj plan has predicted_ms per stage" grep -q "predicted_ms:" "$tmp/$obj.yaml"
+    check "--explain prints the baselines" grep -q "layers split evenly" "$tmp/$obj.out"
+done
+
+# a 2-stage plan on two copies of this machine's profile, run for real
+cat >"$tmp/two.yaml" <<YAML
+name: two
+boards:
+  - {name: a, host: localhost, profile: $src/configs/boards/epyc-2core-ci.yaml, threads: 1, memory: 2MiB}
+  - {name: b, host: localhost, profile: $src/configs/boards/epyc-2core-ci.yaml, threads: 1}
+links:
+  default: {latency: 0.00001, bandwidth: 5e9}
+YAML
+check "plan on a 2-board cluster" quiet "$bin" plan --model "$tmp/m.gguf" --cluster "$tmp/two.yaml" --sequences 2 \
+    --context 64 --prefill-chunk 8 -o "$tmp/run.yaml"
+check "the plan uses both boards (one is too small alone)" grep -q "rank: 1" "$tmp/run.yaml"
+mpirun_bounded 120 -n 2 "$bin" run --plan "$tmp/run.yaml" --prompt "a b c" -n 6 --ignore-eos >/dev/null 2>"$tmp/run.err"
+check "run prints measured against predicted" grep -q "compute/micro-batch" "$tmp/run.err"
+
+# too little memory: refused with the numbers
+sed 's/memory: 2MiB}/memory: 512KiB}/; s/threads: 1}$/threads: 1, memory: 512KiB}/' "$tmp/two.yaml" >"$tmp/small.yaml"
+"$bin" plan --model "$tmp/m.gguf" --cluster "$tmp/small.yaml" --context 64 >/dev/null 2>"$tmp/small.err"
+check "a model that does not fit is refused with how much is short" grep -q "short with every board full" "$tmp/small.err"
+
+check "profile --quick --threads 1 writes a profile" quiet "$bin" profile --threads 1 -o "$tmp/board.yaml"
+check "the profile says source: measured" grep -q "^source: measured" "$tmp/board.yaml"
+mpirun_bounded 120 -n 2 "$bin" profile --links -o "$tmp/links.yaml" >/dev/null 2>&1
+check "profile --links writes every pair" grep -q "between:" "$tmp/links.yaml"
+finish

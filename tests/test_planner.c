@@ -1,0 +1,460 @@
+/* test_planner.c - the plan generator: the search against a brute force on
+ * random problems, the objectives, plans written from a real cost model
+ * against the plan validator, and the profile / cluster loaders' errors. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardpipe/planner.h"
+#include "shardpipe/synth.h"
+#include "shardpipe/util.h"
+#include "testutil.h"
+
+/* ---- random problems and the brute force ---- */
+
+static double uniform(sp_rng *r, double lo, double hi) { return lo + (hi - lo) * sp_rng_f32(r); }
+
+/* Boards of random speed, layers of random cost and size, links of random
+ * latency; memory either ample or tight enough that it binds. */
+static void random_problem(sp_problem *p, sp_rng *r, bool tight)
+{
+    int n = 1 + (int)(sp_rng_u64(r) % 4), L = 1 + (int)(sp_rng_u64(r) % 7), K = 1 + (int)(sp_rng_u64(r) % 5);
+    sp_problem_init(p, L, n, K);
+    uint64_t total = 0;
+    for (int l = 0; l < L; l++) total += p->layer_mem[l] = 1 + sp_rng_u64(r) % 10;
+    for (int b = 0; b < n; b++)
+        p->mem_cap[b] = tight ? 3 + sp_rng_u64(r) % (total + 6) : UINT64_MAX / 4;
+    double speed[SP_PLANNER_MAX_BOARDS];
+    for (int b = 0; b < n; b++) speed[b] = uniform(r, 0.3, 3.0);
+    for (int ci = 0; ci < p->n_cases; ci++) {
+        sp_cost_case *c = &p->cases[ci];
+        for (int b = 0; b < n; b++) {
+            for (int l = 0; l < L; l++) c->layer_s[b * L + l] = speed[b] * uniform(r, 0.5, 1.5) * (1 + 0.2 * c->rows);
+            c->first_s[b] = uniform(r, 0, 0.3);
+            c->head_s[b] = uniform(r, 0, 2);
+            for (int a = 0; a < n; a++)
+                if (a != b) {
+                    c->hop_s[b * n + a] = uniform(r, 0, 2.5);
+                    c->ret_s[b * n + a] = uniform(r, 0, 1);
+                }
+        }
+        for (int f = 0; f < 2; f++)
+            for (int h = 0; h < 2; h++) c->fixed_mem[f][h] = sp_rng_u64(r) % 4;
+    }
+}
+
+/* The objective of a partition, computed here from the definition in
+ * planner.h (not with sp_evaluate); INFINITY when it does not fit. */
+static double brute_value(const sp_problem *p, sp_objective obj, int S, const int *boards, const int *firsts)
+{
+    int K = p->sequences, n = p->n_boards;
+    int M = obj == SP_OBJ_LATENCY ? 1 : (K < S ? K : S);
+    int rows = (K + M - 1) / M;
+    const sp_cost_case *c = NULL;
+    for (int i = 0; i < p->n_cases; i++)
+        if (p->cases[i].rows == rows) c = &p->cases[i];
+    cr_assert(c, "no case for %d rows", rows);
+    double B = 0, sum = 0;
+    for (int i = 0; i < S; i++) {
+        int b = boards[i], lo = firsts[i], hi = i + 1 < S ? firsts[i + 1] : p->n_layers;
+        double t = (i == 0 ? c->first_s[b] : 0) + (i == S - 1 ? c->head_s[b] : 0);
+        uint64_t m = c->fixed_mem[i == 0][i == S - 1];
+        for (int l = lo; l < hi; l++) t += c->layer_s[b * p->n_layers + l], m += p->layer_mem[l];
+        if (m > p->mem_cap[b]) return INFINITY;
+        B = fmax(B, t);
+        sum += t;
+        if (i + 1 < S) {
+            B = fmax(B, c->hop_s[b * n + boards[i + 1]]);
+            sum += c->hop_s[b * n + boards[i + 1]];
+        }
+    }
+    if (S > 1) sum += c->ret_s[boards[S - 1] * n + boards[0]];
+    return obj == SP_OBJ_THROUGHPUT ? M * B : sum;
+}
+
+typedef struct brute {
+    const sp_problem *p;
+    sp_objective obj;
+    int boards[SP_PLANNER_MAX_BOARDS], firsts[SP_PLANNER_MAX_BOARDS];
+    double best;
+    long tried;
+} brute;
+
+/* Every composition of the layers into S non-empty ranges. */
+static void brute_cuts(brute *bf, int S, int i)
+{
+    if (i == S) {
+        bf->tried++;
+        double v = brute_value(bf->p, bf->obj, S, bf->boards, bf->firsts);
+        if (v < bf->best) bf->best = v;
+        return;
+    }
+    int lo = bf->firsts[i - 1] + 1, hi = bf->p->n_layers - (S - i);
+    for (int f = lo; f <= hi; f++) {
+        bf->firsts[i] = f;
+        brute_cuts(bf, S, i + 1);
+    }
+}
+
+/* Every ordered selection of distinct boards. */
+static void brute_orders(brute *bf, int depth, unsigned used)
+{
+    if (depth > 0 && depth <= bf->p->n_layers) {
+        bf->firsts[0] = 0;
+        brute_cuts(bf, depth, 1);
+    }
+    if (depth == bf->p->n_boards) return;
+    for (int b = 0; b < bf->p->n_boards; b++) {
+        if (used & (1u << b)) continue;
+        bf->boards[depth] = b;
+        brute_orders(bf, depth + 1, used | (1u << b));
+    }
+}
+
+static double brute_force(const sp_problem *p, sp_objective obj)
+{
+    brute bf = {.p = p, .obj = obj, .best = INFINITY};
+    brute_orders(&bf, 0, 0);
+    return bf.best;
+}
+
+static void check_against_brute_force(bool tight, uint64_t seed, int count)
+{
+    sp_rng r;
+    sp_rng_seed(&r, seed);
+    int infeasible = 0, partial = 0;
+    for (int it = 0; it < count; it++) {
+        sp_problem p;
+        random_problem(&p, &r, tight);
+        for (int o = 0; o < 2; o++) {
+            sp_objective obj = o ? SP_OBJ_LATENCY : SP_OBJ_THROUGHPUT;
+            double want = brute_force(&p, obj);
+            sp_solution s;
+            sp_error err = {{0}};
+            int rc = sp_search(&p, obj, &s, &err);
+            if (want == INFINITY) {
+                cr_assert_eq(rc, -1, "instance %d objective %d: brute force finds no fit, search found %g", it, o,
+                             s.value);
+                cr_assert(strstr(err.msg, "does not fit"), "message: %s", err.msg);
+                infeasible++;
+                continue;
+            }
+            cr_assert_eq(rc, 0, "instance %d objective %d: search failed (%s) but %g exists", it, o, err.msg, want);
+            cr_assert(s.feasible);
+            cr_assert(fabs(s.value - want) <= 1e-9 * fmax(1, want), "instance %d (%d boards, %d layers, K %d) "
+                      "objective %d: search %.12g, brute force %.12g", it, p.n_boards, p.n_layers, p.sequences, o,
+                      s.value, want);
+            /* the partition it returns has the value it claims */
+            double again = brute_value(&p, obj, s.n_stages, s.board, s.first);
+            cr_assert(fabs(again - s.value) <= 1e-9 * fmax(1, want), "claimed %.12g, is %.12g", s.value, again);
+            if (s.n_stages < p.n_boards) partial++;
+        }
+        sp_problem_free(&p);
+    }
+    /* the instances must exercise the interesting cases */
+    if (tight) cr_assert(infeasible > 0, "no instance hit the memory limit");
+    cr_assert(partial > 0, "no optimum left a board out");
+}
+
+Test(search, equals_brute_force_memory_ample) { check_against_brute_force(false, 1, 400); }
+Test(search, equals_brute_force_memory_binding) { check_against_brute_force(true, 2, 400); }
+
+/* Two equal boards, a compute-bound model: splitting doubles throughput but
+ * adds two hops to the latency. */
+Test(search, objective_changes_plan)
+{
+    sp_problem p;
+    sp_problem_init(&p, 4, 2, 2);
+    for (int b = 0; b < 2; b++) p.mem_cap[b] = 100;
+    for (int l = 0; l < 4; l++) p.layer_mem[l] = 1;
+    for (int ci = 0; ci < p.n_cases; ci++) {
+        sp_cost_case *c = &p.cases[ci];
+        for (int i = 0; i < 8; i++) c->layer_s[i] = 0.5 * c->rows;
+        c->hop_s[1] = c->hop_s[2] = c->ret_s[1] = c->ret_s[2] = 0.1;
+    }
+    sp_solution t, l;
+    sp_error err;
+    cr_assert_eq(sp_search(&p, SP_OBJ_THROUGHPUT, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_search(&p, SP_OBJ_LATENCY, &l, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.n_stages, 2, "throughput should use both boards, got %d stage(s)", t.n_stages);
+    cr_assert_eq(t.first[1], 2, "and split the layers evenly, got a cut at %d", t.first[1]);
+    cr_assert_float_eq(t.value, 2.0, 1e-9); /* 2 micro-batches x 1 s */
+    cr_assert_eq(l.n_stages, 1, "latency should use one board, got %d stages", l.n_stages);
+    cr_assert_float_eq(l.value, 4.0, 1e-9);
+    sp_problem_free(&p);
+}
+
+/* A slow link: the board behind it is left out although it is the fastest
+ * (and too small to run the model alone). */
+Test(search, leaves_out_a_board_behind_a_slow_link)
+{
+    sp_problem p;
+    sp_problem_init(&p, 6, 3, 1);
+    for (int l = 0; l < 6; l++) p.layer_mem[l] = 1;
+    p.mem_cap[0] = p.mem_cap[1] = 100;
+    p.mem_cap[2] = 3; /* half the model: it cannot run alone */
+    sp_cost_case *c = &p.cases[0];
+    for (int l = 0; l < 6; l++) {
+        c->layer_s[0 * 6 + l] = 1.0;
+        c->layer_s[1 * 6 + l] = 1.0;
+        c->layer_s[2 * 6 + l] = 0.2;
+    }
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            if (a != b) c->hop_s[a * 3 + b] = c->ret_s[a * 3 + b] = (a == 2 || b == 2) ? 50.0 : 0.01;
+    sp_solution s;
+    sp_error err;
+    cr_assert_eq(sp_search(&p, SP_OBJ_THROUGHPUT, &s, &err), 0, "%s", err.msg);
+    for (int i = 0; i < s.n_stages; i++) cr_assert_neq(s.board[i], 2, "board 2 is behind a 50 s link");
+    cr_assert_eq(s.n_stages, 2);
+    sp_problem_free(&p);
+}
+
+Test(search, says_how_much_memory_is_short)
+{
+    sp_problem p;
+    sp_problem_init(&p, 4, 2, 1);
+    for (int l = 0; l < 4; l++) p.layer_mem[l] = 1000000000ull; /* 1 GB each */
+    p.mem_cap[0] = p.mem_cap[1] = 1500000000ull;
+    sp_solution s;
+    sp_error err;
+    cr_assert_eq(sp_search(&p, SP_OBJ_THROUGHPUT, &s, &err), -1);
+    cr_assert(strstr(err.msg, "1.00 GB short"), "message: %s", err.msg);
+    cr_assert(strstr(err.msg, "board 0 1.50 GB"), "message: %s", err.msg);
+    sp_problem_free(&p);
+}
+
+/* ---- loaders ---- */
+
+/* Every file of tests/profiles/invalid fails to load with its `# expect:`
+ * text, at FILE:LINE:COL. cluster-*.yaml are cluster files, the rest
+ * profiles. */
+Test(loaders, invalid_corpus)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/profiles/invalid", SP_SOURCE_DIR);
+    DIR *d = opendir(dir);
+    cr_assert(d, "cannot open %s", dir);
+    struct dirent *e;
+    int count = 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".yaml")) continue;
+        char path[2048], expect[512] = "";
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        cr_assert(f);
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "# expect: ", 10)) {
+                snprintf(expect, sizeof expect, "%s", line + 10);
+                expect[strcspn(expect, "\n")] = '\0';
+            }
+        fclose(f);
+        cr_assert(expect[0], "%s has no '# expect:' line", e->d_name);
+        sp_error err = {{0}};
+        int rc;
+        if (!strncmp(e->d_name, "cluster-", 8)) {
+            static sp_cluster c;
+            rc = sp_cluster_load(path, &c, &err);
+        } else {
+            static sp_profile p;
+            rc = sp_profile_load(path, &p, &err);
+        }
+        cr_assert_eq(rc, -1, "%s loaded but should fail with: %s", e->d_name, expect);
+        cr_assert(strstr(err.msg, expect), "%s: expected '%s' in: %s", e->d_name, expect, err.msg);
+        /* PATH:LINE:COL: */
+        int l = 0, col = 0;
+        cr_assert(!strncmp(err.msg, path, strlen(path)) && sscanf(err.msg + strlen(path), ":%d:%d:", &l, &col) == 2 &&
+                  l > 0 && col > 0, "%s: no FILE:LINE:COL in: %s", e->d_name, err.msg);
+        count++;
+    }
+    closedir(d);
+    cr_assert_geq(count, 25, "only %d invalid files", count);
+}
+
+static const char *write_text(const char *name, const char *text)
+{
+    const char *path = sp_test_tmpfile(name);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+Test(loaders, profile_round_trip_and_cluster_defaults)
+{
+    static sp_profile p, back;
+    sp_error err = {{0}};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/profiles/valid-board.yaml", SP_SOURCE_DIR);
+    cr_assert_eq(sp_profile_load(path, &p, &err), 0, "%s", err.msg);
+    cr_assert_eq(p.n_perf, 2);
+    cr_assert_eq(p.ram_total, 8ull << 30);
+    cr_assert_float_eq(sp_profile_perf(&p, 4)->mv[SP_MV_Q4_0].gbs, 6.0, 1e-12);
+    cr_assert_float_eq(sp_profile_perf(&p, 4)->sgemm_gflops[3], 90.0, 1e-12);
+    cr_assert_str_eq(p.simd, "asimd asimddp");
+
+    const char *out = sp_test_tmpfile("board.yaml");
+    cr_assert_eq(sp_profile_write(&p, out, "a header\nof two lines", &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_profile_load(out, &back, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(back.name, p.name);
+    cr_assert_str_eq(back.origin, p.origin);
+    cr_assert_eq(back.ram_available, p.ram_available);
+    for (int i = 0; i < p.n_perf; i++)
+        for (int k = 0; k < SP_MV_COUNT; k++) cr_assert_float_eq(back.perf[i].mv[k].gflops, p.perf[i].mv[k].gflops, 0.006);
+
+    /* a cluster: host and threads default, pairs override the default link */
+    char text[4096];
+    snprintf(text, sizeof text,
+             "name: lab\nboards:\n  - name: a\n    profile: %s\n  - name: b\n    host: b.local\n    profile: %s\n"
+             "    threads: 1\n    memory: 2GiB\nlinks:\n  default: {latency: 0.0003, bandwidth: 110e6}\n  pairs:\n"
+             "    - between: [b, a]\n      latency: 0.004\n      bandwidth: 2.5e6\n", path, path);
+    static sp_cluster c;
+    cr_assert_eq(sp_cluster_load(write_text("lab.yaml", text), &c, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.n_boards, 2);
+    cr_assert_str_eq(c.boards[0].host, "a");
+    cr_assert_eq(c.boards[0].threads, 4, "threads default to the profile's largest count");
+    cr_assert_eq(c.boards[0].memory, ((8ull << 30) - sp_memory_reserve(8ull << 30)) & ~((1ull << 20) - 1));
+    cr_assert_eq(c.boards[1].memory, 2ull << 30);
+    cr_assert_float_eq(c.links[0][1].latency, 0.004, 1e-12);
+    cr_assert_float_eq(c.links[1][0].bandwidth, 2.5e6, 1e-6);
+}
+
+/* ---- plans from the real cost model ---- */
+
+/* A profile whose kernels are slow at arithmetic (compute bound) or not. */
+static const char *profile_text(char *buf, size_t size, const char *name, double gflops, int ram_mib)
+{
+    snprintf(buf, size,
+             "name: %s\nsource: published\norigin: test\ndate: 2025-01-31\ncpu: test\ncores: 1\narch: x86_64\n"
+             "ram_total: %dMiB\nperf:\n  - threads: 1\n    memory_read_gbs: 2\n    matvec:\n"
+             "      q8_0: {gbs: 1, gflops: %g}\n      q4_0: {gbs: 1, gflops: %g}\n"
+             "      f16: {gbs: 1, gflops: %g}\n      f32: {gbs: 1, gflops: %g}\n"
+             "    sgemm_gflops: {1: %g, 8: %g, 32: %g, 128: %g}\n",
+             name, ram_mib, gflops, gflops, gflops, gflops, gflops, gflops, gflops, gflops);
+    return buf;
+}
+
+static sp_gguf *tiny_model(sp_config *cfg, int layers)
+{
+    sp_synth_spec spec;
+    sp_error err = {{0}};
+    cr_assert_eq(sp_synth_shape("tiny", &spec, &err), 0, "%s", err.msg);
+    spec.n_layers = layers;
+    char name[64];
+    snprintf(name, sizeof name, "tiny-%d.gguf", layers);
+    const char *path = sp_test_tmpfile(name);
+    cr_assert_eq(sp_synth_write(&spec, path, &err), 0, "%s", err.msg);
+    sp_gguf *g = sp_gguf_open(path, &err);
+    cr_assert(g, "%s", err.msg);
+    cr_assert_eq(sp_config_read(g, cfg, &err), 0, "%s", err.msg);
+    return g;
+}
+
+/* Cluster of n boards with the given RAM (MiB) and arithmetic speed. */
+static void make_cluster(sp_cluster *c, int n, const int *ram_mib, double gflops, double latency)
+{
+    char text[8192], prof[1024];
+    size_t len = (size_t)snprintf(text, sizeof text, "name: test\nboards:\n");
+    for (int b = 0; b < n; b++) {
+        char pname[32], ppath[64];
+        snprintf(pname, sizeof pname, "board%d", b);
+        snprintf(ppath, sizeof ppath, "board%d-%d.yaml", b, ram_mib[b]);
+        const char *pp = write_text(ppath, profile_text(prof, sizeof prof, pname, gflops, ram_mib[b]));
+        len += (size_t)snprintf(text + len, sizeof text - len, "  - name: b%d\n    profile: %s\n", b, pp);
+    }
+    snprintf(text + len, sizeof text - len, "links:\n  default: {latency: %g, bandwidth: 1e8}\n", latency);
+    sp_error err = {{0}};
+    cr_assert_eq(sp_cluster_load(write_text("cluster.yaml", text), c, &err), 0, "%s", err.msg);
+}
+
+/* Plan, write, load back, validate; the memory the planner counted is the
+ * validator's estimate. */
+static void plan_and_validate(const sp_cluster *c, sp_gguf *g, const sp_config *cfg, const sp_cost_options *o,
+                              sp_objective obj, sp_solution *s)
+{
+    sp_problem p;
+    sp_error err = {{0}};
+    cr_assert_eq(sp_cost_build(&p, c, g, cfg, o, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_search_best(&p, obj, s, &err), 0, "%s", err.msg);
+    static sp_plan plan, back;
+    sp_planner_to_plan(s, c, o, g->path, &plan);
+    char *header = sp_planner_header(s, c, cfg, "tiny", o);
+    char *comments[SP_PLANNER_MAX_BOARDS];
+    for (int i = 0; i < s->n_stages; i++) comments[i] = sp_planner_stage_comment(s, i, c, &plan, g, cfg);
+    const char *path = sp_test_tmpfile("plan.yaml");
+    cr_assert_eq(sp_plan_write(&plan, path, header, (const char *const *)comments, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_plan_load(path, &back, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_plan_check_model(&back, g, cfg, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.n_stages, s->n_stages);
+    for (int i = 0; i < s->n_stages; i++) {
+        sp_stage_memory m = sp_plan_stage_memory(&back, i, g, cfg);
+        cr_assert_eq(m.total, s->mem[i], "stage %d: planner counted %llu bytes, the validator %llu", i,
+                     (unsigned long long)s->mem[i], (unsigned long long)m.total);
+        cr_assert_float_eq(back.stages[i].predicted_ms, s->stage_s[i] * 1e3, 1e-3);
+        cr_assert_eq(back.stages[i].rank, i);
+        free(comments[i]);
+    }
+    free(header);
+    sp_problem_free(&p);
+}
+
+Test(plans, written_plans_validate_memory_binding_or_not)
+{
+    sp_config cfg;
+    sp_gguf *g = tiny_model(&cfg, 12);
+    static sp_cluster c;
+    sp_cost_options o = {.context = 128, .sequences = 3, .prefill_chunk = 8, .wire = SP_WIRE_F16};
+    int ample[3] = {4096, 4096, 4096};
+    make_cluster(&c, 3, ample, 50, 1e-4);
+    sp_solution s;
+    for (int obj = 0; obj < 2; obj++) plan_and_validate(&c, g, &cfg, &o, (sp_objective)obj, &s);
+
+    /* boards that hold only part of the model: the plan must spread it */
+    sp_problem p;
+    sp_error err = {{0}};
+    cr_assert_eq(sp_cost_build(&p, &c, g, &cfg, &o, &err), 0, "%s", err.msg);
+    uint64_t total = 0;
+    for (int l = 0; l < cfg.n_layers; l++) total += p.layer_mem[l];
+    uint64_t fixed = p.cases[0].fixed_mem[1][1];
+    for (int b = 0; b < 3; b++) c.boards[b].memory = total / 2 + fixed;
+    sp_problem_free(&p);
+    plan_and_validate(&c, g, &cfg, &o, SP_OBJ_THROUGHPUT, &s);
+    cr_assert_geq(s.n_stages, 2, "a board holds half the layers, yet the plan has %d stage(s)", s.n_stages);
+    for (int i = 0; i < s.n_stages; i++) cr_assert_leq(s.mem[i], c.boards[s.board[i]].memory);
+
+    /* and too little memory everywhere: no plan, with the numbers */
+    for (int b = 0; b < 3; b++) c.boards[b].memory = total / 8;
+    cr_assert_eq(sp_cost_build(&p, &c, g, &cfg, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_search(&p, SP_OBJ_THROUGHPUT, &s, &err), -1);
+    cr_assert(strstr(err.msg, "MB short with every board full"), "%s", err.msg);
+    sp_problem_free(&p);
+    sp_gguf_close(g);
+}
+
+/* Compute-bound boards (slow arithmetic) and 5 ms links: for throughput,
+ * two boards each doing half the rows of half the layers beat one; for
+ * latency the two hops only add time. */
+Test(plans, objective_changes_the_plan)
+{
+    sp_config cfg;
+    sp_gguf *g = tiny_model(&cfg, 4);
+    static sp_cluster c;
+    int ram[2] = {4096, 4096};
+    make_cluster(&c, 2, ram, 0.01, 0.005);
+    sp_cost_options o = {.context = 64, .sequences = 4, .prefill_chunk = 8, .wire = SP_WIRE_F32};
+    sp_solution t, l;
+    plan_and_validate(&c, g, &cfg, &o, SP_OBJ_THROUGHPUT, &t);
+    plan_and_validate(&c, g, &cfg, &o, SP_OBJ_LATENCY, &l);
+    cr_assert_eq(t.n_stages, 2, "throughput: %d stage(s)", t.n_stages);
+    cr_assert_eq(t.micro_batches, 2);
+    cr_assert_eq(l.n_stages, 1, "latency: %d stages", l.n_stages);
+    cr_assert_eq(l.micro_batches, 1);
+    cr_assert_gt(t.tok_s, l.tok_s, "throughput plan %.3f tok/s, latency plan %.3f", t.tok_s, l.tok_s);
+    sp_gguf_close(g);
+}
