@@ -12,8 +12,10 @@
  *            (1.0 = weights streamed at the speed of memory)
  *   prompt:  achieved GFLOPS / sgemm GFLOPS on the same shapes
  *            (1.0 = as fast as plain OpenBLAS on f32 weights).
- * Each timed figure is the median (with min and max) of --reps runs after
- * one untimed warm-up run, which also faults the model's pages in.
+ * Each figure is the median (tok/s also min and max) of --reps runs after
+ * one untimed warm-up run, which also faults the model's pages in. The
+ * bandwidth and sgemm ceilings are measured again before every run and each
+ * ratio is the median of the runs' own ratios (see run_threads).
  *
  * `shardpipe bench SPEC.yaml` (spec-based pipeline runs) will dispatch from
  * cmd_bench() next to "engine". */
@@ -33,7 +35,7 @@
 
 #define MAX_THREAD_COUNTS 16
 #define MAX_SHAPES 16
-#define BW_MIN_PASSES 21 /* bandwidth passes per figure (at least) */
+#define BW_PASSES 9 /* bandwidth passes per measurement; the median is kept */
 
 /* ---- environment ---- */
 
@@ -113,7 +115,7 @@ static void env_collect(bench_env *env)
 }
 
 /* Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current
- * RSS, so each thread count's peak excludes the bandwidth and sgemm buffers
+ * RSS, so each thread count's peak excludes the buffers of the thread counts
  * measured before it. Returns 0 on success. */
 static int reset_peak_rss(void)
 {
@@ -261,54 +263,78 @@ static int one_rep(sp_engine *e, const int *prompt, int P, int G, float *x, floa
     return 0;
 }
 
+/* Median of n values (sorts them). */
+static double median_of(double *v, int n)
+{
+    return stats(v, n).median;
+}
+
+/* The ceilings are measured again just before each timed run, and each
+ * run's engine figure is divided by its own ceilings: on a shared machine
+ * the load changes from second to second, and a ratio taken across minutes
+ * would mostly measure that. */
 static int run_threads(sp_model *m, const bench_opts *o, int threads, const int *prompt,
                        uint64_t bytes_per_token, double flops_prompt, run_result *r, sp_error *err)
 {
     const sp_config *c = &m->cfg;
+    const int R = o->reps;
     memset(r, 0, sizeof *r);
     r->threads = threads;
+    r->n_shapes = model_shapes(m, r->shapes);
     sp_engine *e = sp_engine_new(m, threads, o->prompt, 1, o->prompt + o->gen, err);
     if (!e) return -1;
 
-    fprintf(stderr, "threads %d: memory bandwidth...\n", threads);
-    /* a pass takes tens of milliseconds: take the median of many, so that
-     * a burst of other work on the machine does not set the ceiling */
     size_t bw_bytes = (size_t)o->bw_mib << 20;
-    int bw_reps = o->reps * 4 > BW_MIN_PASSES ? o->reps * 4 : BW_MIN_PASSES;
-    r->read_gbs = sp_membw_read_gbs(e->mm.pool, bw_bytes, bw_reps);
-    r->triad_gbs = sp_membw_triad_gbs(e->mm.pool, bw_bytes, bw_reps);
-
-    fprintf(stderr, "threads %d: sgemm on the model's shapes...\n", threads);
-    r->n_shapes = model_shapes(m, r->shapes);
-    for (int i = 0; i < r->n_shapes; i++)
-        r->shapes[i].gflops = sp_sgemm_gflops(o->prompt, r->shapes[i].n, r->shapes[i].k, threads, o->reps);
-    r->sgemm_gflops = weighted_gflops(r->shapes, r->n_shapes);
-
-    r->peak_rss_reset = reset_peak_rss() == 0;
     float *x = sp_alloc((size_t)o->prompt * c->dim * sizeof(float));
     float *logits = sp_alloc((size_t)o->prompt * c->n_vocab * sizeof(float));
     int *pos = sp_alloc((size_t)o->prompt * sizeof(int));
-    double *tp = sp_alloc((size_t)o->reps * sizeof(double)), *td = sp_alloc((size_t)o->reps * sizeof(double));
+    /* per timed run: tok/s, ceilings, ratios; then per shape and run */
+    double *tp = sp_alloc((size_t)R * sizeof(double)), *td = sp_alloc((size_t)R * sizeof(double));
+    double *bw = sp_alloc((size_t)R * sizeof(double)), *sg = sp_alloc((size_t)R * sizeof(double));
+    double *rp = sp_alloc((size_t)R * sizeof(double)), *rd = sp_alloc((size_t)R * sizeof(double));
+    double *shape_g = sp_alloc((size_t)R * MAX_SHAPES * sizeof(double));
     int rc = 0;
-    for (int rep = -1; rep < o->reps && !rc; rep++) {
-        double a = 0.0, b = 0.0;
-        fprintf(stderr, "threads %d: %s...\n", threads, rep < 0 ? "warm-up run" : "timed run");
-        rc = one_rep(e, prompt, o->prompt, o->gen, x, logits, pos, &a, &b, err);
+    for (int rep = -1; rep < R && !rc; rep++) {
         if (rep >= 0) {
+            fprintf(stderr, "threads %d: run %d/%d: memory bandwidth, sgemm, engine...\n", threads, rep + 1, R);
+            bw[rep] = sp_membw_read_gbs(e->mm.pool, bw_bytes, BW_PASSES);
+            for (int i = 0; i < r->n_shapes; i++) {
+                r->shapes[i].gflops = sp_sgemm_gflops(o->prompt, r->shapes[i].n, r->shapes[i].k, threads, 1);
+                shape_g[i * R + rep] = r->shapes[i].gflops;
+            }
+            sg[rep] = weighted_gflops(r->shapes, r->n_shapes);
+        } else {
+            fprintf(stderr, "threads %d: warm-up run...\n", threads);
+        }
+        /* Peak RSS: the warm-up run's, which comes before any ceiling
+         * was measured; the reset drops an earlier thread count's. Later
+         * runs use the same memory, but malloc may keep the sgemm buffers
+         * measured in between resident. */
+        if (rep < 0) r->peak_rss_reset = reset_peak_rss() == 0;
+        double a = 0.0, b = 0.0;
+        rc = one_rep(e, prompt, o->prompt, o->gen, x, logits, pos, &a, &b, err);
+        if (rep < 0) r->peak_rss = sp_peak_rss_bytes();
+        if (rep >= 0 && !rc) {
             tp[rep] = o->prompt / a;
             td[rep] = o->gen / b;
+            rp[rep] = flops_prompt / a / 1e9 / sg[rep];
+            rd[rep] = td[rep] * (double)bytes_per_token / 1e9 / bw[rep];
         }
     }
-    r->peak_rss = sp_peak_rss_bytes();
     if (!rc) {
-        r->prompt_tps = stats(tp, o->reps);
-        r->decode_tps = stats(td, o->reps);
+        r->prompt_tps = stats(tp, R);
+        r->decode_tps = stats(td, R);
+        r->read_gbs = median_of(bw, R);
+        r->sgemm_gflops = median_of(sg, R);
+        for (int i = 0; i < r->n_shapes; i++) r->shapes[i].gflops = median_of(shape_g + i * R, R);
         r->prompt_gflops = flops_prompt / o->prompt * r->prompt_tps.median / 1e9;
-        r->prompt_ratio = r->prompt_gflops / r->sgemm_gflops;
         r->decode_gbs = r->decode_tps.median * (double)bytes_per_token / 1e9;
-        r->decode_ratio = r->decode_gbs / r->read_gbs;
+        r->prompt_ratio = median_of(rp, R);
+        r->decode_ratio = median_of(rd, R);
+        fprintf(stderr, "threads %d: STREAM triad...\n", threads);
+        r->triad_gbs = sp_membw_triad_gbs(e->mm.pool, bw_bytes, BW_PASSES);
     }
-    free(x); free(logits); free(pos); free(tp); free(td);
+    free(x); free(logits); free(pos); free(tp); free(td); free(bw); free(sg); free(rp); free(rd); free(shape_g);
     sp_engine_free(e);
     return rc ? -1 : 0;
 }
@@ -408,7 +434,8 @@ static void print_table(const bench_opts *o, const sp_model *m, uint64_t bytes_p
                r->prompt_tps.min, r->prompt_tps.max, r->prompt_gflops, r->sgemm_gflops, 100.0 * r->prompt_ratio,
                r->peak_rss / 1048576.0);
     }
-    printf("\n(read GB/s: a %d MiB buffer summed by the same threads; STREAM triad:", o->bw_mib);
+    printf("\n(read GB/s: a %d MiB buffer summed by the same threads; the ratios are medians of each run's "
+           "figure over the ceilings measured just before it; STREAM triad:", o->bw_mib);
     for (int i = 0; i < n_runs; i++) printf(" %.2f", runs[i].triad_gbs);
     printf(" GB/s)\n");
 }

@@ -176,7 +176,7 @@ static void attn_worker(void *arg, int ith, int nth)
         float maxs = -INFINITY;
         for (int p = 0; p <= pos; p++) {
             const uint16_t *k = kv_row(kv, kv->k, job->layer, seq, p) + kvh * hd;
-            float s = sp_vec_dot_f16_f32_ref(hd, k, qh) * inv_sqrt;
+            float s = sp_vec_dot_f16_f32(hd, k, qh) * inv_sqrt;
             scores[p] = s;
             if (s > maxs) maxs = s;
         }
@@ -191,7 +191,7 @@ static void attn_worker(void *arg, int ith, int nth)
         for (int p = 0; p <= pos; p++) {
             const uint16_t *v = kv_row(kv, kv->v, job->layer, seq, p) + kvh * hd;
             float w = sp_fp16_to_f32(sp_f32_to_fp16(scores[p] * inv));
-            for (int i = 0; i < hd; i++) out[i] += w * sp_fp16_to_f32(v[i]);
+            sp_vec_mad_f16(hd, out, v, w);
         }
     }
 }
