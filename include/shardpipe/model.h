@@ -118,6 +118,10 @@ typedef struct sp_engine {
     float *xb;               /* the batch's hidden states in path order */
     int *order, *bseq, *bpos; /* path order of the rows, their seq and pos */
     int *seq_rows;           /* per sequence slot: rows in the batch */
+    /* Called between layers when set: a pipeline stage uses it to let MPI
+     * move its messages while it computes (see src/cluster/run.c). */
+    void (*progress)(void *arg);
+    void *progress_arg;
 } sp_engine;
 
 /* n_threads: kernel threads; max_rows: largest micro-batch; n_seq sequence

@@ -344,6 +344,7 @@ int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
         }
         mm(e, &L->w_down, e->hb, n, n_dot, e->xn);
         add_rows(x, e->xn, (size_t)n * D);
+        if (e->progress) e->progress(e->progress_arg);
     }
 
     for (int i = 0; i < n; i++) memcpy(x_in + (size_t)order[i] * D, x + (size_t)i * D, D * sizeof(float));
