@@ -20,21 +20,22 @@
 #define COLS 2048
 #define TOTAL_BYTES (64u << 20)
 
-typedef float (*dot_fn)(int64_t, const void *, const sp_block_q8_0 *);
+/* The activations are packed once, as matmul's dot path does. */
+typedef float (*dot_fn)(int64_t, const void *, const sp_q8_group *);
 
-static float dot_q8(int64_t n, const void *w, const sp_block_q8_0 *a)
+static float dot_q8(int64_t n, const void *w, const sp_q8_group *a)
 {
-    return sp_vec_dot_q8_0_q8_0(n, w, a);
+    return sp_vec_dot_q8_0_q8g(n, w, a);
 }
 
-static float dot_q4(int64_t n, const void *w, const sp_block_q8_0 *a)
+static float dot_q4(int64_t n, const void *w, const sp_q8_group *a)
 {
-    return sp_vec_dot_q4_0_q8_0(n, w, a);
+    return sp_vec_dot_q4_0_q8g(n, w, a);
 }
 
 /* Seconds per pass over `count` matrices, best of a few passes. */
 static double run(dot_fn dot, uint8_t **mats, int count, size_t row_bytes,
-                  const sp_block_q8_0 *act, float *out)
+                  const sp_q8_group *act, float *out)
 {
     double best = 1e30;
     for (int pass = 0; pass < 5; pass++) {
@@ -54,8 +55,10 @@ int main(void)
     sp_rng_seed(&rng, 1);
     float x[COLS];
     for (int i = 0; i < COLS; i++) x[i] = sp_rng_normal(&rng);
-    sp_block_q8_0 act[COLS / SP_QK];
-    sp_quantize_row_q8_0(x, act, COLS);
+    sp_block_q8_0 blocks[COLS / SP_QK];
+    sp_quantize_row_q8_0(x, blocks, COLS);
+    sp_q8_group *act = sp_alloc(sizeof(sp_q8_group) * sp_q8_group_count(COLS));
+    sp_q8_group_pack(blocks, act, COLS);
     float *out = calloc(ROWS, sizeof(float));
 
     const struct {
@@ -96,5 +99,6 @@ int main(void)
     }
     printf("(checksum %g)\n", (double)out[0]);
     free(out);
+    free(act);
     return 0;
 }
