@@ -40,7 +40,8 @@ check "plan on a 2-board cluster" quiet "$bin" plan --model "$tmp/m.gguf" --clus
     --context 64 --prefill-chunk 8 -o "$tmp/run.yaml"
 check "the plan uses both boards (one is too small alone)" grep -q "rank: 1" "$tmp/run.yaml"
 mpirun_bounded 120 -n 2 "$bin" run --plan "$tmp/run.yaml" --prompt "a b c" -n 6 --ignore-eos >/dev/null 2>"$tmp/run.err"
-check "run prints measured against predicted" grep -q "compute/micro-batch" "$tmp/run.err"
+check "run prints measured against predicted" grep -q "measured against the plan.s prediction" "$tmp/run.err"
+check "over decode micro-batches" grep -Eq "^1 +1 +[1-9][0-9]* +[0-9.]+ ms" "$tmp/run.err"
 
 # too little memory: refused with the numbers
 sed 's/memory: 2MiB}/memory: 512KiB}/; s/threads: 1}$/threads: 1, memory: 512KiB}/' "$tmp/two.yaml" >"$tmp/small.yaml"

@@ -18,10 +18,11 @@
 static double uniform(sp_rng *r, double lo, double hi) { return lo + (hi - lo) * sp_rng_f32(r); }
 
 /* Boards of random speed, layers of random cost and size, links of random
- * latency; memory either ample or tight enough that it binds. */
+ * latency; memory either ample or tight enough that it binds. Up to 8
+ * sequences on up to 4 boards, so more groups than stages can pay. */
 static void random_problem(sp_problem *p, sp_rng *r, bool tight)
 {
-    int n = 1 + (int)(sp_rng_u64(r) % 4), L = 1 + (int)(sp_rng_u64(r) % 7), K = 1 + (int)(sp_rng_u64(r) % 5);
+    int n = 1 + (int)(sp_rng_u64(r) % 4), L = 1 + (int)(sp_rng_u64(r) % 7), K = 1 + (int)(sp_rng_u64(r) % 8);
     sp_problem_init(p, L, n, K);
     uint64_t total = 0;
     for (int l = 0; l < L; l++) total += p->layer_mem[l] = 1 + sp_rng_u64(r) % 10;
@@ -39,6 +40,8 @@ static void random_problem(sp_problem *p, sp_rng *r, bool tight)
                 if (a != b) {
                     c->hop_s[b * n + a] = uniform(r, 0, 2.5);
                     c->ret_s[b * n + a] = uniform(r, 0, 1);
+                    c->hop_busy_s[b * n + a] = c->hop_s[b * n + a] * uniform(r, 0, 1);
+                    c->ret_busy_s[b * n + a] = c->ret_s[b * n + a] * uniform(r, 0, 1);
                 }
         }
         for (int f = 0; f < 2; f++)
@@ -46,50 +49,57 @@ static void random_problem(sp_problem *p, sp_rng *r, bool tight)
     }
 }
 
-/* The objective of a partition, computed here from the definition in
- * planner.h (not with sp_evaluate); INFINITY when it does not fit. */
-static double brute_value(const sp_problem *p, sp_objective obj, int S, const int *boards, const int *firsts)
+/* The objective of a partition with G groups, computed here from the
+ * definition in planner.h (not with sp_evaluate); INFINITY when it does
+ * not fit. */
+static double brute_value(const sp_problem *p, sp_objective obj, int G, int S, const int *boards, const int *firsts)
 {
     int K = p->sequences, n = p->n_boards;
-    int M = obj == SP_OBJ_LATENCY ? 1 : (K < S ? K : S);
-    int rows = (K + M - 1) / M;
+    int rows = (K + G - 1) / G;
     const sp_cost_case *c = NULL;
     for (int i = 0; i < p->n_cases; i++)
         if (p->cases[i].rows == rows) c = &p->cases[i];
     cr_assert(c, "no case for %d rows", rows);
-    double B = 0, sum = 0;
+    double busiest = 0, trip = 0;
     for (int i = 0; i < S; i++) {
         int b = boards[i], lo = firsts[i], hi = i + 1 < S ? firsts[i + 1] : p->n_layers;
         double t = (i == 0 ? c->first_s[b] : 0) + (i == S - 1 ? c->head_s[b] : 0);
         uint64_t m = c->fixed_mem[i == 0][i == S - 1];
         for (int l = lo; l < hi; l++) t += c->layer_s[b * p->n_layers + l], m += p->layer_mem[l];
         if (m > p->mem_cap[b]) return INFINITY;
-        B = fmax(B, t);
-        sum += t;
+        busiest = fmax(busiest, t);
+        trip += t;
         if (i + 1 < S) {
-            B = fmax(B, c->hop_s[b * n + boards[i + 1]]);
-            sum += c->hop_s[b * n + boards[i + 1]];
+            busiest = fmax(busiest, c->hop_busy_s[b * n + boards[i + 1]]);
+            trip += c->hop_s[b * n + boards[i + 1]];
         }
     }
-    if (S > 1) sum += c->ret_s[boards[S - 1] * n + boards[0]];
-    return obj == SP_OBJ_THROUGHPUT ? M * B : sum;
+    if (S > 1) {
+        busiest = fmax(busiest, c->ret_busy_s[boards[S - 1] * n + boards[0]]);
+        trip += c->ret_s[boards[S - 1] * n + boards[0]];
+    }
+    return obj == SP_OBJ_THROUGHPUT ? fmax(trip, G * busiest) : trip;
 }
 
 typedef struct brute {
     const sp_problem *p;
     sp_objective obj;
+    bool old_rule; /* throughput with G fixed at min(K, S), the previous planner's rule */
     int boards[SP_PLANNER_MAX_BOARDS], firsts[SP_PLANNER_MAX_BOARDS];
     double best;
-    long tried;
+    int best_groups, best_stages;
 } brute;
 
-/* Every composition of the layers into S non-empty ranges. */
+/* Every composition of the layers into S non-empty ranges, with every G. */
 static void brute_cuts(brute *bf, int S, int i)
 {
     if (i == S) {
-        bf->tried++;
-        double v = brute_value(bf->p, bf->obj, S, bf->boards, bf->firsts);
-        if (v < bf->best) bf->best = v;
+        int K = bf->p->sequences, lo = 1, hi = bf->obj == SP_OBJ_LATENCY ? 1 : K;
+        if (bf->old_rule) lo = hi = K < S ? K : S;
+        for (int G = lo; G <= hi; G++) {
+            double v = brute_value(bf->p, bf->obj, G, S, bf->boards, bf->firsts);
+            if (v < bf->best) bf->best = v, bf->best_groups = G, bf->best_stages = S;
+        }
         return;
     }
     int lo = bf->firsts[i - 1] + 1, hi = bf->p->n_layers - (S - i);
@@ -114,24 +124,24 @@ static void brute_orders(brute *bf, int depth, unsigned used)
     }
 }
 
-static double brute_force(const sp_problem *p, sp_objective obj)
+static brute brute_force(const sp_problem *p, sp_objective obj, bool old_rule)
 {
-    brute bf = {.p = p, .obj = obj, .best = INFINITY};
+    brute bf = {.p = p, .obj = obj, .old_rule = old_rule, .best = INFINITY};
     brute_orders(&bf, 0, 0);
-    return bf.best;
+    return bf;
 }
 
 static void check_against_brute_force(bool tight, uint64_t seed, int count)
 {
     sp_rng r;
     sp_rng_seed(&r, seed);
-    int infeasible = 0, partial = 0;
+    int infeasible = 0, partial = 0, more_groups = 0, beats_old = 0;
     for (int it = 0; it < count; it++) {
         sp_problem p;
         random_problem(&p, &r, tight);
         for (int o = 0; o < 2; o++) {
             sp_objective obj = o ? SP_OBJ_LATENCY : SP_OBJ_THROUGHPUT;
-            double want = brute_force(&p, obj);
+            double want = brute_force(&p, obj, false).best;
             sp_solution s;
             sp_error err = {{0}};
             int rc = sp_search(&p, obj, &s, &err);
@@ -147,16 +157,23 @@ static void check_against_brute_force(bool tight, uint64_t seed, int count)
             cr_assert(fabs(s.value - want) <= 1e-9 * fmax(1, want), "instance %d (%d boards, %d layers, K %d) "
                       "objective %d: search %.12g, brute force %.12g", it, p.n_boards, p.n_layers, p.sequences, o,
                       s.value, want);
-            /* the partition it returns has the value it claims */
-            double again = brute_value(&p, obj, s.n_stages, s.board, s.first);
+            /* the partition and G it returns have the value it claims */
+            double again = brute_value(&p, obj, s.micro_batches, s.n_stages, s.board, s.first);
             cr_assert(fabs(again - s.value) <= 1e-9 * fmax(1, want), "claimed %.12g, is %.12g", s.value, again);
+            cr_assert_float_eq(s.tok_s, p.sequences / s.round_s, 1e-9);
             if (s.n_stages < p.n_boards) partial++;
+            if (obj == SP_OBJ_THROUGHPUT) {
+                more_groups += s.micro_batches > s.n_stages;
+                beats_old += s.value < brute_force(&p, obj, true).best * (1 - 1e-9);
+            }
         }
         sp_problem_free(&p);
     }
     /* the instances must exercise the interesting cases */
     if (tight) cr_assert(infeasible > 0, "no instance hit the memory limit");
     cr_assert(partial > 0, "no optimum left a board out");
+    cr_assert(more_groups > 0, "no optimum had more groups than stages");
+    cr_assert(beats_old > 0, "no optimum beat the old rule G = min(K, S)");
 }
 
 Test(search, equals_brute_force_memory_ample) { check_against_brute_force(false, 1, 400); }
@@ -181,9 +198,42 @@ Test(search, objective_changes_plan)
     cr_assert_eq(sp_search(&p, SP_OBJ_LATENCY, &l, &err), 0, "%s", err.msg);
     cr_assert_eq(t.n_stages, 2, "throughput should use both boards, got %d stage(s)", t.n_stages);
     cr_assert_eq(t.first[1], 2, "and split the layers evenly, got a cut at %d", t.first[1]);
-    cr_assert_float_eq(t.value, 2.0, 1e-9); /* 2 micro-batches x 1 s */
+    cr_assert_eq(t.micro_batches, 2);
+    /* 2 groups of 1 row: the round trip 1 + 0.1 + 1 + 0.1 s binds over 2 x 1 s */
+    cr_assert_float_eq(t.value, 2.2, 1e-9);
     cr_assert_eq(l.n_stages, 1, "latency should use one board, got %d stages", l.n_stages);
     cr_assert_float_eq(l.value, 4.0, 1e-9);
+    sp_problem_free(&p);
+}
+
+/* Compute-bound layers (time grows with the rows) behind links of high
+ * latency but ample bandwidth: with the old rule's 2 groups for 2 stages the
+ * round trip binds (P = 2 x 4 + 2 x 3 = 14 s for 8 tokens); 8 groups of one
+ * row keep both boards busy (P = max(2 + 6, 8 x 1) = 8 s). */
+Test(search, more_groups_than_stages_when_the_round_trip_binds)
+{
+    sp_problem p;
+    sp_problem_init(&p, 4, 2, 8);
+    for (int b = 0; b < 2; b++) p.mem_cap[b] = 100;
+    for (int l = 0; l < 4; l++) p.layer_mem[l] = 1;
+    for (int ci = 0; ci < p.n_cases; ci++) {
+        sp_cost_case *c = &p.cases[ci];
+        for (int i = 0; i < 8; i++) c->layer_s[i] = 0.5 * c->rows;
+        c->hop_s[1] = c->hop_s[2] = c->ret_s[1] = c->ret_s[2] = 3.0;
+        c->hop_busy_s[1] = c->hop_busy_s[2] = c->ret_busy_s[1] = c->ret_busy_s[2] = 0.01;
+    }
+    sp_solution s;
+    sp_error err;
+    cr_assert_eq(sp_search(&p, SP_OBJ_THROUGHPUT, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.n_stages, 2);
+    cr_assert_eq(s.micro_batches, 8, "expected 8 groups, got %d", s.micro_batches);
+    cr_assert_float_eq(s.value, 8.0, 1e-9);
+    cr_assert_float_eq(s.tok_s, 1.0, 1e-9);
+    brute old = brute_force(&p, SP_OBJ_THROUGHPUT, true);
+    cr_assert_float_eq(old.best, 14.0, 1e-9, "the old rule's best period is %g", old.best);
+    cr_assert_lt(s.value, old.best);
+    /* and the brute force over every G agrees */
+    cr_assert_float_eq(brute_force(&p, SP_OBJ_THROUGHPUT, false).best, s.value, 1e-9);
     sp_problem_free(&p);
 }
 
@@ -209,7 +259,6 @@ Test(search, leaves_out_a_board_behind_a_slow_link)
     sp_error err;
     cr_assert_eq(sp_search(&p, SP_OBJ_THROUGHPUT, &s, &err), 0, "%s", err.msg);
     for (int i = 0; i < s.n_stages; i++) cr_assert_neq(s.board[i], 2, "board 2 is behind a 50 s link");
-    cr_assert_eq(s.n_stages, 2);
     sp_problem_free(&p);
 }
 
@@ -381,7 +430,7 @@ static void plan_and_validate(const sp_cluster *c, sp_gguf *g, const sp_config *
     sp_problem p;
     sp_error err = {{0}};
     cr_assert_eq(sp_cost_build(&p, c, g, cfg, o, &err), 0, "%s", err.msg);
-    cr_assert_eq(sp_search_best(&p, obj, s, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_search(&p, obj, s, &err), 0, "%s", err.msg);
     static sp_plan plan, back;
     sp_planner_to_plan(s, c, o, g->path, &plan);
     char *header = sp_planner_header(s, c, cfg, "tiny", o);
@@ -452,9 +501,30 @@ Test(plans, objective_changes_the_plan)
     plan_and_validate(&c, g, &cfg, &o, SP_OBJ_THROUGHPUT, &t);
     plan_and_validate(&c, g, &cfg, &o, SP_OBJ_LATENCY, &l);
     cr_assert_eq(t.n_stages, 2, "throughput: %d stage(s)", t.n_stages);
-    cr_assert_eq(t.micro_batches, 2);
+    /* the 5 ms hops make the round trip bind: one group per sequence */
+    cr_assert_eq(t.micro_batches, 4, "throughput: %d groups", t.micro_batches);
     cr_assert_eq(l.n_stages, 1, "latency: %d stages", l.n_stages);
     cr_assert_eq(l.micro_batches, 1);
     cr_assert_gt(t.tok_s, l.tok_s, "throughput plan %.3f tok/s, latency plan %.3f", t.tok_s, l.tok_s);
     sp_gguf_close(g);
+}
+
+/* A matrix's decode time: streaming or arithmetic, whichever is longer; one
+ * row never costs more than the measured 1-row call. */
+Test(cost, matrix_time)
+{
+    sp_thread_perf perf = {.threads = 1, .mem_read_gbs = 10};
+    perf.mv[SP_MV_Q4_0] = (sp_mv_perf){.gbs = 10, .gflops = 40};
+    perf.mv[SP_MV_Q8_0] = (sp_mv_perf){.gbs = 10, .gflops = 5}; /* 8 rows slower than 8 x 1 row: noise */
+    for (int i = 0; i < SP_SGEMM_NROWS; i++) perf.sgemm_gflops[i] = 100;
+    uint64_t params = 100000000, bytes = 56250000; /* 100 M weights of Q4_0: 5.625 ms to stream */
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 1), 5.625e-3, 1e-12);
+    /* 2 x 100 M / 40 GFLOPS = 5 ms of arithmetic per row: 8 rows are compute bound */
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 8), 40e-3, 1e-12);
+    /* 40 ms of arithmetic per row by the 8-row figure, but one row took 10.625 ms in all */
+    uint64_t q8 = 106250000;
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q8_0, q8, params, 1), 10.625e-3, 1e-12);
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q8_0, q8, params, 3), 3 * 10.625e-3, 1e-12);
+    /* 64 rows take the sgemm path: 2 x 100 M x 64 / 100 GFLOPS */
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 64), 0.128, 1e-12);
 }

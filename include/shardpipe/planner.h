@@ -6,19 +6,29 @@
  * (cost.c) turns the hardware and the model into a planning problem - the
  * seconds each layer takes on each board for a decode micro-batch, the
  * seconds of each hop, the bytes each stage holds - and the search
- * (search.c) finds the partition that is best for the objective:
+ * (search.c) finds the partition that is best for the objective.
  *
- *   throughput  with K sequences in flight split into M = min(K, S)
- *               micro-batches of r = ceil(K / M) rows over S stages, every
- *               sequence gets a token per round of M micro-batches; the
- *               round is at least M x the bottleneck B (the slowest stage
- *               compute or hop transfer per micro-batch). Minimises M x B.
- *   latency     one micro-batch of all K sequences (M = 1, r = K); minimises
- *               L = the sum of stage computes and hops, including the hop
- *               that carries the sampled tokens back to the first board.
+ * How the runtime decodes (src/cluster/sched.c, run.c): the K sequences in
+ * flight are split into G groups (the plan's micro_batches) of at most
+ * r = ceil(K / G) rows. A group has one micro-batch in the pipeline at a
+ * time: its next one can start only when its sampled tokens are back on
+ * the first board. For a partition with r rows per micro-batch let
  *
- * For either, predicted tok/s = K / max(M x B, L): a round can neither beat
- * the bottleneck nor one micro-batch's trip around the ring. */
+ *   T  = the round trip: every stage's compute plus every hop, including
+ *        the one that carries the sampled tokens back to the first board;
+ *   Bn = the bottleneck: the busiest stage or link per micro-batch (a
+ *        link is busy bytes / bandwidth; its latency overlaps other work).
+ *
+ * In steady state every group comes round once per period
+ *
+ *   P = max(T, G x Bn)
+ *
+ * (its own trip, or the G micro-batches queued at the bottleneck), and
+ * each period yields one token for each of the K sequences.
+ *
+ *   throughput  minimises P over partitions AND G = 1..K: K / P tok/s;
+ *   latency     G = 1, r = K: minimises T, one sequence's time per token.
+ */
 #ifndef SHARDPIPE_PLANNER_H
 #define SHARDPIPE_PLANNER_H
 
@@ -37,7 +47,6 @@ typedef enum sp_objective {
 } sp_objective;
 
 #define SP_PLANNER_MAX_BOARDS SP_CLUSTER_MAX_BOARDS
-#define SP_PLANNER_MAX_CASES (SP_PLANNER_MAX_BOARDS + 1)
 
 /* The costs that depend on the rows of a decode micro-batch. */
 typedef struct sp_cost_case {
@@ -47,6 +56,8 @@ typedef struct sp_cost_case {
     double *head_s;    /* [board]: final norm and output matrix, on the last stage */
     double *hop_s;     /* [a * n_boards + b]: hidden states of the micro-batch from board a to b */
     double *ret_s;     /* [a * n_boards + b]: its sampled token ids from the last board a to the first b */
+    double *hop_busy_s; /* [a * n_boards + b]: how long that hop keeps the link busy (no latency) */
+    double *ret_busy_s; /* [a * n_boards + b]: the same for the token ids */
     uint64_t fixed_mem[2][2]; /* [is first][is last]: bytes a stage holds besides its layers */
 } sp_cost_case;
 
@@ -58,12 +69,11 @@ typedef struct sp_problem {
     uint64_t *mem_cap;          /* [n_boards]: usable bytes */
     char (*names)[64];          /* [n_boards], for messages */
     int n_cases;
-    sp_cost_case cases[SP_PLANNER_MAX_CASES];
+    sp_cost_case *cases;        /* one per distinct ceil(K / G), G = 1..K */
 } sp_problem;
 
-/* Micro-batches and rows for an objective with S stages and K sequences. */
-int sp_planner_micro_batches(sp_objective obj, int n_stages, int sequences);
-int sp_planner_rows(sp_objective obj, int n_stages, int sequences);
+/* Rows of the largest micro-batch when K sequences form G groups: ceil(K / G). */
+int sp_planner_rows(int sequences, int micro_batches);
 
 /* An empty problem with a case for every row count the search may ask for
  * (arrays zeroed, to be filled by the caller). */
@@ -96,34 +106,30 @@ typedef struct sp_solution {
     int n_stages;
     int board[SP_PLANNER_MAX_BOARDS];            /* in pipeline order */
     int first[SP_PLANNER_MAX_BOARDS], last[SP_PLANNER_MAX_BOARDS]; /* layer ranges, inclusive */
-    int micro_batches, rows;
+    int micro_batches, rows;                     /* G, r = ceil(K / G) */
     double stage_s[SP_PLANNER_MAX_BOARDS];       /* compute per micro-batch */
     double hop_s[SP_PLANNER_MAX_BOARDS];         /* after stage i: to stage i+1, the last one back to the first */
     uint64_t mem[SP_PLANNER_MAX_BOARDS];
-    double bottleneck;   /* B: slowest stage or forward hop */
-    double latency;      /* L: one micro-batch around the ring */
-    double round_s;      /* max(M x B, L) */
-    double tok_s;        /* K / round_s */
-    double value;        /* the objective: M x B or L */
+    double bottleneck;   /* Bn: the busiest stage or link per micro-batch */
+    double latency;      /* T: one micro-batch around the ring */
+    double round_s;      /* P = max(T, G x Bn): the period of every group */
+    double tok_s;        /* K / P */
+    double value;        /* the objective: P (throughput) or T (latency) */
 } sp_solution;
 
-/* Fill `s` for a given partition: boards in pipeline order and the first
- * layer of each stage (first[0] = 0). Returns -1 (s->feasible false) when a
- * stage does not fit its board's memory. */
-int sp_evaluate(const sp_problem *p, sp_objective obj, int n_stages, const int *boards, const int *firsts,
-                sp_solution *s);
+/* Fill `s` for a given partition: G micro-batches, boards in pipeline order
+ * and the first layer of each stage (first[0] = 0). Returns -1
+ * (s->feasible false) when a stage does not fit its board's memory. */
+int sp_evaluate(const sp_problem *p, sp_objective obj, int micro_batches, int n_stages, const int *boards,
+                const int *firsts, sp_solution *s);
+/* The same with the best G for the objective (always 1 for latency). */
+int sp_evaluate_batched(const sp_problem *p, sp_objective obj, int n_stages, const int *boards, const int *firsts,
+                        sp_solution *s);
 
-/* The optimal partition for the objective. When no partition fits the
- * memory of the boards, returns -1 with a message that says by how much. */
+/* The optimal partition (and G) for the objective. When no partition fits
+ * the memory of the boards, returns -1 with a message that says by how
+ * much. */
 int sp_search(const sp_problem *p, sp_objective obj, sp_solution *best, sp_error *err);
-
-/* What `shardpipe plan` uses. Latency: sp_search. Throughput: the
- * throughput optimum minimises M x B exactly, but when hops are slow enough
- * that one micro-batch's trip around the ring L exceeds M x B, the round is
- * bounded by L instead; so the latency optimum, re-batched for throughput
- * (M = min(K, S)), is evaluated too and whichever predicts more tok/s is
- * returned. */
-int sp_search_best(const sp_problem *p, sp_objective obj, sp_solution *best, sp_error *err);
 
 /* ---- plans from solutions (emit.c) ---- */
 
@@ -140,8 +146,9 @@ char *sp_planner_stage_comment(const sp_solution *s, int i, const sp_cluster *cl
                                const sp_gguf *g, const sp_config *cfg);
 
 /* What common simpler planners would do, for comparison: all boards in
- * the cluster's order, layers split evenly or in proportion to memory.
- * Returns -1 when that split does not fit (s->feasible false). */
+ * the cluster's order, layers split evenly or in proportion to memory (with
+ * the best G for that split). Returns -1 when that split does not fit
+ * (s->feasible false). */
 int sp_planner_baseline(const sp_problem *p, sp_objective obj, bool by_memory, sp_solution *s);
 
 #endif

@@ -76,8 +76,8 @@ static void print_explain(const sp_problem *p, const sp_solution *s, const sp_cl
                s->stage_s[i] * 1e3, s->hop_s[i] * 1e3, s->mem[i] / 1e9, cl->boards[s->board[i]].memory / 1e9,
                neck ? "  <- bottleneck" : "");
     }
-    printf("\nbottleneck %.2f ms x %d micro-batch%s; ring latency %.2f ms; round %.2f ms\n", s->bottleneck * 1e3,
-           s->micro_batches, s->micro_batches > 1 ? "es" : "", s->latency * 1e3, s->round_s * 1e3);
+    printf("\nperiod of a group %.2f ms = max(round trip %.2f ms, %d group%s x bottleneck %.2f ms)\n", s->round_s * 1e3,
+           s->latency * 1e3, s->micro_batches, s->micro_batches > 1 ? "s" : "", s->bottleneck * 1e3);
     printf("predicted decode: %.2f tok/s for %d sequence%s, %.2f tok/s per sequence\n", s->tok_s, K,
            K > 1 ? "s" : "", s->tok_s / K);
     for (int m = 0; m < 2; m++) {
@@ -86,8 +86,8 @@ static void print_explain(const sp_problem *p, const sp_solution *s, const sp_cl
         const char *what = m ? "layers in proportion to memory" : "layers split evenly";
         if (rc) printf("all boards in cluster order, %s: does not fit in memory\n", what);
         else
-            printf("all boards in cluster order, %s: %.2f tok/s (this plan is %.2fx)\n", what, base.tok_s,
-                   s->tok_s / base.tok_s);
+            printf("all boards in cluster order, %s: %.2f tok/s with %d group%s (this plan is %.2fx)\n", what,
+                   base.tok_s, base.micro_batches, base.micro_batches > 1 ? "s" : "", s->tok_s / base.tok_s);
     }
 }
 
@@ -171,7 +171,7 @@ int cmd_plan(int argc, char **argv)
 
     sp_solution s;
     double t0 = sp_now();
-    if (sp_search_best(&p, obj, &s, &err)) {
+    if (sp_search(&p, obj, &s, &err)) {
         sp_error_prefix(&err, "%s on %s (context %d, %d sequence%s): ", model, cluster_path, o.context, o.sequences,
                         o.sequences > 1 ? "s" : "");
         goto fail;

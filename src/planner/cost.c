@@ -5,13 +5,19 @@
  * decode micro-batch of r rows (one token each of r sequences):
  *
  *   matrix   W (params weights, `bytes` of data, type t): the dot path
- *            (r < 16, the engine's default crossover, see matmul.c) streams
+ *            (r < 48, the engine's default crossover, see matmul.c) streams
  *            W once for all r rows; the sgemm path dequantizes W and runs
  *            sgemm. Either way the time is the larger of streaming the
  *            weights and doing the arithmetic:
- *              max(bytes / matvec_gbs[t], 2 params r / gflops)
- *            with gflops = matvec_gflops[t] on the dot path and sgemm GFLOPS
- *            interpolated at r rows on the sgemm path;
+ *              max(bytes / matvec_gbs[t], r x row)
+ *            where row, the arithmetic of one row, is 2 params / gflops with
+ *            gflops = matvec_gflops[t] on the dot path and sgemm GFLOPS
+ *            interpolated at r rows on the sgemm path. On the dot path row
+ *            is at most bytes / matvec_gbs[t]: that is the measured time of
+ *            a whole 1-row call, arithmetic included, so r rows never cost
+ *            more than r calls of one (a profile taken on a busy machine can
+ *            have an 8-row figure that says otherwise; one row then costs
+ *            exactly what was measured for one row);
  *   attention per layer and row at the average position p = context / 2:
  *            read p positions of fp16 K and V (2 x p x kv_dim x 2 bytes) and
  *            do 4 x dim x p flops (q.k and the weighted sum of V), costed on
@@ -20,7 +26,9 @@
  *            token on the first stage and the output matrix on the last;
  *   hop      latency + bytes / bandwidth of the message of wire.h: a 24-byte
  *            header, 20 bytes per row and the hidden states in the wire
- *            type (the token ids going back carry no hidden states).
+ *            type (the token ids going back carry no hidden states); the
+ *            link is busy for bytes / bandwidth of it, as messages of other
+ *            micro-batches can be under way during the latency.
  *
  * Memory per stage is sp_plan_stage_memory's, split into a part per layer
  * (weights + KV cache) and a fixed part (embedding / head weights, scratch
@@ -32,7 +40,7 @@
 #include "shardpipe/planner.h"
 #include "shardpipe/quant.h"
 
-#define SGEMM_MIN_ROWS 16 /* matmul.c's DEFAULT_SGEMM_MIN_ROWS */
+#define SGEMM_MIN_ROWS 48 /* matmul.c's DEFAULT_SGEMM_MIN_ROWS */
 #define WIRE_HEADER_BYTES 24
 #define WIRE_ROW_BYTES 20
 
@@ -61,9 +69,10 @@ static double sgemm_at(const sp_thread_perf *perf, int r)
 double sp_cost_matrix_s(const sp_thread_perf *perf, sp_dtype t, uint64_t bytes, uint64_t params, int rows)
 {
     const sp_mv_perf *mv = &perf->mv[mv_type(t)];
-    double gflops = rows < SGEMM_MIN_ROWS ? mv->gflops : sgemm_at(perf, rows);
-    double stream = bytes / (mv->gbs * 1e9), compute = 2.0 * params * rows / (gflops * 1e9);
-    return stream > compute ? stream : compute;
+    double stream = bytes / (mv->gbs * 1e9);
+    if (rows >= SGEMM_MIN_ROWS) return fmax(stream, 2.0 * params * rows / (sgemm_at(perf, rows) * 1e9));
+    double row = fmin(2.0 * params / (mv->gflops * 1e9), stream);
+    return fmax(stream, rows * row);
 }
 
 static double tensor_s(const sp_thread_perf *perf, const sp_gguf *g, const char *name, int rows)
@@ -147,8 +156,10 @@ int sp_cost_build(sp_problem *p, const sp_cluster *cl, const sp_gguf *g, const s
             for (int a = 0; a < n; a++) {
                 const sp_link *lk = &cl->links[b][a];
                 if (a == b) continue;
-                c->hop_s[b * n + a] = lk->latency + wire_bytes(o->wire, r, cfg->dim, true) / lk->bandwidth;
-                c->ret_s[b * n + a] = lk->latency + wire_bytes(o->wire, r, cfg->dim, false) / lk->bandwidth;
+                c->hop_busy_s[b * n + a] = wire_bytes(o->wire, r, cfg->dim, true) / lk->bandwidth;
+                c->ret_busy_s[b * n + a] = wire_bytes(o->wire, r, cfg->dim, false) / lk->bandwidth;
+                c->hop_s[b * n + a] = lk->latency + c->hop_busy_s[b * n + a];
+                c->ret_s[b * n + a] = lk->latency + c->ret_busy_s[b * n + a];
             }
         }
     }

@@ -68,14 +68,14 @@ char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_con
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
     add(&t, "Written by `shardpipe plan` on %s: %s (%d layers) on cluster %s (%s).\n", date, model_name,
         cfg->n_layers, cl->name, cl->path);
-    add(&t, "Objective %s: %d sequence%s in flight as %d micro-batch%s of %d row%s; context %d; wire %s.\n",
-        s->objective == SP_OBJ_THROUGHPUT ? "throughput" : "latency", o->sequences, o->sequences > 1 ? "s" : "",
-        s->micro_batches, s->micro_batches > 1 ? "es" : "", s->rows, s->rows > 1 ? "s" : "", o->context,
-        sp_wire_name(o->wire));
-    add(&t, "Predicted decode: %.2f tok/s for the cluster, %.2f tok/s per sequence; a round takes %.1f ms =\n",
-        s->tok_s, s->tok_s / o->sequences, s->round_s * 1e3);
-    add(&t, "max(%d micro-batch%s x the bottleneck %.1f ms, one micro-batch around the ring %.1f ms).\n",
-        s->micro_batches, s->micro_batches > 1 ? "es" : "", s->bottleneck * 1e3, s->latency * 1e3);
+    add(&t, "Objective %s: %d sequence%s in flight in %d group%s (micro_batches) of up to %d row%s; context %d; "
+        "wire %s.\n", s->objective == SP_OBJ_THROUGHPUT ? "throughput" : "latency", o->sequences,
+        o->sequences > 1 ? "s" : "", s->micro_batches, s->micro_batches > 1 ? "s" : "", s->rows,
+        s->rows > 1 ? "s" : "", o->context, sp_wire_name(o->wire));
+    add(&t, "Predicted decode: %.2f tok/s for the cluster, %.2f tok/s per sequence; each group comes round\n",
+        s->tok_s, s->tok_s / o->sequences);
+    add(&t, "every %.1f ms = max(one micro-batch around the ring %.1f ms, %d group%s x the bottleneck %.1f ms).\n",
+        s->round_s * 1e3, s->latency * 1e3, s->micro_batches, s->micro_batches > 1 ? "s" : "", s->bottleneck * 1e3);
     bool used[SP_CLUSTER_MAX_BOARDS] = {false};
     for (int i = 0; i < s->n_stages; i++) used[s->board[i]] = true;
     int left = 0;
@@ -136,5 +136,5 @@ int sp_planner_baseline(const sp_problem *p, sp_objective obj, bool by_memory, s
         firsts[i] = i == 0 ? 0 : f;
         cum += by_memory ? (double)p->mem_cap[i] : 1.0;
     }
-    return sp_evaluate(p, obj, S, boards, firsts, s);
+    return sp_evaluate_batched(p, obj, S, boards, firsts, s);
 }

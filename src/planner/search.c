@@ -1,26 +1,45 @@
 /* search.c - the exact optimum over partitions: which boards take part, in
- * which order, and which contiguous layers each runs (see planner.h for the
- * two objectives).
+ * which order, which contiguous layers each runs and, for throughput, into
+ * how many groups G the sequences are split (see planner.h for the period
+ * P = max(T, G x Bn) and the two objectives).
  *
- * Dynamic programme. f[set][last][j] is the best value over partitions of
- * layers [0, j) onto exactly the boards in `set`, in some order ending with
- * board `last`. The value of a partial pipeline is the max (throughput) or
- * the sum (latency) of its stage times and hop times, and both operators
- * are monotone, so the best extension of a state never needs a worse state:
+ * The core is a dynamic programme for
+ *
+ *   F(cap) = the least round trip T over the partitions in which no stage
+ *            and no link is busy longer than `cap` per micro-batch.
+ *
+ * f[set][last][j] is the least partial round trip (stages and hops so far)
+ * over partitions of layers [0, j) onto exactly the boards in `set`, in some
+ * order that starts with a fixed board f0 and ends with board `last`:
  *
  *   f[set + b][b][k] = min over j < k, last in set of
- *                      op(op(f[set][last][j], hop(last, b)), stage(b, j, k))
+ *                      f[set][last][j] + hop(last, b) + stage(b, j, k)
  *
- * The inner minimum over `last` does not depend on k, so it is taken once
- * per (set, b, j) into g[j]; each (set, b) then costs O(L^2) with prefix
- * sums making stage(b, j, k) O(1). For 8 boards and 128 layers that is
- * 2^8 x 8 / 2 x 128^2 / 2 ~ 8M updates per pass.
+ * taking only stages and links within the cap. The inner minimum over
+ * `last` does not depend on k, so it is taken once per (set, b, j) into
+ * g[j]; prefix sums make stage(b, j, k) O(1). The sampled tokens go back
+ * from the last board to f0, so one pass is run per f0 and the return hop
+ * is added when a pipeline is complete.
  *
- * Throughput: the rows of a micro-batch, and so every cost, depend on the
- * final stage count S (r = ceil(K / min(K, S))), so one pass is run per
- * distinct r and only the sets of the matching size are read from it.
- * Latency: the token ids go back from the last board to the first, so one
- * pass is run per first board, which then is known when a pipeline ends. */
+ * Latency is F(infinity) for r = K rows. Throughput, for G groups of
+ * r = ceil(K / G) rows:
+ *
+ *   min P = min over cap of max(F(cap), G x cap)
+ *
+ * and the cap only needs to range over the times a stage or link can take,
+ * since the bottleneck of every partition is one of them. F does not
+ * increase with the cap while G x cap increases, so a binary search finds
+ * the smallest candidate c with F(c) <= G x c; the optimum is then G x c or
+ * F at the candidate just below c. Of the G with the same r only the least,
+ * ceil(K / r), needs a look: more groups of the same rows only lengthen
+ * G x Bn. So the search runs over the distinct r = ceil(K / G), G = 1..K.
+ *
+ * Pruning keeps this fast without changing the result: a partial round
+ * trip that cannot end below the best period found so far (with the rest
+ * of the layers on their fastest boards) is dropped; a stage stops growing
+ * at the cap; states whose remaining layers the unused boards cannot cover
+ * within the cap are skipped; and each r is visited in order of a lower
+ * bound on its period, skipped when that bound cannot beat the best. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,16 +48,21 @@
 #include "shardpipe/planner.h"
 #include "shardpipe/util.h"
 
-int sp_planner_micro_batches(sp_objective obj, int n_stages, int sequences)
-{
-    if (obj == SP_OBJ_LATENCY) return 1;
-    return sequences < n_stages ? sequences : n_stages;
-}
+int sp_planner_rows(int sequences, int micro_batches) { return (sequences + micro_batches - 1) / micro_batches; }
 
-int sp_planner_rows(sp_objective obj, int n_stages, int sequences)
+static sp_cost_case *add_case(sp_problem *p, int rows)
 {
-    int m = sp_planner_micro_batches(obj, n_stages, sequences);
-    return (sequences + m - 1) / m;
+    sp_cost_case *c = &p->cases[p->n_cases++];
+    int n = p->n_boards;
+    c->rows = rows;
+    c->layer_s = sp_calloc((size_t)n * p->n_layers, sizeof(double));
+    c->first_s = sp_calloc((size_t)n, sizeof(double));
+    c->head_s = sp_calloc((size_t)n, sizeof(double));
+    c->hop_s = sp_calloc((size_t)n * n, sizeof(double));
+    c->ret_s = sp_calloc((size_t)n * n, sizeof(double));
+    c->hop_busy_s = sp_calloc((size_t)n * n, sizeof(double));
+    c->ret_busy_s = sp_calloc((size_t)n * n, sizeof(double));
+    return c;
 }
 
 void sp_problem_init(sp_problem *p, int n_layers, int n_boards, int sequences)
@@ -51,17 +75,17 @@ void sp_problem_init(sp_problem *p, int n_layers, int n_boards, int sequences)
     p->mem_cap = sp_calloc((size_t)n_boards, sizeof *p->mem_cap);
     p->names = sp_calloc((size_t)n_boards, sizeof *p->names);
     for (int b = 0; b < n_boards; b++) snprintf(p->names[b], sizeof p->names[b], "board %d", b);
-    /* every row count either objective can use (latency's r = K is S = 1's) */
-    for (int s = 1; s <= n_boards; s++) {
-        int r = sp_planner_rows(SP_OBJ_THROUGHPUT, s, sequences);
-        if (sp_problem_case(p, r)) continue;
-        sp_cost_case *c = &p->cases[p->n_cases++];
-        c->rows = r;
-        c->layer_s = sp_calloc((size_t)n_boards * n_layers, sizeof(double));
-        c->first_s = sp_calloc((size_t)n_boards, sizeof(double));
-        c->head_s = sp_calloc((size_t)n_boards, sizeof(double));
-        c->hop_s = sp_calloc((size_t)n_boards * n_boards, sizeof(double));
-        c->ret_s = sp_calloc((size_t)n_boards * n_boards, sizeof(double));
+    /* ceil(K / G) takes fewer than 2 sqrt(K) distinct values; walking G
+     * upwards they come in decreasing order, each as one run */
+    int distinct = 0;
+    for (int G = 1, prev = 0; G <= sequences; G++) {
+        int r = sp_planner_rows(sequences, G);
+        if (r != prev) distinct++, prev = r;
+    }
+    p->cases = sp_calloc((size_t)distinct, sizeof *p->cases);
+    for (int G = 1, prev = 0; G <= sequences; G++) {
+        int r = sp_planner_rows(sequences, G);
+        if (r != prev) add_case(p, r), prev = r;
     }
 }
 
@@ -74,7 +98,10 @@ void sp_problem_free(sp_problem *p)
         free(c->head_s);
         free(c->hop_s);
         free(c->ret_s);
+        free(c->hop_busy_s);
+        free(c->ret_busy_s);
     }
+    free(p->cases);
     free(p->layer_mem);
     free(p->mem_cap);
     free(p->names);
@@ -90,18 +117,20 @@ const sp_cost_case *sp_problem_case(const sp_problem *p, int rows)
 
 /* ---- evaluating one partition ---- */
 
-int sp_evaluate(const sp_problem *p, sp_objective obj, int n_stages, const int *boards, const int *firsts,
-                sp_solution *s)
+int sp_evaluate(const sp_problem *p, sp_objective obj, int micro_batches, int n_stages, const int *boards,
+                const int *firsts, sp_solution *s)
 {
     memset(s, 0, sizeof *s);
-    int S = n_stages, K = p->sequences, n = p->n_boards;
+    int S = n_stages, K = p->sequences, n = p->n_boards, G = micro_batches;
     s->objective = obj;
     s->n_stages = S;
-    s->micro_batches = sp_planner_micro_batches(obj, S, K);
-    s->rows = sp_planner_rows(obj, S, K);
+    if (G < 1 || G > K || S < 1 || S > n || firsts[0] != 0) return -1;
+    s->micro_batches = G;
+    s->rows = sp_planner_rows(K, G);
     const sp_cost_case *c = sp_problem_case(p, s->rows);
-    if (!c || S < 1 || S > n || firsts[0] != 0) return -1;
+    if (!c) return -1;
     s->feasible = true;
+    double Bn = 0, T = 0;
     for (int i = 0; i < S; i++) {
         int b = boards[i];
         s->board[i] = b;
@@ -119,21 +148,37 @@ int sp_evaluate(const sp_problem *p, sp_objective obj, int n_stages, const int *
         s->stage_s[i] = t;
         s->mem[i] = m;
         if (m > p->mem_cap[b]) s->feasible = false;
-        if (i + 1 < S) s->hop_s[i] = c->hop_s[b * n + boards[i + 1]];
-        else if (S > 1) s->hop_s[i] = c->ret_s[b * n + boards[0]];
+        double busy = 0;
+        if (i + 1 < S) {
+            s->hop_s[i] = c->hop_s[b * n + boards[i + 1]];
+            busy = c->hop_busy_s[b * n + boards[i + 1]];
+        } else if (S > 1) {
+            s->hop_s[i] = c->ret_s[b * n + boards[0]];
+            busy = c->ret_busy_s[b * n + boards[0]];
+        }
+        Bn = fmax(Bn, fmax(t, busy));
+        T += t + s->hop_s[i];
     }
-    double B = 0, L = 0;
-    for (int i = 0; i < S; i++) {
-        if (s->stage_s[i] > B) B = s->stage_s[i];
-        if (i + 1 < S && s->hop_s[i] > B) B = s->hop_s[i];
-        L += s->stage_s[i] + s->hop_s[i];
-    }
-    s->bottleneck = B;
-    s->latency = L;
-    s->round_s = s->micro_batches * B > L ? s->micro_batches * B : L;
+    s->bottleneck = Bn;
+    s->latency = T;
+    s->round_s = fmax(T, G * Bn);
     s->tok_s = s->round_s > 0 ? K / s->round_s : 0;
-    s->value = obj == SP_OBJ_THROUGHPUT ? s->micro_batches * B : L;
+    s->value = obj == SP_OBJ_THROUGHPUT ? s->round_s : T;
     return s->feasible ? 0 : -1;
+}
+
+int sp_evaluate_batched(const sp_problem *p, sp_objective obj, int n_stages, const int *boards, const int *firsts,
+                        sp_solution *s)
+{
+    if (obj == SP_OBJ_LATENCY) return sp_evaluate(p, obj, 1, n_stages, boards, firsts, s);
+    int rc = -1;
+    for (int ci = 0; ci < p->n_cases; ci++) {
+        sp_solution t;
+        int G = sp_planner_rows(p->sequences, p->cases[ci].rows); /* the least G with these rows */
+        int trc = sp_evaluate(p, obj, G, n_stages, boards, firsts, &t);
+        if (ci == 0 || (trc == 0 && (rc != 0 || t.round_s < s->round_s))) *s = t, rc = trc;
+    }
+    return rc;
 }
 
 /* ---- the dynamic programme ---- */
@@ -142,22 +187,34 @@ typedef struct dp {
     const sp_problem *p;
     const sp_cost_case *c;
     int n, L;
-    bool sum;             /* latency: +, throughput: max */
+    double cap;           /* no stage or link may be busy longer per micro-batch */
+    double cutoff;        /* round trips above it are of no interest */
     double *f;            /* [(set * n + last) * (L + 1) + j] */
     signed char *par_last; /* board of the previous stage, -1 for the first stage */
     short *par_j;          /* first layer of the stage that ends the state */
+    int *stamp;           /* [set]: the pass that wrote f[set]; other passes read it as infinite */
+    int pass;
     double *prefix;       /* [b * (L + 1) + j]: seconds of layers [0, j) on board b */
     uint64_t *mprefix;    /* [j]: bytes of layers [0, j) */
+    double *rest;         /* [j]: layers [j, L) each on its fastest board, plus the cheapest head */
+    double heaviest;      /* the slowest layer on its fastest board */
+    int reach[SP_PLANNER_MAX_BOARDS]; /* most layers board b can run within the cap */
     double *g;            /* [L + 1] */
     int *g_last;          /* [L + 1] */
+    /* the best partition of the last dp_solve */
+    double best;
+    int n_stages, boards[SP_PLANNER_MAX_BOARDS], firsts[SP_PLANNER_MAX_BOARDS];
 } dp;
+
+/* a < b by more than rounding: sums of the same times in another order
+ * differ in the last bits, and such ties keep what was found first - for
+ * boards alike, the cluster's order. */
+static bool better(double a, double b) { return isinf(b) ? a < b : a < b - 1e-12 * fabs(b); }
 
 static size_t idx(const dp *d, int set, int last, int j)
 {
     return ((size_t)set * d->n + last) * (d->L + 1) + j;
 }
-
-static double op(const dp *d, double a, double b) { return d->sum ? a + b : (a > b ? a : b); }
 
 static bool fits(const dp *d, int b, int i, int k)
 {
@@ -174,56 +231,39 @@ static double stage(const dp *d, int b, int i, int k)
     return t;
 }
 
-/* Relax every extension of a state with value v by board b from layer j:
- * stages [j, k) for every k that fits in b's memory. */
+/* f[set] of this pass, starting it (all infinite) on first use. */
+static double *row(dp *d, int set)
+{
+    double *f = d->f + idx(d, set, 0, 0);
+    if (d->stamp[set] != d->pass) {
+        d->stamp[set] = d->pass;
+        for (size_t i = 0; i < (size_t)d->n * (d->L + 1); i++) f[i] = INFINITY;
+    }
+    return f;
+}
+
+/* Relax every extension of a state with partial round trip v by board b
+ * from layer j: stages [j, k) within the cap, the memory of b and the
+ * cutoff. Stage time and v + stage + rest grow with k, so the first k over
+ * the cap or the cutoff ends the loop. */
 static void extend(dp *d, int nset, int b, int j, double v, int from)
 {
     int L = d->L;
+    double *f = NULL;
     for (int k = j + 1; k <= L; k++) {
+        double t = stage(d, b, j, k), w = v + t;
+        if (t > d->cap || w + d->rest[k] > d->cutoff) break;
         if (!fits(d, b, j, k)) {
             /* memory grows with k below L; only the last stage (head) can differ */
             if (k < L) k = L - 1;
             continue;
         }
-        double w = op(d, v, stage(d, b, j, k));
-        size_t at = idx(d, nset, b, k);
-        if (w < d->f[at]) {
-            d->f[at] = w;
-            d->par_last[at] = (signed char)from;
-            d->par_j[at] = (short)j;
-        }
-    }
-}
-
-/* One pass over every set; only_first >= 0 restricts the first stage. */
-static void dp_run(dp *d, int only_first)
-{
-    int n = d->n, L = d->L, full = 1 << n;
-    size_t states = (size_t)full * n * (L + 1);
-    for (size_t i = 0; i < states; i++) d->f[i] = INFINITY;
-    for (int b = 0; b < n; b++)
-        if (only_first < 0 || b == only_first) extend(d, 1 << b, b, 0, d->sum ? 0 : -INFINITY, -1);
-    for (int set = 1; set < full; set++) {
-        if (only_first >= 0 && !(set & (1 << only_first))) continue;
-        for (int b = 0; b < n; b++) {
-            if (set & (1 << b)) continue;
-            /* g[j]: best way to hand layers [0, j) over to board b */
-            bool any = false;
-            for (int j = 1; j < L; j++) {
-                d->g[j] = INFINITY;
-                d->g_last[j] = -1;
-                for (int last = 0; last < n; last++) {
-                    if (!(set & (1 << last))) continue;
-                    double v = d->f[idx(d, set, last, j)];
-                    if (v == INFINITY) continue;
-                    double w = op(d, v, d->c->hop_s[last * n + b]);
-                    if (w < d->g[j]) d->g[j] = w, d->g_last[j] = last;
-                }
-                any |= d->g[j] < INFINITY;
-            }
-            if (!any) continue;
-            for (int j = 1; j < L; j++)
-                if (d->g[j] < INFINITY) extend(d, set | (1 << b), b, j, d->g[j], d->g_last[j]);
+        if (!f) f = row(d, nset);
+        size_t at = (size_t)b * (L + 1) + k;
+        if (better(w, f[at])) {
+            f[at] = w;
+            d->par_last[idx(d, nset, 0, 0) + at] = (signed char)from;
+            d->par_j[idx(d, nset, 0, 0) + at] = (short)j;
         }
     }
 }
@@ -249,6 +289,87 @@ static int reconstruct(const dp *d, int set, int last, int *boards, int *firsts)
     return s;
 }
 
+/* One pass with the first stage on board f0. */
+static void dp_pass(dp *d, int f0)
+{
+    int n = d->n, L = d->L, full = 1 << n, bit0 = 1 << f0;
+    const sp_cost_case *c = d->c;
+    d->pass++;
+    extend(d, bit0, f0, 0, 0, -1);
+    for (int set = bit0; set < full; set++) {
+        if (!(set & bit0) || d->stamp[set] != d->pass) continue;
+        const double *f = d->f + idx(d, set, 0, 0);
+        /* complete pipelines: the token ids go back to f0. `last` (here
+         * and in g) runs downwards so that on ties the board later in the
+         * cluster comes later in the pipeline: boards alike keep its order */
+        for (int last = n - 1; last >= 0; last--) {
+            double v = f[(size_t)last * (L + 1) + L];
+            if (v == INFINITY) continue;
+            if (set != bit0) {
+                if (c->ret_busy_s[last * n + f0] > d->cap) continue;
+                v += c->ret_s[last * n + f0];
+            }
+            if (v > d->cutoff || !better(v, d->best)) continue;
+            d->best = v;
+            d->n_stages = reconstruct(d, set, last, d->boards, d->firsts);
+        }
+        /* layers [0, j) done by `set`: the other boards must be able to
+         * cover [j, L) within the cap, and `set` cannot have done more
+         * than its own reach */
+        int own = 0, others = 0;
+        for (int b = 0; b < n; b++) {
+            if (set & (1 << b)) own += d->reach[b];
+            else others += d->reach[b];
+        }
+        int jlo = L - others > 1 ? L - others : 1, jhi = own < L - 1 ? own : L - 1;
+        if (jlo > jhi) continue;
+        for (int b = 0; b < n; b++) {
+            if (set & (1 << b)) continue;
+            /* g[j]: best way to hand layers [0, j) over to board b */
+            bool any = false;
+            for (int j = jlo; j <= jhi; j++) {
+                d->g[j] = INFINITY;
+                d->g_last[j] = -1;
+            }
+            for (int last = n - 1; last >= 0; last--) {
+                if (!(set & (1 << last)) || c->hop_busy_s[last * n + b] > d->cap) continue;
+                const double *fl = f + (size_t)last * (L + 1);
+                double hop = c->hop_s[last * n + b];
+                for (int j = jlo; j <= jhi; j++) {
+                    double w = fl[j] + hop;
+                    if (better(w, d->g[j])) d->g[j] = w, d->g_last[j] = last, any = true;
+                }
+            }
+            if (!any) continue;
+            for (int j = jlo; j <= jhi; j++)
+                if (d->g[j] + d->rest[j] <= d->cutoff) extend(d, set | (1 << b), b, j, d->g[j], d->g_last[j]);
+        }
+    }
+}
+
+/* F(cap) among round trips <= cutoff: the least round trip T, its
+ * partition in d->n_stages, d->boards, d->firsts; INFINITY when none. */
+static double dp_solve(dp *d, double cap, double cutoff)
+{
+    int L = d->L;
+    d->cap = cap;
+    d->cutoff = cutoff;
+    d->best = INFINITY;
+    /* the longest run of layers each board can take within the cap */
+    for (int b = 0; b < d->n; b++) {
+        const double *P = d->prefix + (size_t)b * (L + 1);
+        int most = 0;
+        for (int j = 0, k = 0; j < L; j++) {
+            if (k < j) k = j;
+            while (k < L && P[k + 1] - P[j] <= cap) k++;
+            if (k - j > most) most = k - j;
+        }
+        d->reach[b] = most;
+    }
+    for (int f0 = 0; f0 < d->n; f0++) dp_pass(d, f0);
+    return d->best;
+}
+
 static void dp_prepare(dp *d, const sp_problem *p, const sp_cost_case *c)
 {
     d->p = p;
@@ -259,6 +380,102 @@ static void dp_prepare(dp *d, const sp_problem *p, const sp_cost_case *c)
         P[0] = 0;
         for (int l = 0; l < L; l++) P[l + 1] = P[l] + c->layer_s[b * L + l];
     }
+    double head = INFINITY;
+    for (int b = 0; b < n; b++) head = fmin(head, c->head_s[b]);
+    d->rest[L] = 0;
+    for (int l = L - 1; l >= 0; l--) {
+        double fastest = INFINITY;
+        for (int b = 0; b < n; b++) fastest = fmin(fastest, c->layer_s[b * L + l]);
+        d->rest[l] = (l == L - 1 ? head : d->rest[l + 1]) + fastest;
+        d->heaviest = l == L - 1 ? fastest : fmax(d->heaviest, fastest);
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The times below `below` that a stage or a link can take, into v (when
+ * not NULL); returns how many. A stage's time grows with its last layer,
+ * so each (board, first layer) stops at the first one too long. */
+static size_t times_below(const dp *d, double below, double *v)
+{
+    int n = d->n, L = d->L;
+    size_t m = 0;
+    for (int b = 0; b < n; b++)
+        for (int j = 0; j < L; j++)
+            for (int k = j + 1; k <= L; k++) {
+                double t = stage(d, b, j, k);
+                if (t >= below) break;
+                if (v) v[m] = t;
+                m++;
+            }
+    for (int i = 0; i < n * n; i++) {
+        double busy[2] = {d->c->hop_busy_s[i], d->c->ret_busy_s[i]};
+        for (int h = 0; h < 2; h++) {
+            if (i / n == i % n || busy[h] >= below) continue;
+            if (v) v[m] = busy[h];
+            m++;
+        }
+    }
+    return m;
+}
+
+/* The caps worth trying: those times, sorted, without repeats. */
+static double *caps(const dp *d, double below, int *count)
+{
+    size_t m = times_below(d, below, NULL);
+    double *v = sp_alloc((m ? m : 1) * sizeof *v);
+    times_below(d, below, v);
+    qsort(v, m, sizeof *v, cmp_double);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (u == 0 || v[i] != v[u - 1]) v[u++] = v[i];
+    *count = (int)u;
+    return v;
+}
+
+/* If the last dp_solve found a partition, evaluate it with G groups and
+ * keep it when it beats *best. */
+static void consider(const dp *d, sp_objective obj, int G, sp_solution *best)
+{
+    sp_solution s;
+    if (d->best == INFINITY || sp_evaluate(d->p, obj, G, d->n_stages, d->boards, d->firsts, &s)) return;
+    if (!best->feasible || better(s.value, best->value)) *best = s;
+}
+
+/* The best period with G groups of the case's rows (see the header). */
+static void search_groups(dp *d, int G, sp_solution *best)
+{
+    double incumbent = best->feasible ? best->value : INFINITY;
+    if (G == 1) { /* T >= Bn always: P = T */
+        dp_solve(d, INFINITY, incumbent);
+        consider(d, SP_OBJ_THROUGHPUT, G, best);
+        return;
+    }
+    int m;
+    double *cap = caps(d, incumbent / G, &m);
+    /* smallest i with F(cap[i]) <= min(G cap[i], incumbent): F falls and
+     * the bound rises with i, so the test flips once */
+    int lo = 0, hi = m; /* the answer is in [lo, hi]; hi = m: none */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        double bound = fmin(G * cap[mid], incumbent);
+        if (dp_solve(d, cap[mid], bound) <= bound) {
+            hi = mid;
+            consider(d, SP_OBJ_THROUGHPUT, G, best); /* its period is at most G cap[mid] */
+        } else {
+            lo = mid + 1;
+        }
+    }
+    /* below it the round trip binds: the best there is F at the cap just below */
+    if (lo > 0) {
+        dp_solve(d, cap[lo - 1], best->feasible ? best->value : INFINITY);
+        consider(d, SP_OBJ_THROUGHPUT, G, best);
+    }
+    free(cap);
 }
 
 /* "1.23 GB", or "45.6 MB" below a GB. */
@@ -269,9 +486,9 @@ static const char *gb(uint64_t bytes, char *buf, size_t size)
     return buf;
 }
 
-static void no_fit(const sp_problem *p, sp_error *err)
+/* Why nothing fits, with the memory figures of case c. */
+static void no_fit(const sp_problem *p, const sp_cost_case *c, sp_error *err)
 {
-    const sp_cost_case *c = sp_problem_case(p, sp_planner_rows(SP_OBJ_LATENCY, 1, p->sequences));
     uint64_t layers = 0, have = 0, biggest = 0;
     char a[32], b2[32], c2[32], d[32], e[32];
     for (int l = 0; l < p->n_layers; l++) layers += p->layer_mem[l];
@@ -303,88 +520,81 @@ static void no_fit(const sp_problem *p, sp_error *err)
                   gb(need, a, sizeof a), gb(have, b2, sizeof b2), boards);
 }
 
+/* A lower bound on the period of G groups of the case's rows: the round
+ * trip is at least every layer on its fastest board, and the busiest of at
+ * most n stages carries at least 1/n of that and at least the slowest layer. */
+static double period_bound(const dp *d, int G)
+{
+    return fmax(d->rest[0], G * fmax(d->rest[0] / d->n, d->heaviest));
+}
+
 int sp_search(const sp_problem *p, sp_objective obj, sp_solution *best, sp_error *err)
 {
     memset(best, 0, sizeof *best);
     int n = p->n_boards, L = p->n_layers, K = p->sequences;
-    if (n < 1 || n > SP_PLANNER_MAX_BOARDS || L < 1 || L > 32767)
-        return sp_errorf(err, "the planner handles 1 to %d boards and 1 to 32767 layers, got %d boards and %d "
-                              "layers", SP_PLANNER_MAX_BOARDS, n, L);
-    dp d = {.n = n, .L = L, .sum = obj == SP_OBJ_LATENCY};
+    if (n < 1 || n > SP_PLANNER_MAX_BOARDS || L < 1 || L > 32767 || K < 1)
+        return sp_errorf(err, "the planner handles 1 to %d boards, 1 to 32767 layers and at least 1 sequence, got "
+                              "%d boards, %d layers and %d sequences", SP_PLANNER_MAX_BOARDS, n, L, K);
+    dp d = {.n = n, .L = L};
     size_t states = ((size_t)1 << n) * n * (L + 1);
     d.f = sp_alloc(states * sizeof *d.f);
     d.par_last = sp_alloc(states);
     d.par_j = sp_alloc(states * sizeof *d.par_j);
+    d.stamp = sp_calloc((size_t)1 << n, sizeof *d.stamp);
     d.prefix = sp_alloc((size_t)n * (L + 1) * sizeof *d.prefix);
     d.mprefix = sp_alloc((size_t)(L + 1) * sizeof *d.mprefix);
+    d.rest = sp_alloc((size_t)(L + 1) * sizeof *d.rest);
     d.g = sp_alloc((size_t)(L + 1) * sizeof *d.g);
     d.g_last = sp_alloc((size_t)(L + 1) * sizeof *d.g_last);
     d.mprefix[0] = 0;
     for (int l = 0; l < L; l++) d.mprefix[l + 1] = d.mprefix[l] + p->layer_mem[l];
 
-    double best_value = INFINITY;
-    int boards[SP_PLANNER_MAX_BOARDS], firsts[SP_PLANNER_MAX_BOARDS], n_best = 0;
-    int best_boards[SP_PLANNER_MAX_BOARDS], best_firsts[SP_PLANNER_MAX_BOARDS];
-    if (obj == SP_OBJ_THROUGHPUT) {
+    if (obj == SP_OBJ_LATENCY) {
+        dp_prepare(&d, p, sp_problem_case(p, K));
+        dp_solve(&d, INFINITY, INFINITY);
+        consider(&d, obj, 1, best);
+    } else {
+        /* the even split over every board, to prune with from the start */
+        int boards[SP_PLANNER_MAX_BOARDS], firsts[SP_PLANNER_MAX_BOARDS], S = n < L ? n : L;
+        for (int i = 0; i < S; i++) boards[i] = i, firsts[i] = (int)((long)L * i / S);
+        sp_solution even;
+        if (sp_evaluate_batched(p, obj, S, boards, firsts, &even) == 0) *best = even;
+        /* the cases in order of their lower bound */
+        double *bound = sp_alloc((size_t)p->n_cases * sizeof *bound);
+        int *order = sp_alloc((size_t)p->n_cases * sizeof *order);
         for (int ci = 0; ci < p->n_cases; ci++) {
             dp_prepare(&d, p, &p->cases[ci]);
-            dp_run(&d, -1);
-            for (int set = 1; set < (1 << n); set++) {
-                int S = __builtin_popcount((unsigned)set);
-                if (sp_planner_rows(obj, S, K) != d.c->rows) continue;
-                int M = sp_planner_micro_batches(obj, S, K);
-                for (int last = 0; last < n; last++) {
-                    double v = d.f[idx(&d, set, last, L)];
-                    if (!(set & (1 << last)) || v == INFINITY || M * v >= best_value) continue;
-                    best_value = M * v;
-                    n_best = reconstruct(&d, set, last, boards, firsts);
-                    memcpy(best_boards, boards, sizeof boards);
-                    memcpy(best_firsts, firsts, sizeof firsts);
-                }
+            bound[ci] = period_bound(&d, sp_planner_rows(K, p->cases[ci].rows));
+            order[ci] = ci;
+            for (int i = ci; i > 0 && bound[order[i]] < bound[order[i - 1]]; i--) {
+                int t = order[i];
+                order[i] = order[i - 1];
+                order[i - 1] = t;
             }
         }
-    } else {
-        dp_prepare(&d, p, sp_problem_case(p, sp_planner_rows(obj, 1, K)));
-        for (int f0 = 0; f0 < n; f0++) {
-            dp_run(&d, f0);
-            for (int set = 1; set < (1 << n); set++) {
-                if (!(set & (1 << f0))) continue;
-                for (int last = 0; last < n; last++) {
-                    double v = d.f[idx(&d, set, last, L)];
-                    if (!(set & (1 << last)) || v == INFINITY) continue;
-                    if (set != (1 << f0)) v += d.c->ret_s[last * n + f0];
-                    if (v >= best_value) continue;
-                    best_value = v;
-                    n_best = reconstruct(&d, set, last, boards, firsts);
-                    memcpy(best_boards, boards, sizeof boards);
-                    memcpy(best_firsts, firsts, sizeof firsts);
-                }
-            }
+        for (int i = 0; i < p->n_cases; i++) {
+            const sp_cost_case *c = &p->cases[order[i]];
+            if (best->feasible && bound[order[i]] >= best->value) break;
+            dp_prepare(&d, p, c);
+            search_groups(&d, sp_planner_rows(K, c->rows), best);
         }
+        free(bound);
+        free(order);
     }
     free(d.f);
     free(d.par_last);
     free(d.par_j);
+    free(d.stamp);
     free(d.prefix);
     free(d.mprefix);
+    free(d.rest);
     free(d.g);
     free(d.g_last);
-    if (best_value == INFINITY) {
-        no_fit(p, err);
+    if (!best->feasible) {
+        memset(best, 0, sizeof *best);
+        /* for throughput, the fewest rows (the last case) need the least memory */
+        no_fit(p, obj == SP_OBJ_LATENCY ? sp_problem_case(p, K) : &p->cases[p->n_cases - 1], err);
         return -1;
     }
-    sp_evaluate(p, obj, n_best, best_boards, best_firsts, best);
-    return 0;
-}
-
-int sp_search_best(const sp_problem *p, sp_objective obj, sp_solution *best, sp_error *err)
-{
-    if (sp_search(p, obj, best, err)) return -1;
-    if (obj != SP_OBJ_THROUGHPUT) return 0;
-    sp_solution lat, rebatched;
-    if (sp_search(p, SP_OBJ_LATENCY, &lat, err)) return 0;
-    if (sp_evaluate(p, SP_OBJ_THROUGHPUT, lat.n_stages, lat.board, lat.first, &rebatched) == 0 &&
-        rebatched.tok_s > best->tok_s)
-        *best = rebatched;
     return 0;
 }
