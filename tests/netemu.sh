@@ -2,8 +2,11 @@
 # netemu.sh - the emulated network of benchmarks/netemu: two boards (network
 # namespaces at 198.18.0.1 and .2, the only addresses used) joined by the
 # userspace switch, each link 200 Mbit/s with a 1 ms one-way delay; an MPI
-# ping-pong between them must see a 2 ms one-way latency and 200 Mbit/s
-# within 25%. Needs root (namespaces, TAP devices); skips loudly otherwise.
+# ping-pong between them must see a 2 ms one-way latency (its fastest tenth
+# of round trips: load only ever adds latency, so the lower decile is the
+# emulated delay plus a little; it must be 0.9x to 1.6x the setting) and 200
+# Mbit/s within 25%. Needs root (namespaces, TAP devices); skips loudly
+# otherwise.
 # Usage: bash netemu.sh SHARDPIPE SHARED_DIR SOURCE_DIR
 src=${3:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$src/tests/tools/lib.sh"
@@ -44,14 +47,15 @@ check "board a has only 198.18.0.1 on sp0" \
 # the switch wait for a core), so a result out of range is measured again,
 # up to 3 times; a broken emulation is out of range every time.
 within() { awk -v m="$1" -v s="$2" 'BEGIN { exit !(m != "" && m >= 0.75 * s && m <= 1.25 * s) }'; }
+delay_ok() { awk -v m="$1" -v s="$2" 'BEGIN { exit !(m != "" && m >= 0.9 * s && m <= 1.6 * s) }'; }
 for attempt in 1 2 3; do
     out=$(timeout -k 3 12 bash "$netemu" mpiexec -n 2 "$tmp/pingpong" -l 100 -b 16 -r 3)
     echo "ping-pong (attempt $attempt, load $(cut -d' ' -f1 /proc/loadavg)): $out"
-    lat=$(echo "$out" | sed -n 's/.*"latency_us": \([0-9.]*\).*/\1/p')
+    lat=$(echo "$out" | sed -n 's/.*"latency_p10_us": \([0-9.]*\).*/\1/p')
     bw=$(echo "$out" | sed -n 's/.*"bandwidth_mbit_s": \([0-9.]*\).*/\1/p')
-    within "$lat" 2000 && within "$bw" 200 && break
+    delay_ok "$lat" 2000 && within "$bw" 200 && break
 done
-check "one-way latency ${lat:-?} us is 2000 us +-25%" within "$lat" 2000
+check "one-way latency (p10) ${lat:-?} us is 0.9-1.6 x 2000 us" delay_ok "$lat" 2000
 check "bandwidth ${bw:-?} Mbit/s is 200 Mbit/s +-25%" within "$bw" 200
 
 bash "$netemu" down
