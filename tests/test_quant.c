@@ -445,6 +445,77 @@ Test(vec_dot, extreme_rows_known_value)
     }
 }
 
+/* The packed activation layout the decode kernels read (sp_q8_group):
+ * halves, bias -8 * sum, f32 scales, and a zero-padded partial last group. */
+Test(vec_dot, q8_group_pack_layout)
+{
+    sp_block_q8_0 a[5];
+    sp_q8_group g[2];
+    sp_rng rng;
+    sp_rng_seed(&rng, 14);
+    fill_q8(&rng, a, 5, FILL_RANDOM, 0);
+    cr_assert_eq(sp_q8_group_count(5 * SP_QK), 2);
+    cr_assert_eq(sp_q8_group_count(8 * SP_QK), 2);
+    memset(g, 0x55, sizeof g);
+    sp_q8_group_pack(a, g, 5 * SP_QK);
+    for (int b = 0; b < 8; b++) {
+        const sp_q8_group *gr = &g[b / 4];
+        int k = b % 4;
+        int32_t sum = 0;
+        for (int j = 0; j < SP_QK && b < 5; j++) sum += a[b].qs[j];
+        for (int j = 0; j < 16; j++) {
+            cr_assert_eq(gr->lo[k][j], b < 5 ? a[b].qs[j] : 0, "block %d quant %d", b, j);
+            cr_assert_eq(gr->hi[k][j], b < 5 ? a[b].qs[16 + j] : 0, "block %d quant %d", b, 16 + j);
+        }
+        for (int i = 0; i < 4; i++) {
+            cr_assert_eq(gr->bias[4 * k + i], i == 0 ? -8 * sum : 0, "block %d bias lane %d", b, i);
+            cr_assert_eq(gr->d[4 * k + i], b < 5 ? sp_fp16_to_f32(a[b].d) : 0.0f, "block %d d", b);
+        }
+    }
+}
+
+/* Rows longer than the wrappers' packing chunk (64 blocks) and a real
+ * model's widths, through both the block wrappers and the packed dots; and
+ * Q8_0 weights of -128 (never produced by quantization, but legal in a file),
+ * which the sign tricks must still multiply exactly. */
+Test(vec_dot, long_rows_and_packed_dots_every_level)
+{
+    enum { NB = 177 };
+    static sp_block_q8_0 w8[NB], a[NB];
+    static sp_block_q4_0 w4[NB];
+    static sp_q8_group g[(NB + 3) / 4];
+    const int counts[] = {65, 128, 131, 176, 177};
+    sp_rng rng;
+    sp_rng_seed(&rng, 15);
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+            int nb = counts[c];
+            int64_t n = (int64_t)nb * SP_QK;
+            for (int unit = 1; unit >= 0; unit--) {
+                fill_q8(&rng, w8, nb, FILL_RANDOM, unit);
+                fill_q4(&rng, w4, nb, FILL_RANDOM, unit);
+                fill_q8(&rng, a, nb, FILL_RANDOM, unit);
+                if (c == 0) memset(w8[nb / 2].qs, -128, SP_QK);
+                sp_q8_group_pack(a, g, n);
+                double tol8 = unit ? 0 : 1e-5 * abs_terms_q8(nb, w8, a);
+                double tol4 = unit ? 0 : 1e-5 * abs_terms_q4(nb, w4, a);
+                float ref8 = sp_vec_dot_q8_0_q8_0_ref(n, w8, a);
+                float ref4 = sp_vec_dot_q4_0_q8_0_ref(n, w4, a);
+                float got[4] = {sp_vec_dot_q8_0_q8_0(n, w8, a), sp_vec_dot_q8_0_q8g(n, w8, g),
+                                sp_vec_dot_q4_0_q8_0(n, w4, a), sp_vec_dot_q4_0_q8g(n, w4, g)};
+                for (int i = 0; i < 4; i++) {
+                    float ref = i < 2 ? ref8 : ref4;
+                    cr_assert(fabs(got[i] - ref) <= (i < 2 ? tol8 : tol4),
+                              "%s %s %s, %d blocks%s: %.9g vs %.9g", sp_simd_name(),
+                              i < 2 ? "q8_0" : "q4_0", i % 2 ? "packed" : "blocks", nb,
+                              unit ? " unit scales" : "", got[i], ref);
+                }
+            }
+        }
+    }
+}
+
 Test(vec_dot, f32_every_level)
 {
     static float w[2048 + 7], a[2048 + 7];

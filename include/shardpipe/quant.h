@@ -58,9 +58,36 @@ float sp_vec_dot_f16_f32_ref(int64_t n, const uint16_t *w, const float *a);
  * sum of V rows). Fused, so every level gives bit-identical results. Any n. */
 void sp_vec_mad_f16_ref(int64_t n, float *y, const uint16_t *x, float a);
 
+/* Decode activations. matmul's dot path quantizes an activation row to
+ * Q8_0 once and dots it with every weight row, so it first lays the row out
+ * for the kernels: groups of four blocks with each block's quants split in
+ * halves (elements 0..15, the positions of a Q4_0 block's low nibbles, then
+ * 16..31), the scales in f32 and the Q4_0 offset precomputed. The kernels
+ * then need no shuffles or conversions on the activation side, and Q4_0
+ * multiplies the raw nibbles q in [0, 15]: sum (q - 8) a = sum q a - 8 sum a.
+ * A partial last group is padded with zero blocks (all fields 0). */
+typedef struct sp_q8_group {
+    int8_t lo[4][16];   /* quants 0..15 of blocks 0..3 */
+    int8_t hi[4][16];   /* quants 16..31 */
+    int32_t bias[16];   /* lane 4k: -8 * sum of block k's 32 quants; other lanes 0 */
+    float d[16];        /* lanes 4k..4k+3: block k's scale */
+} sp_q8_group;          /* 256 bytes */
+
+_Static_assert(sizeof(sp_q8_group) == 256, "sp_q8_group has no padding");
+
+/* Groups holding a row of n elements (n a multiple of SP_QK). */
+int64_t sp_q8_group_count(int64_t n);
+/* Packs n elements of Q8_0 blocks (quants in [-127, 127]) into groups. */
+void sp_q8_group_pack(const sp_block_q8_0 *a, sp_q8_group *g, int64_t n);
+
 /* The dispatched versions (fastest the CPU supports). */
 float sp_vec_dot_q8_0_q8_0(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
 float sp_vec_dot_q4_0_q8_0(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
+/* The same on packed activations: the decode kernels, which the two above
+ * call after packing. Exact integer block sums like the _ref functions on
+ * the blocks packed; only the f32 summation order differs. */
+float sp_vec_dot_q8_0_q8g(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
+float sp_vec_dot_q4_0_q8g(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 float sp_vec_dot_f32(int64_t n, const float *w, const float *a);
 /* Any n (attention head sizes need not be multiples of 32). */
 float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a);

@@ -1,17 +1,22 @@
 /* dot.h - private to src/kernels: the SIMD vec_dot and dequantization
- * kernels of each level, one set per dot_<level>.c file. Only simd.c calls these names (tests reach
- * them through sp_simd_force). Each has the signature and the exact integer
- * semantics of the matching _ref function in quant.h, for activation quants
- * in [-127, 127] as Q8_0 produces them (-128 may be mishandled by the sign
- * tricks). */
+ * kernels of each level, one set per dot_<level>.c file. Only simd.c calls
+ * these names (tests reach them through sp_simd_force). The int8 dots take
+ * packed activations (sp_q8_group) and have the exact integer semantics of
+ * the matching _ref function in quant.h on the blocks packed, for
+ * activation quants in [-127, 127] as Q8_0 produces them (-128 may be
+ * mishandled by the sign tricks). */
 #ifndef SP_KERNELS_DOT_H
 #define SP_KERNELS_DOT_H
 
 #include "shardpipe/quant.h"
 
+/* The portable dots on packed activations (quant.c), for the scalar level. */
+float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
+float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
+
 #if defined(__x86_64__)
-float sp_vec_dot_q8_0_q8_0_avx2(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
-float sp_vec_dot_q4_0_q8_0_avx2(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
+float sp_vec_dot_q8_0_q8g_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
+float sp_vec_dot_q4_0_q8g_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a);
 void sp_dequantize_row_q8_0_avx2(const sp_block_q8_0 *x, float *y, int64_t n);
 void sp_dequantize_row_q4_0_avx2(const sp_block_q4_0 *x, float *y, int64_t n);
@@ -19,13 +24,13 @@ void sp_dequantize_row_f16_avx2(const uint16_t *x, float *y, int64_t n);
 float sp_vec_dot_f16_f32_avx2(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a);
 
-float sp_vec_dot_q8_0_q8_0_avx512(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
-float sp_vec_dot_q4_0_q8_0_avx512(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
+float sp_vec_dot_q8_0_q8g_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
+float sp_vec_dot_q4_0_q8g_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 #endif
 
 #if defined(__aarch64__)
-float sp_vec_dot_q8_0_q8_0_neon(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
-float sp_vec_dot_q4_0_q8_0_neon(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
+float sp_vec_dot_q8_0_q8g_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
+float sp_vec_dot_q4_0_q8g_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 float sp_vec_dot_f32_neon(int64_t n, const float *w, const float *a);
 void sp_dequantize_row_q8_0_neon(const sp_block_q8_0 *x, float *y, int64_t n);
 void sp_dequantize_row_q4_0_neon(const sp_block_q4_0 *x, float *y, int64_t n);
@@ -33,8 +38,8 @@ void sp_dequantize_row_f16_neon(const uint16_t *x, float *y, int64_t n);
 float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16_neon(int64_t n, float *y, const uint16_t *x, float a);
 
-float sp_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);
-float sp_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
+float sp_vec_dot_q8_0_q8g_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
+float sp_vec_dot_q4_0_q8g_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 #endif
 
 /* Dequantizers of the level in use (simd.c), for sp_dequantize_row. */

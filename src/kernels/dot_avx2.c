@@ -4,10 +4,11 @@
  * dequantizers from here.
  *
  * Int8 dot products use the classic AVX2 idiom: vpmaddubsw multiplies an
- * unsigned by a signed byte vector, so we feed it |w| and a * sign(w), which
- * gives the same products w * a. Pairs of products are at most
- * 2 * 127 * 127 = 32258 and never saturate the int16 sums; vpmaddwd with
- * ones then widens the pairs to eight exact int32 partial sums per block. */
+ * unsigned by a signed byte vector, so Q8_0 feeds it |w| and a * sign(w),
+ * which gives the same products w * a, and Q4_0 its raw nibbles. Pairs of
+ * products are at most 2 * 128 * 127 = 32512 and never saturate the int16
+ * sums; vpmaddwd with ones then widens them to exact int32 partial sums,
+ * four per block (see the packed activations below). */
 #include <immintrin.h>
 #include <math.h>
 
@@ -26,7 +27,15 @@ static inline float hsum_ps(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* Eight int32 partial sums of w[i] * a[i] over 32 signed bytes. */
+/* ---- int8 dots on packed activations (sp_q8_group, quant.h) ----
+ * A 256-bit register covers two blocks of a group: the 16-byte halves of
+ * blocks k, k+1 line up with the group's lo[k..k+1] / hi[k..k+1], and the
+ * int32 lanes 0-3 / 4-7 of a product belong to block k / k+1, matching the
+ * group's bias and d lanes. The four fp16 weight scales of a group are
+ * gathered in a general register and converted at once. */
+
+/* Eight int32 sums of w[i] * a[i], each over four neighbouring signed
+ * bytes (lanes 0-3 / 4-7: the 16-byte halves in the low / high 128 bits). */
 static inline __m256i dot_i8(__m256i w, __m256i a)
 {
     __m256i wabs = _mm256_sign_epi8(w, w);
@@ -35,61 +44,120 @@ static inline __m256i dot_i8(__m256i w, __m256i a)
     return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
-/* Q4_0 block to 32 signed bytes in element order: nibble - 8. */
-static inline __m256i unpack_q4(const uint8_t *qs)
+/* 16 bytes at x (block k's half) and at y (block k+1's) in one register. */
+static inline __m256i load_halves(const void *x, const void *y)
 {
-    __m128i q = _mm_loadu_si128((const __m128i *)qs);
-    __m128i mask = _mm_set1_epi8(0x0f);
-    __m128i lo = _mm_and_si128(q, mask);
-    __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
-    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x)),
+                                   _mm_loadu_si128((const __m128i *)y), 1);
 }
 
-float sp_vec_dot_q8_0_q8_0_avx2(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a)
+/* fp16 scales of four weight blocks, converted. */
+static inline __m128 scales4(uint16_t d0, uint16_t d1, uint16_t d2, uint16_t d3)
 {
-    int64_t nb = n / SP_QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t b = 0;
-    /* two blocks per step into two accumulators to hide FMA latency */
-    for (; b + 2 <= nb; b += 2) {
-        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].qs),
-                            _mm256_loadu_si256((const __m256i *)a[b].qs));
-        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b + 1].qs),
-                            _mm256_loadu_si256((const __m256i *)a[b + 1].qs));
-        __m256 d0 = _mm256_set1_ps(fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d));
-        __m256 d1 = _mm256_set1_ps(fp16_to_f32(w[b + 1].d) * fp16_to_f32(a[b + 1].d));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), d0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), d1, acc1);
-    }
-    for (; b < nb; b++) {
-        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].qs),
-                           _mm256_loadu_si256((const __m256i *)a[b].qs));
-        __m256 d = _mm256_set1_ps(fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc0);
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
+    uint64_t h = (uint64_t)d0 | (uint64_t)d1 << 16 | (uint64_t)d2 << 32 | (uint64_t)d3 << 48;
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
 }
 
-float sp_vec_dot_q4_0_q8_0_avx2(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a)
+/* d_w * d_a for blocks k, k+1 of a group (k = 0 or 2), four lanes each. */
+static inline __m256 pair_scales(__m128 dw, int k, const sp_q8_group *g)
 {
-    int64_t nb = n / SP_QK;
+    __m256i idx = _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1);
+    return _mm256_mul_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw), idx),
+                         _mm256_loadu_ps(g->d + 4 * k));
+}
+
+/* int32 lanes of (q - 8) * a for Q4_0 blocks w[0], w[1] against blocks k,
+ * k+1 of the group: q * a from the raw nibbles (pairs of products are at
+ * most 2 * 15 * 127, and the lo and hi pair sums added stay below 2^13),
+ * plus the group's bias lanes -8 * sum a. */
+static inline __m256i q4_pair(const sp_block_q4_0 *w, const sp_q8_group *g, int k)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i q = load_halves(w[0].qs, w[1].qs);
+    __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    __m256i p = _mm256_add_epi16(
+        _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)g->lo[k])),
+        _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)g->hi[k])));
+    return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)),
+                            _mm256_loadu_si256((const __m256i *)(g->bias + 4 * k)));
+}
+
+static inline __m256i q8_pair(const sp_block_q8_0 *w, const sp_q8_group *g, int k)
+{
+    __m256i lo = dot_i8(load_halves(w[0].qs, w[1].qs),
+                        _mm256_loadu_si256((const __m256i *)g->lo[k]));
+    __m256i hi = dot_i8(load_halves(w[0].qs + 16, w[1].qs + 16),
+                        _mm256_loadu_si256((const __m256i *)g->hi[k]));
+    return _mm256_add_epi32(lo, hi);
+}
+
+/* One block of a partial last group, in 128 bits. */
+static inline __m128 q4_one(__m128 acc, const sp_block_q4_0 *w, const sp_q8_group *g, int k)
+{
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    __m128i q = _mm_loadu_si128((const __m128i *)w->qs);
+    __m128i p = _mm_add_epi16(
+        _mm_maddubs_epi16(_mm_and_si128(q, m4), _mm_loadu_si128((const __m128i *)g->lo[k])),
+        _mm_maddubs_epi16(_mm_and_si128(_mm_srli_epi16(q, 4), m4),
+                          _mm_loadu_si128((const __m128i *)g->hi[k])));
+    __m128i isum = _mm_add_epi32(_mm_madd_epi16(p, _mm_set1_epi16(1)),
+                                 _mm_loadu_si128((const __m128i *)(g->bias + 4 * k)));
+    __m128 d = _mm_set1_ps(fp16_to_f32(w->d) * g->d[4 * k]);
+    return _mm_fmadd_ps(_mm_cvtepi32_ps(isum), d, acc);
+}
+
+static inline __m128 q8_one(__m128 acc, const sp_block_q8_0 *w, const sp_q8_group *g, int k)
+{
+    __m128i isum = _mm_setzero_si128();
+    for (int h = 0; h < 2; h++) {
+        __m128i wv = _mm_loadu_si128((const __m128i *)(w->qs + 16 * h));
+        __m128i av = _mm_loadu_si128((const __m128i *)(h ? g->hi[k] : g->lo[k]));
+        __m128i p = _mm_maddubs_epi16(_mm_sign_epi8(wv, wv), _mm_sign_epi8(av, wv));
+        isum = _mm_add_epi32(isum, _mm_madd_epi16(p, _mm_set1_epi16(1)));
+    }
+    __m128 d = _mm_set1_ps(fp16_to_f32(w->d) * g->d[4 * k]);
+    return _mm_fmadd_ps(_mm_cvtepi32_ps(isum), d, acc);
+}
+
+static inline float hsum_tail(__m256 acc0, __m256 acc1, __m128 tail)
+{
+    __m256 s = _mm256_add_ps(acc0, acc1);
+    __m128 t = _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)), tail);
+    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    t = _mm_add_ss(t, _mm_movehdup_ps(t));
+    return _mm_cvtss_f32(t);
+}
+
+float sp_vec_dot_q8_0_q8g_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
+{
+    const int64_t nb = n / SP_QK;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m256i p0 = dot_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)a[b].qs));
-        __m256i p1 = dot_i8(unpack_q4(w[b + 1].qs),
-                            _mm256_loadu_si256((const __m256i *)a[b + 1].qs));
-        __m256 d0 = _mm256_set1_ps(fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d));
-        __m256 d1 = _mm256_set1_ps(fp16_to_f32(w[b + 1].d) * fp16_to_f32(a[b + 1].d));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), d0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), d1, acc1);
+    for (; b + 4 <= nb; b += 4, a++) {
+        __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_pair(w + b, a, 0)), pair_scales(dw, 0, a), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_pair(w + b + 2, a, 2)), pair_scales(dw, 2, a),
+                               acc1);
     }
-    for (; b < nb; b++) {
-        __m256i p = dot_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)a[b].qs));
-        __m256 d = _mm256_set1_ps(fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc0);
+    __m128 tail = _mm_setzero_ps();
+    for (int k = 0; b < nb; b++, k++) tail = q8_one(tail, w + b, a, k);
+    return hsum_tail(acc0, acc1, tail);
+}
+
+float sp_vec_dot_q4_0_q8g_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
+{
+    const int64_t nb = n / SP_QK;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4, a++) {
+        __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_pair(w + b, a, 0)), pair_scales(dw, 0, a), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_pair(w + b + 2, a, 2)), pair_scales(dw, 2, a),
+                               acc1);
     }
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
+    __m128 tail = _mm_setzero_ps();
+    for (int k = 0; b < nb; b++, k++) tail = q4_one(tail, w + b, a, k);
+    return hsum_tail(acc0, acc1, tail);
 }
 
 float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a)
@@ -112,6 +180,16 @@ float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a)
 
 /* ---- dequantization (prompt path: panels for sgemm). d * q is one f32
  * multiply, so the results are bit-identical to the portable loops. */
+
+/* Q4_0 block to 32 signed bytes in element order: nibble - 8. */
+static inline __m256i unpack_q4(const uint8_t *qs)
+{
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    __m128i mask = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(q, mask);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
 
 /* Store d * q for 32 signed bytes q. */
 static inline void store_scaled(float *y, __m256i q, float d)

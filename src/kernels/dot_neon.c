@@ -8,7 +8,10 @@
  *    vpadalq_s16 adds neighbouring pairs into four int32 lanes;
  *  - dotprod: vdotq_s32 adds groups of four products into int32 lanes.
  * The four lanes are converted to f32 and multiply-added with the block's
- * scale d_w * d_a into an f32 accumulator, summed across lanes at the end. */
+ * scale d_w * d_a into an f32 accumulator, summed across lanes at the end.
+ * The activations come packed (sp_q8_group, quant.h): a block's two 16-byte
+ * halves and its f32 scale are read from its group; the Q4_0 bias lanes are
+ * not needed, as SDOT and vmull_s8 take (nibble - 8) signed. */
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>
@@ -21,11 +24,6 @@ static inline float fp16_to_f32(uint16_t h)
     __fp16 f;
     memcpy(&f, &h, sizeof f);
     return (float)f;
-}
-
-static inline float scale_of(uint16_t dw, uint16_t da)
-{
-    return fp16_to_f32(dw) * fp16_to_f32(da);
 }
 
 /* Q4_0 block as two vectors of signed bytes (nibble - 8): elements 0..15
@@ -49,28 +47,44 @@ static inline int32x4_t dot32_neon(int8x16_t w0, int8x16_t w1, int8x16_t a0, int
     return s;
 }
 
-float sp_vec_dot_q8_0_q8_0_neon(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a)
+/* Quants 0..15 / 16..31 and the f32 scale of block b of a packed row. */
+static inline int8x16_t act_lo(const sp_q8_group *a, int64_t b)
+{
+    return vld1q_s8(a[b / 4].lo[b % 4]);
+}
+
+static inline int8x16_t act_hi(const sp_q8_group *a, int64_t b)
+{
+    return vld1q_s8(a[b / 4].hi[b % 4]);
+}
+
+static inline float act_d(const sp_q8_group *a, int64_t b)
+{
+    return a[b / 4].d[4 * (b % 4)];
+}
+
+float sp_vec_dot_q8_0_q8g_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
 {
     int64_t nb = n / SP_QK;
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-        int32x4_t s0 = dot32_neon(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), vld1q_s8(a[b].qs),
-                                  vld1q_s8(a[b].qs + 16));
+        int32x4_t s0 = dot32_neon(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), act_lo(a, b),
+                                  act_hi(a, b));
         int32x4_t s1 = dot32_neon(vld1q_s8(w[b + 1].qs), vld1q_s8(w[b + 1].qs + 16),
-                                  vld1q_s8(a[b + 1].qs), vld1q_s8(a[b + 1].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), scale_of(w[b].d, a[b].d));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), scale_of(w[b + 1].d, a[b + 1].d));
+                                  act_lo(a, b + 1), act_hi(a, b + 1));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), fp16_to_f32(w[b].d) * act_d(a, b));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), fp16_to_f32(w[b + 1].d) * act_d(a, b + 1));
     }
     for (; b < nb; b++) {
-        int32x4_t s = dot32_neon(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), vld1q_s8(a[b].qs),
-                                 vld1q_s8(a[b].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), scale_of(w[b].d, a[b].d));
+        int32x4_t s = dot32_neon(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), act_lo(a, b),
+                                 act_hi(a, b));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), fp16_to_f32(w[b].d) * act_d(a, b));
     }
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
-float sp_vec_dot_q4_0_q8_0_neon(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a)
+float sp_vec_dot_q4_0_q8g_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
 {
     int64_t nb = n / SP_QK;
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
@@ -79,16 +93,16 @@ float sp_vec_dot_q4_0_q8_0_neon(int64_t n, const sp_block_q4_0 *w, const sp_bloc
         int8x16_t l0, h0, l1, h1;
         unpack_q4(w[b].qs, &l0, &h0);
         unpack_q4(w[b + 1].qs, &l1, &h1);
-        int32x4_t s0 = dot32_neon(l0, h0, vld1q_s8(a[b].qs), vld1q_s8(a[b].qs + 16));
-        int32x4_t s1 = dot32_neon(l1, h1, vld1q_s8(a[b + 1].qs), vld1q_s8(a[b + 1].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), scale_of(w[b].d, a[b].d));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), scale_of(w[b + 1].d, a[b + 1].d));
+        int32x4_t s0 = dot32_neon(l0, h0, act_lo(a, b), act_hi(a, b));
+        int32x4_t s1 = dot32_neon(l1, h1, act_lo(a, b + 1), act_hi(a, b + 1));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), fp16_to_f32(w[b].d) * act_d(a, b));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), fp16_to_f32(w[b + 1].d) * act_d(a, b + 1));
     }
     for (; b < nb; b++) {
         int8x16_t l, h;
         unpack_q4(w[b].qs, &l, &h);
-        int32x4_t s = dot32_neon(l, h, vld1q_s8(a[b].qs), vld1q_s8(a[b].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), scale_of(w[b].d, a[b].d));
+        int32x4_t s = dot32_neon(l, h, act_lo(a, b), act_hi(a, b));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), fp16_to_f32(w[b].d) * act_d(a, b));
     }
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
@@ -161,30 +175,30 @@ SP_DOTPROD static inline int32x4_t dot32_sdot(int8x16_t w0, int8x16_t w1, int8x1
     return vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, a0), w1, a1);
 }
 
-SP_DOTPROD float sp_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const sp_block_q8_0 *w,
-                                                   const sp_block_q8_0 *a)
+SP_DOTPROD float sp_vec_dot_q8_0_q8g_neon_dotprod(int64_t n, const sp_block_q8_0 *w,
+                                                 const sp_q8_group *a)
 {
     int64_t nb = n / SP_QK;
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-        int32x4_t s0 = dot32_sdot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), vld1q_s8(a[b].qs),
-                                  vld1q_s8(a[b].qs + 16));
+        int32x4_t s0 = dot32_sdot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), act_lo(a, b),
+                                  act_hi(a, b));
         int32x4_t s1 = dot32_sdot(vld1q_s8(w[b + 1].qs), vld1q_s8(w[b + 1].qs + 16),
-                                  vld1q_s8(a[b + 1].qs), vld1q_s8(a[b + 1].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), scale_of(w[b].d, a[b].d));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), scale_of(w[b + 1].d, a[b + 1].d));
+                                  act_lo(a, b + 1), act_hi(a, b + 1));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), fp16_to_f32(w[b].d) * act_d(a, b));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), fp16_to_f32(w[b + 1].d) * act_d(a, b + 1));
     }
     for (; b < nb; b++) {
-        int32x4_t s = dot32_sdot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), vld1q_s8(a[b].qs),
-                                 vld1q_s8(a[b].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), scale_of(w[b].d, a[b].d));
+        int32x4_t s = dot32_sdot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), act_lo(a, b),
+                                 act_hi(a, b));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), fp16_to_f32(w[b].d) * act_d(a, b));
     }
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
-SP_DOTPROD float sp_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const sp_block_q4_0 *w,
-                                                   const sp_block_q8_0 *a)
+SP_DOTPROD float sp_vec_dot_q4_0_q8g_neon_dotprod(int64_t n, const sp_block_q4_0 *w,
+                                                 const sp_q8_group *a)
 {
     int64_t nb = n / SP_QK;
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
@@ -193,16 +207,16 @@ SP_DOTPROD float sp_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const sp_block_q4_
         int8x16_t l0, h0, l1, h1;
         unpack_q4(w[b].qs, &l0, &h0);
         unpack_q4(w[b + 1].qs, &l1, &h1);
-        int32x4_t s0 = dot32_sdot(l0, h0, vld1q_s8(a[b].qs), vld1q_s8(a[b].qs + 16));
-        int32x4_t s1 = dot32_sdot(l1, h1, vld1q_s8(a[b + 1].qs), vld1q_s8(a[b + 1].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), scale_of(w[b].d, a[b].d));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), scale_of(w[b + 1].d, a[b + 1].d));
+        int32x4_t s0 = dot32_sdot(l0, h0, act_lo(a, b), act_hi(a, b));
+        int32x4_t s1 = dot32_sdot(l1, h1, act_lo(a, b + 1), act_hi(a, b + 1));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), fp16_to_f32(w[b].d) * act_d(a, b));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), fp16_to_f32(w[b + 1].d) * act_d(a, b + 1));
     }
     for (; b < nb; b++) {
         int8x16_t l, h;
         unpack_q4(w[b].qs, &l, &h);
-        int32x4_t s = dot32_sdot(l, h, vld1q_s8(a[b].qs), vld1q_s8(a[b].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), scale_of(w[b].d, a[b].d));
+        int32x4_t s = dot32_sdot(l, h, act_lo(a, b), act_hi(a, b));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), fp16_to_f32(w[b].d) * act_d(a, b));
     }
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }

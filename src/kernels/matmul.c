@@ -1,10 +1,11 @@
 /* matmul.c - Y[n][rows] = X[n][cols] * W^T on the thread pool.
  *
  * Dot path (decode, small n): for Q8_0/Q4_0 weights each X row is quantized
- * to Q8_0 once, then the output rows are split across the pool in chunks of
- * DOT_CHUNK. A thread walks its weight rows once and, while a row is in L1,
- * dots it with all n activation rows, so W is streamed from memory once per
- * call whatever n is. F32 weights use f32 dots on X directly; F16/BF16 rows
+ * to Q8_0 and packed for the kernels (sp_q8_group, quant.h) once, then the
+ * output rows are split across the pool in chunks of DOT_CHUNK. A thread
+ * walks its weight rows once and, while a row is in L1, dots it with all n
+ * activation rows, so W is streamed from memory once per call whatever n
+ * is. F32 weights use f32 dots on X directly; F16/BF16 rows
  * are widened to f32 into a per-thread row buffer first.
  *
  * Sgemm path (prompt, large n): W is cut into panels of about PANEL_FLOATS
@@ -134,19 +135,30 @@ sp_matmul_path sp_matmul_choose(const sp_matmul_ctx *ctx, const sp_matrix *w, in
 typedef struct dot_job {
     const sp_matrix *w;
     const float *x;              /* n x cols */
-    sp_block_q8_0 *xq;           /* n x cols/32 blocks (quantized weights) */
+    sp_q8_group *xq;             /* n rows of groups: X quantized and packed */
+    int64_t xq_stride;           /* groups per row */
     float *rowbuf;               /* nth x cols floats (F16/BF16 weights) */
     int n;
     float *y;
 } dot_job;
 
+/* Quantize X rows to Q8_0 and pack them for the dot kernels, a chunk of
+ * QUANT_BLOCKS blocks (whole groups) at a time through a stack buffer. */
+#define QUANT_BLOCKS 64
+
 static void quantize_x_part(void *arg, int ith, int nth)
 {
     dot_job *j = arg;
-    const int64_t cols = j->w->cols, nb = cols / SP_QK;
+    const int64_t cols = j->w->cols;
+    sp_block_q8_0 blocks[QUANT_BLOCKS];
     long lo, hi;
     sp_split_range(j->n, ith, nth, 1, &lo, &hi);
-    for (long i = lo; i < hi; i++) sp_quantize_row_q8_0(j->x + i * cols, j->xq + i * nb, cols);
+    for (long i = lo; i < hi; i++)
+        for (int64_t c = 0; c < cols; c += QUANT_BLOCKS * SP_QK) {
+            int64_t len = cols - c < QUANT_BLOCKS * SP_QK ? cols - c : QUANT_BLOCKS * SP_QK;
+            sp_quantize_row_q8_0(j->x + i * cols + c, blocks, len);
+            sp_q8_group_pack(blocks, j->xq + i * j->xq_stride + c / (4 * SP_QK), len);
+        }
 }
 
 /* f32 dot of any length: the SIMD kernel on the multiple-of-32 head, a
@@ -163,7 +175,7 @@ static void dot_part(void *arg, int ith, int nth)
 {
     dot_job *j = arg;
     const sp_matrix *w = j->w;
-    const int64_t rows = w->rows, cols = w->cols, nb = cols / SP_QK;
+    const int64_t rows = w->rows, cols = w->cols, ng = j->xq_stride;
     const uint8_t *wd = w->data;
     long lo, hi;
     sp_split_range(rows, ith, nth, DOT_CHUNK, &lo, &hi);
@@ -175,14 +187,14 @@ static void dot_part(void *arg, int ith, int nth)
         for (long r = lo; r < hi; r++) {
             const sp_block_q8_0 *wr = (const sp_block_q8_0 *)(wd + r * w->row_bytes);
             for (int i = 0; i < j->n; i++)
-                j->y[i * rows + r] = sp_vec_dot_q8_0_q8_0(cols, wr, j->xq + i * nb);
+                j->y[i * rows + r] = sp_vec_dot_q8_0_q8g(cols, wr, j->xq + i * ng);
         }
         break;
     case SP_DTYPE_Q4_0:
         for (long r = lo; r < hi; r++) {
             const sp_block_q4_0 *wr = (const sp_block_q4_0 *)(wd + r * w->row_bytes);
             for (int i = 0; i < j->n; i++)
-                j->y[i * rows + r] = sp_vec_dot_q4_0_q8_0(cols, wr, j->xq + i * nb);
+                j->y[i * rows + r] = sp_vec_dot_q4_0_q8g(cols, wr, j->xq + i * ng);
         }
         break;
     case SP_DTYPE_F32:
@@ -206,8 +218,8 @@ static void matmul_dot(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, i
 {
     dot_job j = {.w = w, .x = x, .n = n, .y = y};
     if (w->type == SP_DTYPE_Q8_0 || w->type == SP_DTYPE_Q4_0) {
-        size_t nb = (size_t)(w->cols / SP_QK);
-        ctx->xq = grow(ctx->xq, &ctx->xq_cap, (size_t)n * nb * sizeof(sp_block_q8_0));
+        j.xq_stride = sp_q8_group_count(w->cols);
+        ctx->xq = grow(ctx->xq, &ctx->xq_cap, (size_t)n * j.xq_stride * sizeof(sp_q8_group));
         j.xq = ctx->xq;
         /* One row takes a microsecond or two: not worth waking the pool. */
         if (n > 1 && ctx->n_threads > 1) sp_pool_run(ctx->pool, quantize_x_part, &j);

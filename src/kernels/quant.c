@@ -285,3 +285,60 @@ void sp_vec_mad_f16_ref(int64_t n, float *y, const uint16_t *x, float a)
 {
     for (int64_t i = 0; i < n; i++) y[i] = fmaf(a, sp_fp16_to_f32(x[i]), y[i]);
 }
+
+/* ---------------------------------------------------------------------------
+ * Packed decode activations (see sp_q8_group in quant.h) and the portable
+ * dots on them, which the scalar level uses: the same block order and the
+ * same f32 operations as the references above, so bit-identical to them. */
+
+int64_t sp_q8_group_count(int64_t n)
+{
+    return (n / SP_QK + 3) / 4;
+}
+
+void sp_q8_group_pack(const sp_block_q8_0 *a, sp_q8_group *g, int64_t n)
+{
+    int64_t nb = n / SP_QK, ng = sp_q8_group_count(n);
+    memset(g, 0, (size_t)ng * sizeof *g);
+    for (int64_t b = 0; b < nb; b++) {
+        sp_q8_group *gr = g + b / 4;
+        int k = (int)(b % 4);
+        int32_t sum = 0;
+        for (int j = 0; j < SP_QK; j++) sum += a[b].qs[j];
+        memcpy(gr->lo[k], a[b].qs, 16);
+        memcpy(gr->hi[k], a[b].qs + 16, 16);
+        gr->bias[4 * k] = -8 * sum;
+        float d = sp_fp16_to_f32(a[b].d);
+        for (int i = 0; i < 4; i++) gr->d[4 * k + i] = d;
+    }
+}
+
+float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
+{
+    int64_t nb = n / SP_QK;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        const sp_q8_group *g = a + b / 4;
+        int k = (int)(b % 4);
+        int32_t isum = 0;
+        for (int j = 0; j < 16; j++)
+            isum += w[b].qs[j] * g->lo[k][j] + w[b].qs[j + 16] * g->hi[k][j];
+        sum += (float)isum * (sp_fp16_to_f32(w[b].d) * g->d[4 * k]);
+    }
+    return sum;
+}
+
+float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
+{
+    int64_t nb = n / SP_QK;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        const sp_q8_group *g = a + b / 4;
+        int k = (int)(b % 4);
+        int32_t isum = 0;
+        for (int j = 0; j < 16; j++)
+            isum += ((w[b].qs[j] & 0x0f) - 8) * g->lo[k][j] + ((w[b].qs[j] >> 4) - 8) * g->hi[k][j];
+        sum += (float)isum * (sp_fp16_to_f32(w[b].d) * g->d[4 * k]);
+    }
+    return sum;
+}

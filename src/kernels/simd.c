@@ -22,8 +22,8 @@
 
 typedef struct sp_simd_level {
     const char *name;
-    float (*dot_q8_0_q8_0)(int64_t, const sp_block_q8_0 *, const sp_block_q8_0 *);
-    float (*dot_q4_0_q8_0)(int64_t, const sp_block_q4_0 *, const sp_block_q8_0 *);
+    float (*dot_q8_0_q8g)(int64_t, const sp_block_q8_0 *, const sp_q8_group *);
+    float (*dot_q4_0_q8g)(int64_t, const sp_block_q4_0 *, const sp_q8_group *);
     float (*dot_f32)(int64_t, const float *, const float *);
     void (*dequant_q8_0)(const sp_block_q8_0 *, float *, int64_t);
     void (*dequant_q4_0)(const sp_block_q4_0 *, float *, int64_t);
@@ -38,19 +38,19 @@ static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
 }
 
 static const sp_simd_level level_scalar = {
-    "scalar", sp_vec_dot_q8_0_q8_0_ref, sp_vec_dot_q4_0_q8_0_ref, sp_vec_dot_f32_ref,
+    "scalar", sp_vec_dot_q8_0_q8g_scalar, sp_vec_dot_q4_0_q8g_scalar, sp_vec_dot_f32_ref,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
     sp_vec_dot_f16_f32_ref, sp_vec_mad_f16_ref,
 };
 
 #if defined(__x86_64__)
 static const sp_simd_level level_avx2 = {
-    "avx2", sp_vec_dot_q8_0_q8_0_avx2, sp_vec_dot_q4_0_q8_0_avx2, sp_vec_dot_f32_avx2,
+    "avx2", sp_vec_dot_q8_0_q8g_avx2, sp_vec_dot_q4_0_q8g_avx2, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
 };
 static const sp_simd_level level_avx512vnni = {
-    "avx512vnni", sp_vec_dot_q8_0_q8_0_avx512, sp_vec_dot_q4_0_q8_0_avx512, sp_vec_dot_f32_avx2,
+    "avx512vnni", sp_vec_dot_q8_0_q8g_avx512, sp_vec_dot_q4_0_q8g_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
 };
@@ -58,12 +58,12 @@ static const sp_simd_level level_avx512vnni = {
 
 #if defined(__aarch64__)
 static const sp_simd_level level_neon = {
-    "neon", sp_vec_dot_q8_0_q8_0_neon, sp_vec_dot_q4_0_q8_0_neon, sp_vec_dot_f32_neon,
+    "neon", sp_vec_dot_q8_0_q8g_neon, sp_vec_dot_q4_0_q8g_neon, sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
 };
 static const sp_simd_level level_neon_dotprod = {
-    "neon-dotprod", sp_vec_dot_q8_0_q8_0_neon_dotprod, sp_vec_dot_q4_0_q8_0_neon_dotprod,
+    "neon-dotprod", sp_vec_dot_q8_0_q8g_neon_dotprod, sp_vec_dot_q4_0_q8g_neon_dotprod,
     sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
@@ -112,14 +112,43 @@ static const sp_simd_level *current(void)
     return active;
 }
 
+float sp_vec_dot_q8_0_q8g(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
+{
+    return current()->dot_q8_0_q8g(n, w, a);
+}
+
+float sp_vec_dot_q4_0_q8g(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
+{
+    return current()->dot_q4_0_q8g(n, w, a);
+}
+
+/* The dots on Q8_0 blocks pack the activations on the stack, a chunk of
+ * PACK_BLOCKS blocks at a time (a multiple of 4, so chunks are whole
+ * groups), and add the chunks' dots. matmul packs once per row instead. */
+#define PACK_BLOCKS 64
+
 float sp_vec_dot_q8_0_q8_0(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a)
 {
-    return current()->dot_q8_0_q8_0(n, w, a);
+    _Alignas(64) sp_q8_group g[PACK_BLOCKS / 4];
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / SP_QK; b += PACK_BLOCKS) {
+        int64_t len = n - b * SP_QK < PACK_BLOCKS * SP_QK ? n - b * SP_QK : PACK_BLOCKS * SP_QK;
+        sp_q8_group_pack(a + b, g, len);
+        sum += current()->dot_q8_0_q8g(len, w + b, g);
+    }
+    return sum;
 }
 
 float sp_vec_dot_q4_0_q8_0(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a)
 {
-    return current()->dot_q4_0_q8_0(n, w, a);
+    _Alignas(64) sp_q8_group g[PACK_BLOCKS / 4];
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / SP_QK; b += PACK_BLOCKS) {
+        int64_t len = n - b * SP_QK < PACK_BLOCKS * SP_QK ? n - b * SP_QK : PACK_BLOCKS * SP_QK;
+        sp_q8_group_pack(a + b, g, len);
+        sum += current()->dot_q4_0_q8g(len, w + b, g);
+    }
+    return sum;
 }
 
 float sp_vec_dot_f32(int64_t n, const float *w, const float *a)
