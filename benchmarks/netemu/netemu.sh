@@ -113,7 +113,7 @@ cmd_down() {
   # the switch: only the process this instance started
   if [ -r "$STATE/switch.pid" ]; then
     pid=$(cat "$STATE/switch.pid")
-    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q netemu-switch; then
+    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "--ready $STATE/ready"; then
       kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.05; done
       kill -KILL "$pid" 2>/dev/null || true
