@@ -61,6 +61,6 @@ check "bandwidth ${bw:-?} Mbit/s is 200 Mbit/s +-25%" within "$bw" 200
 bash "$netemu" down
 check "down removes the namespaces" bash -c "! ip netns list | grep -q '^netemu-test-'"
 check "down removes the cgroups" test ! -e /sys/fs/cgroup/cpu/shardpipe-netemu-test
-check "down stops the switch" bash -c "! pgrep -f -- '--ready /run/shardpipe-netemu-test/ready' >/dev/null"
+check "down stops the switch" bash -c "! pgrep -f -- '--ready /run/shardpipe-netemu-tes[t]/ready' >/dev/null"
 check "down is idempotent" bash "$netemu" down
 finish
