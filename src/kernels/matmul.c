@@ -58,20 +58,22 @@
 #define OPENBLAS_SMALL_MNK 1000000L
 
 /* Default crossover between the dot and the sgemm paths, measured with
+ * benchmarks/crossover.c:
  *   cmake -S . -B build -DSHARDPIPE_BENCH=ON && cmake --build build --target crossover
  *   build/benchmarks/crossover
- * on a 2-core AMD EPYC (Zen 4, AVX-512 VNNI dots, OpenBLAS 0.3.21): time of
- * one TinyLlama-1.1B layer (wq wk wv wo w1 w2 w3), dot / sgemm, in ms:
- *              n=16         n=32         n=48         n=64
- *   Q8_0 1t   25.8/41.3    48.1/55.7    71.3/68.6    92.9/83.0
- *   Q8_0 2t   13.1/20.8    27.2/29.9        -        52.9/42.6
- *   Q4_0 1t   27.9/39.8    55.0/54.3    85.8/69.2   108.5/81.9
- *   Q4_0 2t   14.2/20.1    28.1/27.9        -        57.6/43.8
- * so sgemm wins from n = 48 for Q8_0 and n = 32 for Q4_0; 48 costs Q4_0 a
- * few percent at n = 32..47, 32 would cost Q8_0 about 10%. Machines with
- * slower int8 dots (no dotprod) cross over earlier: override with
- * SHARDPIPE_SGEMM_MIN_ROWS. */
-#define DEFAULT_SGEMM_MIN_ROWS 48
+ * on a 2-core AMD EPYC (Zen 4, AVX-512 VNNI dots on activations packed per
+ * row, OpenBLAS 0.3.21), load 0.8: time of one TinyLlama-1.1B layer (wq wk
+ * wv wo w1 w2 w3), dot / sgemm, in ms:
+ *              n=32         n=48         n=64         n=128
+ *   Q8_0 1t   48.5/57.1    67.0/69.0    83.5/83.6   174.6/140.9
+ *   Q8_0 2t   26.7/30.0    40.6/37.1    49.1/44.5    96.2/74.7
+ *   Q4_0 1t   42.9/61.8    70.8/77.3    94.4/92.7   159.6/145.8
+ *   Q4_0 2t   22.5/31.5    34.7/39.1    47.5/44.8    87.0/76.8
+ * so the paths cross between 48 and 64 rows: at 48 the dot path is 3-12%
+ * faster except Q8_0 with 2 threads (9% slower), at 64 sgemm is 0-10%
+ * faster. Machines with slower int8 dots (no dotprod) cross over earlier:
+ * override with SHARDPIPE_SGEMM_MIN_ROWS. */
+#define DEFAULT_SGEMM_MIN_ROWS 64
 
 /* Scratch buffers only grow; their old contents are not kept. */
 static void *grow(void *buf, size_t *cap, size_t need)

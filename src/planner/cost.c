@@ -5,7 +5,7 @@
  * decode micro-batch of r rows (one token each of r sequences):
  *
  *   matrix   W (params weights, `bytes` of data, type t): the dot path
- *            (r < 48, the engine's default crossover, see matmul.c) streams
+ *            (r < 64, the engine's default crossover, see matmul.c) streams
  *            W once for all r rows; the sgemm path dequantizes W and runs
  *            sgemm. Either way the time is the larger of streaming the
  *            weights and doing the arithmetic:
@@ -40,7 +40,7 @@
 #include "shardpipe/planner.h"
 #include "shardpipe/quant.h"
 
-#define SGEMM_MIN_ROWS 48 /* matmul.c's DEFAULT_SGEMM_MIN_ROWS */
+#define SGEMM_MIN_ROWS 64 /* matmul.c's DEFAULT_SGEMM_MIN_ROWS */
 #define WIRE_HEADER_BYTES 24
 #define WIRE_ROW_BYTES 20
 
