@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/util.h"
 
 /* ---- a tiny JSON string reader for the prompts file ---- */
@@ -265,28 +266,23 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static FILE *open_out(const char *path, char *tmp, size_t cap, sp_error *err)
+/* Results go to stdout ("-" or no path) or atomically to a file. */
+static FILE *open_out(const char *path, sp_atomic_file *a, sp_error *err)
 {
     if (!path || !strcmp(path, "-")) return stdout;
-    snprintf(tmp, cap, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) sp_errorf(err, "cannot write %s", tmp);
-    return f;
+    return sp_atomic_open(a, path, "the results", err) ? NULL : a->f;
 }
 
-static int close_out(FILE *f, const char *path, const char *tmp, sp_error *err)
+static int close_out(FILE *f, sp_atomic_file *a, sp_error *err)
 {
-    if (f == stdout) { fflush(f); return 0; }
-    int bad = ferror(f);
-    if (fclose(f) || bad) { remove(tmp); return sp_errorf(err, "error writing %s", tmp); }
-    if (rename(tmp, path)) { remove(tmp); return sp_errorf(err, "cannot rename %s to %s", tmp, path); }
-    return 0;
+    if (f == stdout) return fflush(f) == 0 ? 0 : sp_errorf(err, "cannot write the results to stdout");
+    return sp_atomic_commit(a, true, err);
 }
 
 int sp_sched_write_jsonl(const sp_sched *s, const char *path, double t_start, sp_error *err)
 {
-    char tmp[1100];
-    FILE *f = open_out(path, tmp, sizeof tmp, err);
+    sp_atomic_file out;
+    FILE *f = open_out(path, &out, err);
     if (!f) return -1;
     for (int i = 0; i < s->n_reqs; i++) {
         const sp_request *r = &s->reqs[i];
@@ -300,17 +296,17 @@ int sp_sched_write_jsonl(const sp_sched *s, const char *path, double t_start, sp
         fprintf(f, "], \"time_to_first_token_s\": %.4f, \"decode_tok_s\": %.2f}\n", r->t_first - t_start,
                 r->n_out > 1 && dec > 0 ? (r->n_out - 1) / dec : 0.0);
     }
-    return close_out(f, path, tmp, err);
+    return close_out(f, &out, err);
 }
 
 int sp_sched_write_tokens(const sp_sched *s, const char *path, sp_error *err)
 {
-    char tmp[1100];
-    FILE *f = open_out(path, tmp, sizeof tmp, err);
+    sp_atomic_file out;
+    FILE *f = open_out(path, &out, err);
     if (!f) return -1;
     for (int i = 0; i < s->n_reqs; i++) {
         for (int k = 0; k < s->reqs[i].n_out; k++) fprintf(f, "%s%d", k ? " " : "", s->reqs[i].out[k]);
         fputc('\n', f);
     }
-    return close_out(f, path, tmp, err);
+    return close_out(f, &out, err);
 }

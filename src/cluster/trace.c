@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/util.h"
 
 void sp_trace_init(sp_trace *t, bool on, int rank, int stage, double t_start)
@@ -52,10 +53,9 @@ static const char *kind_name(int k)
 int sp_trace_write(const char *path, const sp_trace_event *ev, int n, int n_ranks, char (*hosts)[64],
                    const int *stage_of_rank, sp_error *err)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return sp_errorf(err, "cannot write the trace %s", tmp);
+    sp_atomic_file out;
+    if (sp_atomic_open(&out, path, "the trace", err)) return -1;
+    FILE *f = out.f;
     fprintf(f, "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"clock\":\"aligned at a start barrier\"},\n\"traceEvents\":[\n");
     int first = 1;
     for (int r = 0; r < n_ranks; r++) {
@@ -81,14 +81,5 @@ int sp_trace_write(const char *path, const sp_trace_event *ev, int n, int n_rank
                     e->mb_id * 256 + e->rank, e->rank, e->t1 * 1e6);
     }
     fprintf(f, "\n]}\n");
-    int bad = ferror(f);
-    if (fclose(f) || bad) {
-        remove(tmp);
-        return sp_errorf(err, "error writing the trace %s", tmp);
-    }
-    if (rename(tmp, path)) {
-        remove(tmp);
-        return sp_errorf(err, "cannot rename %s to %s", tmp, path);
-    }
-    return 0;
+    return sp_atomic_commit(&out, true, err);
 }

@@ -10,6 +10,7 @@
  * reported by sp_gguf_write. Adding a key that already exists replaces its
  * value. The alignment is the value of general.alignment when present
  * (sp_gguf_writer_set_alignment sets that key), else 32. */
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/gguf.h"
 
 #include <errno.h>
@@ -312,27 +313,9 @@ int sp_gguf_write_version(sp_gguf_writer *w, const char *path, uint32_t version,
         return sp_errorf(err, "%s: not written: %s", path, w->misuse);
     uint64_t alignment;
     if (writer_alignment(w, path, &alignment, err)) return -1;
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return sp_errorf(err, "%s: path is too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return sp_errorf(err, "%s: cannot create: %s", tmp, strerror(errno));
-    bool ok = write_all(w, f, version, alignment);
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = false;
-        saved = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        return sp_errorf(err, "%s: write failed: %s", tmp, strerror(saved));
-    }
-    if (rename(tmp, path) != 0) {
-        saved = errno;
-        unlink(tmp);
-        return sp_errorf(err, "%s: cannot rename %s to it: %s", path, tmp, strerror(saved));
-    }
-    return 0;
+    sp_atomic_file out;
+    if (sp_atomic_open(&out, path, "the model", err)) return -1;
+    return sp_atomic_commit(&out, write_all(w, out.f, version, alignment), err);
 }
 
 int sp_gguf_write(sp_gguf_writer *w, const char *path, sp_error *err)

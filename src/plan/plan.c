@@ -8,6 +8,7 @@
  *
  * sp_plan_write emits the same schema (with comments) through PATH.tmp and a
  * rename, so a reader never sees a half-written plan. */
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/plan.h"
 
 #include <errno.h>
@@ -616,12 +617,9 @@ static void write_scalar(FILE *f, const char *s)
 int sp_plan_write(const sp_plan *plan, const char *path, const char *header, const char *const *stage_comments,
                   sp_error *err)
 {
-    char tmp[1100];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return sp_errorf(err, "%.100s...: plan path is too long; use a shorter path", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return sp_errorf(err, "%s: cannot create the plan: %s; check the folder exists and is writable", tmp,
-                             strerror(errno));
+    sp_atomic_file out;
+    if (sp_atomic_open(&out, path, "the plan", err)) return -1;
+    FILE *f = out.f;
 
     write_comment(f, "", header);
     fputs("model:\n  path: ", f);
@@ -657,17 +655,5 @@ int sp_plan_write(const sp_plan *plan, const char *path, const char *header, con
         if (st->predicted_ms > 0) fprintf(f, "    predicted_ms: %.3f\n", st->predicted_ms);
     }
 
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) ok = false, saved = errno;
-    if (!ok) {
-        unlink(tmp);
-        return sp_errorf(err, "%s: cannot write the plan: %s; check the free space", tmp, strerror(saved));
-    }
-    if (rename(tmp, path) != 0) {
-        saved = errno;
-        unlink(tmp);
-        return sp_errorf(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(saved));
-    }
-    return 0;
+    return sp_atomic_commit(&out, true, err);
 }

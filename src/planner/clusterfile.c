@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/profile.h"
 #include "yamldoc.h"
 
@@ -199,12 +200,9 @@ done:
 int sp_cluster_write(const sp_cluster *c, const char *const *profile_paths, const char *path, const char *header,
                      sp_error *err)
 {
-    char tmp[1100];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return sp_errorf(err, "%.100s...: path is too long; use a shorter one", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return sp_errorf(err, "%s: cannot create: %s; check the folder exists and is writable", tmp,
-                             strerror(errno));
+    sp_atomic_file out;
+    if (sp_atomic_open(&out, path, "the cluster file", err)) return -1;
+    FILE *f = out.f;
     for (const char *s = header; s && *s;) {
         const char *nl = strchr(s, '\n');
         int len = nl ? (int)(nl - s) : (int)strlen(s);
@@ -222,17 +220,5 @@ int sp_cluster_write(const sp_cluster *c, const char *const *profile_paths, cons
         for (int b = a + 1; b < c->n_boards; b++)
             fprintf(f, "    - between: [%s, %s]\n      latency: %.3e\n      bandwidth: %.4e\n", c->boards[a].name,
                     c->boards[b].name, c->links[a][b].latency, c->links[a][b].bandwidth);
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) ok = false, saved = errno;
-    if (!ok) {
-        unlink(tmp);
-        return sp_errorf(err, "%s: cannot write: %s; check the free space", tmp, strerror(saved));
-    }
-    if (rename(tmp, path) != 0) {
-        saved = errno;
-        unlink(tmp);
-        return sp_errorf(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(saved));
-    }
-    return 0;
+    return sp_atomic_commit(&out, true, err);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/profile.h"
 #include "yamldoc.h"
 
@@ -197,12 +198,9 @@ static void write_comment(FILE *f, const char *text)
 
 int sp_profile_write(const sp_profile *p, const char *path, const char *header, sp_error *err)
 {
-    char tmp[1100];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return sp_errorf(err, "%.100s...: path is too long; use a shorter one", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return sp_errorf(err, "%s: cannot create: %s; check the folder exists and is writable", tmp,
-                             strerror(errno));
+    sp_atomic_file out;
+    if (sp_atomic_open(&out, path, "the profile", err)) return -1;
+    FILE *f = out.f;
     char size[48];
     write_comment(f, header);
     fprintf(f, "name: %s\nsource: %s\norigin: ", p->name, p->measured ? "measured" : "published");
@@ -233,17 +231,5 @@ int sp_profile_write(const sp_profile *p, const char *path, const char *header, 
             fprintf(f, "%s%d: %.2f", k ? ", " : "", sp_sgemm_rows[k], t->sgemm_gflops[k]);
         fprintf(f, "}     # by micro-batch rows\n");
     }
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) ok = false, saved = errno;
-    if (!ok) {
-        unlink(tmp);
-        return sp_errorf(err, "%s: cannot write: %s; check the free space", tmp, strerror(saved));
-    }
-    if (rename(tmp, path) != 0) {
-        saved = errno;
-        unlink(tmp);
-        return sp_errorf(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(saved));
-    }
-    return 0;
+    return sp_atomic_commit(&out, true, err);
 }
