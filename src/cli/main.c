@@ -18,7 +18,7 @@ static const command commands[] = {
     {"profile", cmd_profile, "measure this board (or, with --links, the network) into YAML"},
     {"plan", cmd_plan, "compute a partition plan from board profiles and a model"},
     {"check", cmd_check, "validate a partition plan against its model (and an MPI world size)"},
-    {"bench", cmd_bench, "run a benchmark spec and write a JSON result"},
+    {"bench", cmd_bench, "bench engine: engine speed vs this board's memory bandwidth and sgemm (specs: benchmarks/run)"},
 };
 
 static void usage(FILE *f)
