@@ -58,6 +58,14 @@ sp_matrix sp_matrix_from_tensor(const sp_gguf_tensor *t);
 
 void sp_matmul(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, float *y);
 
+/* Y_i = X * W_i^T for n_w matrices that share the input X (e.g. wq, wk, wv):
+ * bit-identical to n_w sp_matmul calls, but on the dot path X is quantized
+ * once and the pool woken once when all W_i are Q8_0/Q4_0 of the same cols
+ * and n_w <= SP_MATMUL_MULTI_MAX (otherwise it makes the separate calls). */
+#define SP_MATMUL_MULTI_MAX 4
+void sp_matmul_multi(sp_matmul_ctx *ctx, const sp_matrix *const *w, int n_w, const float *x, int n,
+                     float *const *y);
+
 /* Which path sp_matmul takes for n rows. */
 sp_matmul_path sp_matmul_choose(const sp_matmul_ctx *ctx, const sp_matrix *w, int n);
 

@@ -116,6 +116,7 @@ typedef struct sp_engine {
     /* scratch, max_rows rows each */
     float *xn, *q, *k, *v, *att_out, *hb, *hb2, *scores;
     float *xb;               /* the batch's hidden states in path order */
+    float *rope_cs;          /* per row: cos, sin of each RoPE pair's angle */
     int *order, *bseq, *bpos; /* path order of the rows, their seq and pos */
     int *seq_rows;           /* per sequence slot: rows in the batch */
     /* Called between layers when set: a pipeline stage uses it to let MPI

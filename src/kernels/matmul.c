@@ -343,3 +343,46 @@ void sp_matmul(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, fl
     if (sp_matmul_choose(ctx, w, n) == SP_PATH_SGEMM) matmul_sgemm(ctx, w, x, n, y);
     else matmul_dot(ctx, w, x, n, y);
 }
+
+/* ---- several matrices on one input ----
+ *
+ * On the dot path with quantized weights the activations are quantized and
+ * packed once for all the matrices, and one pool run covers them all, each
+ * thread taking its usual share of every matrix's rows. Each output element
+ * is still the same kernel on the same packed X row and W row, so the
+ * results equal those of separate sp_matmul calls bit for bit. */
+
+typedef struct multi_job {
+    dot_job *jobs;
+    int n_w;
+} multi_job;
+
+static void multi_part(void *arg, int ith, int nth)
+{
+    multi_job *mj = arg;
+    for (int i = 0; i < mj->n_w; i++) dot_part(&mj->jobs[i], ith, nth);
+}
+
+void sp_matmul_multi(sp_matmul_ctx *ctx, const sp_matrix *const *w, int n_w, const float *x, int n,
+                     float *const *y)
+{
+    if (n <= 0 || n_w <= 0) return;
+    int shared = n_w <= SP_MATMUL_MULTI_MAX && sp_matmul_choose(ctx, w[0], n) == SP_PATH_DOT;
+    for (int i = 0; i < n_w && shared; i++)
+        shared = (w[i]->type == SP_DTYPE_Q8_0 || w[i]->type == SP_DTYPE_Q4_0) && w[i]->cols == w[0]->cols &&
+                 w[i]->rows > 0 && w[i]->cols > 0;
+    if (!shared) {
+        for (int i = 0; i < n_w; i++) sp_matmul(ctx, w[i], x, n, y[i]);
+        return;
+    }
+
+    dot_job jobs[SP_MATMUL_MULTI_MAX];
+    int64_t ng = sp_q8_group_count(w[0]->cols);
+    ctx->xq = grow(ctx->xq, &ctx->xq_cap, (size_t)n * ng * sizeof(sp_q8_group));
+    for (int i = 0; i < n_w; i++)
+        jobs[i] = (dot_job){.w = w[i], .x = x, .xq = ctx->xq, .xq_stride = ng, .n = n, .y = y[i]};
+    if (n > 1 && ctx->n_threads > 1) sp_pool_run(ctx->pool, quantize_x_part, &jobs[0]);
+    else quantize_x_part(&jobs[0], 0, 1);
+    multi_job mj = {jobs, n_w};
+    sp_pool_run(ctx->pool, multi_part, &mj);
+}

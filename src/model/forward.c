@@ -89,7 +89,11 @@ sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, in
     e->att_out = sp_calloc(r * c->dim, sizeof(float));
     e->hb = sp_calloc(r * c->ffn_dim, sizeof(float));
     e->hb2 = sp_calloc(r * c->ffn_dim, sizeof(float));
-    e->scores = sp_calloc((size_t)n_threads * (ctx + c->head_dim), sizeof(float));
+    /* per thread, for the heads of one KV group: scores, fp16-rounded
+     * queries, and each head's max score and 1/sum (see attn_worker) */
+    int group = c->n_heads / c->n_kv_heads;
+    e->scores = sp_calloc((size_t)n_threads * group * (ctx + c->head_dim + 2), sizeof(float));
+    e->rope_cs = sp_calloc(r * (c->rope_dim / 2) * 2, sizeof(float));
     e->xb = sp_calloc(r * c->dim, sizeof(float));
     e->order = sp_calloc(r, sizeof(int));
     e->bseq = sp_calloc(r, sizeof(int));
@@ -111,6 +115,7 @@ void sp_engine_free(sp_engine *e)
     free(e->hb);
     free(e->hb2);
     free(e->scores);
+    free(e->rope_cs);
     free(e->xb);
     free(e->order);
     free(e->bseq);
@@ -131,12 +136,23 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
 
 /* RoPE, "normal" (GPT-J style adjacent pairs) as GGUF llama models expect:
  * pair (v[2i], v[2i+1]) of every head is rotated by pos * base^(-2i/rope_dim)
- * for i < rope_dim/2; the rest of the head is left alone. */
-static void rope(float *v, int n_heads, int head_dim, int rope_dim, float base, int pos)
+ * for i < rope_dim/2; the rest of the head is left alone.
+ * rope_angles fills cs[2i], cs[2i+1] with the cos and sin of pair i's angle
+ * at pos; they depend only on the position, so sp_forward computes them once
+ * per row and every layer's q and k reuse them. */
+static void rope_angles(float *cs, int rope_dim, float base, int pos)
 {
     for (int i = 0; i < rope_dim / 2; i++) {
         double theta = pos * pow((double)base, -2.0 * i / rope_dim);
-        float c = (float)cos(theta), s = (float)sin(theta);
+        cs[2 * i] = (float)cos(theta);
+        cs[2 * i + 1] = (float)sin(theta);
+    }
+}
+
+static void rope(float *v, int n_heads, int head_dim, int rope_dim, const float *cs)
+{
+    for (int i = 0; i < rope_dim / 2; i++) {
+        float c = cs[2 * i], s = cs[2 * i + 1];
         for (int h = 0; h < n_heads; h++) {
             float *p = v + h * head_dim + 2 * i;
             float a = p[0], b = p[1];
@@ -146,7 +162,12 @@ static void rope(float *v, int n_heads, int head_dim, int rope_dim, float base, 
     }
 }
 
-/* ---- attention, threaded over (row, head) pairs ---- */
+/* ---- attention, threaded over (row, KV head) pairs ----
+ *
+ * The heads of one KV group share their K and V rows, so they are done
+ * together: each cache row is read once for the whole group. Every head
+ * still sums its scores, softmax and weighted values in position order, as
+ * if it ran alone. */
 
 typedef struct attn_job {
     sp_engine *e;
@@ -160,38 +181,46 @@ static void attn_worker(void *arg, int ith, int nth)
     sp_engine *e = job->e;
     const sp_config *c = &e->model->cfg;
     const sp_kv_cache *kv = e->kv;
-    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
+    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, ctx = e->ctx;
     float inv_sqrt = 1.0f / sqrtf((float)hd);
-    float *scores = e->scores + (size_t)ith * (e->ctx + hd);
-    float *qh = scores + e->ctx; /* the head's query rounded to fp16 */
+    float *scores = e->scores + (size_t)ith * group * (ctx + hd + 2); /* group x ctx */
+    float *qh = scores + (size_t)group * ctx;  /* group x hd: the queries rounded to fp16 */
+    float *maxs = qh + (size_t)group * hd;     /* group */
+    float *inv = maxs + group;                 /* group */
     long lo, hi;
-    sp_split_range((long)job->b->n * c->n_heads, ith, nth, 1, &lo, &hi);
+    sp_split_range((long)job->b->n * c->n_kv_heads, ith, nth, 1, &lo, &hi);
     for (long t = lo; t < hi; t++) {
-        int row = (int)(t / c->n_heads), h = (int)(t % c->n_heads);
+        int row = (int)(t / c->n_kv_heads), kvh = (int)(t % c->n_kv_heads);
         int seq = job->b->seq[row], pos = job->b->pos[row];
-        const float *q = e->q + (size_t)row * c->dim + h * hd;
-        for (int i = 0; i < hd; i++) qh[i] = sp_fp16_to_f32(sp_f32_to_fp16(q[i]));
-        int kvh = h / group;
-        /* scores over positions 0..pos, then a softmax */
-        float maxs = -INFINITY;
+        const float *q = e->q + (size_t)row * c->dim + (size_t)kvh * group * hd;
+        for (int i = 0; i < group * hd; i++) qh[i] = sp_fp16_to_f32(sp_f32_to_fp16(q[i]));
+        /* scores over positions 0..pos, then a softmax, per head */
+        for (int g = 0; g < group; g++) maxs[g] = -INFINITY;
         for (int p = 0; p <= pos; p++) {
             const uint16_t *k = kv_row(kv, kv->k, job->layer, seq, p) + kvh * hd;
-            float s = sp_vec_dot_f16_f32(hd, k, qh) * inv_sqrt;
-            scores[p] = s;
-            if (s > maxs) maxs = s;
+            for (int g = 0; g < group; g++) {
+                float s = sp_vec_dot_f16_f32(hd, k, qh + g * hd) * inv_sqrt;
+                scores[g * ctx + p] = s;
+                if (s > maxs[g]) maxs[g] = s;
+            }
         }
-        double sum = 0.0;
-        for (int p = 0; p <= pos; p++) {
-            scores[p] = expf(scores[p] - maxs);
-            sum += scores[p];
+        for (int g = 0; g < group; g++) {
+            float *sc = scores + g * ctx;
+            double sum = 0.0;
+            for (int p = 0; p <= pos; p++) {
+                sc[p] = expf(sc[p] - maxs[g]);
+                sum += sc[p];
+            }
+            inv[g] = (float)(1.0 / sum);
         }
-        float inv = (float)(1.0 / sum);
-        float *out = e->att_out + (size_t)row * c->dim + h * hd;
-        memset(out, 0, hd * sizeof(float));
+        float *out = e->att_out + (size_t)row * c->dim + (size_t)kvh * group * hd;
+        memset(out, 0, (size_t)group * hd * sizeof(float));
         for (int p = 0; p <= pos; p++) {
             const uint16_t *v = kv_row(kv, kv->v, job->layer, seq, p) + kvh * hd;
-            float w = sp_fp16_to_f32(sp_f32_to_fp16(scores[p] * inv));
-            sp_vec_mad_f16(hd, out, v, w);
+            for (int g = 0; g < group; g++) {
+                float w = sp_fp16_to_f32(sp_f32_to_fp16(scores[g * ctx + p] * inv[g]));
+                sp_vec_mad_f16(hd, out + g * hd, v, w);
+            }
         }
     }
 }
@@ -216,6 +245,23 @@ static void mm(sp_engine *e, const sp_matrix *w, const float *x, int n, int n_do
     if (n > n_dot) {
         e->mm.force = SP_PATH_SGEMM;
         sp_matmul(&e->mm, w, x + (size_t)n_dot * w->cols, n - n_dot, y + (size_t)n_dot * w->rows);
+    }
+    e->mm.force = saved;
+}
+
+/* mm for n_w matrices that share the input x (see sp_matmul_multi). */
+static void mm_multi(sp_engine *e, const sp_matrix *const *w, int n_w, const float *x, int n, int n_dot,
+                     float *const *y)
+{
+    sp_matmul_path saved = e->mm.force;
+    if (n_dot > 0) {
+        e->mm.force = SP_PATH_DOT;
+        sp_matmul_multi(&e->mm, w, n_w, x, n_dot, y);
+    }
+    if (n > n_dot) {
+        e->mm.force = SP_PATH_SGEMM;
+        for (int i = 0; i < n_w; i++)
+            sp_matmul(&e->mm, w[i], x + (size_t)n_dot * w[i]->cols, n - n_dot, y[i] + (size_t)n_dot * w[i]->rows);
     }
     e->mm.force = saved;
 }
@@ -304,6 +350,8 @@ int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
     sp_batch batch = {n, e->bseq, e->bpos};
     const sp_batch *b = &batch;
     float *x = e->xb;
+    int half = c->rope_dim / 2;
+    for (int r = 0; r < n; r++) rope_angles(e->rope_cs + (size_t)r * 2 * half, c->rope_dim, c->rope_base, b->pos[r]);
 
     for (int l = m->first; l <= m->last; l++) {
         const sp_layer *L = &m->layers[l - m->first];
@@ -312,13 +360,14 @@ int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
         /* attention block */
         for (int r = 0; r < n; r++)
             rmsnorm(e->xn + (size_t)r * D, x + (size_t)r * D, L->attn_norm, D, c->norm_eps);
-        mm(e, &L->wq, e->xn, n, n_dot, e->q);
-        mm(e, &L->wk, e->xn, n, n_dot, e->k);
-        mm(e, &L->wv, e->xn, n, n_dot, e->v);
+        const sp_matrix *wqkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *const qkv[3] = {e->q, e->k, e->v};
+        mm_multi(e, wqkv, 3, e->xn, n, n_dot, qkv);
         for (int r = 0; r < n; r++) {
             float *q = e->q + (size_t)r * D, *k = e->k + (size_t)r * c->kv_dim;
-            rope(q, c->n_heads, c->head_dim, c->rope_dim, c->rope_base, b->pos[r]);
-            rope(k, c->n_kv_heads, c->head_dim, c->rope_dim, c->rope_base, b->pos[r]);
+            const float *cs = e->rope_cs + (size_t)r * 2 * half;
+            rope(q, c->n_heads, c->head_dim, c->rope_dim, cs);
+            rope(k, c->n_kv_heads, c->head_dim, c->rope_dim, cs);
             uint16_t *kc = kv_row(e->kv, e->kv->k, li, b->seq[r], b->pos[r]);
             uint16_t *vc = kv_row(e->kv, e->kv->v, li, b->seq[r], b->pos[r]);
             const float *v = e->v + (size_t)r * c->kv_dim;
@@ -335,8 +384,9 @@ int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
         /* feed-forward block (SwiGLU) */
         for (int r = 0; r < n; r++)
             rmsnorm(e->xn + (size_t)r * D, x + (size_t)r * D, L->ffn_norm, D, c->norm_eps);
-        mm(e, &L->w_gate, e->xn, n, n_dot, e->hb);
-        mm(e, &L->w_up, e->xn, n, n_dot, e->hb2);
+        const sp_matrix *wgu[2] = {&L->w_gate, &L->w_up};
+        float *const gu[2] = {e->hb, e->hb2};
+        mm_multi(e, wgu, 2, e->xn, n, n_dot, gu);
         size_t nf = (size_t)n * c->ffn_dim;
         for (size_t i = 0; i < nf; i++) {
             float g = e->hb[i];
