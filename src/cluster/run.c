@@ -545,7 +545,9 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
     MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
     rc = 0;
     if (comm.rank == 0) {
-        sp_gguf *g = sp_gguf_open(plan.model_path, &err);
+        /* rank 0's own mapping when it runs stage 0, else open the header */
+        sp_gguf *own = rt.stage >= 0 && rt.st.model ? NULL : sp_gguf_open(plan.model_path, &err);
+        const sp_gguf *g = own ? own : rt.stage >= 0 && rt.st.model ? rt.st.model->gguf : NULL;
         for (int r = 0; r < comm.size && !rc; r++) {
             int s = sp_plan_stage_of_rank(&plan, r);
             char who[128];
@@ -557,7 +559,7 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
                                      "file to every board", who, s, plan.model_path);
         }
         if (!g) rc = -1;
-        sp_gguf_close(g);
+        sp_gguf_close(own);
         free(all);
     }
     agree(&comm, rc, &err);

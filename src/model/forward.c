@@ -371,10 +371,8 @@ int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
             uint16_t *kc = kv_row(e->kv, e->kv->k, li, b->seq[r], b->pos[r]);
             uint16_t *vc = kv_row(e->kv, e->kv->v, li, b->seq[r], b->pos[r]);
             const float *v = e->v + (size_t)r * c->kv_dim;
-            for (int i = 0; i < c->kv_dim; i++) {
-                kc[i] = sp_f32_to_fp16(k[i]);
-                vc[i] = sp_f32_to_fp16(v[i]);
-            }
+            sp_quantize_row(SP_DTYPE_F16, k, kc, c->kv_dim);
+            sp_quantize_row(SP_DTYPE_F16, v, vc, c->kv_dim);
         }
         attn_job job = {e, b, li};
         sp_pool_run(e->mm.pool, attn_worker, &job);
