@@ -20,6 +20,38 @@ run_plan() { # plan out_prefix extra-args...
         -n 24 --ignore-eos -q -o "$out.jsonl" --tokens-out "$out.tokens" --logits-out "$out.logits" "$@" </dev/null
 }
 
+# The run summary's time per output token (--summary-json): p50/p90/p99/max
+# over every gap between consecutive tokens of a sequence, all sequences
+# pooled, so itl_count is the sum of (tokens - 1); each sequence's mean gap
+# (tpot_s) and median/largest gap. Values are printed with 6 decimals.
+summary_tpot_ok() { # summary.json
+    python3 - "$1" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+req = s["requests"]
+keys = ["tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "tpot_max_s", "itl_count"]
+missing = [k for k in keys if k not in s] + sorted({k for q in req for k in ("tpot_s", "itl_p50_s", "itl_max_s")
+                                                   if k not in q})
+if missing:
+    sys.exit(f"missing fields: {missing}")
+gaps = sum(max(0, q["generated_tokens"] - 1) for q in req)
+many = [q for q in req if q["generated_tokens"] > 1]
+print(f"itl_count {s['itl_count']} (sum of tokens - 1: {gaps}), p50 {s['tpot_p50_s']}, p90 {s['tpot_p90_s']}, "
+      f"p99 {s['tpot_p99_s']}, max {s['tpot_max_s']}")
+eps = 2e-6
+ok = (s["itl_count"] == gaps > 0
+      and 0 < s["tpot_p50_s"] <= s["tpot_p90_s"] <= s["tpot_p99_s"] <= s["tpot_max_s"]
+      # the largest gap is some sequence's largest; no sequence's mean exceeds it
+      and abs(s["tpot_max_s"] - max(q["itl_max_s"] for q in many)) <= eps
+      and all(0 < q["itl_p50_s"] <= q["itl_max_s"] and q["tpot_s"] <= q["itl_max_s"] + eps
+              # a sequence's gaps add up to its decode time
+              and abs(q["tpot_s"] * (q["generated_tokens"] - 1) - (q["done_s"] - q["ttft_s"]))
+                  <= eps * q["generated_tokens"]
+              for q in many))
+sys.exit(0 if ok else 1)
+PY
+}
+
 printf '%s\n' '{"prompt": "Once upon a time"}' '{"prompt": "Lily and Tom went to the park. They saw"}' \
     '{"prompt": "The quick brown fox jumps over the lazy dog."}' >"$tmp/prompts.jsonl"
 
@@ -34,11 +66,18 @@ for m in stories260K:5:512:2e-2:0.3 tiny-random-q8_0:6:32000:5e-2:5e-2 tiny-rand
     write_plan "$tmp/$name-3.yaml" "$model" 128 2 2 f32 "0:0:2" "1:3:3" "2:4:$last"
     write_plan "$tmp/$name-4.yaml" "$model" 128 2 2 f32 "0:0:1" "1:2:2" "2:3:3" "3:4:$last"
     write_plan "$tmp/$name-4c.yaml" "$model" 128 2 2 f32 "1:0:1" "2:2:3" "3:4:$last"
-    check "$name 1 rank runs" run_plan "$tmp/$name-1.yaml" "$tmp/$name-1"
+    check "$name 1 rank runs" run_plan "$tmp/$name-1.yaml" "$tmp/$name-1" --summary-json "$tmp/$name-1.summary.json"
     for p in 2 3 4 4c; do
-        check "$name plan $p runs" run_plan "$tmp/$name-$p.yaml" "$tmp/$name-$p"
+        check "$name plan $p runs" run_plan "$tmp/$name-$p.yaml" "$tmp/$name-$p" --summary-json "$tmp/$name-$p.summary.json"
         check "$name plan $p: same tokens as 1 rank" cmp -s "$tmp/$name-1.tokens" "$tmp/$name-$p.tokens"
         check "$name plan $p: bit-identical logits" "$diff_tool" "$tmp/$name-1.logits" "$tmp/$name-$p.logits" "$vocab"
+    done
+    for p in 1 2; do
+        if command -v python3 >/dev/null; then
+            check "$name plan $p: summary has per-token TPOT percentiles" summary_tpot_ok "$tmp/$name-$p.summary.json"
+        else
+            skip "$name plan $p summary check: python3 is not installed"
+        fi
     done
     # Lossy wires. f16 keeps 11 significant bits of each hidden value, q8_0
     # about 8 (one step is max|x|/127 of its block of 32), and the next
@@ -109,7 +148,13 @@ if [ -r "$model" ]; then
     write_plan "$tmp/many.yaml" "$model" 128 4 2 f32 "0:0:1" "1:2:2" "2:3:4"
     write_plan "$tmp/alone.yaml" "$model" 128 1 1 f32 "0:0:4"
     check "6 prompts, 4 in flight, run" mpirun_bounded 120 -n 3 "$bin" run --plan "$tmp/many.yaml" \
-        --prompts "$tmp/many.jsonl" -n 40 -q -o "$tmp/many.out" --tokens-out "$tmp/many.tokens" </dev/null
+        --prompts "$tmp/many.jsonl" -n 40 -q -o "$tmp/many.out" --tokens-out "$tmp/many.tokens" \
+        --summary-json "$tmp/many.summary.json" </dev/null
+    if command -v python3 >/dev/null; then
+        check "6 prompts, 4 in flight: summary has per-token TPOT percentiles" summary_tpot_ok "$tmp/many.summary.json"
+    else
+        skip "many sequences summary check: python3 is not installed"
+    fi
     i=0
     while read -r line; do
         i=$((i + 1))

@@ -343,6 +343,64 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The p-quantile (0 <= p <= 1) of sorted v[0..n-1], n >= 1, by linear
+ * interpolation between the two closest ranks: the value at the fractional
+ * position (n - 1) p. The same method as benchmarks/run's percentile() (and
+ * numpy's default), so figures from either side agree. */
+static double percentile(const double *v, long n, double p)
+{
+    double k = (double)(n - 1) * p;
+    long lo = (long)k, hi = lo + 1 < n ? lo + 1 : n - 1;
+    return v[lo] + (v[hi] - v[lo]) * (k - (double)lo);
+}
+
+/* Time per output token, token by token: the gap between consecutive tokens
+ * of a sequence as they reached the coordinator, t_out[k] - t_out[k - 1]
+ * for k >= 1, pooled over all sequences. A micro-batch that waits on the
+ * network or shares the pipeline with a prompt's chunks shows up in the high
+ * percentiles; a per-sequence mean would smooth it away. */
+typedef struct token_gaps {
+    double *all;        /* every gap of every sequence, sorted */
+    long n;             /* sum over sequences of (tokens - 1) */
+    double p50, p90, p99, max;
+    double *req_p50, *req_max; /* per sequence; 0 with fewer than 2 tokens */
+} token_gaps;
+
+static void token_gaps_compute(token_gaps *tg, const sp_sched *s)
+{
+    memset(tg, 0, sizeof *tg);
+    for (int i = 0; i < s->n_reqs; i++)
+        if (s->reqs[i].n_out > 1) tg->n += s->reqs[i].n_out - 1;
+    tg->all = sp_alloc((size_t)(tg->n ? tg->n : 1) * sizeof(double));
+    tg->req_p50 = sp_calloc((size_t)s->n_reqs, sizeof(double));
+    tg->req_max = sp_calloc((size_t)s->n_reqs, sizeof(double));
+    long off = 0;
+    for (int i = 0; i < s->n_reqs; i++) {
+        const sp_request *r = &s->reqs[i];
+        int m = r->n_out - 1;
+        if (m < 1) continue;
+        double *g = tg->all + off;
+        for (int k = 1; k < r->n_out; k++) g[k - 1] = r->t_out[k] - r->t_out[k - 1];
+        qsort(g, (size_t)m, sizeof *g, cmp_double);
+        tg->req_p50[i] = percentile(g, m, 0.5);
+        tg->req_max[i] = g[m - 1];
+        off += m;
+    }
+    if (tg->n == 0) return;
+    qsort(tg->all, (size_t)tg->n, sizeof *tg->all, cmp_double);
+    tg->p50 = percentile(tg->all, tg->n, 0.50);
+    tg->p90 = percentile(tg->all, tg->n, 0.90);
+    tg->p99 = percentile(tg->all, tg->n, 0.99);
+    tg->max = tg->all[tg->n - 1];
+}
+
+static void token_gaps_free(token_gaps *tg)
+{
+    free(tg->all);
+    free(tg->req_p50);
+    free(tg->req_max);
+}
+
 static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched *s, const rank_stats *rs,
                     double t_start, double t_end, const char *json_path)
 {
@@ -367,6 +425,8 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
     double decode_rate = t_end > first_any ? dec_toks / (t_end - first_any) : 0;
     double ttft_med = median(ttft, n), ttft_max = ttft[n - 1];
     double dec_med = median(dec, n_dec);
+    token_gaps tg;
+    token_gaps_compute(&tg, s);
     if (f) {
     fprintf(f, "\n== shardpipe run: %d stage%s, %d sequence%s (%d in flight, %d micro-batch groups), wire %s ==\n",
             p->n_stages, p->n_stages > 1 ? "s" : "", n, n > 1 ? "s" : "", p->sequences, p->micro_batches,
@@ -375,6 +435,10 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
                "median %.3f s, max %.3f s\n", prompt_toks, prompt_rate, ttft_med, ttft_max);
     fprintf(f, "decode : %ld tokens, %.2f tok/s aggregate, %.2f tok/s per sequence (median); wall %.3f s\n",
             gen, decode_rate, dec_med, t_end - t_start);
+    if (tg.n)
+        fprintf(f, "tpot   : time per output token over %ld gaps between a sequence's consecutive tokens: "
+                   "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+                tg.n, 1e3 * tg.p50, 1e3 * tg.p90, 1e3 * tg.p99, 1e3 * tg.max);
     fprintf(f, "%-6s %-5s %-16s %-9s %8s %9s %8s %9s %8s %7s %9s\n", "stage", "rank", "host", "layers",
             "batches", "compute", "send", "recv-wait", "idle", "busy", "peak RSS");
     for (int r = 0; r < c->size; r++) {
@@ -426,14 +490,24 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
                     prompt_toks, gen, prompt_rate, decode_rate);
             fprintf(j, " \"decode_tok_s_per_sequence_median\": %.4f, \"ttft_median_s\": %.5f, \"ttft_max_s\": %.5f, \"wall_s\": %.5f,\n",
                     dec_med, ttft_med, ttft_max, t_end - t_start);
-            /* per sequence, for the benchmark harness: time per output token is
-             * the mean gap between its tokens after the first */
+            /* time per output token over all gaps between consecutive tokens
+             * (token_gaps above); null when no sequence has two tokens */
+            if (tg.n)
+                fprintf(j, " \"tpot_p50_s\": %.6f, \"tpot_p90_s\": %.6f, \"tpot_p99_s\": %.6f, \"tpot_max_s\": %.6f, "
+                           "\"itl_count\": %ld,\n", tg.p50, tg.p90, tg.p99, tg.max, tg.n);
+            else
+                fprintf(j, " \"tpot_p50_s\": null, \"tpot_p90_s\": null, \"tpot_p99_s\": null, \"tpot_max_s\": null, "
+                           "\"itl_count\": 0,\n");
+            /* per sequence: tpot_s is the mean gap between its tokens,
+             * (last - first) / (tokens - 1); itl_p50_s and itl_max_s the
+             * median and the largest of its gaps */
             fprintf(j, " \"requests\": [");
             for (int i = 0; i < n; i++) {
                 const sp_request *r = &s->reqs[i];
                 double tpot = r->n_out > 1 ? (r->t_done - r->t_first) / (r->n_out - 1) : 0;
                 fprintf(j, "%s\n  {\"prompt_tokens\": %d, \"generated_tokens\": %d, \"ttft_s\": %.6f, \"tpot_s\": %.6f, "
-                           "\"done_s\": %.6f}", i ? "," : "", r->n_prompt, r->n_out, r->t_first - t_start, tpot,
+                           "\"itl_p50_s\": %.6f, \"itl_max_s\": %.6f, \"done_s\": %.6f}",
+                        i ? "," : "", r->n_prompt, r->n_out, r->t_first - t_start, tpot, tg.req_p50[i], tg.req_max[i],
                         r->t_done - t_start);
             }
             fprintf(j, "\n ],\n");
@@ -453,6 +527,7 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
     }
     free(ttft);
     free(dec);
+    token_gaps_free(&tg);
 }
 
 /* ---- entry ---- */

@@ -91,6 +91,7 @@ static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int n_t
     r->n_prompt = sp_tokenize(tok, text, true, r->prompt, cap);
     r->max_new = n_tokens;
     r->out = sp_alloc((size_t)(n_tokens > 0 ? n_tokens : 1) * sizeof(int));
+    r->t_out = sp_alloc((size_t)(n_tokens > 0 ? n_tokens : 1) * sizeof(double));
     r->slot = -1;
     sp_detok_init_continuation(&r->dt);
     s->n_reqs++;
@@ -156,6 +157,7 @@ void sp_sched_free(sp_sched *s)
         free(s->reqs[i].prompt_text);
         free(s->reqs[i].prompt);
         free(s->reqs[i].out);
+        free(s->reqs[i].t_out);
         free(s->reqs[i].text);
     }
     free(s->reqs);
@@ -229,6 +231,7 @@ void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double 
         if (r->done) continue;
         int tok = rows[i].token;
         if (r->n_out == 0) r->t_first = now;
+        r->t_out[r->n_out] = now;
         r->out[r->n_out++] = tok;
         s->generated++;
         bool eos = tok == s->eos && !s->ignore_eos;

@@ -22,11 +22,13 @@ typedef struct sp_request {
     int *prompt;
     int n_prompt;
     int *out;          /* sampled tokens (EOS included when it ended the sequence) */
+    double *t_out;     /* when each of out[] reached the coordinator (sp_now()
+                        * on rank 0); like out, max_new entries allocated once */
     int n_out, max_new;
     int n_fed;         /* prompt tokens sent into the pipeline */
     int slot;          /* -1 while waiting or done */
     bool done;
-    double t_admit, t_first, t_done;
+    double t_admit, t_first, t_done; /* t_first = t_out[0], t_done = t_out[n_out - 1] */
     char *text;        /* detokenized output */
     size_t len, cap;
     sp_detok dt;
