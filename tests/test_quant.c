@@ -516,6 +516,53 @@ Test(vec_dot, long_rows_and_packed_dots_every_level)
     }
 }
 
+/* The rows kernels (one weight row against up to SP_DOT_ROWS activation
+ * rows, the prompt path) must give every row the bits of the single-row
+ * dot, whatever na is and which rows share the call: that is what keeps a
+ * sequence's logits independent of the micro-batch it rides in. Lengths
+ * with and without a partial last group; Q8_0 weights of -128 included. */
+Test(vec_dot, rows_kernels_equal_single_rows_bit_for_bit)
+{
+    enum { NB = 67, NA = SP_DOT_ROWS + 1 };
+    static sp_block_q8_0 w8[NB], a[NA][NB];
+    static sp_block_q4_0 w4[NB];
+    static sp_q8_group g[NA][(NB + 3) / 4];
+    const int64_t stride = (NB + 3) / 4;
+    const int counts[] = {1, 3, 4, 8, 64, 66, 67};
+    sp_rng rng;
+    sp_rng_seed(&rng, 16);
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+            int nb = counts[c];
+            int64_t n = (int64_t)nb * SP_QK;
+            fill_q8(&rng, w8, nb, FILL_RANDOM, 0);
+            fill_q4(&rng, w4, nb, FILL_RANDOM, 0);
+            memset(w8[0].qs, -128, 8);
+            for (int r = 0; r < NA; r++) {
+                fill_q8(&rng, a[r], nb, FILL_RANDOM, 0);
+                sp_q8_group_pack(a[r], g[r], n);
+            }
+            for (int na = 1; na <= SP_DOT_ROWS; na++)
+                for (int first = 0; first + na <= NA; first++) {
+                    float out8[SP_DOT_ROWS], out4[SP_DOT_ROWS];
+                    sp_vec_dot_q8_0_q8g_rows(n, w8, g[first], stride, na, out8);
+                    sp_vec_dot_q4_0_q8g_rows(n, w4, g[first], stride, na, out4);
+                    for (int i = 0; i < na; i++) {
+                        float one8 = sp_vec_dot_q8_0_q8g(n, w8, g[first + i]);
+                        float one4 = sp_vec_dot_q4_0_q8g(n, w4, g[first + i]);
+                        cr_assert(memcmp(&out8[i], &one8, sizeof one8) == 0,
+                                  "%s q8_0 %d blocks, row %d of %d: %.9g vs single %.9g", sp_simd_name(), nb,
+                                  i, na, out8[i], one8);
+                        cr_assert(memcmp(&out4[i], &one4, sizeof one4) == 0,
+                                  "%s q4_0 %d blocks, row %d of %d: %.9g vs single %.9g", sp_simd_name(), nb,
+                                  i, na, out4[i], one4);
+                    }
+                }
+        }
+    }
+}
+
 Test(vec_dot, f32_every_level)
 {
     static float w[2048 + 7], a[2048 + 7];

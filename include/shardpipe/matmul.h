@@ -6,10 +6,13 @@
  *
  * Two paths, chosen by n:
  *  - n >= ctx->sgemm_min_rows: dequantize panels of W to f32 into a reused
- *    buffer and call OpenBLAS cblas_sgemm (prompt processing);
- *  - otherwise (decode): quantize each X row to Q8_0 once and run the int8
- *    vec_dot kernels over output rows, split across the pool's threads
- *    (F32/F16/BF16 weights use f32 dots instead).
+ *    buffer and call OpenBLAS cblas_sgemm;
+ *  - otherwise: quantize each X row to Q8_0 once and run the int8 vec_dot
+ *    kernels over output rows, several X rows per weight row at a time,
+ *    split across the pool's threads (F32/F16/BF16 weights use f32 dots).
+ * Where the SIMD level has rows kernels (x86) the int8 path is faster at
+ * every n for quantized weights, so their crossover is SP_SGEMM_NEVER;
+ * sgemm serves F32/F16 weights and levels without them (matmul.c).
  * Every output element depends only on its X row, W and the path, never on
  * the other rows in the batch or the thread count: results are
  * bit-reproducible across micro-batch compositions and pipeline plans that
@@ -17,6 +20,7 @@
 #ifndef SHARDPIPE_MATMUL_H
 #define SHARDPIPE_MATMUL_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +59,14 @@ void sp_matmul_init(sp_matmul_ctx *ctx, int n_threads);
 void sp_matmul_free(sp_matmul_ctx *ctx);
 
 sp_matrix sp_matrix_from_tensor(const sp_gguf_tensor *t);
+
+/* The measured crossover (rows from which sgemm is used) for weights of
+ * this type on the SIMD level in use; SP_SGEMM_NEVER when the dot path wins
+ * at every n. SHARDPIPE_SGEMM_MIN_ROWS overrides it. sp_matmul_init sets
+ * ctx->sgemm_min_rows to the Q4_0 value; an engine sets it from its
+ * model's weight type. */
+#define SP_SGEMM_NEVER INT_MAX
+int sp_matmul_default_min_rows(sp_dtype type);
 
 void sp_matmul(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, float *y);
 

@@ -34,16 +34,6 @@ static inline float hsum_ps(__m256 v)
  * group's bias and d lanes. The four fp16 weight scales of a group are
  * gathered in a general register and converted at once. */
 
-/* Eight int32 sums of w[i] * a[i], each over four neighbouring signed
- * bytes (lanes 0-3 / 4-7: the 16-byte halves in the low / high 128 bits). */
-static inline __m256i dot_i8(__m256i w, __m256i a)
-{
-    __m256i wabs = _mm256_sign_epi8(w, w);
-    __m256i asgn = _mm256_sign_epi8(a, w);
-    __m256i pairs = _mm256_maddubs_epi16(wabs, asgn);
-    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-}
-
 /* 16 bytes at x (block k's half) and at y (block k+1's) in one register. */
 static inline __m256i load_halves(const void *x, const void *y)
 {
@@ -56,39 +46,6 @@ static inline __m128 scales4(uint16_t d0, uint16_t d1, uint16_t d2, uint16_t d3)
 {
     uint64_t h = (uint64_t)d0 | (uint64_t)d1 << 16 | (uint64_t)d2 << 32 | (uint64_t)d3 << 48;
     return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
-}
-
-/* d_w * d_a for blocks k, k+1 of a group (k = 0 or 2), four lanes each. */
-static inline __m256 pair_scales(__m128 dw, int k, const sp_q8_group *g)
-{
-    __m256i idx = _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1);
-    return _mm256_mul_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw), idx),
-                         _mm256_loadu_ps(g->d + 4 * k));
-}
-
-/* int32 lanes of (q - 8) * a for Q4_0 blocks w[0], w[1] against blocks k,
- * k+1 of the group: q * a from the raw nibbles (pairs of products are at
- * most 2 * 15 * 127, and the lo and hi pair sums added stay below 2^13),
- * plus the group's bias lanes -8 * sum a. */
-static inline __m256i q4_pair(const sp_block_q4_0 *w, const sp_q8_group *g, int k)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256i q = load_halves(w[0].qs, w[1].qs);
-    __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-    __m256i p = _mm256_add_epi16(
-        _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)g->lo[k])),
-        _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)g->hi[k])));
-    return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)),
-                            _mm256_loadu_si256((const __m256i *)(g->bias + 4 * k)));
-}
-
-static inline __m256i q8_pair(const sp_block_q8_0 *w, const sp_q8_group *g, int k)
-{
-    __m256i lo = dot_i8(load_halves(w[0].qs, w[1].qs),
-                        _mm256_loadu_si256((const __m256i *)g->lo[k]));
-    __m256i hi = dot_i8(load_halves(w[0].qs + 16, w[1].qs + 16),
-                        _mm256_loadu_si256((const __m256i *)g->hi[k]));
-    return _mm256_add_epi32(lo, hi);
 }
 
 /* One block of a partial last group, in 128 bits. */
@@ -128,36 +85,118 @@ static inline float hsum_tail(__m256 acc0, __m256 acc1, __m128 tail)
     return _mm_cvtss_f32(t);
 }
 
-float sp_vec_dot_q8_0_q8g_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
+/* The dot of one weight row with na packed activation rows (a, a + stride,
+ * ...), na = 1..SP_DOT_ROWS, a compile-time constant once inlined into the
+ * switches below so the accumulators stay in registers. Each pair of blocks
+ * of the weights is loaded and unpacked once for all na rows, then every
+ * row runs exactly the operations of a lone row in the same order, so its
+ * result has the same bits whatever na is. With 16 registers the rows are
+ * taken four at a time. */
+static inline __attribute__((always_inline)) void q4_rows(int64_t n, const sp_block_q4_0 *w,
+                                                           const sp_q8_group *a, int64_t stride,
+                                                           const int na, float *out)
 {
     const int64_t nb = n / SP_QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4, a++) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    __m256 acc[2][SP_DOT_ROWS];
+    for (int i = 0; i < na; i++) acc[0][i] = acc[1][i] = _mm256_setzero_ps();
+    int64_t b = 0, g = 0;
+    for (; b + 4 <= nb; b += 4, g++) {
         __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_pair(w + b, a, 0)), pair_scales(dw, 0, a), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_pair(w + b + 2, a, 2)), pair_scales(dw, 2, a),
-                               acc1);
+        for (int k = 0; k < 4; k += 2) {
+            __m256 dwk = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw),
+                                                  _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1));
+            __m256i q = load_halves(w[b + k].qs, w[b + k + 1].qs);
+            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            for (int i = 0; i < na; i++) {
+                const sp_q8_group *gi = a + i * stride + g;
+                __m256i p = _mm256_add_epi16(
+                    _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)gi->lo[k])),
+                    _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)gi->hi[k])));
+                __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(p, ones),
+                                                _mm256_loadu_si256((const __m256i *)(gi->bias + 4 * k)));
+                acc[k / 2][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+                                                _mm256_mul_ps(dwk, _mm256_loadu_ps(gi->d + 4 * k)), acc[k / 2][i]);
+            }
+        }
     }
-    __m128 tail = _mm_setzero_ps();
-    for (int k = 0; b < nb; b++, k++) tail = q8_one(tail, w + b, a, k);
-    return hsum_tail(acc0, acc1, tail);
+    for (int i = 0; i < na; i++) {
+        __m128 tail = _mm_setzero_ps();
+        for (int64_t t = b, k = 0; t < nb; t++, k++) tail = q4_one(tail, w + t, a + i * stride + g, (int)k);
+        out[i] = hsum_tail(acc[0][i], acc[1][i], tail);
+    }
+}
+
+static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_block_q8_0 *w,
+                                                           const sp_q8_group *a, int64_t stride,
+                                                           const int na, float *out)
+{
+    const int64_t nb = n / SP_QK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[2][SP_DOT_ROWS];
+    for (int i = 0; i < na; i++) acc[0][i] = acc[1][i] = _mm256_setzero_ps();
+    int64_t b = 0, g = 0;
+    for (; b + 4 <= nb; b += 4, g++) {
+        __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
+        for (int k = 0; k < 4; k += 2) {
+            __m256 dwk = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw),
+                                                  _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1));
+            __m256i wlo = load_halves(w[b + k].qs, w[b + k + 1].qs);
+            __m256i whi = load_halves(w[b + k].qs + 16, w[b + k + 1].qs + 16);
+            __m256i alo = _mm256_sign_epi8(wlo, wlo), ahi = _mm256_sign_epi8(whi, whi); /* |w| */
+            for (int i = 0; i < na; i++) {
+                const sp_q8_group *gi = a + i * stride + g;
+                __m256i plo = _mm256_maddubs_epi16(
+                    alo, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)gi->lo[k]), wlo));
+                __m256i phi = _mm256_maddubs_epi16(
+                    ahi, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)gi->hi[k]), whi));
+                __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(plo, ones), _mm256_madd_epi16(phi, ones));
+                acc[k / 2][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+                                                _mm256_mul_ps(dwk, _mm256_loadu_ps(gi->d + 4 * k)), acc[k / 2][i]);
+            }
+        }
+    }
+    for (int i = 0; i < na; i++) {
+        __m128 tail = _mm_setzero_ps();
+        for (int64_t t = b, k = 0; t < nb; t++, k++) tail = q8_one(tail, w + t, a + i * stride + g, (int)k);
+        out[i] = hsum_tail(acc[0][i], acc[1][i], tail);
+    }
+}
+
+void sp_vec_dot_q8_0_q8g_rows_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a, int64_t stride,
+                                   int na, float *out)
+{
+    switch (na) {
+    case 1: q8_rows(n, w, a, stride, 1, out); break;
+    case 2: q8_rows(n, w, a, stride, 2, out); break;
+    case 3: q8_rows(n, w, a, stride, 3, out); break;
+    default: q8_rows(n, w, a, stride, 4, out); break;
+    }
+}
+
+void sp_vec_dot_q4_0_q8g_rows_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a, int64_t stride,
+                                   int na, float *out)
+{
+    switch (na) {
+    case 1: q4_rows(n, w, a, stride, 1, out); break;
+    case 2: q4_rows(n, w, a, stride, 2, out); break;
+    case 3: q4_rows(n, w, a, stride, 3, out); break;
+    default: q4_rows(n, w, a, stride, 4, out); break;
+    }
+}
+
+float sp_vec_dot_q8_0_q8g_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
+{
+    float r;
+    q8_rows(n, w, a, 0, 1, &r);
+    return r;
 }
 
 float sp_vec_dot_q4_0_q8g_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
 {
-    const int64_t nb = n / SP_QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4, a++) {
-        __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_pair(w + b, a, 0)), pair_scales(dw, 0, a), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_pair(w + b + 2, a, 2)), pair_scales(dw, 2, a),
-                               acc1);
-    }
-    __m128 tail = _mm_setzero_ps();
-    for (int k = 0; b < nb; b++, k++) tail = q4_one(tail, w + b, a, k);
-    return hsum_tail(acc0, acc1, tail);
+    float r;
+    q4_rows(n, w, a, 0, 1, &r);
+    return r;
 }
 
 float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a)

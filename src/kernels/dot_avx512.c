@@ -7,7 +7,8 @@
  * products into an int32 lane, exactly and without saturation:
  *  - Q4_0 feeds it the raw nibbles q in [0, 15] and starts from the packed
  *    activations' bias lanes (-8 * sum a), which makes sum (q - 8) * a;
- *  - Q8_0 feeds it |w| and (w < 0 ? -a : a).
+ *  - Q8_0 feeds it a + 128 and w, and subtracts 128 * sum w (q8_rows);
+ *    the one-block tail feeds it |w| and (w < 0 ? -a : a).
  * The kernels have the shape of the AVX2 ones (dot_avx2.c): a 256-bit
  * register covers blocks k, k+1 of a group of packed activations
  * (sp_q8_group, quant.h), int32 lanes 0-3 / 4-7 belong to block k / k+1,
@@ -36,48 +37,13 @@ static inline __m128 scales4(uint16_t d0, uint16_t d1, uint16_t d2, uint16_t d3)
     return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
 }
 
-/* d_w * d_a for blocks k, k+1 of a group (k = 0 or 2), four lanes each. */
-static inline __m256 pair_scales(__m128 dw, int k, const sp_q8_group *g)
-{
-    __m256i idx = _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1);
-    return _mm256_mul_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw), idx),
-                         _mm256_loadu_ps(g->d + 4 * k));
-}
-
 /* int32 lanes += w * a for signed bytes. |w| is right even for -128 (as
  * unsigned 128); a must not be -128, which Q8_0 never produces. */
-static inline __m256i dot_i8(__m256i isum, __m256i w, __m256i a)
-{
-    __mmask32 neg = _mm256_movepi8_mask(w);
-    __m256i a_signed = _mm256_mask_sub_epi8(a, neg, _mm256_setzero_si256(), a);
-    return _mm256_dpbusd_epi32(isum, _mm256_abs_epi8(w), a_signed);
-}
-
 static inline __m128i dot_i8_128(__m128i isum, __m128i w, __m128i a)
 {
     __mmask16 neg = _mm_movepi8_mask(w);
     __m128i a_signed = _mm_mask_sub_epi8(a, neg, _mm_setzero_si128(), a);
     return _mm_dpbusd_epi32(isum, _mm_abs_epi8(w), a_signed);
-}
-
-/* int32 lanes of w * a for weight blocks w[0], w[1] and blocks k, k+1 of g. */
-static inline __m256i q8_pair(const sp_block_q8_0 *w, const sp_q8_group *g, int k)
-{
-    __m256i isum = dot_i8(_mm256_setzero_si256(), load_halves(w[0].qs, w[1].qs),
-                          _mm256_loadu_si256((const __m256i *)g->lo[k]));
-    return dot_i8(isum, load_halves(w[0].qs + 16, w[1].qs + 16),
-                  _mm256_loadu_si256((const __m256i *)g->hi[k]));
-}
-
-static inline __m256i q4_pair(const sp_block_q4_0 *w, const sp_q8_group *g, int k)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256i q = load_halves(w[0].qs, w[1].qs);
-    __m256i isum = _mm256_loadu_si256((const __m256i *)(g->bias + 4 * k));
-    isum = _mm256_dpbusd_epi32(isum, _mm256_and_si256(q, m4),
-                               _mm256_loadu_si256((const __m256i *)g->lo[k]));
-    return _mm256_dpbusd_epi32(isum, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                               _mm256_loadu_si256((const __m256i *)g->hi[k]));
 }
 
 /* One block of a partial last group, in 128 bits. */
@@ -112,34 +78,133 @@ static inline float hsum(__m256 acc0, __m256 acc1, __m128 tail)
     return _mm_cvtss_f32(t);
 }
 
-float sp_vec_dot_q8_0_q8g_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
+/* The dot of one weight row with na packed activation rows (a, a + stride,
+ * ...), na = 1..SP_DOT_ROWS, a compile-time constant once inlined into the
+ * switch below, so the accumulators stay in registers. The weight side of
+ * each group (loads, nibble masks, |w| and its sign, the scales) is done
+ * once for all na rows; each row then runs exactly the operations of a
+ * lone row in the same order, so its result has the same bits whatever na
+ * is and whichever rows it shares the weights with. */
+static inline __attribute__((always_inline)) void q4_rows(int64_t n, const sp_block_q4_0 *w,
+                                                           const sp_q8_group *a, int64_t stride,
+                                                           const int na, float *out)
 {
     const int64_t nb = n / SP_QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4, a++) {
-        __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_pair(w + b, a, 0)), pair_scales(dw, 0, a), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_pair(w + b + 2, a, 2)), pair_scales(dw, 2, a),
-                               acc1);
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i idx0 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    const __m256i idx2 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
+    __m256 acc0[SP_DOT_ROWS], acc1[SP_DOT_ROWS];
+    for (int i = 0; i < na; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    int64_t b = 0, g = 0;
+    for (; b + 4 <= nb; b += 4, g++) {
+        __m256 dw = _mm256_castps128_ps256(scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d));
+        __m256 dw0 = _mm256_permutevar8x32_ps(dw, idx0), dw2 = _mm256_permutevar8x32_ps(dw, idx2);
+        __m256i q01 = load_halves(w[b].qs, w[b + 1].qs), q23 = load_halves(w[b + 2].qs, w[b + 3].qs);
+        __m256i lo01 = _mm256_and_si256(q01, m4), hi01 = _mm256_and_si256(_mm256_srli_epi16(q01, 4), m4);
+        __m256i lo23 = _mm256_and_si256(q23, m4), hi23 = _mm256_and_si256(_mm256_srli_epi16(q23, 4), m4);
+        for (int i = 0; i < na; i++) {
+            const sp_q8_group *gi = a + i * stride + g;
+            __m256i s0 = _mm256_loadu_si256((const __m256i *)gi->bias);
+            s0 = _mm256_dpbusd_epi32(s0, lo01, _mm256_loadu_si256((const __m256i *)gi->lo[0]));
+            s0 = _mm256_dpbusd_epi32(s0, hi01, _mm256_loadu_si256((const __m256i *)gi->hi[0]));
+            __m256i s2 = _mm256_loadu_si256((const __m256i *)(gi->bias + 8));
+            s2 = _mm256_dpbusd_epi32(s2, lo23, _mm256_loadu_si256((const __m256i *)gi->lo[2]));
+            s2 = _mm256_dpbusd_epi32(s2, hi23, _mm256_loadu_si256((const __m256i *)gi->hi[2]));
+            acc0[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_mul_ps(dw0, _mm256_loadu_ps(gi->d)),
+                                      acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s2), _mm256_mul_ps(dw2, _mm256_loadu_ps(gi->d + 8)),
+                                      acc1[i]);
+        }
     }
-    __m128 tail = _mm_setzero_ps();
-    for (int k = 0; b < nb; b++, k++) tail = q8_one(tail, w + b, a, k);
-    return hsum(acc0, acc1, tail);
+    for (int i = 0; i < na; i++) {
+        __m128 tail = _mm_setzero_ps();
+        for (int64_t t = b, k = 0; t < nb; t++, k++) tail = q4_one(tail, w + t, a + i * stride + g, (int)k);
+        out[i] = hsum(acc0[i], acc1[i], tail);
+    }
+}
+
+/* Q8_0 weights are signed, so here the activations take vpdpbusd's
+ * unsigned side: a + 128 (a XOR 0x80) in [1, 255], and the weight side
+ * subtracts 128 * sum w per lane, which is computed once per group for all
+ * na rows: sum (a + 128) w - 128 sum w = sum a w, exact in int32. */
+static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_block_q8_0 *w,
+                                                           const sp_q8_group *a, int64_t stride,
+                                                           const int na, float *out)
+{
+    const int64_t nb = n / SP_QK;
+    const __m256i idx0 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    const __m256i idx2 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    __m256 acc0[SP_DOT_ROWS], acc1[SP_DOT_ROWS];
+    for (int i = 0; i < na; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    int64_t b = 0, g = 0;
+    for (; b + 4 <= nb; b += 4, g++) {
+        __m256 dw = _mm256_castps128_ps256(scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d));
+        __m256 dw0 = _mm256_permutevar8x32_ps(dw, idx0), dw2 = _mm256_permutevar8x32_ps(dw, idx2);
+        /* quants 0-15 / 16-31 of blocks 0-1, then of blocks 2-3 */
+        __m256i wlo01 = load_halves(w[b].qs, w[b + 1].qs), whi01 = load_halves(w[b].qs + 16, w[b + 1].qs + 16);
+        __m256i wlo23 = load_halves(w[b + 2].qs, w[b + 3].qs);
+        __m256i whi23 = load_halves(w[b + 2].qs + 16, w[b + 3].qs + 16);
+        /* -128 * sum w per lane: start of each row's int32 sums */
+        __m256i neg01 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), x80, wlo01);
+        neg01 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(neg01, x80, whi01));
+        __m256i neg23 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), x80, wlo23);
+        neg23 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(neg23, x80, whi23));
+        for (int i = 0; i < na; i++) {
+            const sp_q8_group *gi = a + i * stride + g;
+            __m256i s0 = _mm256_dpbusd_epi32(
+                neg01, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)gi->lo[0]), x80), wlo01);
+            s0 = _mm256_dpbusd_epi32(s0, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)gi->hi[0]), x80),
+                                     whi01);
+            __m256i s2 = _mm256_dpbusd_epi32(
+                neg23, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)gi->lo[2]), x80), wlo23);
+            s2 = _mm256_dpbusd_epi32(s2, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)gi->hi[2]), x80),
+                                     whi23);
+            acc0[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_mul_ps(dw0, _mm256_loadu_ps(gi->d)),
+                                      acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s2), _mm256_mul_ps(dw2, _mm256_loadu_ps(gi->d + 8)),
+                                      acc1[i]);
+        }
+    }
+    for (int i = 0; i < na; i++) {
+        __m128 tail = _mm_setzero_ps();
+        for (int64_t t = b, k = 0; t < nb; t++, k++) tail = q8_one(tail, w + t, a + i * stride + g, (int)k);
+        out[i] = hsum(acc0[i], acc1[i], tail);
+    }
+}
+
+void sp_vec_dot_q8_0_q8g_rows_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
+                                     int64_t stride, int na, float *out)
+{
+    switch (na) {
+    case 1: q8_rows(n, w, a, stride, 1, out); break;
+    case 2: q8_rows(n, w, a, stride, 2, out); break;
+    case 3: q8_rows(n, w, a, stride, 3, out); break;
+    default: q8_rows(n, w, a, stride, 4, out); break;
+    }
+}
+
+void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
+                                     int64_t stride, int na, float *out)
+{
+    switch (na) {
+    case 1: q4_rows(n, w, a, stride, 1, out); break;
+    case 2: q4_rows(n, w, a, stride, 2, out); break;
+    case 3: q4_rows(n, w, a, stride, 3, out); break;
+    default: q4_rows(n, w, a, stride, 4, out); break;
+    }
+}
+
+float sp_vec_dot_q8_0_q8g_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
+{
+    float r;
+    q8_rows(n, w, a, 0, 1, &r);
+    return r;
 }
 
 float sp_vec_dot_q4_0_q8g_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
 {
-    const int64_t nb = n / SP_QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4, a++) {
-        __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_pair(w + b, a, 0)), pair_scales(dw, 0, a), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_pair(w + b + 2, a, 2)), pair_scales(dw, 2, a),
-                               acc1);
-    }
-    __m128 tail = _mm_setzero_ps();
-    for (int k = 0; b < nb; b++, k++) tail = q4_one(tail, w + b, a, k);
-    return hsum(acc0, acc1, tail);
+    float r;
+    q4_rows(n, w, a, 0, 1, &r);
+    return r;
 }

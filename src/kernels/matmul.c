@@ -1,12 +1,14 @@
 /* matmul.c - Y[n][rows] = X[n][cols] * W^T on the thread pool.
  *
- * Dot path (decode, small n): for Q8_0/Q4_0 weights each X row is quantized
- * to Q8_0 and packed for the kernels (sp_q8_group, quant.h) once, then the
- * output rows are split across the pool in chunks of DOT_CHUNK. A thread
- * walks its weight rows once and, while a row is in L1, dots it with all n
- * activation rows, so W is streamed from memory once per call whatever n
- * is. F32 weights use f32 dots on X directly; F16/BF16 rows
- * are widened to f32 into a per-thread row buffer first.
+ * Dot path (decode, and prompts for quantized weights where the SIMD level
+ * has rows kernels): for Q8_0/Q4_0 weights each X row is quantized to Q8_0
+ * and packed for the kernels (sp_q8_group, quant.h) once, then the output
+ * rows are split across the pool in chunks of DOT_CHUNK. A thread takes a
+ * chunk's weight rows (tens of KB: they stay in L2) against SP_DOT_ROWS
+ * activation rows at a time (those stay in L1), each weight row unpacked
+ * once per SP_DOT_ROWS rows by the rows kernel; W is streamed from memory
+ * once per call whatever n is. F32 weights use f32 dots on X directly;
+ * F16/BF16 rows are widened to f32 into a per-thread row buffer first.
  *
  * Sgemm path (prompt, large n): W is cut into panels of about PANEL_FLOATS
  * weights. Panels are dealt to the pool threads; each thread dequantizes its
@@ -57,23 +59,46 @@
  * real model that means n < 7, which takes the dot path anyway. */
 #define OPENBLAS_SMALL_MNK 1000000L
 
-/* Default crossover between the dot and the sgemm paths, measured with
+/* Crossover between the dot and the sgemm paths, measured with
  * benchmarks/crossover.c:
  *   cmake -S . -B build -DSHARDPIPE_BENCH=ON && cmake --build build --target crossover
  *   build/benchmarks/crossover
- * on a 2-core AMD EPYC (Zen 4, AVX-512 VNNI dots on activations packed per
- * row, OpenBLAS 0.3.21), load 0.8: time of one TinyLlama-1.1B layer (wq wk
- * wv wo w1 w2 w3), dot / sgemm, in ms:
- *              n=32         n=48         n=64         n=128
- *   Q8_0 1t   48.5/57.1    67.0/69.0    83.5/83.6   174.6/140.9
- *   Q8_0 2t   26.7/30.0    40.6/37.1    49.1/44.5    96.2/74.7
- *   Q4_0 1t   42.9/61.8    70.8/77.3    94.4/92.7   159.6/145.8
- *   Q4_0 2t   22.5/31.5    34.7/39.1    47.5/44.8    87.0/76.8
- * so the paths cross between 48 and 64 rows: at 48 the dot path is 3-12%
- * faster except Q8_0 with 2 threads (9% slower), at 64 sgemm is 0-10%
- * faster. Machines with slower int8 dots (no dotprod) cross over earlier:
- * override with SHARDPIPE_SGEMM_MIN_ROWS. */
+ *
+ * Quantized weights. With the rows kernels (one weight row against four
+ * activation rows, quant.h), the int8 dot path does in one vpdpbusd what
+ * sgemm does in four FMAs' worth of lanes, and it never materializes f32
+ * weights. On a 2-core AMD EPYC (Zen 4, OpenBLAS 0.3.21), one thread,
+ * 5632x2048 weights, CPU-time of the best of 5 (GOPS = 2 x weights x n / s):
+ *                 n=8          n=32         n=128
+ *   avx512vnni Q8_0  73 / 18    107 / 47    115 / 80     (dot / sgemm)
+ *   avx512vnni Q4_0  95 / 18    119 / 48    120 / 80
+ *   avx2       Q8_0  51 / 16     79 / 48     80 / 78
+ *   avx2       Q4_0 107 / 18     99 / 49    100 / 81
+ * so on x86 the dot path wins at every n up to 128 (crossover.c: whole
+ * TinyLlama layers, same result) and quantized weights never take sgemm.
+ * Levels without rows kernels (NEON, scalar: not measured on real ARM
+ * boards yet) keep the crossover measured before the rows kernels existed:
+ * 64 rows, where one-row-at-a-time dots met sgemm on this machine.
+ *
+ * F32 / F16 / BF16 weights: f32 dots reuse nothing across rows, so sgemm
+ * wins early; the same 64 rows.
+ *
+ * SHARDPIPE_SGEMM_MIN_ROWS overrides both (e.g. for a board where sgemm
+ * measures faster). */
 #define DEFAULT_SGEMM_MIN_ROWS 64
+
+int sp_matmul_default_min_rows(sp_dtype type)
+{
+    const char *env = getenv("SHARDPIPE_SGEMM_MIN_ROWS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        /* values that are not a positive integer are ignored */
+        if (*end == '\0' && v >= 1 && v <= (1L << 30)) return (int)v;
+    }
+    int quantized = type == SP_DTYPE_Q8_0 || type == SP_DTYPE_Q4_0;
+    return quantized && sp_simd_has_rows_kernels() ? SP_SGEMM_NEVER : DEFAULT_SGEMM_MIN_ROWS;
+}
 
 /* Scratch buffers only grow; their old contents are not kept. */
 static void *grow(void *buf, size_t *cap, size_t need)
@@ -90,17 +115,8 @@ void sp_matmul_init(sp_matmul_ctx *ctx, int n_threads)
     if (n_threads < 1) n_threads = 1;
     ctx->pool = sp_pool_new(n_threads);
     ctx->n_threads = n_threads;
-    ctx->sgemm_min_rows = DEFAULT_SGEMM_MIN_ROWS;
+    ctx->sgemm_min_rows = sp_matmul_default_min_rows(SP_DTYPE_Q4_0);
     ctx->force = SP_PATH_AUTO;
-
-    /* SHARDPIPE_SGEMM_MIN_ROWS overrides the measured default; values that
-     * are not a positive integer are ignored. */
-    const char *env = getenv("SHARDPIPE_SGEMM_MIN_ROWS");
-    if (env && *env) {
-        char *end;
-        long v = strtol(env, &end, 10);
-        if (*end == '\0' && v >= 1 && v <= (1L << 30)) ctx->sgemm_min_rows = (int)v;
-    }
 
     /* Each pool thread drives its own single-threaded sgemm (see the top). */
     openblas_set_num_threads(1);
@@ -180,23 +196,27 @@ static void dot_part(void *arg, int ith, int nth)
     const int64_t rows = w->rows, cols = w->cols, ng = j->xq_stride;
     const uint8_t *wd = w->data;
     long lo, hi;
+    float out[SP_DOT_ROWS];
     sp_split_range(rows, ith, nth, DOT_CHUNK, &lo, &hi);
 
-    /* Weight rows outer, activation rows inner: each weight row is read
-     * from memory once and reused from L1 for all n rows of X. */
+    /* Quantized weights: a chunk of DOT_CHUNK weight rows (in L2) against
+     * SP_DOT_ROWS activation rows at a time (in L1); W is read from memory
+     * once. The others: weight rows outer, each reused from L1 for all n
+     * rows of X. */
     switch (w->type) {
     case SP_DTYPE_Q8_0:
-        for (long r = lo; r < hi; r++) {
-            const sp_block_q8_0 *wr = (const sp_block_q8_0 *)(wd + r * w->row_bytes);
-            for (int i = 0; i < j->n; i++)
-                j->y[i * rows + r] = sp_vec_dot_q8_0_q8g(cols, wr, j->xq + i * ng);
-        }
-        break;
     case SP_DTYPE_Q4_0:
-        for (long r = lo; r < hi; r++) {
-            const sp_block_q4_0 *wr = (const sp_block_q4_0 *)(wd + r * w->row_bytes);
-            for (int i = 0; i < j->n; i++)
-                j->y[i * rows + r] = sp_vec_dot_q4_0_q8g(cols, wr, j->xq + i * ng);
+        for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
+            long r1 = r0 + DOT_CHUNK < hi ? r0 + DOT_CHUNK : hi;
+            for (int i = 0; i < j->n; i += SP_DOT_ROWS) {
+                int na = j->n - i < SP_DOT_ROWS ? j->n - i : SP_DOT_ROWS;
+                for (long r = r0; r < r1; r++) {
+                    const void *wr = wd + r * w->row_bytes;
+                    if (w->type == SP_DTYPE_Q8_0) sp_vec_dot_q8_0_q8g_rows(cols, wr, j->xq + i * ng, ng, na, out);
+                    else sp_vec_dot_q4_0_q8g_rows(cols, wr, j->xq + i * ng, ng, na, out);
+                    for (int k = 0; k < na; k++) j->y[(i + k) * rows + r] = out[k];
+                }
+            }
         }
         break;
     case SP_DTYPE_F32:

@@ -30,6 +30,9 @@ typedef struct sp_simd_level {
     void (*dequant_f16)(const uint16_t *, float *, int64_t);
     float (*dot_f16_f32)(int64_t, const uint16_t *, const float *);
     void (*mad_f16)(int64_t, float *, const uint16_t *, float);
+    /* optional (NULL: a loop over the single-row kernel) */
+    void (*rows_q8_0)(int64_t, const sp_block_q8_0 *, const sp_q8_group *, int64_t, int, float *);
+    void (*rows_q4_0)(int64_t, const sp_block_q4_0 *, const sp_q8_group *, int64_t, int, float *);
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -41,6 +44,7 @@ static const sp_simd_level level_scalar = {
     "scalar", sp_vec_dot_q8_0_q8g_scalar, sp_vec_dot_q4_0_q8g_scalar, sp_vec_dot_f32_ref,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
     sp_vec_dot_f16_f32_ref, sp_vec_mad_f16_ref,
+    NULL, NULL,
 };
 
 #if defined(__x86_64__)
@@ -48,11 +52,13 @@ static const sp_simd_level level_avx2 = {
     "avx2", sp_vec_dot_q8_0_q8g_avx2, sp_vec_dot_q4_0_q8g_avx2, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
+    sp_vec_dot_q8_0_q8g_rows_avx2, sp_vec_dot_q4_0_q8g_rows_avx2,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_avx512, sp_vec_dot_q4_0_q8g_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
+    sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512,
 };
 #endif
 
@@ -61,12 +67,14 @@ static const sp_simd_level level_neon = {
     "neon", sp_vec_dot_q8_0_q8g_neon, sp_vec_dot_q4_0_q8g_neon, sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
+    NULL, NULL,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_neon_dotprod, sp_vec_dot_q4_0_q8g_neon_dotprod,
     sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
+    NULL, NULL,
 };
 #endif
 
@@ -120,6 +128,26 @@ float sp_vec_dot_q8_0_q8g(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *
 float sp_vec_dot_q4_0_q8g(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
 {
     return current()->dot_q4_0_q8g(n, w, a);
+}
+
+void sp_vec_dot_q8_0_q8g_rows(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a, int64_t stride,
+                              int na, float *out)
+{
+    const sp_simd_level *l = current();
+    if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
+    if (l->rows_q8_0) l->rows_q8_0(n, w, a, stride, na, out);
+    else
+        for (int i = 0; i < na; i++) out[i] = l->dot_q8_0_q8g(n, w, a + i * stride);
+}
+
+void sp_vec_dot_q4_0_q8g_rows(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a, int64_t stride,
+                              int na, float *out)
+{
+    const sp_simd_level *l = current();
+    if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
+    if (l->rows_q4_0) l->rows_q4_0(n, w, a, stride, na, out);
+    else
+        for (int i = 0; i < na; i++) out[i] = l->dot_q4_0_q8g(n, w, a + i * stride);
 }
 
 /* The dots on Q8_0 blocks pack the activations on the stack, a chunk of
@@ -179,6 +207,11 @@ void sp_simd_dequantize_row_q4_0(const sp_block_q4_0 *x, float *y, int64_t n)
 void sp_simd_dequantize_row_f16(const uint16_t *x, float *y, int64_t n)
 {
     current()->dequant_f16(x, y, n);
+}
+
+int sp_simd_has_rows_kernels(void)
+{
+    return current()->rows_q8_0 != NULL && current()->rows_q4_0 != NULL;
 }
 
 const char *sp_simd_name(void)

@@ -81,6 +81,8 @@ sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, in
     int n_layers = m->last >= m->first ? m->last - m->first + 1 : 0;
     e->kv = sp_kv_new(c, n_layers, n_seq, ctx);
     sp_matmul_init(&e->mm, n_threads);
+    /* the crossover for the bulk of the shard's weights (matmul.c) */
+    e->mm.sgemm_min_rows = sp_matmul_default_min_rows(n_layers > 0 ? m->layers[0].wq.type : m->output.type);
     size_t r = (size_t)max_rows;
     e->xn = sp_calloc(r * c->dim, sizeof(float));
     e->q = sp_calloc(r * c->dim, sizeof(float));
