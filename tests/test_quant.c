@@ -563,6 +563,44 @@ Test(vec_dot, rows_kernels_equal_single_rows_bit_for_bit)
     }
 }
 
+/* The fused activation quantizer: every level writes the same bytes, equal
+ * to quantizing with sp_quantize_row_q8_0 and packing, except that ties
+ * round to even (2.5 -> 2, -3.5 -> -4; the writer's roundf gives 3, -4). */
+Test(quantize, q8g_every_level_same_bytes_and_ties_to_even)
+{
+    enum { N = 7 * SP_QK };
+    static float x[N];
+    static sp_block_q8_0 blk[N / SP_QK];
+    static sp_q8_group ref[2], got[2], packed[2];
+    sp_rng rng;
+    sp_rng_seed(&rng, 21);
+    for (int i = 0; i < N; i++) x[i] = sp_rng_normal(&rng);
+    for (int j = 0; j < SP_QK; j++) x[j] = 0.0f; /* block 0: amax 127 -> d 1, exact ties */
+    x[0] = 127.0f, x[1] = 2.5f, x[2] = -3.5f, x[3] = 0.5f;
+    for (int j = 0; j < SP_QK; j++) x[2 * SP_QK + j] = 0.0f; /* block 2: all zero */
+    sp_simd_force(0);
+    sp_quantize_row_q8g(x, ref, N);
+    cr_assert_eq(ref[0].lo[0][1], 2, "2.5 rounds to even: %d", ref[0].lo[0][1]);
+    cr_assert_eq(ref[0].lo[0][2], -4, "-3.5 rounds to even: %d", ref[0].lo[0][2]);
+    cr_assert_eq(ref[0].lo[0][3], 0, "0.5 rounds to even: %d", ref[0].lo[0][3]);
+    cr_assert_eq(ref[0].bias[0], -8 * (127 + 2 - 4), "block 0 bias %d", ref[0].bias[0]);
+    /* away from ties it is quantize + pack */
+    x[1] = 2.6f, x[2] = -3.4f, x[3] = 0.4f;
+    sp_quantize_row_q8g(x, ref, N);
+    sp_quantize_row_q8_0(x, blk, N);
+    sp_q8_group_pack(blk, packed, N);
+    cr_assert(memcmp(ref, packed, sizeof ref) == 0, "scalar q8g differs from quantize_row_q8_0 + pack");
+    x[1] = 2.5f, x[2] = -3.5f, x[3] = 0.5f;
+    sp_quantize_row_q8g(x, ref, N);
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        memset(got, 0x5a, sizeof got);
+        sp_quantize_row_q8g(x, got, N);
+        cr_assert(memcmp(ref, got, sizeof ref) == 0, "%s: quantized groups differ from the scalar level",
+                  sp_simd_name());
+    }
+}
+
 Test(vec_dot, f32_every_level)
 {
     static float w[2048 + 7], a[2048 + 7];

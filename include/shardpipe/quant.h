@@ -79,6 +79,13 @@ _Static_assert(sizeof(sp_q8_group) == 256, "sp_q8_group has no padding");
 int64_t sp_q8_group_count(int64_t n);
 /* Packs n elements of Q8_0 blocks (quants in [-127, 127]) into groups. */
 void sp_q8_group_pack(const sp_block_q8_0 *a, sp_q8_group *g, int64_t n);
+/* Quantizes n floats of activations to Q8_0 and packs them in one pass:
+ * per block d = amax / 127 (stored as fp16, used as its f32 value), quants
+ * round(x / d) with ties to even, as llama.cpp's SIMD activation quantizers
+ * do (sp_quantize_row_q8_0, the file writer's, rounds ties away from zero
+ * like ggml's reference quantizer). Dispatched; every level gives the same
+ * bytes. */
+void sp_quantize_row_q8g(const float *x, sp_q8_group *g, int64_t n);
 
 /* The dispatched versions (fastest the CPU supports). */
 float sp_vec_dot_q8_0_q8_0(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_0 *a);

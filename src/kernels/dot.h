@@ -18,6 +18,7 @@
 /* The portable dots on packed activations (quant.c), for the scalar level. */
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
+void sp_quantize_row_q8g_scalar(const float *x, sp_q8_group *g, int64_t n);
 
 #if defined(__x86_64__)
 float sp_vec_dot_q8_0_q8g_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
@@ -28,6 +29,7 @@ void sp_dequantize_row_q4_0_avx2(const sp_block_q4_0 *x, float *y, int64_t n);
 void sp_dequantize_row_f16_avx2(const uint16_t *x, float *y, int64_t n);
 float sp_vec_dot_f16_f32_avx2(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a);
+void sp_quantize_row_q8g_avx2(const float *x, sp_q8_group *g, int64_t n);
 void sp_vec_dot_q8_0_q8g_rows_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
                                    int64_t stride, int na, float *out);
 void sp_vec_dot_q4_0_q8g_rows_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,

@@ -11,6 +11,7 @@
  * four per block (see the packed activations below). */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "dot.h"
 
@@ -197,6 +198,52 @@ float sp_vec_dot_q4_0_q8g_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_gr
     float r;
     q4_rows(n, w, a, 0, 1, &r);
     return r;
+}
+
+/* ---- activation quantization (sp_quantize_row_q8g): the bytes of the
+ * scalar version. amax is exact in any order, d and 1/d are the same scalar
+ * operations, x * id is one f32 multiply and vroundps with
+ * _MM_FROUND_TO_NEAREST_INT rounds ties to even like nearbyintf. */
+void sp_quantize_row_q8g_avx2(const float *x, sp_q8_group *g, int64_t n)
+{
+    const int64_t nb = n / SP_QK, ng = sp_q8_group_count(n);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    /* packs interleave 128-bit lanes; this puts the int32 results back in order */
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    if (nb % 4) memset(g + ng - 1, 0, sizeof *g); /* zero blocks pad the last group */
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * SP_QK;
+        sp_q8_group *gr = g + b / 4;
+        int k = (int)(b % 4);
+        __m256 v[4];
+        __m256 m = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(xb + 8 * i);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++)
+            q[i] = _mm256_cvtps_epi32(
+                _mm256_round_ps(_mm256_mul_ps(v[i], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        /* int32 -> int16 -> int8 (values are within [-127, 127]: no saturation) */
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        p = _mm256_permutevar8x32_epi32(p, perm);
+        _mm_storeu_si128((__m128i *)gr->lo[k], _mm256_castsi256_si128(p));
+        _mm_storeu_si128((__m128i *)gr->hi[k], _mm256_extracti128_si256(p, 1));
+        float df = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm_storeu_si128((__m128i *)(gr->bias + 4 * k), _mm_setr_epi32(-8 * _mm_cvtsi128_si32(s4), 0, 0, 0));
+        _mm_storeu_ps(gr->d + 4 * k, _mm_set1_ps(df));
+    }
 }
 
 float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a)

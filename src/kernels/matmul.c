@@ -160,23 +160,14 @@ typedef struct dot_job {
     float *y;
 } dot_job;
 
-/* Quantize X rows to Q8_0 and pack them for the dot kernels, a chunk of
- * QUANT_BLOCKS blocks (whole groups) at a time through a stack buffer. */
-#define QUANT_BLOCKS 64
-
+/* Quantize X rows to Q8_0 and pack them for the dot kernels. */
 static void quantize_x_part(void *arg, int ith, int nth)
 {
     dot_job *j = arg;
     const int64_t cols = j->w->cols;
-    sp_block_q8_0 blocks[QUANT_BLOCKS];
     long lo, hi;
     sp_split_range(j->n, ith, nth, 1, &lo, &hi);
-    for (long i = lo; i < hi; i++)
-        for (int64_t c = 0; c < cols; c += QUANT_BLOCKS * SP_QK) {
-            int64_t len = cols - c < QUANT_BLOCKS * SP_QK ? cols - c : QUANT_BLOCKS * SP_QK;
-            sp_quantize_row_q8_0(j->x + i * cols + c, blocks, len);
-            sp_q8_group_pack(blocks, j->xq + i * j->xq_stride + c / (4 * SP_QK), len);
-        }
+    for (long i = lo; i < hi; i++) sp_quantize_row_q8g(j->x + i * cols, j->xq + i * j->xq_stride, cols);
 }
 
 /* f32 dot of any length: the SIMD kernel on the multiple-of-32 head, a

@@ -313,6 +313,30 @@ void sp_q8_group_pack(const sp_block_q8_0 *a, sp_q8_group *g, int64_t n)
     }
 }
 
+void sp_quantize_row_q8g_scalar(const float *x, sp_q8_group *g, int64_t n)
+{
+    int64_t nb = n / SP_QK, ng = sp_q8_group_count(n);
+    memset(g, 0, (size_t)ng * sizeof *g);
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * SP_QK;
+        sp_q8_group *gr = g + b / 4;
+        int k = (int)(b % 4);
+        float amax = 0.0f;
+        for (int j = 0; j < SP_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        int32_t sum = 0;
+        for (int j = 0; j < SP_QK; j++) {
+            int q = (int)nearbyintf(xb[j] * id); /* ties to even */
+            sum += q;
+            if (j < 16) gr->lo[k][j] = (int8_t)q;
+            else gr->hi[k][j - 16] = (int8_t)q;
+        }
+        gr->bias[4 * k] = -8 * sum;
+        float df = sp_fp16_to_f32(sp_f32_to_fp16(d));
+        for (int i = 0; i < 4; i++) gr->d[4 * k + i] = df;
+    }
+}
+
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
 {
     int64_t nb = n / SP_QK;

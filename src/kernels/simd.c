@@ -33,6 +33,7 @@ typedef struct sp_simd_level {
     /* optional (NULL: a loop over the single-row kernel) */
     void (*rows_q8_0)(int64_t, const sp_block_q8_0 *, const sp_q8_group *, int64_t, int, float *);
     void (*rows_q4_0)(int64_t, const sp_block_q4_0 *, const sp_q8_group *, int64_t, int, float *);
+    void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* optional too */
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -44,7 +45,7 @@ static const sp_simd_level level_scalar = {
     "scalar", sp_vec_dot_q8_0_q8g_scalar, sp_vec_dot_q4_0_q8g_scalar, sp_vec_dot_f32_ref,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
     sp_vec_dot_f16_f32_ref, sp_vec_mad_f16_ref,
-    NULL, NULL,
+    NULL, NULL, NULL,
 };
 
 #if defined(__x86_64__)
@@ -52,13 +53,13 @@ static const sp_simd_level level_avx2 = {
     "avx2", sp_vec_dot_q8_0_q8g_avx2, sp_vec_dot_q4_0_q8g_avx2, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_rows_avx2, sp_vec_dot_q4_0_q8g_rows_avx2,
+    sp_vec_dot_q8_0_q8g_rows_avx2, sp_vec_dot_q4_0_q8g_rows_avx2, sp_quantize_row_q8g_avx2,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_avx512, sp_vec_dot_q4_0_q8g_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512,
+    sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, sp_quantize_row_q8g_avx2,
 };
 #endif
 
@@ -67,14 +68,14 @@ static const sp_simd_level level_neon = {
     "neon", sp_vec_dot_q8_0_q8g_neon, sp_vec_dot_q4_0_q8g_neon, sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    NULL, NULL,
+    NULL, NULL, NULL,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_neon_dotprod, sp_vec_dot_q4_0_q8g_neon_dotprod,
     sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    NULL, NULL,
+    NULL, NULL, NULL,
 };
 #endif
 
@@ -207,6 +208,13 @@ void sp_simd_dequantize_row_q4_0(const sp_block_q4_0 *x, float *y, int64_t n)
 void sp_simd_dequantize_row_f16(const uint16_t *x, float *y, int64_t n)
 {
     current()->dequant_f16(x, y, n);
+}
+
+void sp_quantize_row_q8g(const float *x, sp_q8_group *g, int64_t n)
+{
+    const sp_simd_level *l = current();
+    if (l->quantize_q8g) l->quantize_q8g(x, g, n);
+    else sp_quantize_row_q8g_scalar(x, g, n);
 }
 
 int sp_simd_has_rows_kernels(void)
