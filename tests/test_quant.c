@@ -516,16 +516,16 @@ Test(vec_dot, long_rows_and_packed_dots_every_level)
     }
 }
 
-/* The rows kernels (one weight row against up to SP_DOT_ROWS activation
+/* The tile kernels (weight rows against up to SP_DOT_ROWS activation
  * rows, the prompt path) must give every row the bits of the single-row
  * dot, whatever na is and which rows share the call: that is what keeps a
  * sequence's logits independent of the micro-batch it rides in. Lengths
  * with and without a partial last group; Q8_0 weights of -128 included. */
-Test(vec_dot, rows_kernels_equal_single_rows_bit_for_bit)
+Test(vec_dot, tile_kernels_equal_single_rows_bit_for_bit)
 {
-    enum { NB = 67, NA = SP_DOT_ROWS + 1 };
-    static sp_block_q8_0 w8[NB], a[NA][NB];
-    static sp_block_q4_0 w4[NB];
+    enum { NB = 67, NA = SP_DOT_ROWS + 1, NW = 3 };
+    static sp_block_q8_0 w8[NW][NB], a[NA][NB];
+    static sp_block_q4_0 w4[NW][NB];
     static sp_q8_group g[NA][(NB + 3) / 4];
     const int64_t stride = (NB + 3) / 4;
     const int counts[] = {1, 3, 4, 8, 64, 66, 67};
@@ -536,29 +536,34 @@ Test(vec_dot, rows_kernels_equal_single_rows_bit_for_bit)
         for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
             int nb = counts[c];
             int64_t n = (int64_t)nb * SP_QK;
-            fill_q8(&rng, w8, nb, FILL_RANDOM, 0);
-            fill_q4(&rng, w4, nb, FILL_RANDOM, 0);
-            memset(w8[0].qs, -128, 8);
+            for (int r = 0; r < NW; r++) {
+                fill_q8(&rng, w8[r], nb, FILL_RANDOM, 0);
+                fill_q4(&rng, w4[r], nb, FILL_RANDOM, 0);
+            }
+            memset(w8[1][0].qs, -128, 8);
             for (int r = 0; r < NA; r++) {
                 fill_q8(&rng, a[r], nb, FILL_RANDOM, 0);
                 sp_q8_group_pack(a[r], g[r], n);
             }
-            for (int na = 1; na <= SP_DOT_ROWS; na++)
-                for (int first = 0; first + na <= NA; first++) {
-                    float out8[SP_DOT_ROWS], out4[SP_DOT_ROWS];
-                    sp_vec_dot_q8_0_q8g_rows(n, w8, g[first], stride, na, out8);
-                    sp_vec_dot_q4_0_q8g_rows(n, w4, g[first], stride, na, out4);
-                    for (int i = 0; i < na; i++) {
-                        float one8 = sp_vec_dot_q8_0_q8g(n, w8, g[first + i]);
-                        float one4 = sp_vec_dot_q4_0_q8g(n, w4, g[first + i]);
-                        cr_assert(memcmp(&out8[i], &one8, sizeof one8) == 0,
-                                  "%s q8_0 %d blocks, row %d of %d: %.9g vs single %.9g", sp_simd_name(), nb,
-                                  i, na, out8[i], one8);
-                        cr_assert(memcmp(&out4[i], &one4, sizeof one4) == 0,
-                                  "%s q4_0 %d blocks, row %d of %d: %.9g vs single %.9g", sp_simd_name(), nb,
-                                  i, na, out4[i], one4);
+            /* the full matrices' row pitch (NB blocks), as a GGUF tensor's rows */
+            for (int nw = 1; nw <= NW; nw++)
+                for (int na = 1; na <= SP_DOT_ROWS; na++)
+                    for (int first = 0; first + na <= NA; first++) {
+                        float y8[SP_DOT_ROWS][NW], y4[SP_DOT_ROWS][NW];
+                        sp_vec_dot_q8_0_q8g_tile(n, w8, sizeof w8[0], nw, g[first], stride, na, &y8[0][0], NW);
+                        sp_vec_dot_q4_0_q8g_tile(n, w4, sizeof w4[0], nw, g[first], stride, na, &y4[0][0], NW);
+                        for (int i = 0; i < na; i++)
+                            for (int r = 0; r < nw; r++) {
+                                float one8 = sp_vec_dot_q8_0_q8g(n, w8[r], g[first + i]);
+                                float one4 = sp_vec_dot_q4_0_q8g(n, w4[r], g[first + i]);
+                                cr_assert(memcmp(&y8[i][r], &one8, sizeof one8) == 0,
+                                          "%s q8_0 %d blocks, weight row %d of %d, act row %d of %d: %.9g vs %.9g",
+                                          sp_simd_name(), nb, r, nw, i, na, y8[i][r], one8);
+                                cr_assert(memcmp(&y4[i][r], &one4, sizeof one4) == 0,
+                                          "%s q4_0 %d blocks, weight row %d of %d, act row %d of %d: %.9g vs %.9g",
+                                          sp_simd_name(), nb, r, nw, i, na, y4[i][r], one4);
+                            }
                     }
-                }
         }
     }
 }

@@ -15,6 +15,7 @@
 #ifndef SHARDPIPE_QUANT_H
 #define SHARDPIPE_QUANT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shardpipe/gguf.h"
@@ -95,16 +96,18 @@ float sp_vec_dot_q4_0_q8_0(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_
  * the blocks packed; only the f32 summation order differs. */
 float sp_vec_dot_q8_0_q8g(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
-/* One weight row against na packed activation rows a, a + stride, ...
- * (na = 1..SP_DOT_ROWS): out[i] has the bits of the single-row dot with row
- * i, but the weight blocks are loaded and unpacked once for all na rows.
- * This is what makes the dot path fast on micro-batches of prompt tokens:
- * the int8 arithmetic does 4x the work per instruction of f32 sgemm. */
+/* A tile: nw weight rows starting at w, row_bytes apart, against na packed
+ * activation rows a, a + stride, ... (na = 1..SP_DOT_ROWS):
+ * y[i * y_stride + r] = dot(weight row r, activation row i), with the bits
+ * of the single-row dot, but each weight row is loaded and unpacked once
+ * for all na rows. This is what makes the dot path fast on prompt micro-
+ * batches (the int8 arithmetic does 4x the work per instruction of f32
+ * sgemm), and in decode (na = 1) it saves a call per weight row. */
 #define SP_DOT_ROWS 4
-void sp_vec_dot_q8_0_q8g_rows(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a, int64_t stride,
-                              int na, float *out);
-void sp_vec_dot_q4_0_q8g_rows(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a, int64_t stride,
-                              int na, float *out);
+void sp_vec_dot_q8_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                              int64_t stride, int na, float *y, int64_t y_stride);
+void sp_vec_dot_q4_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                              int64_t stride, int na, float *y, int64_t y_stride);
 float sp_vec_dot_f32(int64_t n, const float *w, const float *a);
 /* Any n (attention head sizes need not be multiples of 32). */
 float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a);
@@ -114,7 +117,7 @@ void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a);
  * "neon", "scalar") and a way for tests and benchmarks to list and force
  * the available levels. */
 const char *sp_simd_name(void);
-/* 1 when the level in use has SIMD rows kernels (sp_vec_dot_*_q8g_rows),
+/* 1 when the level in use has SIMD tile kernels (sp_vec_dot_*_q8g_tile),
  * 0 when those loop over the single-row kernel. */
 int sp_simd_has_rows_kernels(void);
 int sp_simd_count(void);                 /* levels compiled in and supported here */

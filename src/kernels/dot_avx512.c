@@ -173,25 +173,51 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_bl
     }
 }
 
-void sp_vec_dot_q8_0_q8g_rows_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
-                                     int64_t stride, int na, float *out)
+/* nw weight rows (row_bytes apart) against na activation rows: the rows
+ * kernel per weight row, specialised for each na by the switch below. */
+static inline __attribute__((always_inline)) void q8_tile(int64_t n, const uint8_t *w, size_t row_bytes, long nw,
+                                                           const sp_q8_group *a, int64_t stride, const int na,
+                                                           float *y, int64_t y_stride)
 {
-    switch (na) {
-    case 1: q8_rows(n, w, a, stride, 1, out); break;
-    case 2: q8_rows(n, w, a, stride, 2, out); break;
-    case 3: q8_rows(n, w, a, stride, 3, out); break;
-    default: q8_rows(n, w, a, stride, 4, out); break;
+    float out[SP_DOT_ROWS];
+    for (long r = 0; r < nw; r++) {
+        q8_rows(n, (const sp_block_q8_0 *)(w + r * row_bytes), a, stride, na, out);
+        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
     }
 }
 
-void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
-                                     int64_t stride, int na, float *out)
+void sp_vec_dot_q8_0_q8g_tile_avx512(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                                   int64_t stride, int na, float *y, int64_t y_stride)
 {
     switch (na) {
-    case 1: q4_rows(n, w, a, stride, 1, out); break;
-    case 2: q4_rows(n, w, a, stride, 2, out); break;
-    case 3: q4_rows(n, w, a, stride, 3, out); break;
-    default: q4_rows(n, w, a, stride, 4, out); break;
+    case 1: q8_tile(n, w, row_bytes, nw, a, stride, 1, y, y_stride); break;
+    case 2: q8_tile(n, w, row_bytes, nw, a, stride, 2, y, y_stride); break;
+    case 3: q8_tile(n, w, row_bytes, nw, a, stride, 3, y, y_stride); break;
+    default: q8_tile(n, w, row_bytes, nw, a, stride, 4, y, y_stride); break;
+    }
+}
+
+/* nw weight rows (row_bytes apart) against na activation rows: the rows
+ * kernel per weight row, specialised for each na by the switch below. */
+static inline __attribute__((always_inline)) void q4_tile(int64_t n, const uint8_t *w, size_t row_bytes, long nw,
+                                                           const sp_q8_group *a, int64_t stride, const int na,
+                                                           float *y, int64_t y_stride)
+{
+    float out[SP_DOT_ROWS];
+    for (long r = 0; r < nw; r++) {
+        q4_rows(n, (const sp_block_q4_0 *)(w + r * row_bytes), a, stride, na, out);
+        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
+    }
+}
+
+void sp_vec_dot_q4_0_q8g_tile_avx512(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                                   int64_t stride, int na, float *y, int64_t y_stride)
+{
+    switch (na) {
+    case 1: q4_tile(n, w, row_bytes, nw, a, stride, 1, y, y_stride); break;
+    case 2: q4_tile(n, w, row_bytes, nw, a, stride, 2, y, y_stride); break;
+    case 3: q4_tile(n, w, row_bytes, nw, a, stride, 3, y, y_stride); break;
+    default: q4_tile(n, w, row_bytes, nw, a, stride, 4, y, y_stride); break;
     }
 }
 

@@ -6,7 +6,7 @@
  * rows are split across the pool in chunks of DOT_CHUNK. A thread takes a
  * chunk's weight rows (tens of KB: they stay in L2) against SP_DOT_ROWS
  * activation rows at a time (those stay in L1), each weight row unpacked
- * once per SP_DOT_ROWS rows by the rows kernel; W is streamed from memory
+ * once per SP_DOT_ROWS rows by the tile kernel; W is streamed from memory
  * once per call whatever n is. F32 weights use f32 dots on X directly;
  * F16/BF16 rows are widened to f32 into a per-thread row buffer first.
  *
@@ -64,8 +64,8 @@
  *   cmake -S . -B build -DSHARDPIPE_BENCH=ON && cmake --build build --target crossover
  *   build/benchmarks/crossover
  *
- * Quantized weights. With the rows kernels (one weight row against four
- * activation rows, quant.h), the int8 dot path does in one vpdpbusd what
+ * Quantized weights. With the tile kernels (each weight row against four
+ * activation rows at once, quant.h), the int8 dot path does in one vpdpbusd what
  * sgemm does in four FMAs' worth of lanes, and it never materializes f32
  * weights. On a 2-core AMD EPYC (Zen 4, OpenBLAS 0.3.21), one thread,
  * 5632x2048 weights, CPU-time of the best of 5 (GOPS = 2 x weights x n / s):
@@ -76,8 +76,8 @@
  *   avx2       Q4_0 107 / 18     99 / 49    100 / 81
  * so on x86 the dot path wins at every n up to 128 (crossover.c: whole
  * TinyLlama layers, same result) and quantized weights never take sgemm.
- * Levels without rows kernels (NEON, scalar: not measured on real ARM
- * boards yet) keep the crossover measured before the rows kernels existed:
+ * Levels without tile kernels (NEON, scalar: not measured on real ARM
+ * boards yet) keep the crossover measured before the tile kernels existed:
  * 64 rows, where one-row-at-a-time dots met sgemm on this machine.
  *
  * F32 / F16 / BF16 weights: f32 dots reuse nothing across rows, so sgemm
@@ -187,7 +187,6 @@ static void dot_part(void *arg, int ith, int nth)
     const int64_t rows = w->rows, cols = w->cols, ng = j->xq_stride;
     const uint8_t *wd = w->data;
     long lo, hi;
-    float out[SP_DOT_ROWS];
     sp_split_range(rows, ith, nth, DOT_CHUNK, &lo, &hi);
 
     /* Quantized weights: a chunk of DOT_CHUNK weight rows (in L2) against
@@ -198,15 +197,14 @@ static void dot_part(void *arg, int ith, int nth)
     case SP_DTYPE_Q8_0:
     case SP_DTYPE_Q4_0:
         for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
-            long r1 = r0 + DOT_CHUNK < hi ? r0 + DOT_CHUNK : hi;
+            long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
             for (int i = 0; i < j->n; i += SP_DOT_ROWS) {
                 int na = j->n - i < SP_DOT_ROWS ? j->n - i : SP_DOT_ROWS;
-                for (long r = r0; r < r1; r++) {
-                    const void *wr = wd + r * w->row_bytes;
-                    if (w->type == SP_DTYPE_Q8_0) sp_vec_dot_q8_0_q8g_rows(cols, wr, j->xq + i * ng, ng, na, out);
-                    else sp_vec_dot_q4_0_q8g_rows(cols, wr, j->xq + i * ng, ng, na, out);
-                    for (int k = 0; k < na; k++) j->y[(i + k) * rows + r] = out[k];
-                }
+                const void *wr = wd + r0 * w->row_bytes;
+                float *y = j->y + (int64_t)i * rows + r0;
+                if (w->type == SP_DTYPE_Q8_0)
+                    sp_vec_dot_q8_0_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
+                else sp_vec_dot_q4_0_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
             }
         }
         break;

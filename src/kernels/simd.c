@@ -31,8 +31,8 @@ typedef struct sp_simd_level {
     float (*dot_f16_f32)(int64_t, const uint16_t *, const float *);
     void (*mad_f16)(int64_t, float *, const uint16_t *, float);
     /* optional (NULL: a loop over the single-row kernel) */
-    void (*rows_q8_0)(int64_t, const sp_block_q8_0 *, const sp_q8_group *, int64_t, int, float *);
-    void (*rows_q4_0)(int64_t, const sp_block_q4_0 *, const sp_q8_group *, int64_t, int, float *);
+    void (*tile_q8_0)(int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *, int64_t);
+    void (*tile_q4_0)(int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *, int64_t);
     void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* optional too */
 } sp_simd_level;
 
@@ -53,13 +53,13 @@ static const sp_simd_level level_avx2 = {
     "avx2", sp_vec_dot_q8_0_q8g_avx2, sp_vec_dot_q4_0_q8g_avx2, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_rows_avx2, sp_vec_dot_q4_0_q8g_rows_avx2, sp_quantize_row_q8g_avx2,
+    sp_vec_dot_q8_0_q8g_tile_avx2, sp_vec_dot_q4_0_q8g_tile_avx2, sp_quantize_row_q8g_avx2,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_avx512, sp_vec_dot_q4_0_q8g_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, sp_quantize_row_q8g_avx2,
+    sp_vec_dot_q8_0_q8g_tile_avx512, sp_vec_dot_q4_0_q8g_tile_avx512, sp_quantize_row_q8g_avx2,
 };
 #endif
 
@@ -131,24 +131,32 @@ float sp_vec_dot_q4_0_q8g(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *
     return current()->dot_q4_0_q8g(n, w, a);
 }
 
-void sp_vec_dot_q8_0_q8g_rows(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a, int64_t stride,
-                              int na, float *out)
+void sp_vec_dot_q8_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                              int64_t stride, int na, float *y, int64_t y_stride)
 {
     const sp_simd_level *l = current();
     if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
-    if (l->rows_q8_0) l->rows_q8_0(n, w, a, stride, na, out);
-    else
-        for (int i = 0; i < na; i++) out[i] = l->dot_q8_0_q8g(n, w, a + i * stride);
+    if (l->tile_q8_0) {
+        l->tile_q8_0(n, w, row_bytes, nw, a, stride, na, y, y_stride);
+        return;
+    }
+    for (long r = 0; r < nw; r++)
+        for (int i = 0; i < na; i++)
+            y[i * y_stride + r] = l->dot_q8_0_q8g(n, (const void *)((const char *)w + r * row_bytes), a + i * stride);
 }
 
-void sp_vec_dot_q4_0_q8g_rows(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a, int64_t stride,
-                              int na, float *out)
+void sp_vec_dot_q4_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                              int64_t stride, int na, float *y, int64_t y_stride)
 {
     const sp_simd_level *l = current();
     if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
-    if (l->rows_q4_0) l->rows_q4_0(n, w, a, stride, na, out);
-    else
-        for (int i = 0; i < na; i++) out[i] = l->dot_q4_0_q8g(n, w, a + i * stride);
+    if (l->tile_q4_0) {
+        l->tile_q4_0(n, w, row_bytes, nw, a, stride, na, y, y_stride);
+        return;
+    }
+    for (long r = 0; r < nw; r++)
+        for (int i = 0; i < na; i++)
+            y[i * y_stride + r] = l->dot_q4_0_q8g(n, (const void *)((const char *)w + r * row_bytes), a + i * stride);
 }
 
 /* The dots on Q8_0 blocks pack the activations on the stack, a chunk of
@@ -219,7 +227,7 @@ void sp_quantize_row_q8g(const float *x, sp_q8_group *g, int64_t n)
 
 int sp_simd_has_rows_kernels(void)
 {
-    return current()->rows_q8_0 != NULL && current()->rows_q4_0 != NULL;
+    return current()->tile_q8_0 != NULL && current()->tile_q4_0 != NULL;
 }
 
 const char *sp_simd_name(void)
