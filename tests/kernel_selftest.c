@@ -8,7 +8,8 @@
  * 1.0 (every partial sum is then an exact integer in f32, whatever the
  * summation order), and within 1e-5 of sum |block terms| with random
  * scales, and that row dequantization is bit-identical to the portable
- * loops. Prints one line per level and exits 1 on any mismatch. */
+ * loops; that the tile kernels give the single-row bits and the activation
+ * quantizer the scalar level's bytes. Prints one line per level and exits 1 on any mismatch. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,6 +130,49 @@ static void check_level(const char *name)
     }
 }
 
+/* Tiles: 3 weight rows x up to SP_DOT_ROWS activation rows give the bits of
+ * the single-row dots; and the fused activation quantizer writes the bytes
+ * of the scalar one (checked against level 0 by the caller's loop). */
+static void check_tiles(const char *name)
+{
+    enum { NB = 9, NW = 3, NA = SP_DOT_ROWS };
+    static sp_block_q8_0 w8[NW][NB], a[NA][NB];
+    static sp_block_q4_0 w4[NW][NB];
+    static sp_q8_group g[NA][(NB + 3) / 4];
+    const int64_t stride = (NB + 3) / 4, n = NB * SP_QK;
+    sp_rng rng;
+    sp_rng_seed(&rng, 77);
+    for (int r = 0; r < NW; r++) {
+        fill_q8(&rng, w8[r], NB, 0, 0);
+        fill_q4(&rng, w4[r], NB, 0, 0);
+    }
+    for (int i = 0; i < NA; i++) {
+        fill_q8(&rng, a[i], NB, 0, 0);
+        sp_q8_group_pack(a[i], g[i], n);
+    }
+    for (int na = 1; na <= NA; na++) {
+        float y8[NA][NW], y4[NA][NW];
+        sp_vec_dot_q8_0_q8g_tile(n, w8, sizeof w8[0], NW, g[0], stride, na, &y8[0][0], NW);
+        sp_vec_dot_q4_0_q8g_tile(n, w4, sizeof w4[0], NW, g[0], stride, na, &y4[0][0], NW);
+        for (int i = 0; i < na; i++)
+            for (int r = 0; r < NW; r++) {
+                float one8 = sp_vec_dot_q8_0_q8g(n, w8[r], g[i]), one4 = sp_vec_dot_q4_0_q8g(n, w4[r], g[i]);
+                check(memcmp(&y8[i][r], &one8, sizeof one8) == 0, name, "tile q8_0 vs single row", NB, y8[i][r],
+                      one8);
+                check(memcmp(&y4[i][r], &one4, sizeof one4) == 0, name, "tile q4_0 vs single row", NB, y4[i][r],
+                      one4);
+            }
+    }
+}
+
+static void check_quantizer(const char *name, const sp_q8_group *want, const float *x, int64_t n)
+{
+    static sp_q8_group got[4];
+    memset(got, 0x5a, sizeof got);
+    sp_quantize_row_q8g(x, got, n);
+    check(memcmp(want, got, sizeof got) == 0, name, "quantize_row_q8g vs scalar level", (int)(n / SP_QK), 0, 0);
+}
+
 int main(void)
 {
     /* fp16 round trip over every non-NaN half */
@@ -140,10 +184,21 @@ int main(void)
         }
     }
     printf("default level: %s\n", sp_simd_name());
+    static float x[13 * SP_QK];
+    static sp_q8_group qref[4];
+    sp_rng rng;
+    sp_rng_seed(&rng, 5);
+    for (int i = 0; i < 13 * SP_QK; i++) x[i] = sp_rng_normal(&rng);
+    x[0] = 127.0f, x[1] = 2.5f, x[2] = -3.5f; /* a block with exact ties */
+    for (int i = 3; i < SP_QK; i++) x[i] = 0.0f;
+    sp_simd_force(0);
+    sp_quantize_row_q8g(x, qref, 13 * SP_QK);
     for (int lv = 0; lv < sp_simd_count(); lv++) {
         sp_simd_force(lv);
         int before = failures;
         check_level(sp_simd_level_name(lv));
+        check_tiles(sp_simd_level_name(lv));
+        check_quantizer(sp_simd_level_name(lv), qref, x, 13 * SP_QK);
         printf("%-14s %s\n", sp_simd_level_name(lv), failures == before ? "ok" : "MISMATCH");
     }
     if (failures) {

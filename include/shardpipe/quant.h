@@ -117,9 +117,9 @@ void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a);
  * "neon", "scalar") and a way for tests and benchmarks to list and force
  * the available levels. */
 const char *sp_simd_name(void);
-/* 1 when the level in use has SIMD tile kernels (sp_vec_dot_*_q8g_tile),
- * 0 when those loop over the single-row kernel. */
-int sp_simd_has_rows_kernels(void);
+/* 1 when the level in use has int8 tile kernels that were measured faster
+ * than dequantize + sgemm at every micro-batch size (x86; see matmul.c). */
+int sp_simd_dot_beats_sgemm(void);
 int sp_simd_count(void);                 /* levels compiled in and supported here */
 const char *sp_simd_level_name(int i);   /* i < sp_simd_count(), 0 = scalar */
 void sp_simd_force(int i);               /* use level i from now on */

@@ -52,9 +52,17 @@ void sp_dequantize_row_q4_0_neon(const sp_block_q4_0 *x, float *y, int64_t n);
 void sp_dequantize_row_f16_neon(const uint16_t *x, float *y, int64_t n);
 float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16_neon(int64_t n, float *y, const uint16_t *x, float a);
+void sp_vec_dot_q8_0_q8g_tile_neon(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                                   int64_t stride, int na, float *y, int64_t y_stride);
+void sp_vec_dot_q4_0_q8g_tile_neon(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                                   int64_t stride, int na, float *y, int64_t y_stride);
 
 float sp_vec_dot_q8_0_q8g_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
+void sp_vec_dot_q8_0_q8g_tile_neon_dotprod(int64_t n, const void *w, size_t row_bytes, long nw,
+                                           const sp_q8_group *a, int64_t stride, int na, float *y, int64_t y_stride);
+void sp_vec_dot_q4_0_q8g_tile_neon_dotprod(int64_t n, const void *w, size_t row_bytes, long nw,
+                                           const sp_q8_group *a, int64_t stride, int na, float *y, int64_t y_stride);
 #endif
 
 /* Dequantizers of the level in use (simd.c), for sp_dequantize_row. */

@@ -107,6 +107,127 @@ float sp_vec_dot_q4_0_q8g_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_gr
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
+/* Tiles (sp_vec_dot_*_q8g_tile): nw weight rows against na activation rows.
+ * Each pair of weight blocks is loaded (and for Q4_0 unpacked) once for the
+ * na rows; every row then runs the operations of the single-row kernels
+ * above in the same order (block b into acc0, b + 1 into acc1, an odd last
+ * block into acc0), so each output has the single-row bits. na is a
+ * constant in each case of the switches, so the accumulators stay in
+ * registers. dot32 is the plain or the SDOT block dot. */
+typedef int32x4_t (*dot32_fn)(int8x16_t, int8x16_t, int8x16_t, int8x16_t);
+
+static inline __attribute__((always_inline)) void q8_rows_neon(int64_t n, const sp_block_q8_0 *w,
+                                                                const sp_q8_group *a, int64_t stride,
+                                                                const int na, float *out, dot32_fn dot32)
+{
+    int64_t nb = n / SP_QK;
+    float32x4_t acc0[SP_DOT_ROWS], acc1[SP_DOT_ROWS];
+    for (int i = 0; i < na; i++) acc0[i] = acc1[i] = vdupq_n_f32(0.0f);
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        int8x16_t w0 = vld1q_s8(w[b].qs), w1 = vld1q_s8(w[b].qs + 16);
+        int8x16_t v0 = vld1q_s8(w[b + 1].qs), v1 = vld1q_s8(w[b + 1].qs + 16);
+        float d0 = fp16_to_f32(w[b].d), d1 = fp16_to_f32(w[b + 1].d);
+        for (int i = 0; i < na; i++) {
+            const sp_q8_group *ai = a + i * stride;
+            int32x4_t s0 = dot32(w0, w1, act_lo(ai, b), act_hi(ai, b));
+            int32x4_t s1 = dot32(v0, v1, act_lo(ai, b + 1), act_hi(ai, b + 1));
+            acc0[i] = vfmaq_n_f32(acc0[i], vcvtq_f32_s32(s0), d0 * act_d(ai, b));
+            acc1[i] = vfmaq_n_f32(acc1[i], vcvtq_f32_s32(s1), d1 * act_d(ai, b + 1));
+        }
+    }
+    for (; b < nb; b++) {
+        int8x16_t w0 = vld1q_s8(w[b].qs), w1 = vld1q_s8(w[b].qs + 16);
+        float d0 = fp16_to_f32(w[b].d);
+        for (int i = 0; i < na; i++) {
+            const sp_q8_group *ai = a + i * stride;
+            int32x4_t s = dot32(w0, w1, act_lo(ai, b), act_hi(ai, b));
+            acc0[i] = vfmaq_n_f32(acc0[i], vcvtq_f32_s32(s), d0 * act_d(ai, b));
+        }
+    }
+    for (int i = 0; i < na; i++) out[i] = vaddvq_f32(vaddq_f32(acc0[i], acc1[i]));
+}
+
+static inline __attribute__((always_inline)) void q4_rows_neon(int64_t n, const sp_block_q4_0 *w,
+                                                                const sp_q8_group *a, int64_t stride,
+                                                                const int na, float *out, dot32_fn dot32)
+{
+    int64_t nb = n / SP_QK;
+    float32x4_t acc0[SP_DOT_ROWS], acc1[SP_DOT_ROWS];
+    for (int i = 0; i < na; i++) acc0[i] = acc1[i] = vdupq_n_f32(0.0f);
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        int8x16_t l0, h0, l1, h1;
+        unpack_q4(w[b].qs, &l0, &h0);
+        unpack_q4(w[b + 1].qs, &l1, &h1);
+        float d0 = fp16_to_f32(w[b].d), d1 = fp16_to_f32(w[b + 1].d);
+        for (int i = 0; i < na; i++) {
+            const sp_q8_group *ai = a + i * stride;
+            int32x4_t s0 = dot32(l0, h0, act_lo(ai, b), act_hi(ai, b));
+            int32x4_t s1 = dot32(l1, h1, act_lo(ai, b + 1), act_hi(ai, b + 1));
+            acc0[i] = vfmaq_n_f32(acc0[i], vcvtq_f32_s32(s0), d0 * act_d(ai, b));
+            acc1[i] = vfmaq_n_f32(acc1[i], vcvtq_f32_s32(s1), d1 * act_d(ai, b + 1));
+        }
+    }
+    for (; b < nb; b++) {
+        int8x16_t l, h;
+        unpack_q4(w[b].qs, &l, &h);
+        float d0 = fp16_to_f32(w[b].d);
+        for (int i = 0; i < na; i++) {
+            const sp_q8_group *ai = a + i * stride;
+            int32x4_t s = dot32(l, h, act_lo(ai, b), act_hi(ai, b));
+            acc0[i] = vfmaq_n_f32(acc0[i], vcvtq_f32_s32(s), d0 * act_d(ai, b));
+        }
+    }
+    for (int i = 0; i < na; i++) out[i] = vaddvq_f32(vaddq_f32(acc0[i], acc1[i]));
+}
+
+static inline __attribute__((always_inline)) void q8_tile_neon(int64_t n, const void *w, size_t row_bytes,
+                                                                long nw, const sp_q8_group *a, int64_t stride,
+                                                                int na, float *y, int64_t y_stride, dot32_fn dot32)
+{
+    float out[SP_DOT_ROWS];
+    for (long r = 0; r < nw; r++) {
+        const sp_block_q8_0 *wr = (const sp_block_q8_0 *)((const uint8_t *)w + r * row_bytes);
+        switch (na) {
+        case 1: q8_rows_neon(n, wr, a, stride, 1, out, dot32); break;
+        case 2: q8_rows_neon(n, wr, a, stride, 2, out, dot32); break;
+        case 3: q8_rows_neon(n, wr, a, stride, 3, out, dot32); break;
+        default: q8_rows_neon(n, wr, a, stride, 4, out, dot32); break;
+        }
+        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
+    }
+}
+
+static inline __attribute__((always_inline)) void q4_tile_neon(int64_t n, const void *w, size_t row_bytes,
+                                                                long nw, const sp_q8_group *a, int64_t stride,
+                                                                int na, float *y, int64_t y_stride, dot32_fn dot32)
+{
+    float out[SP_DOT_ROWS];
+    for (long r = 0; r < nw; r++) {
+        const sp_block_q4_0 *wr = (const sp_block_q4_0 *)((const uint8_t *)w + r * row_bytes);
+        switch (na) {
+        case 1: q4_rows_neon(n, wr, a, stride, 1, out, dot32); break;
+        case 2: q4_rows_neon(n, wr, a, stride, 2, out, dot32); break;
+        case 3: q4_rows_neon(n, wr, a, stride, 3, out, dot32); break;
+        default: q4_rows_neon(n, wr, a, stride, 4, out, dot32); break;
+        }
+        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
+    }
+}
+
+void sp_vec_dot_q8_0_q8g_tile_neon(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                                   int64_t stride, int na, float *y, int64_t y_stride)
+{
+    q8_tile_neon(n, w, row_bytes, nw, a, stride, na, y, y_stride, dot32_neon);
+}
+
+void sp_vec_dot_q4_0_q8g_tile_neon(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                                   int64_t stride, int na, float *y, int64_t y_stride)
+{
+    q4_tile_neon(n, w, row_bytes, nw, a, stride, na, y, y_stride, dot32_neon);
+}
+
 float sp_vec_dot_f32_neon(int64_t n, const float *w, const float *a)
 {
     float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f),
@@ -219,6 +340,20 @@ SP_DOTPROD float sp_vec_dot_q4_0_q8g_neon_dotprod(int64_t n, const sp_block_q4_0
         acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), fp16_to_f32(w[b].d) * act_d(a, b));
     }
     return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+SP_DOTPROD void sp_vec_dot_q8_0_q8g_tile_neon_dotprod(int64_t n, const void *w, size_t row_bytes, long nw,
+                                                      const sp_q8_group *a, int64_t stride, int na, float *y,
+                                                      int64_t y_stride)
+{
+    q8_tile_neon(n, w, row_bytes, nw, a, stride, na, y, y_stride, dot32_sdot);
+}
+
+SP_DOTPROD void sp_vec_dot_q4_0_q8g_tile_neon_dotprod(int64_t n, const void *w, size_t row_bytes, long nw,
+                                                      const sp_q8_group *a, int64_t stride, int na, float *y,
+                                                      int64_t y_stride)
+{
+    q4_tile_neon(n, w, row_bytes, nw, a, stride, na, y, y_stride, dot32_sdot);
 }
 
 /* Attention over the fp16 KV cache: see dot_avx2.c. vfmaq_f32 is fused, so

@@ -34,6 +34,9 @@ typedef struct sp_simd_level {
     void (*tile_q8_0)(int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *, int64_t);
     void (*tile_q4_0)(int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *, int64_t);
     void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* optional too */
+    /* 1 where the int8 tiles were measured faster than dequantize + sgemm
+     * at every micro-batch size (matmul.c has the figures) */
+    int dot_beats_sgemm;
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -45,7 +48,7 @@ static const sp_simd_level level_scalar = {
     "scalar", sp_vec_dot_q8_0_q8g_scalar, sp_vec_dot_q4_0_q8g_scalar, sp_vec_dot_f32_ref,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
     sp_vec_dot_f16_f32_ref, sp_vec_mad_f16_ref,
-    NULL, NULL, NULL,
+    NULL, NULL, NULL, 0,
 };
 
 #if defined(__x86_64__)
@@ -53,13 +56,13 @@ static const sp_simd_level level_avx2 = {
     "avx2", sp_vec_dot_q8_0_q8g_avx2, sp_vec_dot_q4_0_q8g_avx2, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_tile_avx2, sp_vec_dot_q4_0_q8g_tile_avx2, sp_quantize_row_q8g_avx2,
+    sp_vec_dot_q8_0_q8g_tile_avx2, sp_vec_dot_q4_0_q8g_tile_avx2, sp_quantize_row_q8g_avx2, 1,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_avx512, sp_vec_dot_q4_0_q8g_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_tile_avx512, sp_vec_dot_q4_0_q8g_tile_avx512, sp_quantize_row_q8g_avx2,
+    sp_vec_dot_q8_0_q8g_tile_avx512, sp_vec_dot_q4_0_q8g_tile_avx512, sp_quantize_row_q8g_avx2, 1,
 };
 #endif
 
@@ -68,14 +71,14 @@ static const sp_simd_level level_neon = {
     "neon", sp_vec_dot_q8_0_q8g_neon, sp_vec_dot_q4_0_q8g_neon, sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    NULL, NULL, NULL,
+    sp_vec_dot_q8_0_q8g_tile_neon, sp_vec_dot_q4_0_q8g_tile_neon, NULL, 0,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_neon_dotprod, sp_vec_dot_q4_0_q8g_neon_dotprod,
     sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    NULL, NULL, NULL,
+    sp_vec_dot_q8_0_q8g_tile_neon_dotprod, sp_vec_dot_q4_0_q8g_tile_neon_dotprod, NULL, 0,
 };
 #endif
 
@@ -225,9 +228,9 @@ void sp_quantize_row_q8g(const float *x, sp_q8_group *g, int64_t n)
     else sp_quantize_row_q8g_scalar(x, g, n);
 }
 
-int sp_simd_has_rows_kernels(void)
+int sp_simd_dot_beats_sgemm(void)
 {
-    return current()->tile_q8_0 != NULL && current()->tile_q4_0 != NULL;
+    return current()->dot_beats_sgemm;
 }
 
 const char *sp_simd_name(void)
