@@ -1,25 +1,196 @@
 #!/usr/bin/env bash
-# cross-aarch64.sh - cross-compile the quant kernels and tests/kernel_selftest.c
-# for aarch64 and run the self-check under qemu twice: with qemu's default
-# CPU ("max", has the dot product extension, so the neon-dotprod level runs)
-# and as a Cortex-A53 (no dotprod: only the plain NEON level). Installs
-# gcc-aarch64-linux-gnu and qemu-user-static first if they are missing.
-#   scripts/cross-aarch64.sh            # build into build-aarch64/, run both
-#   OUT=/tmp/x scripts/cross-aarch64.sh
+# cross-aarch64.sh - build for aarch64 (Raspberry Pi 4/5, Orange Pi 5) on an
+# x86-64 Debian 12 machine and run the result under qemu-user.
+#
+# Default: cross-compile the quant kernels and tests/kernel_selftest.c and
+# run the self-check twice: with qemu's default CPU ("max", has the dot
+# product extension, so the neon-dotprod level runs) and as a Cortex-A53 (no
+# dotprod: only the plain NEON level). Needs no arm64 libraries.
+#
+# --full: the whole program. Downloads the arm64 .debs of libc6-dev,
+# libopenblas-dev, libyaml-dev, libmpich12 and libmpich-dev (with their
+# dependencies, about 35 MB, once) through a private apt configuration and
+# unpacks them into $OUT/sysroot: the system's package state is not touched
+# (the download runs apt-get as root, or through sudo: as a normal user apt
+# cannot verify the archive signatures of a private apt state). (libmpich-dev:arm64 cannot be
+# installed next to the amd64 one with multiarch: it depends on gcc, g++ and
+# gfortran for arm64, which would remove the amd64 compilers.) Then builds
+# $OUT/shardpipe with scripts/aarch64-linux-gnu.cmake and checks it under
+# qemu-aarch64-static against a native build of the same source:
+#   inspect; greedy `generate` (same token ids); a 1-rank `run` (same tokens,
+#   logits difference printed); a 2-rank `mpiexec ... qemu-aarch64-static
+#   shardpipe run` (the host's hydra launches the arm64 ranks: same tokens,
+#   logits bit-identical to the arm64 1-rank run).
+#
+# Installs gcc-aarch64-linux-gnu and qemu-user-static first if missing.
+#   scripts/cross-aarch64.sh            # kernels: build into build-aarch64/, run both
+#   scripts/cross-aarch64.sh --full     # whole program into build-aarch64-full/
+# Environment: OUT (build dir), SYSROOT (default $OUT/sysroot; an existing one
+# is reused), NATIVE (a native shardpipe to compare with; default: build
+# build-native-xcheck/), SP_SHARED (models, default ../shared),
+# DEBIAN_MIRROR (default http://deb.debian.org).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-build-aarch64}
+src=$PWD
+
+mode=kernels
+case "${1:-}" in
+  "") ;;
+  --full) mode=full ;;
+  *) echo "usage: scripts/cross-aarch64.sh [--full]" >&2; exit 2 ;;
+esac
 
 scripts/install-packages.sh gcc-aarch64-linux-gnu qemu-user-static
 
-mkdir -p "$OUT"
-# Only the kernels cross-build: no OpenBLAS, MPI or Criterion needed.
-aarch64-linux-gnu-gcc -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -static -Iinclude \
-  -o "$OUT/kernel_selftest" \
-  src/base/*.c src/kernels/quant.c src/kernels/simd.c src/kernels/dot_neon.c \
-  tests/kernel_selftest.c -lm
+if [ "$mode" = kernels ]; then
+  OUT=${OUT:-build-aarch64}
+  mkdir -p "$OUT"
+  # Only the kernels cross-build: no OpenBLAS, MPI or Criterion needed.
+  aarch64-linux-gnu-gcc -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -static -Iinclude \
+    -o "$OUT/kernel_selftest" \
+    src/base/*.c src/kernels/quant.c src/kernels/simd.c src/kernels/dot_neon.c \
+    tests/kernel_selftest.c -lm
 
-echo "== qemu-aarch64 default cpu (max: NEON + dotprod)"
-env -u QEMU_CPU qemu-aarch64-static "$OUT/kernel_selftest"
-echo "== qemu-aarch64 cortex-a53 (NEON only)"
-QEMU_CPU=cortex-a53 qemu-aarch64-static "$OUT/kernel_selftest"
+  echo "== qemu-aarch64 default cpu (max: NEON + dotprod)"
+  env -u QEMU_CPU qemu-aarch64-static "$OUT/kernel_selftest"
+  echo "== qemu-aarch64 cortex-a53 (NEON only)"
+  QEMU_CPU=cortex-a53 qemu-aarch64-static "$OUT/kernel_selftest"
+  exit 0
+fi
+
+# ---- --full ----
+# the native side: cmake, the native build to compare with, hydra's mpiexec
+scripts/install-packages.sh build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev
+OUT=$(mkdir -p "${OUT:-build-aarch64-full}" && cd "${OUT:-build-aarch64-full}" && pwd)
+SYSROOT=${SYSROOT:-$OUT/sysroot}
+shared=${SP_SHARED:-$src/../shared}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org}
+
+# The runtime closure is resolved by apt; libmpich-dev (mpi.h, libmpich.so)
+# is fetched alone, because its dependencies are the arm64 compilers.
+pkgs=(libc6-dev libopenblas-dev libyaml-dev libmpich12)
+
+make_sysroot() {
+  local apt=$OUT/apt
+  mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/cache"
+  : >"$apt/status" # nothing installed: apt resolves the whole closure
+  local s
+  for s in "debian bookworm" "debian bookworm-updates" "debian-security bookworm-security"; do
+    set -- $s
+    echo "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror/$1 $2 main"
+  done >"$apt/sources.list"
+  local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+    -o Dir::State::Lists="$apt/lists" -o Dir::State::status="$apt/status" -o Dir::Cache="$apt/cache"
+    -o Dir::Cache::archives="$apt/archives" -o APT::Architecture=arm64 -o APT::Architectures::=arm64
+    -o APT::Install-Recommends=false -o Debug::NoLocking=1
+    # as root apt fetches as user _apt, who may not be able to enter $OUT
+    -o APT::Sandbox::User=root)
+  local sudo=
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo=sudo; else
+      echo "downloading the arm64 .debs needs root (apt-get); run scripts/cross-aarch64.sh --full" \
+           "once as root, later runs reuse $SYSROOT" >&2
+      exit 1
+    fi
+  fi
+  echo "== arm64 sysroot: downloading ${pkgs[*]} libmpich-dev (private apt state in $apt)"
+  $sudo apt-get "${opts[@]}" update -qq
+  $sudo apt-get "${opts[@]}" install -y -qq --download-only "${pkgs[@]}" >/dev/null
+  (cd "$apt/archives" && $sudo apt-get "${opts[@]}" download -qq libmpich-dev)
+
+  rm -rf "$SYSROOT"
+  mkdir -p "$SYSROOT"
+  local deb
+  for deb in "$apt"/archives/*.deb; do dpkg-deb -x "$deb" "$SYSROOT"; done
+  # Absolute symlinks (libm.so -> /lib/aarch64-linux-gnu/libm.so.6) would
+  # point into the host: make them relative to the sysroot.
+  local link target
+  while IFS= read -r link; do
+    target=$(readlink "$link")
+    ln -sfn "$(realpath -m --relative-to="$(dirname "$link")" "$SYSROOT$target")" "$link"
+  done < <(find "$SYSROOT" -type l -lname '/*')
+  # What update-alternatives does when libopenblas0-pthread is installed on
+  # a board: the generic names point at the pthread build.
+  local lib=$SYSROOT/usr/lib/aarch64-linux-gnu f
+  for f in libopenblas.so.0 libopenblas.so libblas.so.3 libblas.so liblapack.so.3 liblapack.so; do
+    ln -sfn "openblas-pthread/$f" "$lib/$f"
+  done
+  (cd "$apt/archives" && ls ./*.deb) >"$SYSROOT/.packages"
+  echo "== arm64 sysroot ready: $SYSROOT ($(wc -l <"$SYSROOT/.packages") packages, $(du -sh "$SYSROOT" | cut -f1))"
+}
+
+if [ -f "$SYSROOT/.packages" ] && [ -f "$SYSROOT/usr/include/aarch64-linux-gnu/mpich/mpi.h" ]; then
+  echo "== arm64 sysroot: reusing $SYSROOT"
+else
+  command -v dpkg-deb >/dev/null && [ -r /usr/share/keyrings/debian-archive-keyring.gpg ] || {
+    echo "cross-aarch64.sh --full needs apt, dpkg-deb and debian-archive-keyring (a Debian machine)" >&2
+    exit 1
+  }
+  make_sysroot
+fi
+
+echo "== cross build: $OUT/shardpipe"
+start=$(date +%s)
+cmake -S . -B "$OUT" -DCMAKE_TOOLCHAIN_FILE="$src/scripts/aarch64-linux-gnu.cmake" \
+  -DSHARDPIPE_AARCH64_SYSROOT="$SYSROOT" -DSHARDPIPE_TESTS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$OUT" -j2 --target shardpipe >/dev/null
+echo "   built in $(($(date +%s) - start)) s: $(file -b "$OUT/shardpipe" 2>/dev/null | cut -d, -f1-2)"
+
+if [ -z "${NATIVE:-}" ]; then
+  echo "== native build for the comparison: build-native-xcheck/shardpipe"
+  cmake -S . -B build-native-xcheck -DSHARDPIPE_TESTS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build-native-xcheck -j2 --target shardpipe >/dev/null
+  NATIVE=$src/build-native-xcheck/shardpipe
+fi
+cc -O2 -o "$OUT/sp_logits_diff" tests/tools/logits_diff.c -lm
+
+. tests/tools/lib.sh
+arm() { qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" "$@"; }
+model=$shared/models/stories260K.gguf
+if [ ! -r "$model" ]; then
+  skip "arm64 runs: $model is missing (set SP_SHARED to the folder with models/)"
+  finish
+  exit
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+prompt="Once upon a time"
+
+ms() { echo $(($(date +%s%N) / 1000000)); }
+inspect_ok() { arm inspect "$model" >"$tmp/inspect.txt" && grep -q "block_count *5" "$tmp/inspect.txt"; }
+generate() { # binary-runner out-prefix
+  "$@" generate -m "$model" -p "$prompt" -n 32 --tokens-out "$out.tok" >"$out.txt" 2>"$out.err"
+}
+check "arm64 inspect (qemu)" inspect_ok
+out=$tmp/native check "x86-64 generate -n 32" generate "$NATIVE"
+t0=$(ms)
+out=$tmp/arm check "arm64 generate -n 32 (qemu)" generate arm
+echo "   $(tail -1 "$tmp/arm.err") | wall $(($(ms) - t0)) ms under qemu"
+echo "   text: $(head -c 200 "$tmp/arm.txt")"
+check "arm64 generate: same $(wc -l <"$tmp/native.tok") token ids as x86-64" cmp "$tmp/native.tok" "$tmp/arm.tok"
+
+# Logits through `run`: 1 rank native, 1 and 2 ranks arm64 (hydra's mpiexec
+# from the host starts qemu; PMI and the ranks' traffic are sockets and
+# shared memory, the same whichever CPU the ranks emulate).
+write_plan "$tmp/p1.yaml" "$model" 128 1 1 f32 "0:0:4"
+write_plan "$tmp/p2.yaml" "$model" 128 1 1 f32 "0:0:1" "1:2:4"
+runargs=(--prompt "$prompt" -n 32 -q)
+mpirun_bounded 120 -n 1 "$NATIVE" run --plan "$tmp/p1.yaml" "${runargs[@]}" \
+  --tokens-out "$tmp/n1.tok" --logits-out "$tmp/n1.logits" </dev/null
+check "arm64 run, 1 rank (mpiexec + qemu)" mpirun_bounded 300 -n 1 qemu-aarch64-static -L "$SYSROOT" \
+  "$OUT/shardpipe" run --plan "$tmp/p1.yaml" "${runargs[@]}" --tokens-out "$tmp/a1.tok" \
+  --logits-out "$tmp/a1.logits" </dev/null
+t0=$(ms)
+check "arm64 run, 2 ranks (mpiexec -n 2 qemu-aarch64-static ...)" mpirun_bounded 300 -n 2 \
+  qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" run --plan "$tmp/p2.yaml" "${runargs[@]}" \
+  --tokens-out "$tmp/a2.tok" --logits-out "$tmp/a2.logits" </dev/null
+echo "   2 ranks under qemu: wall $(($(ms) - t0)) ms"
+check "arm64 run 1 rank: same tokens as x86-64" cmp "$tmp/n1.tok" "$tmp/a1.tok"
+check "arm64 run 2 ranks: same tokens as x86-64" cmp "$tmp/n1.tok" "$tmp/a2.tok"
+check "arm64 run 2 ranks: logits bit-identical to arm64 1 rank" "$OUT/sp_logits_diff" "$tmp/a1.logits" "$tmp/a2.logits" 512
+# Not bit-identical across architectures: the f32 dots sum in a different
+# order (NEON 4 lanes vs AVX2 8) and GCC fuses a*b+c into fmadd in plain C
+# on aarch64. Measured max |dlogit| 2.5e-4 with logits of about 10; a wrong
+# kernel moves them by O(1).
+check "arm64 vs x86-64 logits within 1e-3" "$OUT/sp_logits_diff" "$tmp/n1.logits" "$tmp/a1.logits" 512 1e-3
+finish
