@@ -1,7 +1,7 @@
 /* dot_avx2.c - vec_dot and row dequantization kernels for x86-64 with AVX2,
  * FMA and F16C (compiled with -mavx2 -mfma -mf16c; only called when the CPU
- * has them, see simd.c). The AVX-512 level reuses the f32 dot and the
- * dequantizers from here.
+ * has them, see simd.c). The AVX-512 level reuses the f32 dot, the
+ * dequantizers and the activation quantizer from here.
  *
  * Int8 dot products use the classic AVX2 idiom: vpmaddubsw multiplies an
  * unsigned by a signed byte vector, so Q8_0 feeds it |w| and a * sign(w),
