@@ -43,6 +43,15 @@ mpirun_bounded 120 -n 2 "$bin" run --plan "$tmp/run.yaml" --prompt "a b c" -n 6 
 check "run prints measured against predicted" grep -q "measured against the plan.s prediction" "$tmp/run.err"
 check "over decode micro-batches" grep -Eq "^1 +1 +[1-9][0-9]* +[0-9.]+ ms" "$tmp/run.err"
 
+# a measured hand-over time of 20 ms, far above this small model's compute
+# (0.1 ms): the two-board ring is not worth it, one board runs alone
+{ echo "handoff: 0.02"; cat "$tmp/two.yaml"; } >"$tmp/handoff.yaml"
+check "plan with a cluster handoff" quiet "$bin" plan --model "$tmp/m.gguf" --cluster "$tmp/handoff.yaml" \
+    --sequences 2 --context 64 --prefill-chunk 8 -o "$tmp/handoff-plan.yaml"
+check "a 20 ms hand-over leaves a board out" grep -q "^# Left out (the plan is faster without them)" \
+    "$tmp/handoff-plan.yaml"
+check "and the plan has one stage" test "$(grep -c -- '- rank:' "$tmp/handoff-plan.yaml")" = 1
+
 # too little memory: refused with the numbers
 sed 's/memory: 2MiB}/memory: 512KiB}/; s/threads: 1}$/threads: 1, memory: 512KiB}/' "$tmp/two.yaml" >"$tmp/small.yaml"
 "$bin" plan --model "$tmp/m.gguf" --cluster "$tmp/small.yaml" --context 64 >/dev/null 2>"$tmp/small.err"

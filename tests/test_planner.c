@@ -372,6 +372,24 @@ Test(loaders, profile_round_trip_and_cluster_defaults)
     cr_assert_eq(c.boards[1].memory, 2ull << 30);
     cr_assert_float_eq(c.links[0][1].latency, 0.004, 1e-12);
     cr_assert_float_eq(c.links[1][0].bandwidth, 2.5e6, 1e-6);
+    cr_assert_eq(c.handoff, 0, "no handoff given: 0");
+
+    /* a measured hand-over time */
+    char *at = strstr(text, "links:");
+    memmove(at + 15, at, strlen(at) + 1);
+    memcpy(at, "handoff: 0.013\n", 15);
+    cr_assert_eq(sp_cluster_load(write_text("lab-handoff.yaml", text), &c, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(c.handoff, 0.013, 1e-15);
+    cr_assert_float_eq(c.boards[0].slowdown, 1.0, 1e-15, "no slowdown given: 1");
+
+    /* a measured in-run slowdown on one board */
+    at = strstr(text, "    threads: 1\n");
+    cr_assert(at);
+    memmove(at + 18, at, strlen(at) + 1);
+    memcpy(at, "    slowdown: 1.4\n", 18);
+    cr_assert_eq(sp_cluster_load(write_text("lab-slowdown.yaml", text), &c, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(c.boards[1].slowdown, 1.4, 1e-15);
+    cr_assert_float_eq(c.boards[0].slowdown, 1.0, 1e-15);
 }
 
 /* ---- plans from the real cost model ---- */
@@ -506,6 +524,120 @@ Test(plans, objective_changes_the_plan)
     cr_assert_eq(l.n_stages, 1, "latency: %d stages", l.n_stages);
     cr_assert_eq(l.micro_batches, 1);
     cr_assert_gt(t.tok_s, l.tok_s, "throughput plan %.3f tok/s, latency plan %.3f", t.tok_s, l.tok_s);
+    sp_gguf_close(g);
+}
+
+/* The hand-over time lengthens every hop of the round trip (stage to stage
+ * and the token ids back) by exactly its value, and not the links' busy
+ * time, which bounds the bottleneck. */
+Test(cost, handoff_is_in_the_round_trip_only)
+{
+    sp_config cfg;
+    sp_gguf *g = tiny_model(&cfg, 4);
+    static sp_cluster c;
+    int ram[3] = {4096, 4096, 4096};
+    make_cluster(&c, 3, ram, 50, 0.001);
+    sp_cost_options o = {.context = 64, .sequences = 4, .prefill_chunk = 8, .wire = SP_WIRE_F32};
+    sp_problem p0, p1;
+    sp_error err = {{0}};
+    cr_assert_eq(sp_cost_build(&p0, &c, g, &cfg, &o, &err), 0, "%s", err.msg);
+    c.handoff = 0.025;
+    cr_assert_eq(sp_cost_build(&p1, &c, g, &cfg, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(p0.n_cases, p1.n_cases);
+    for (int ci = 0; ci < p0.n_cases; ci++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++) {
+                if (a == b) continue;
+                int i = a * 3 + b;
+                const sp_cost_case *x = &p0.cases[ci], *y = &p1.cases[ci];
+                cr_assert_float_eq(y->hop_s[i] - x->hop_s[i], 0.025, 1e-12, "hop %d->%d", a, b);
+                cr_assert_float_eq(y->ret_s[i] - x->ret_s[i], 0.025, 1e-12, "return %d->%d", a, b);
+                cr_assert_eq(y->hop_busy_s[i], x->hop_busy_s[i], "hop %d->%d busy time changed", a, b);
+                cr_assert_eq(y->ret_busy_s[i], x->ret_busy_s[i], "return %d->%d busy time changed", a, b);
+            }
+    /* a 3-stage partition: its round trip grows by 3 hand-overs, its
+     * bottleneck not at all */
+    int boards[3] = {0, 1, 2}, firsts[3] = {0, 1, 2};
+    sp_solution s0, s1;
+    cr_assert_eq(sp_evaluate(&p0, SP_OBJ_THROUGHPUT, 2, 3, boards, firsts, &s0), 0);
+    cr_assert_eq(sp_evaluate(&p1, SP_OBJ_THROUGHPUT, 2, 3, boards, firsts, &s1), 0);
+    cr_assert_float_eq(s1.latency - s0.latency, 3 * 0.025, 1e-12);
+    cr_assert_float_eq(s1.bottleneck, s0.bottleneck, 1e-15);
+    sp_problem_free(&p0);
+    sp_problem_free(&p1);
+    sp_gguf_close(g);
+}
+
+/* A board's in-run slowdown multiplies every compute time of it (layers,
+ * embedding, head) and nothing else; the search then moves layers off it. */
+Test(cost, slowdown_scales_the_boards_compute)
+{
+    sp_config cfg;
+    sp_gguf *g = tiny_model(&cfg, 8);
+    static sp_cluster c;
+    int ram[2] = {4096, 4096};
+    make_cluster(&c, 2, ram, 0.01, 0.005); /* compute bound: two boards beat one (objective_changes_the_plan) */
+    sp_cost_options o = {.context = 64, .sequences = 4, .prefill_chunk = 8, .wire = SP_WIRE_F32};
+    sp_problem p0, p1;
+    sp_error err = {{0}};
+    cr_assert_eq(sp_cost_build(&p0, &c, g, &cfg, &o, &err), 0, "%s", err.msg);
+    sp_solution s0;
+    cr_assert_eq(sp_search(&p0, SP_OBJ_THROUGHPUT, &s0, &err), 0, "%s", err.msg);
+    cr_assert_eq(s0.n_stages, 2, "two equal boards: %d stage(s)", s0.n_stages);
+    c.boards[0].slowdown = 3;
+    cr_assert_eq(sp_cost_build(&p1, &c, g, &cfg, &o, &err), 0, "%s", err.msg);
+    for (int ci = 0; ci < p0.n_cases; ci++) {
+        const sp_cost_case *x = &p0.cases[ci], *y = &p1.cases[ci];
+        for (int l = 0; l < cfg.n_layers; l++) {
+            cr_assert_float_eq(y->layer_s[l], 3 * x->layer_s[l], 1e-15, "board 0 layer %d", l);
+            cr_assert_eq(y->layer_s[cfg.n_layers + l], x->layer_s[cfg.n_layers + l], "board 1 layer %d", l);
+        }
+        cr_assert_float_eq(y->head_s[0], 3 * x->head_s[0], 1e-15);
+        cr_assert_float_eq(y->first_s[0], 3 * x->first_s[0], 1e-15);
+        cr_assert_eq(y->head_s[1], x->head_s[1]);
+        cr_assert_eq(y->hop_s[1], x->hop_s[1], "links do not change");
+    }
+    sp_solution s1;
+    cr_assert_eq(sp_search(&p1, SP_OBJ_THROUGHPUT, &s1, &err), 0, "%s", err.msg);
+    int on0 = 0, before0 = 0;
+    for (int i = 0; i < s1.n_stages; i++)
+        if (s1.board[i] == 0) on0 += s1.last[i] - s1.first[i] + 1;
+    for (int i = 0; i < s0.n_stages; i++)
+        if (s0.board[i] == 0) before0 += s0.last[i] - s0.first[i] + 1;
+    cr_assert_lt(on0, before0, "board 0, 3x slower in a run, keeps %d of %d layers", on0, before0);
+    sp_problem_free(&p0);
+    sp_problem_free(&p1);
+    sp_gguf_close(g);
+}
+
+/* Two boards that halve the period when the ring is free (see
+ * objective_changes_the_plan): with hand-overs as long as the whole
+ * model's compute, the ring of two stages binds and one board alone is
+ * faster; the search must see that. */
+Test(plans, handoff_can_make_one_stage_better)
+{
+    sp_config cfg;
+    sp_gguf *g = tiny_model(&cfg, 4);
+    static sp_cluster c;
+    int ram[2] = {4096, 4096};
+    make_cluster(&c, 2, ram, 0.01, 0.005);
+    sp_cost_options o = {.context = 64, .sequences = 4, .prefill_chunk = 8, .wire = SP_WIRE_F32};
+    sp_solution t0, t1;
+    plan_and_validate(&c, g, &cfg, &o, SP_OBJ_THROUGHPUT, &t0);
+    cr_assert_eq(t0.n_stages, 2, "no hand-over: %d stage(s)", t0.n_stages);
+    /* one board alone, one group of 4 rows: its period is its compute */
+    sp_problem p;
+    sp_error err = {{0}};
+    cr_assert_eq(sp_cost_build(&p, &c, g, &cfg, &o, &err), 0, "%s", err.msg);
+    int boards[1] = {0}, firsts[1] = {0};
+    sp_solution alone;
+    cr_assert_eq(sp_evaluate_batched(&p, SP_OBJ_THROUGHPUT, 1, boards, firsts, &alone), 0);
+    sp_problem_free(&p);
+    c.handoff = alone.round_s; /* two hand-overs alone take twice the single board's period */
+    plan_and_validate(&c, g, &cfg, &o, SP_OBJ_THROUGHPUT, &t1);
+    cr_assert_eq(t1.n_stages, 1, "hand-over %.3f s: %d stages, period %.3f s against %.3f s alone", c.handoff,
+                 t1.n_stages, t1.round_s, alone.round_s);
+    cr_assert_float_eq(t1.round_s, alone.round_s, 1e-12);
     sp_gguf_close(g);
 }
 

@@ -15,7 +15,8 @@
  * the first board. For a partition with r rows per micro-batch let
  *
  *   T  = the round trip: every stage's compute plus every hop, including
- *        the one that carries the sampled tokens back to the first board;
+ *        the one that carries the sampled tokens back to the first board
+ *        (a hop: the cluster's measured hand-over time + the link);
  *   Bn = the bottleneck: the busiest stage or link per micro-batch (a
  *        link is busy bytes / bandwidth; its latency overlaps other work).
  *
@@ -54,7 +55,7 @@ typedef struct sp_cost_case {
     double *layer_s;   /* [board * n_layers + layer]: seconds of one micro-batch through the layer */
     double *first_s;   /* [board]: the embedding, on the first stage */
     double *head_s;    /* [board]: final norm and output matrix, on the last stage */
-    double *hop_s;     /* [a * n_boards + b]: hidden states of the micro-batch from board a to b */
+    double *hop_s;     /* [a * n_boards + b]: hidden states of the micro-batch from board a to b, hand-over included */
     double *ret_s;     /* [a * n_boards + b]: its sampled token ids from the last board a to the first b */
     double *hop_busy_s; /* [a * n_boards + b]: how long that hop keeps the link busy (no latency) */
     double *ret_busy_s; /* [a * n_boards + b]: the same for the token ids */

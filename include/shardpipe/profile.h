@@ -104,6 +104,9 @@ typedef struct sp_board {
     int threads;            /* kernel threads the stage will use */
     uint64_t memory;        /* usable bytes for shardpipe (RAM minus the reserve, or as given) */
     bool memory_given;
+    /* In-run compute time / the profile's prediction, measured from a
+     * pipeline run (docs/profile-format.md); 1 when not given. */
+    double slowdown;
     sp_profile profile;
 } sp_board;
 
@@ -113,6 +116,10 @@ typedef struct sp_cluster {
     int n_boards;
     sp_board boards[SP_CLUSTER_MAX_BOARDS];
     sp_link links[SP_CLUSTER_MAX_BOARDS][SP_CLUSTER_MAX_BOARDS]; /* [a][b] == [b][a] */
+    /* Seconds each hand-over of a micro-batch (stage to stage, and the
+     * token ids back to the first) adds to the round trip beyond its link,
+     * measured from a run (docs/profile-format.md); 0 when not given. */
+    double handoff;
 } sp_cluster;
 
 /* RAM shardpipe leaves to the operating system and MPI on a board when the

@@ -78,6 +78,8 @@ static void print_explain(const sp_problem *p, const sp_solution *s, const sp_cl
     }
     printf("\nperiod of a group %.2f ms = max(round trip %.2f ms, %d group%s x bottleneck %.2f ms)\n", s->round_s * 1e3,
            s->latency * 1e3, s->micro_batches, s->micro_batches > 1 ? "s" : "", s->bottleneck * 1e3);
+    if (cl->handoff > 0 && s->n_stages > 1)
+        printf("(each hop includes the cluster's hand-over time, %.2f ms)\n", cl->handoff * 1e3);
     printf("predicted decode: %.2f tok/s for %d sequence%s, %.2f tok/s per sequence\n", s->tok_s, K,
            K > 1 ? "s" : "", s->tok_s / K);
     for (int m = 0; m < 2; m++) {

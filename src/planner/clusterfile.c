@@ -1,6 +1,7 @@
 /* clusterfile.c - cluster files (docs/profile-format.md): the boards of a
- * pipeline with their profiles, thread counts and usable memory, and the
- * latency and bandwidth of the link between every pair of them. */
+ * pipeline with their profiles, thread counts, usable memory and measured
+ * in-run slowdown, the latency and bandwidth of the link between every pair
+ * of them, and the measured hand-over time a stage adds to the round trip. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,9 +17,15 @@
 #define MAX_LATENCY 10.0
 #define MIN_BANDWIDTH 1e3
 #define MAX_BANDWIDTH 1e12
+/* A hand-over beyond the link: 0 to 10 s, like a latency. */
+#define MAX_HANDOFF 10.0
+/* In-run time / profiled time: a board 10x faster or 100x slower in a run
+ * than alone is a wrong profile, not a slowdown. */
+#define MIN_SLOWDOWN 0.1
+#define MAX_SLOWDOWN 100.0
 
-static const char *const top_keys[] = {"name", "boards", "links", NULL};
-static const char *const board_keys[] = {"name", "host", "profile", "threads", "memory", NULL};
+static const char *const top_keys[] = {"name", "boards", "links", "handoff", NULL};
+static const char *const board_keys[] = {"name", "host", "profile", "threads", "memory", "slowdown", NULL};
 static const char *const links_keys[] = {"default", "pairs", NULL};
 static const char *const link_keys[] = {"latency", "bandwidth", NULL};
 static const char *const pair_keys[] = {"between", "latency", "bandwidth", NULL};
@@ -104,6 +111,10 @@ static int load_board(yamldoc *d, yaml_node_t *n, int index, sp_cluster *c)
                                  "bytes shardpipe may use on it", b->name, yd_text(v));
         b->memory_given = true;
     }
+    b->slowdown = 1;
+    if ((v = yd_get(d, n, "slowdown")) &&
+        yd_num(d, v, "slowdown", MIN_SLOWDOWN, MAX_SLOWDOWN, "x the profile's time", &b->slowdown))
+        return -1;
     return 0;
 }
 
@@ -179,6 +190,7 @@ int sp_cluster_load(const char *path, sp_cluster *c, sp_error *err)
         if (load_board(&d, yd_seq_item(&d, boards, i), i, c)) goto done;
     }
     c->n_boards = yd_seq_len(boards);
+    if ((v = yd_get(&d, root, "handoff")) && yd_num(&d, v, "handoff", 0, MAX_HANDOFF, "s", &c->handoff)) goto done;
     if ((v = yd_get(&d, root, "links")) && load_links(&d, v, c, set)) goto done;
     /* a board talks to itself through memory: no cost */
     for (int a = 0; a < c->n_boards; a++) {

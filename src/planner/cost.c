@@ -23,12 +23,25 @@
  *            do 4 x dim x p flops (q.k and the weighted sum of V), costed on
  *            the f16 matvec figures, since that is the kernel it runs;
  *   stage    its layers' matrices and attention, plus one embedding row per
- *            token on the first stage and the output matrix on the last;
+ *            token on the first stage and the output matrix on the last,
+ *            all times the board's measured in-run slowdown (1 unless the
+ *            cluster file gives one): a board profiled alone can be slower
+ *            when the others run, as they share caches, memory bandwidth
+ *            or - emulated boards on one machine - the cores;
  *   hop      latency + bytes / bandwidth of the message of wire.h: a 24-byte
  *            header, 20 bytes per row and the hidden states in the wire
  *            type (the token ids going back carry no hidden states); the
  *            link is busy for bytes / bandwidth of it, as messages of other
- *            micro-batches can be under way during the latency.
+ *            micro-batches can be under way during the latency;
+ *   handoff  the cluster's measured hand-over time, added to every hop of
+ *            the round trip (not to the link's busy time): what a stage
+ *            waits beyond the link when the upstream one has finished - a
+ *            waiting rank waking up, a CPU quota running out mid-message -
+ *            and the stalls that compute jitter causes in a ring with no
+ *            slack. Without it the period max(T, G x Bn) is exact only for
+ *            stages that take the same time for every micro-batch, and the
+ *            search favours rings whose round trip equals G x Bn, which
+ *            are the ones that jitter stalls.
  *
  * Memory per stage is sp_plan_stage_memory's, split into a part per layer
  * (weights + KV cache) and a fixed part (embedding / head weights, scratch
@@ -148,18 +161,19 @@ int sp_cost_build(sp_problem *p, const sp_cluster *cl, const sp_gguf *g, const s
                 return sp_errorf(err, "%s: board %s has no figures for %d threads in its profile %s", cl->path,
                                  bd->name, bd->threads, bd->profile.path);
             }
-            for (int l = 0; l < L; l++) c->layer_s[b * L + l] = layer_s(perf, g, cfg, l, r, o->context);
-            c->head_s[b] = tensor_s(perf, g, head, r);
+            double k = bd->slowdown > 0 ? bd->slowdown : 1; /* a cluster built in code may leave it 0 */
+            for (int l = 0; l < L; l++) c->layer_s[b * L + l] = k * layer_s(perf, g, cfg, l, r, o->context);
+            c->head_s[b] = k * tensor_s(perf, g, head, r);
             /* the embedding: r rows read and dequantized */
             double row = embd ? (double)embd->nbytes / (double)embd->ne[1] : 0;
-            c->first_s[b] = r * row / (perf->mem_read_gbs * 1e9);
+            c->first_s[b] = k * r * row / (perf->mem_read_gbs * 1e9);
             for (int a = 0; a < n; a++) {
                 const sp_link *lk = &cl->links[b][a];
                 if (a == b) continue;
                 c->hop_busy_s[b * n + a] = wire_bytes(o->wire, r, cfg->dim, true) / lk->bandwidth;
                 c->ret_busy_s[b * n + a] = wire_bytes(o->wire, r, cfg->dim, false) / lk->bandwidth;
-                c->hop_s[b * n + a] = lk->latency + c->hop_busy_s[b * n + a];
-                c->ret_s[b * n + a] = lk->latency + c->ret_busy_s[b * n + a];
+                c->hop_s[b * n + a] = cl->handoff + lk->latency + c->hop_busy_s[b * n + a];
+                c->ret_s[b * n + a] = cl->handoff + lk->latency + c->ret_busy_s[b * n + a];
             }
         }
     }

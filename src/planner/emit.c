@@ -76,6 +76,16 @@ char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_con
         s->tok_s, s->tok_s / o->sequences);
     add(&t, "every %.1f ms = max(one micro-batch around the ring %.1f ms, %d group%s x the bottleneck %.1f ms).\n",
         s->round_s * 1e3, s->latency * 1e3, s->micro_batches, s->micro_batches > 1 ? "s" : "", s->bottleneck * 1e3);
+    if (cl->handoff > 0 && s->n_stages > 1)
+        add(&t, "Every hop of the ring includes the cluster's measured hand-over time, %.1f ms.\n", cl->handoff * 1e3);
+    bool slowed = false;
+    for (int b = 0; b < cl->n_boards; b++) slowed |= cl->boards[b].slowdown != 1;
+    if (slowed) {
+        add(&t, "Compute times include the boards' measured in-run slowdowns:");
+        for (int b = 0; b < cl->n_boards; b++)
+            add(&t, "%s %s %.2f", b ? "," : "", cl->boards[b].name, cl->boards[b].slowdown);
+        add(&t, ".\n");
+    }
     bool used[SP_CLUSTER_MAX_BOARDS] = {false};
     for (int i = 0; i < s->n_stages; i++) used[s->board[i]] = true;
     int left = 0;
