@@ -347,6 +347,8 @@ Test(loaders, profile_round_trip_and_cluster_defaults)
     cr_assert_float_eq(sp_profile_perf(&p, 4)->mv[SP_MV_Q4_0].gbs, 6.0, 1e-12);
     cr_assert_float_eq(sp_profile_perf(&p, 4)->sgemm_gflops[3], 90.0, 1e-12);
     cr_assert_str_eq(p.simd, "asimd asimddp");
+    cr_assert_eq(sp_profile_perf(&p, 1)->sgemm_min_rows, SP_PROFILE_DEFAULT_SGEMM_MIN_ROWS, "absent: the default");
+    cr_assert_eq(sp_profile_perf(&p, 4)->sgemm_min_rows, 0, "sgemm_min_rows: 0 (never) as written");
 
     const char *out = sp_test_tmpfile("board.yaml");
     cr_assert_eq(sp_profile_write(&p, out, "a header\nof two lines", &err), 0, "%s", err.msg);
@@ -356,6 +358,7 @@ Test(loaders, profile_round_trip_and_cluster_defaults)
     cr_assert_eq(back.ram_available, p.ram_available);
     for (int i = 0; i < p.n_perf; i++)
         for (int k = 0; k < SP_MV_COUNT; k++) cr_assert_float_eq(back.perf[i].mv[k].gflops, p.perf[i].mv[k].gflops, 0.006);
+    for (int i = 0; i < p.n_perf; i++) cr_assert_eq(back.perf[i].sgemm_min_rows, p.perf[i].sgemm_min_rows);
 
     /* a cluster: host and threads default, pairs override the default link */
     char text[4096];
@@ -645,7 +648,7 @@ Test(plans, handoff_can_make_one_stage_better)
  * row never costs more than the measured 1-row call. */
 Test(cost, matrix_time)
 {
-    sp_thread_perf perf = {.threads = 1, .mem_read_gbs = 10};
+    sp_thread_perf perf = {.threads = 1, .mem_read_gbs = 10, .sgemm_min_rows = 64};
     perf.mv[SP_MV_Q4_0] = (sp_mv_perf){.gbs = 10, .gflops = 40};
     perf.mv[SP_MV_Q8_0] = (sp_mv_perf){.gbs = 10, .gflops = 5}; /* 8 rows slower than 8 x 1 row: noise */
     for (int i = 0; i < SP_SGEMM_NROWS; i++) perf.sgemm_gflops[i] = 100;
@@ -659,4 +662,10 @@ Test(cost, matrix_time)
     cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q8_0, q8, params, 3), 3 * 10.625e-3, 1e-12);
     /* 64 rows take the sgemm path: 2 x 100 M x 64 / 100 GFLOPS */
     cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 64), 0.128, 1e-12);
+    /* a board whose int8 tiles beat sgemm at any size (x86: sgemm_min_rows 0)
+     * keeps the dot path: 64 rows x 5 ms */
+    perf.sgemm_min_rows = 0;
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 64), 0.320, 1e-12);
+    perf.sgemm_min_rows = 128;
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 64), 0.320, 1e-12);
 }

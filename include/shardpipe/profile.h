@@ -46,7 +46,13 @@ typedef struct sp_thread_perf {
     double mem_read_gbs;                    /* memory read bandwidth */
     sp_mv_perf mv[SP_MV_COUNT];
     double sgemm_gflops[SP_SGEMM_NROWS];    /* at sp_sgemm_rows[i] rows */
+    int sgemm_min_rows;     /* rows from which the engine takes sgemm for
+                               quantized weights; 0: never (int8 tiles win);
+                               SP_PROFILE_DEFAULT_SGEMM_MIN_ROWS when a
+                               profile does not say */
 } sp_thread_perf;
+
+#define SP_PROFILE_DEFAULT_SGEMM_MIN_ROWS 64
 
 typedef struct sp_profile {
     char path[1024];        /* the file, or the cluster file for an inline one */

@@ -53,7 +53,6 @@
 #include "shardpipe/planner.h"
 #include "shardpipe/quant.h"
 
-#define SGEMM_MIN_ROWS 64 /* matmul.c's DEFAULT_SGEMM_MIN_ROWS */
 #define WIRE_HEADER_BYTES 24
 #define WIRE_ROW_BYTES 20
 
@@ -83,7 +82,8 @@ double sp_cost_matrix_s(const sp_thread_perf *perf, sp_dtype t, uint64_t bytes, 
 {
     const sp_mv_perf *mv = &perf->mv[mv_type(t)];
     double stream = bytes / (mv->gbs * 1e9);
-    if (rows >= SGEMM_MIN_ROWS) return fmax(stream, 2.0 * params * rows / (sgemm_at(perf, rows) * 1e9));
+    int cross = perf->sgemm_min_rows; /* the board's engine crossover, 0: never */
+    if (cross > 0 && rows >= cross) return fmax(stream, 2.0 * params * rows / (sgemm_at(perf, rows) * 1e9));
     double row = fmin(2.0 * params / (mv->gflops * 1e9), stream);
     return fmax(stream, rows * row);
 }

@@ -256,6 +256,9 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
         tick(&pg, "sgemm, %d thread%s", counts[i], counts[i] > 1 ? "s" : "");
         for (int k = 0; k < SP_SGEMM_NROWS; k++)
             p->perf[i].sgemm_gflops[k] = sp_sgemm_gflops(sp_sgemm_rows[k], MV_ROWS, MV_COLS, counts[i], reps);
+        /* the engine's crossover here (matmul.c: measured per SIMD level) */
+        int cross = sp_matmul_default_min_rows(SP_DTYPE_Q4_0);
+        p->perf[i].sgemm_min_rows = cross == SP_SGEMM_NEVER ? 0 : cross;
     }
     pg.step = pg.steps;
     tick(&pg, "done");

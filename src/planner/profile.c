@@ -28,7 +28,8 @@ const char *sp_mv_name(sp_mv_type t) { return t >= 0 && t < SP_MV_COUNT ? mv_nam
 
 static const char *const profile_keys[] = {"name", "source", "origin", "date", "cpu", "cores", "arch", "simd",
                                            "ram_total", "ram_available", "perf", NULL};
-static const char *const perf_keys[] = {"threads", "memory_read_gbs", "matvec", "sgemm_gflops", NULL};
+static const char *const perf_keys[] = {"threads", "memory_read_gbs", "matvec", "sgemm_gflops",
+                                        "sgemm_min_rows", NULL};
 static const char *const mv_keys[] = {"gbs", "gflops", NULL};
 static const char *const sgemm_keys[] = {"1", "8", "32", "128", NULL};
 
@@ -74,6 +75,12 @@ static int load_perf(yamldoc *d, yaml_node_t *n, int index, int cores, sp_thread
             yd_num(d, v, name, MIN_GFLOPS, MAX_GFLOPS, "GFLOPS", &t->sgemm_gflops[i]))
             return -1;
     }
+
+    /* optional: the engine's crossover on this board (0 = never sgemm) */
+    t->sgemm_min_rows = SP_PROFILE_DEFAULT_SGEMM_MIN_ROWS;
+    if ((v = yd_get(d, n, "sgemm_min_rows")) &&
+        yd_int(d, v, "sgemm_min_rows", 0, 1 << 20, &t->sgemm_min_rows))
+        return -1;
     return 0;
 }
 
@@ -230,6 +237,8 @@ int sp_profile_write(const sp_profile *p, const char *path, const char *header, 
         for (int k = 0; k < SP_SGEMM_NROWS; k++)
             fprintf(f, "%s%d: %.2f", k ? ", " : "", sp_sgemm_rows[k], t->sgemm_gflops[k]);
         fprintf(f, "}     # by micro-batch rows\n");
+        fprintf(f, "    sgemm_min_rows: %d     # quantized weights take sgemm from this many rows (0: never)\n",
+                t->sgemm_min_rows);
     }
     return sp_atomic_commit(&out, true, err);
 }
