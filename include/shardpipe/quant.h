@@ -102,7 +102,7 @@ float sp_vec_dot_q4_0_q8g(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *
  * of the single-row dot, but each weight row is loaded and unpacked once
  * for all na rows. This is what makes the dot path fast on prompt micro-
  * batches (the int8 arithmetic does 4x the work per instruction of f32
- * sgemm), and in decode (na = 1) it saves a call per weight row. */
+ * sgemm) and on decode micro-batches of several sequences. */
 #define SP_DOT_ROWS 4
 void sp_vec_dot_q8_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
                               int64_t stride, int na, float *y, int64_t y_stride);
