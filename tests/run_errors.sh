@@ -76,12 +76,19 @@ if [ -r "$big" ]; then
     t0=$SECONDS
     (mpirun_bounded 60 -n 3 "$bin" run --plan "$tmp/three.yaml" --prompts "$tmp/many.jsonl" -n 100 --ignore-eos \
         -q -o /dev/null --timeout 4 </dev/null >"$tmp/hang.out" 2>&1; echo "rc=$?" >>"$tmp/hang.out") &
-    sleep 2
-    victim=$(rank_pid 1)
+    # stop rank 1 once it runs (on a loaded machine mpiexec may take a while
+    # to start the ranks)
+    victim=
+    for i in $(seq 1 40); do
+        sleep 0.25
+        victim=$(rank_pid 1)
+        [ -n "$victim" ] && [ $i -ge 8 ] && break
+    done
     [ -n "$victim" ] && kill -STOP $victim
     wait
     dt=$((SECONDS - t0))
-    echo "hung stage: job ended after ${dt}s: $(grep -m1 'no answer' "$tmp/hang.out")"
+    echo "hung stage: rank 1 = pid ${victim:-not found}; job ended after ${dt}s: $(grep -m1 'no answer' "$tmp/hang.out")"
+    grep -q "no answer" "$tmp/hang.out" || { echo "--- the job's output:"; tail -20 "$tmp/hang.out"; }
     check "a hung stage ends the job within 4 s timeout + 10 s, naming rank 1" \
         grep -q "no answer from .*rank 1 (host" "$tmp/hang.out"
     check "... with a non-zero exit" grep -q "rc=[1-9]" "$tmp/hang.out"
