@@ -112,6 +112,10 @@ void sp_comm_abort(sp_comm *c, const sp_error *err)
 {
     fprintf(stderr, "shardpipe run: rank %d (host %s): %s\n", c->rank, c->host, err->msg);
     fflush(stderr);
+    /* our stderr is a pipe to hydra's proxy, which MPI_Abort tears down: give
+     * it a moment to forward the line, or the user may get only "killed" */
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
     MPI_Abort(MPI_COMM_WORLD, 1);
     _exit(1);
 }
