@@ -10,10 +10,10 @@
 
 #include "shardpipe/quant.h"
 
-/* Levels may also have tile kernels: nw weight rows against na packed
- * activation rows (sp_vec_dot_*_q8g_tile in quant.h, same bits as single-
- * row calls). simd.c loops over the single-row kernel for levels that have
- * none. */
+/* Levels may also have rows kernels: one weight row against na packed
+ * activation rows (na = 1..SP_DOT_ROWS), the same bits as na single-row
+ * calls; simd.c's tiles (sp_vec_dot_*_q8g_tile in quant.h) call them once
+ * per weight row, or the single-row kernel for levels without them. */
 
 /* The portable dots on packed activations (quant.c), for the scalar level. */
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
@@ -30,17 +30,17 @@ void sp_dequantize_row_f16_avx2(const uint16_t *x, float *y, int64_t n);
 float sp_vec_dot_f16_f32_avx2(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a);
 void sp_quantize_row_q8g_avx2(const float *x, sp_q8_group *g, int64_t n);
-void sp_vec_dot_q8_0_q8g_tile_avx2(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride);
-void sp_vec_dot_q4_0_q8g_tile_avx2(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride);
+void sp_vec_dot_q8_0_q8g_rows_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
+void sp_vec_dot_q4_0_q8g_rows_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
 
 float sp_vec_dot_q8_0_q8g_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
-void sp_vec_dot_q8_0_q8g_tile_avx512(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride);
-void sp_vec_dot_q4_0_q8g_tile_avx512(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride);
+void sp_vec_dot_q8_0_q8g_rows_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
+void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
 #endif
 
 #if defined(__aarch64__)
@@ -52,17 +52,17 @@ void sp_dequantize_row_q4_0_neon(const sp_block_q4_0 *x, float *y, int64_t n);
 void sp_dequantize_row_f16_neon(const uint16_t *x, float *y, int64_t n);
 float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16_neon(int64_t n, float *y, const uint16_t *x, float a);
-void sp_vec_dot_q8_0_q8g_tile_neon(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride);
-void sp_vec_dot_q4_0_q8g_tile_neon(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride);
+void sp_vec_dot_q8_0_q8g_rows_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
+void sp_vec_dot_q4_0_q8g_rows_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
 
 float sp_vec_dot_q8_0_q8g_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
-void sp_vec_dot_q8_0_q8g_tile_neon_dotprod(int64_t n, const void *w, size_t row_bytes, long nw,
-                                           const sp_q8_group *a, int64_t stride, int na, float *y, int64_t y_stride);
-void sp_vec_dot_q4_0_q8g_tile_neon_dotprod(int64_t n, const void *w, size_t row_bytes, long nw,
-                                           const sp_q8_group *a, int64_t stride, int na, float *y, int64_t y_stride);
+void sp_vec_dot_q8_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
+void sp_vec_dot_q4_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
 #endif
 
 /* Dequantizers of the level in use (simd.c), for sp_dequantize_row. */

@@ -164,13 +164,13 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_bl
     }
 }
 
-/* One weight row against na activation rows; na is a constant in each
- * case, so the accumulators stay in registers. Kept a separate function,
- * called once per weight row: inlining the row loop of the tile into it
- * made single-row decode ~20% slower on Zen 4 (same inner loop; measured
- * with shardpipe generate, 2026-11-23), cause not found. */
-static __attribute__((noinline)) void q8_rows_n(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a, int64_t stride,
-                                                 int na, float *out)
+/* One weight row against na activation rows (the level's rows kernel;
+ * simd.c loops over the weight rows of a tile); na is a constant in each
+ * case, so the accumulators stay in registers. Inlining the row loop of
+ * the tile in here made single-row decode ~20% slower on Zen 4 (same inner
+ * loop; shardpipe generate A/B, 2026-11-23), cause not found. */
+void sp_vec_dot_q8_0_q8g_rows_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a, int64_t stride, int na,
+                                   float *out)
 {
     switch (na) {
     case 1: q8_rows(n, w, a, stride, 1, out); break;
@@ -180,39 +180,15 @@ static __attribute__((noinline)) void q8_rows_n(int64_t n, const sp_block_q8_0 *
     }
 }
 
-void sp_vec_dot_q8_0_q8g_tile_avx2(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride)
-{
-    float out[SP_DOT_ROWS];
-    for (long r = 0; r < nw; r++) {
-        q8_rows_n(n, (const sp_block_q8_0 *)((const uint8_t *)w + r * row_bytes), a, stride, na, out);
-        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
-    }
-}
-
-/* One weight row against na activation rows; na is a constant in each
- * case, so the accumulators stay in registers. Kept a separate function,
- * called once per weight row: inlining the row loop of the tile into it
- * made single-row decode ~20% slower on Zen 4 (same inner loop; measured
- * with shardpipe generate, 2026-11-23), cause not found. */
-static __attribute__((noinline)) void q4_rows_n(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a, int64_t stride,
-                                                 int na, float *out)
+/* The same for Q4_0. */
+void sp_vec_dot_q4_0_q8g_rows_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a, int64_t stride, int na,
+                                   float *out)
 {
     switch (na) {
     case 1: q4_rows(n, w, a, stride, 1, out); break;
     case 2: q4_rows(n, w, a, stride, 2, out); break;
     case 3: q4_rows(n, w, a, stride, 3, out); break;
     default: q4_rows(n, w, a, stride, 4, out); break;
-    }
-}
-
-void sp_vec_dot_q4_0_q8g_tile_avx2(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride)
-{
-    float out[SP_DOT_ROWS];
-    for (long r = 0; r < nw; r++) {
-        q4_rows_n(n, (const sp_block_q4_0 *)((const uint8_t *)w + r * row_bytes), a, stride, na, out);
-        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
     }
 }
 

@@ -107,7 +107,8 @@ float sp_vec_dot_q4_0_q8g_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_gr
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
-/* Tiles (sp_vec_dot_*_q8g_tile): nw weight rows against na activation rows.
+/* Rows kernels (the tiles of sp_vec_dot_*_q8g_tile, one weight row at a time):
+ * one weight row against na activation rows.
  * Each pair of weight blocks is loaded (and for Q4_0 unpacked) once for the
  * na rows; every row then runs the operations of the single-row kernels
  * above in the same order (block b into acc0, b + 1 into acc1, an odd last
@@ -182,50 +183,38 @@ static inline __attribute__((always_inline)) void q4_rows_neon(int64_t n, const 
     for (int i = 0; i < na; i++) out[i] = vaddvq_f32(vaddq_f32(acc0[i], acc1[i]));
 }
 
-static inline __attribute__((always_inline)) void q8_tile_neon(int64_t n, const void *w, size_t row_bytes,
-                                                                long nw, const sp_q8_group *a, int64_t stride,
-                                                                int na, float *y, int64_t y_stride, dot32_fn dot32)
+static inline __attribute__((always_inline)) void q8_rows_n(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
+                                                             int64_t stride, int na, float *out, dot32_fn dot32)
 {
-    float out[SP_DOT_ROWS];
-    for (long r = 0; r < nw; r++) {
-        const sp_block_q8_0 *wr = (const sp_block_q8_0 *)((const uint8_t *)w + r * row_bytes);
-        switch (na) {
-        case 1: q8_rows_neon(n, wr, a, stride, 1, out, dot32); break;
-        case 2: q8_rows_neon(n, wr, a, stride, 2, out, dot32); break;
-        case 3: q8_rows_neon(n, wr, a, stride, 3, out, dot32); break;
-        default: q8_rows_neon(n, wr, a, stride, 4, out, dot32); break;
-        }
-        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
+    switch (na) {
+    case 1: q8_rows_neon(n, w, a, stride, 1, out, dot32); break;
+    case 2: q8_rows_neon(n, w, a, stride, 2, out, dot32); break;
+    case 3: q8_rows_neon(n, w, a, stride, 3, out, dot32); break;
+    default: q8_rows_neon(n, w, a, stride, 4, out, dot32); break;
     }
 }
 
-static inline __attribute__((always_inline)) void q4_tile_neon(int64_t n, const void *w, size_t row_bytes,
-                                                                long nw, const sp_q8_group *a, int64_t stride,
-                                                                int na, float *y, int64_t y_stride, dot32_fn dot32)
+static inline __attribute__((always_inline)) void q4_rows_n(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
+                                                             int64_t stride, int na, float *out, dot32_fn dot32)
 {
-    float out[SP_DOT_ROWS];
-    for (long r = 0; r < nw; r++) {
-        const sp_block_q4_0 *wr = (const sp_block_q4_0 *)((const uint8_t *)w + r * row_bytes);
-        switch (na) {
-        case 1: q4_rows_neon(n, wr, a, stride, 1, out, dot32); break;
-        case 2: q4_rows_neon(n, wr, a, stride, 2, out, dot32); break;
-        case 3: q4_rows_neon(n, wr, a, stride, 3, out, dot32); break;
-        default: q4_rows_neon(n, wr, a, stride, 4, out, dot32); break;
-        }
-        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
+    switch (na) {
+    case 1: q4_rows_neon(n, w, a, stride, 1, out, dot32); break;
+    case 2: q4_rows_neon(n, w, a, stride, 2, out, dot32); break;
+    case 3: q4_rows_neon(n, w, a, stride, 3, out, dot32); break;
+    default: q4_rows_neon(n, w, a, stride, 4, out, dot32); break;
     }
 }
 
-void sp_vec_dot_q8_0_q8g_tile_neon(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride)
+void sp_vec_dot_q8_0_q8g_rows_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a, int64_t stride, int na,
+                                   float *out)
 {
-    q8_tile_neon(n, w, row_bytes, nw, a, stride, na, y, y_stride, dot32_neon);
+    q8_rows_n(n, w, a, stride, na, out, dot32_neon);
 }
 
-void sp_vec_dot_q4_0_q8g_tile_neon(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                                   int64_t stride, int na, float *y, int64_t y_stride)
+void sp_vec_dot_q4_0_q8g_rows_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a, int64_t stride, int na,
+                                   float *out)
 {
-    q4_tile_neon(n, w, row_bytes, nw, a, stride, na, y, y_stride, dot32_neon);
+    q4_rows_n(n, w, a, stride, na, out, dot32_neon);
 }
 
 float sp_vec_dot_f32_neon(int64_t n, const float *w, const float *a)
@@ -342,18 +331,16 @@ SP_DOTPROD float sp_vec_dot_q4_0_q8g_neon_dotprod(int64_t n, const sp_block_q4_0
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
-SP_DOTPROD void sp_vec_dot_q8_0_q8g_tile_neon_dotprod(int64_t n, const void *w, size_t row_bytes, long nw,
-                                                      const sp_q8_group *a, int64_t stride, int na, float *y,
-                                                      int64_t y_stride)
+SP_DOTPROD void sp_vec_dot_q8_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
+                                                      int64_t stride, int na, float *out)
 {
-    q8_tile_neon(n, w, row_bytes, nw, a, stride, na, y, y_stride, dot32_sdot);
+    q8_rows_n(n, w, a, stride, na, out, dot32_sdot);
 }
 
-SP_DOTPROD void sp_vec_dot_q4_0_q8g_tile_neon_dotprod(int64_t n, const void *w, size_t row_bytes, long nw,
-                                                      const sp_q8_group *a, int64_t stride, int na, float *y,
-                                                      int64_t y_stride)
+SP_DOTPROD void sp_vec_dot_q4_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
+                                                      int64_t stride, int na, float *out)
 {
-    q4_tile_neon(n, w, row_bytes, nw, a, stride, na, y, y_stride, dot32_sdot);
+    q4_rows_n(n, w, a, stride, na, out, dot32_sdot);
 }
 
 /* Attention over the fp16 KV cache: see dot_avx2.c. vfmaq_f32 is fused, so

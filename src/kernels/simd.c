@@ -31,8 +31,8 @@ typedef struct sp_simd_level {
     float (*dot_f16_f32)(int64_t, const uint16_t *, const float *);
     void (*mad_f16)(int64_t, float *, const uint16_t *, float);
     /* optional (NULL: a loop over the single-row kernel) */
-    void (*tile_q8_0)(int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *, int64_t);
-    void (*tile_q4_0)(int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *, int64_t);
+    void (*rows_q8_0)(int64_t, const sp_block_q8_0 *, const sp_q8_group *, int64_t, int, float *);
+    void (*rows_q4_0)(int64_t, const sp_block_q4_0 *, const sp_q8_group *, int64_t, int, float *);
     void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* optional too */
     /* 1 where the int8 tiles were measured faster than dequantize + sgemm
      * at every micro-batch size (matmul.c has the figures) */
@@ -56,13 +56,13 @@ static const sp_simd_level level_avx2 = {
     "avx2", sp_vec_dot_q8_0_q8g_avx2, sp_vec_dot_q4_0_q8g_avx2, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_tile_avx2, sp_vec_dot_q4_0_q8g_tile_avx2, sp_quantize_row_q8g_avx2, 1,
+    sp_vec_dot_q8_0_q8g_rows_avx2, sp_vec_dot_q4_0_q8g_rows_avx2, sp_quantize_row_q8g_avx2, 1,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_avx512, sp_vec_dot_q4_0_q8g_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_tile_avx512, sp_vec_dot_q4_0_q8g_tile_avx512, sp_quantize_row_q8g_avx2, 1,
+    sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, sp_quantize_row_q8g_avx2, 1,
 };
 #endif
 
@@ -71,14 +71,14 @@ static const sp_simd_level level_neon = {
     "neon", sp_vec_dot_q8_0_q8g_neon, sp_vec_dot_q4_0_q8g_neon, sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    sp_vec_dot_q8_0_q8g_tile_neon, sp_vec_dot_q4_0_q8g_tile_neon, NULL, 0,
+    sp_vec_dot_q8_0_q8g_rows_neon, sp_vec_dot_q4_0_q8g_rows_neon, NULL, 0,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_neon_dotprod, sp_vec_dot_q4_0_q8g_neon_dotprod,
     sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    sp_vec_dot_q8_0_q8g_tile_neon_dotprod, sp_vec_dot_q4_0_q8g_tile_neon_dotprod, NULL, 0,
+    sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod, NULL, 0,
 };
 #endif
 
@@ -138,28 +138,30 @@ void sp_vec_dot_q8_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long n
                               int64_t stride, int na, float *y, int64_t y_stride)
 {
     const sp_simd_level *l = current();
+    float out[SP_DOT_ROWS];
     if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
-    if (l->tile_q8_0) {
-        l->tile_q8_0(n, w, row_bytes, nw, a, stride, na, y, y_stride);
-        return;
+    for (long r = 0; r < nw; r++) {
+        const sp_block_q8_0 *wr = (const sp_block_q8_0 *)((const char *)w + r * row_bytes);
+        if (l->rows_q8_0) l->rows_q8_0(n, wr, a, stride, na, out);
+        else
+            for (int i = 0; i < na; i++) out[i] = l->dot_q8_0_q8g(n, wr, a + i * stride);
+        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
     }
-    for (long r = 0; r < nw; r++)
-        for (int i = 0; i < na; i++)
-            y[i * y_stride + r] = l->dot_q8_0_q8g(n, (const void *)((const char *)w + r * row_bytes), a + i * stride);
 }
 
 void sp_vec_dot_q4_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
                               int64_t stride, int na, float *y, int64_t y_stride)
 {
     const sp_simd_level *l = current();
+    float out[SP_DOT_ROWS];
     if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
-    if (l->tile_q4_0) {
-        l->tile_q4_0(n, w, row_bytes, nw, a, stride, na, y, y_stride);
-        return;
+    for (long r = 0; r < nw; r++) {
+        const sp_block_q4_0 *wr = (const sp_block_q4_0 *)((const char *)w + r * row_bytes);
+        if (l->rows_q4_0) l->rows_q4_0(n, wr, a, stride, na, out);
+        else
+            for (int i = 0; i < na; i++) out[i] = l->dot_q4_0_q8g(n, wr, a + i * stride);
+        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
     }
-    for (long r = 0; r < nw; r++)
-        for (int i = 0; i < na; i++)
-            y[i * y_stride + r] = l->dot_q4_0_q8g(n, (const void *)((const char *)w + r * row_bytes), a + i * stride);
 }
 
 /* The dots on Q8_0 blocks pack the activations on the stack, a chunk of
