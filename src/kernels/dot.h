@@ -10,10 +10,10 @@
 
 #include "shardpipe/quant.h"
 
-/* Levels may also have rows kernels: one weight row against na packed
- * activation rows (na = 1..SP_DOT_ROWS), the same bits as na single-row
- * calls; simd.c's tiles (sp_vec_dot_*_q8g_tile in quant.h) call them once
- * per weight row, or the single-row kernel for levels without them. */
+/* The int8 dots of each level are rows kernels: one weight row against na
+ * packed activation rows (na = 1..SP_DOT_ROWS), each row's result the same
+ * bits whatever na is; simd.c's single-row dots are na = 1, its tiles
+ * (sp_vec_dot_*_q8g_tile in quant.h) call them once per weight row. */
 
 /* The portable dots on packed activations (quant.c), for the scalar level. */
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
@@ -21,8 +21,6 @@ float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_
 void sp_quantize_row_q8g_scalar(const float *x, sp_q8_group *g, int64_t n);
 
 #if defined(__x86_64__)
-float sp_vec_dot_q8_0_q8g_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
-float sp_vec_dot_q4_0_q8g_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a);
 void sp_dequantize_row_q8_0_avx2(const sp_block_q8_0 *x, float *y, int64_t n);
 void sp_dequantize_row_q4_0_avx2(const sp_block_q4_0 *x, float *y, int64_t n);
@@ -35,8 +33,6 @@ void sp_vec_dot_q8_0_q8g_rows_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q
 void sp_vec_dot_q4_0_q8g_rows_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 
-float sp_vec_dot_q8_0_q8g_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
-float sp_vec_dot_q4_0_q8g_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 void sp_vec_dot_q8_0_q8g_rows_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
@@ -44,8 +40,6 @@ void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp
 #endif
 
 #if defined(__aarch64__)
-float sp_vec_dot_q8_0_q8g_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
-float sp_vec_dot_q4_0_q8g_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 float sp_vec_dot_f32_neon(int64_t n, const float *w, const float *a);
 void sp_dequantize_row_q8_0_neon(const sp_block_q8_0 *x, float *y, int64_t n);
 void sp_dequantize_row_q4_0_neon(const sp_block_q4_0 *x, float *y, int64_t n);
@@ -57,8 +51,6 @@ void sp_vec_dot_q8_0_q8g_rows_neon(int64_t n, const sp_block_q8_0 *w, const sp_q
 void sp_vec_dot_q4_0_q8g_rows_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 
-float sp_vec_dot_q8_0_q8g_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
-float sp_vec_dot_q4_0_q8g_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 void sp_vec_dot_q8_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 void sp_vec_dot_q4_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,

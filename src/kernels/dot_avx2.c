@@ -192,20 +192,6 @@ void sp_vec_dot_q4_0_q8g_rows_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q
     }
 }
 
-float sp_vec_dot_q8_0_q8g_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
-{
-    float r;
-    q8_rows(n, w, a, 0, 1, &r);
-    return r;
-}
-
-float sp_vec_dot_q4_0_q8g_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
-{
-    float r;
-    q4_rows(n, w, a, 0, 1, &r);
-    return r;
-}
-
 /* ---- activation quantization (sp_quantize_row_q8g): the bytes of the
  * scalar version. amax is exact in any order, d and 1/d are the same scalar
  * operations, x * id is one f32 multiply and vroundps with

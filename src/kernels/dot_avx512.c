@@ -205,17 +205,3 @@ void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp
     default: q4_rows(n, w, a, stride, 4, out); break;
     }
 }
-
-float sp_vec_dot_q8_0_q8g_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
-{
-    float r;
-    q8_rows(n, w, a, 0, 1, &r);
-    return r;
-}
-
-float sp_vec_dot_q4_0_q8g_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
-{
-    float r;
-    q4_rows(n, w, a, 0, 1, &r);
-    return r;
-}

@@ -63,58 +63,13 @@ static inline float act_d(const sp_q8_group *a, int64_t b)
     return a[b / 4].d[4 * (b % 4)];
 }
 
-float sp_vec_dot_q8_0_q8g_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
-{
-    int64_t nb = n / SP_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        int32x4_t s0 = dot32_neon(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), act_lo(a, b),
-                                  act_hi(a, b));
-        int32x4_t s1 = dot32_neon(vld1q_s8(w[b + 1].qs), vld1q_s8(w[b + 1].qs + 16),
-                                  act_lo(a, b + 1), act_hi(a, b + 1));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), fp16_to_f32(w[b].d) * act_d(a, b));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), fp16_to_f32(w[b + 1].d) * act_d(a, b + 1));
-    }
-    for (; b < nb; b++) {
-        int32x4_t s = dot32_neon(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), act_lo(a, b),
-                                 act_hi(a, b));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), fp16_to_f32(w[b].d) * act_d(a, b));
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
-}
-
-float sp_vec_dot_q4_0_q8g_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
-{
-    int64_t nb = n / SP_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        int8x16_t l0, h0, l1, h1;
-        unpack_q4(w[b].qs, &l0, &h0);
-        unpack_q4(w[b + 1].qs, &l1, &h1);
-        int32x4_t s0 = dot32_neon(l0, h0, act_lo(a, b), act_hi(a, b));
-        int32x4_t s1 = dot32_neon(l1, h1, act_lo(a, b + 1), act_hi(a, b + 1));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), fp16_to_f32(w[b].d) * act_d(a, b));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), fp16_to_f32(w[b + 1].d) * act_d(a, b + 1));
-    }
-    for (; b < nb; b++) {
-        int8x16_t l, h;
-        unpack_q4(w[b].qs, &l, &h);
-        int32x4_t s = dot32_neon(l, h, act_lo(a, b), act_hi(a, b));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), fp16_to_f32(w[b].d) * act_d(a, b));
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
-}
-
-/* Rows kernels (the tiles of sp_vec_dot_*_q8g_tile, one weight row at a time):
- * one weight row against na activation rows.
- * Each pair of weight blocks is loaded (and for Q4_0 unpacked) once for the
- * na rows; every row then runs the operations of the single-row kernels
- * above in the same order (block b into acc0, b + 1 into acc1, an odd last
- * block into acc0), so each output has the single-row bits. na is a
- * constant in each case of the switches, so the accumulators stay in
- * registers. dot32 is the plain or the SDOT block dot. */
+/* Rows kernels (dot.h): one weight row against na activation rows. Each
+ * pair of weight blocks is loaded (and for Q4_0 unpacked) once for the na
+ * rows; every row then runs the same operations in the same order (block b
+ * into acc0, b + 1 into acc1, an odd last block into acc0), so its output
+ * has the same bits whatever na is. na is a constant in each case of the
+ * switches, so the accumulators stay in registers. dot32 is the plain or
+ * the SDOT block dot. */
 typedef int32x4_t (*dot32_fn)(int8x16_t, int8x16_t, int8x16_t, int8x16_t);
 
 static inline __attribute__((always_inline)) void q8_rows_neon(int64_t n, const sp_block_q8_0 *w,
@@ -283,52 +238,6 @@ SP_DOTPROD static inline int32x4_t dot32_sdot(int8x16_t w0, int8x16_t w1, int8x1
                                               int8x16_t a1)
 {
     return vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, a0), w1, a1);
-}
-
-SP_DOTPROD float sp_vec_dot_q8_0_q8g_neon_dotprod(int64_t n, const sp_block_q8_0 *w,
-                                                 const sp_q8_group *a)
-{
-    int64_t nb = n / SP_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        int32x4_t s0 = dot32_sdot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), act_lo(a, b),
-                                  act_hi(a, b));
-        int32x4_t s1 = dot32_sdot(vld1q_s8(w[b + 1].qs), vld1q_s8(w[b + 1].qs + 16),
-                                  act_lo(a, b + 1), act_hi(a, b + 1));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), fp16_to_f32(w[b].d) * act_d(a, b));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), fp16_to_f32(w[b + 1].d) * act_d(a, b + 1));
-    }
-    for (; b < nb; b++) {
-        int32x4_t s = dot32_sdot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), act_lo(a, b),
-                                 act_hi(a, b));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), fp16_to_f32(w[b].d) * act_d(a, b));
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
-}
-
-SP_DOTPROD float sp_vec_dot_q4_0_q8g_neon_dotprod(int64_t n, const sp_block_q4_0 *w,
-                                                 const sp_q8_group *a)
-{
-    int64_t nb = n / SP_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        int8x16_t l0, h0, l1, h1;
-        unpack_q4(w[b].qs, &l0, &h0);
-        unpack_q4(w[b + 1].qs, &l1, &h1);
-        int32x4_t s0 = dot32_sdot(l0, h0, act_lo(a, b), act_hi(a, b));
-        int32x4_t s1 = dot32_sdot(l1, h1, act_lo(a, b + 1), act_hi(a, b + 1));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), fp16_to_f32(w[b].d) * act_d(a, b));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), fp16_to_f32(w[b + 1].d) * act_d(a, b + 1));
-    }
-    for (; b < nb; b++) {
-        int8x16_t l, h;
-        unpack_q4(w[b].qs, &l, &h);
-        int32x4_t s = dot32_sdot(l, h, act_lo(a, b), act_hi(a, b));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s), fp16_to_f32(w[b].d) * act_d(a, b));
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
 SP_DOTPROD void sp_vec_dot_q8_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,

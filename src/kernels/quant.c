@@ -101,7 +101,7 @@ uint16_t sp_f32_to_bf16(float f)
  * largest magnitude maps to +-127. Like ggml we multiply by id = 1/d (not
  * divide), so our bytes match files produced by llama.cpp's quantizer. */
 
-void sp_quantize_row_q8_0(const float *x, sp_block_q8_0 *y, int64_t n)
+static void quantize_q8_0(const float *x, sp_block_q8_0 *y, int64_t n, int ties_to_even)
 {
     int64_t nb = n / SP_QK;
     for (int64_t b = 0; b < nb; b++) {
@@ -115,8 +115,14 @@ void sp_quantize_row_q8_0(const float *x, sp_block_q8_0 *y, int64_t n)
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = sp_f32_to_fp16(d);
         for (int j = 0; j < SP_QK; j++)
-            y[b].qs[j] = (int8_t)roundf(xb[j] * id);
+            y[b].qs[j] = (int8_t)(ties_to_even ? nearbyintf(xb[j] * id) : roundf(xb[j] * id));
     }
+}
+
+/* The file writer's rounding, ties away from zero as ggml's reference. */
+void sp_quantize_row_q8_0(const float *x, sp_block_q8_0 *y, int64_t n)
+{
+    quantize_q8_0(x, y, n, 0);
 }
 
 void sp_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n)
@@ -313,27 +319,16 @@ void sp_q8_group_pack(const sp_block_q8_0 *a, sp_q8_group *g, int64_t n)
     }
 }
 
+/* Activations (sp_quantize_row_q8g): ties to even, then packed, a chunk of
+ * whole groups at a time through a stack buffer. */
 void sp_quantize_row_q8g_scalar(const float *x, sp_q8_group *g, int64_t n)
 {
-    int64_t nb = n / SP_QK, ng = sp_q8_group_count(n);
-    memset(g, 0, (size_t)ng * sizeof *g);
-    for (int64_t b = 0; b < nb; b++) {
-        const float *xb = x + b * SP_QK;
-        sp_q8_group *gr = g + b / 4;
-        int k = (int)(b % 4);
-        float amax = 0.0f;
-        for (int j = 0; j < SP_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
-        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        int32_t sum = 0;
-        for (int j = 0; j < SP_QK; j++) {
-            int q = (int)nearbyintf(xb[j] * id); /* ties to even */
-            sum += q;
-            if (j < 16) gr->lo[k][j] = (int8_t)q;
-            else gr->hi[k][j - 16] = (int8_t)q;
-        }
-        gr->bias[4 * k] = -8 * sum;
-        float df = sp_fp16_to_f32(sp_f32_to_fp16(d));
-        for (int i = 0; i < 4; i++) gr->d[4 * k + i] = df;
+    enum { CHUNK = 64 }; /* blocks, a multiple of 4 */
+    sp_block_q8_0 blocks[CHUNK];
+    for (int64_t b = 0; b < n / SP_QK; b += CHUNK) {
+        int64_t len = n - b * SP_QK < CHUNK * SP_QK ? n - b * SP_QK : CHUNK * SP_QK;
+        quantize_q8_0(x + b * SP_QK, blocks, len, 1);
+        sp_q8_group_pack(blocks, g + b / 4, len);
     }
 }
 

@@ -22,18 +22,17 @@
 
 typedef struct sp_simd_level {
     const char *name;
-    float (*dot_q8_0_q8g)(int64_t, const sp_block_q8_0 *, const sp_q8_group *);
-    float (*dot_q4_0_q8g)(int64_t, const sp_block_q4_0 *, const sp_q8_group *);
+    /* int8 dots: one weight row against na = 1..SP_DOT_ROWS packed
+     * activation rows; a single-row dot is na = 1 */
+    void (*rows_q8_0)(int64_t, const sp_block_q8_0 *, const sp_q8_group *, int64_t, int, float *);
+    void (*rows_q4_0)(int64_t, const sp_block_q4_0 *, const sp_q8_group *, int64_t, int, float *);
     float (*dot_f32)(int64_t, const float *, const float *);
     void (*dequant_q8_0)(const sp_block_q8_0 *, float *, int64_t);
     void (*dequant_q4_0)(const sp_block_q4_0 *, float *, int64_t);
     void (*dequant_f16)(const uint16_t *, float *, int64_t);
     float (*dot_f16_f32)(int64_t, const uint16_t *, const float *);
     void (*mad_f16)(int64_t, float *, const uint16_t *, float);
-    /* optional (NULL: a loop over the single-row kernel) */
-    void (*rows_q8_0)(int64_t, const sp_block_q8_0 *, const sp_q8_group *, int64_t, int, float *);
-    void (*rows_q4_0)(int64_t, const sp_block_q4_0 *, const sp_q8_group *, int64_t, int, float *);
-    void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* optional too */
+    void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* NULL: the scalar one */
     /* 1 where the int8 tiles were measured faster than dequantize + sgemm
      * at every micro-batch size (matmul.c has the figures) */
     int dot_beats_sgemm;
@@ -44,41 +43,53 @@ static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
     for (int64_t i = 0; i < n; i++) y[i] = sp_fp16_to_f32(x[i]);
 }
 
+/* The scalar level's rows: the portable single-row dot once per row. */
+static void rows_q8_0_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a, int64_t stride, int na,
+                             float *out)
+{
+    for (int i = 0; i < na; i++) out[i] = sp_vec_dot_q8_0_q8g_scalar(n, w, a + i * stride);
+}
+
+static void rows_q4_0_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a, int64_t stride, int na,
+                             float *out)
+{
+    for (int i = 0; i < na; i++) out[i] = sp_vec_dot_q4_0_q8g_scalar(n, w, a + i * stride);
+}
+
 static const sp_simd_level level_scalar = {
-    "scalar", sp_vec_dot_q8_0_q8g_scalar, sp_vec_dot_q4_0_q8g_scalar, sp_vec_dot_f32_ref,
+    "scalar", rows_q8_0_scalar, rows_q4_0_scalar, sp_vec_dot_f32_ref,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
-    sp_vec_dot_f16_f32_ref, sp_vec_mad_f16_ref,
-    NULL, NULL, NULL, 0,
+    sp_vec_dot_f16_f32_ref, sp_vec_mad_f16_ref, NULL, 0,
 };
 
 #if defined(__x86_64__)
 static const sp_simd_level level_avx2 = {
-    "avx2", sp_vec_dot_q8_0_q8g_avx2, sp_vec_dot_q4_0_q8g_avx2, sp_vec_dot_f32_avx2,
+    "avx2", sp_vec_dot_q8_0_q8g_rows_avx2, sp_vec_dot_q4_0_q8g_rows_avx2, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_rows_avx2, sp_vec_dot_q4_0_q8g_rows_avx2, sp_quantize_row_q8g_avx2, 1,
+    sp_quantize_row_q8g_avx2, 1,
 };
 static const sp_simd_level level_avx512vnni = {
-    "avx512vnni", sp_vec_dot_q8_0_q8g_avx512, sp_vec_dot_q4_0_q8g_avx512, sp_vec_dot_f32_avx2,
+    "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, sp_quantize_row_q8g_avx2, 1,
+    sp_quantize_row_q8g_avx2, 1,
 };
 #endif
 
 #if defined(__aarch64__)
 static const sp_simd_level level_neon = {
-    "neon", sp_vec_dot_q8_0_q8g_neon, sp_vec_dot_q4_0_q8g_neon, sp_vec_dot_f32_neon,
+    "neon", sp_vec_dot_q8_0_q8g_rows_neon, sp_vec_dot_q4_0_q8g_rows_neon, sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    sp_vec_dot_q8_0_q8g_rows_neon, sp_vec_dot_q4_0_q8g_rows_neon, NULL, 0,
+    NULL, 0,
 };
 static const sp_simd_level level_neon_dotprod = {
-    "neon-dotprod", sp_vec_dot_q8_0_q8g_neon_dotprod, sp_vec_dot_q4_0_q8g_neon_dotprod,
+    "neon-dotprod", sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod,
     sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod, NULL, 0,
+    NULL, 0,
 };
 #endif
 
@@ -126,12 +137,16 @@ static const sp_simd_level *current(void)
 
 float sp_vec_dot_q8_0_q8g(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
 {
-    return current()->dot_q8_0_q8g(n, w, a);
+    float r;
+    current()->rows_q8_0(n, w, a, 0, 1, &r);
+    return r;
 }
 
 float sp_vec_dot_q4_0_q8g(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
 {
-    return current()->dot_q4_0_q8g(n, w, a);
+    float r;
+    current()->rows_q4_0(n, w, a, 0, 1, &r);
+    return r;
 }
 
 void sp_vec_dot_q8_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
@@ -142,9 +157,7 @@ void sp_vec_dot_q8_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long n
     if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
     for (long r = 0; r < nw; r++) {
         const sp_block_q8_0 *wr = (const sp_block_q8_0 *)((const char *)w + r * row_bytes);
-        if (l->rows_q8_0) l->rows_q8_0(n, wr, a, stride, na, out);
-        else
-            for (int i = 0; i < na; i++) out[i] = l->dot_q8_0_q8g(n, wr, a + i * stride);
+        l->rows_q8_0(n, wr, a, stride, na, out);
         for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
     }
 }
@@ -157,9 +170,7 @@ void sp_vec_dot_q4_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long n
     if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
     for (long r = 0; r < nw; r++) {
         const sp_block_q4_0 *wr = (const sp_block_q4_0 *)((const char *)w + r * row_bytes);
-        if (l->rows_q4_0) l->rows_q4_0(n, wr, a, stride, na, out);
-        else
-            for (int i = 0; i < na; i++) out[i] = l->dot_q4_0_q8g(n, wr, a + i * stride);
+        l->rows_q4_0(n, wr, a, stride, na, out);
         for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
     }
 }
@@ -176,7 +187,7 @@ float sp_vec_dot_q8_0_q8_0(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_
     for (int64_t b = 0; b < n / SP_QK; b += PACK_BLOCKS) {
         int64_t len = n - b * SP_QK < PACK_BLOCKS * SP_QK ? n - b * SP_QK : PACK_BLOCKS * SP_QK;
         sp_q8_group_pack(a + b, g, len);
-        sum += current()->dot_q8_0_q8g(len, w + b, g);
+        sum += sp_vec_dot_q8_0_q8g(len, w + b, g);
     }
     return sum;
 }
@@ -188,7 +199,7 @@ float sp_vec_dot_q4_0_q8_0(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_
     for (int64_t b = 0; b < n / SP_QK; b += PACK_BLOCKS) {
         int64_t len = n - b * SP_QK < PACK_BLOCKS * SP_QK ? n - b * SP_QK : PACK_BLOCKS * SP_QK;
         sp_q8_group_pack(a + b, g, len);
-        sum += current()->dot_q4_0_q8g(len, w + b, g);
+        sum += sp_vec_dot_q4_0_q8g(len, w + b, g);
     }
     return sum;
 }
