@@ -9,7 +9,13 @@
  * summation order), and within 1e-5 of sum |block terms| with random
  * scales, and that row dequantization is bit-identical to the portable
  * loops; that the tile kernels give the single-row bits and the activation
- * quantizer the scalar level's bytes. Prints one line per level and exits 1 on any mismatch. */
+ * quantizer the scalar level's bytes; and that every level's packed int8,
+ * f32 and fp16 dots have exactly the bits of the scalar level, which sums
+ * in one fixed order on every architecture (src/kernels/quant.c). It prints
+ * one line per level, then a digest of those outputs: tests/kernel_selftest.sh
+ * checks that the x86-64 build and the aarch64 one print the same digest,
+ * i.e. that an x86 board and an Arm board compute the same bits. Exits 1 on
+ * any mismatch. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -165,6 +171,67 @@ static void check_tiles(const char *name)
     }
 }
 
+/* The outputs every level must reproduce bit for bit, from inputs made
+ * with integer arithmetic only (the same on any machine): packed Q8_0 and
+ * Q4_0 dots of several lengths with random scales, the activation
+ * quantizer's bytes, f32 and fp16 x f32 dots. */
+enum { N_OUT = 4096 };
+typedef struct outputs {
+    uint32_t v[N_OUT];
+    int n;
+} outputs;
+
+static void put(outputs *o, const void *p, size_t bytes)
+{
+    for (size_t i = 0; i + 4 <= bytes && o->n < N_OUT; i += 4) memcpy(&o->v[o->n++], (const uint8_t *)p + i, 4);
+}
+
+static void canonical_outputs(outputs *o)
+{
+    enum { NB = 67 };
+    static sp_block_q8_0 w8[NB], a[NB];
+    static sp_block_q4_0 w4[NB];
+    static sp_q8_group g[(NB + 3) / 4];
+    static float x[NB * SP_QK], y[NB * SP_QK];
+    static uint16_t h[NB * SP_QK];
+    const int counts[] = {1, 3, 4, 5, 8, 9, 64, 67};
+    const int lens[] = {1, 5, 7, 8, 9, 15, 16, 17, 24, 33, 64, 100, 128, 2053};
+    sp_rng rng;
+    sp_rng_seed(&rng, 99);
+    o->n = 0;
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        int64_t n = (int64_t)counts[c] * SP_QK;
+        for (int rep = 0; rep < 8; rep++) {
+            fill_q8(&rng, w8, counts[c], 0, 0);
+            fill_q4(&rng, w4, counts[c], 0, 0);
+            fill_q8(&rng, a, counts[c], 0, 0);
+            sp_q8_group_pack(a, g, n);
+            float r[2] = {sp_vec_dot_q8_0_q8g(n, w8, g), sp_vec_dot_q4_0_q8g(n, w4, g)};
+            put(o, r, sizeof r);
+        }
+    }
+    for (int i = 0; i < NB * SP_QK; i++) {
+        x[i] = 4.0f * sp_rng_f32(&rng) - 2.0f;
+        y[i] = 4.0f * sp_rng_f32(&rng) - 2.0f;
+        h[i] = sp_f32_to_fp16(4.0f * sp_rng_f32(&rng) - 2.0f);
+    }
+    sp_quantize_row_q8g(x, g, 9 * SP_QK);
+    put(o, g, 3 * sizeof g[0]);
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        float r[2] = {sp_vec_dot_f32(lens[k], x, y), sp_vec_dot_f16_f32(lens[k] < 200 ? lens[k] : 200, h, y)};
+        put(o, r, sizeof r);
+    }
+}
+
+/* FNV-1a over the outputs' bits. */
+static unsigned long long digest(const outputs *o)
+{
+    unsigned long long d = 14695981039346656037ULL;
+    for (int i = 0; i < o->n; i++)
+        for (int b = 0; b < 4; b++) d = (d ^ ((o->v[i] >> (8 * b)) & 0xff)) * 1099511628211ULL;
+    return d;
+}
+
 static void check_quantizer(const char *name, const sp_q8_group *want, const float *x, int64_t n)
 {
     static sp_q8_group got[4];
@@ -193,14 +260,25 @@ int main(void)
     for (int i = 3; i < SP_QK; i++) x[i] = 0.0f;
     sp_simd_force(0);
     sp_quantize_row_q8g(x, qref, 13 * SP_QK);
+    static outputs scalar_out, level_out;
+    canonical_outputs(&scalar_out);
     for (int lv = 0; lv < sp_simd_count(); lv++) {
         sp_simd_force(lv);
         int before = failures;
         check_level(sp_simd_level_name(lv));
         check_tiles(sp_simd_level_name(lv));
         check_quantizer(sp_simd_level_name(lv), qref, x, 13 * SP_QK);
+        canonical_outputs(&level_out);
+        for (int i = 0; i < scalar_out.n; i++) {
+            float got, want;
+            memcpy(&got, &level_out.v[i], 4);
+            memcpy(&want, &scalar_out.v[i], 4);
+            check(level_out.v[i] == scalar_out.v[i], sp_simd_level_name(lv), "output bits vs scalar level", i, got,
+                  want);
+        }
         printf("%-14s %s\n", sp_simd_level_name(lv), failures == before ? "ok" : "MISMATCH");
     }
+    printf("canonical digest: %016llx (%d outputs)\n", digest(&scalar_out), scalar_out.n);
     if (failures) {
         fprintf(stderr, "kernel_selftest: %d mismatches\n", failures);
         return 1;

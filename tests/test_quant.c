@@ -446,7 +446,8 @@ Test(vec_dot, extreme_rows_known_value)
 }
 
 /* The packed activation layout the decode kernels read (sp_q8_group):
- * halves, bias -8 * sum, f32 scales, and a zero-padded partial last group. */
+ * halves, bias lanes -8 * (the lane's quants), f32 scales, and a zero-padded
+ * partial last group. */
 Test(vec_dot, q8_group_pack_layout)
 {
     sp_block_q8_0 a[5];
@@ -461,14 +462,14 @@ Test(vec_dot, q8_group_pack_layout)
     for (int b = 0; b < 8; b++) {
         const sp_q8_group *gr = &g[b / 4];
         int k = b % 4;
-        int32_t sum = 0;
-        for (int j = 0; j < SP_QK && b < 5; j++) sum += a[b].qs[j];
         for (int j = 0; j < 16; j++) {
             cr_assert_eq(gr->lo[k][j], b < 5 ? a[b].qs[j] : 0, "block %d quant %d", b, j);
             cr_assert_eq(gr->hi[k][j], b < 5 ? a[b].qs[16 + j] : 0, "block %d quant %d", b, 16 + j);
         }
         for (int i = 0; i < 4; i++) {
-            cr_assert_eq(gr->bias[4 * k + i], i == 0 ? -8 * sum : 0, "block %d bias lane %d", b, i);
+            int32_t lane = 0; /* quants 4i..4i+3 and 16+4i..16+4i+3 */
+            for (int j = 4 * i; j < 4 * i + 4 && b < 5; j++) lane += a[b].qs[j] + a[b].qs[16 + j];
+            cr_assert_eq(gr->bias[4 * k + i], -8 * lane, "block %d bias lane %d", b, i);
             cr_assert_eq(gr->d[4 * k + i], b < 5 ? sp_fp16_to_f32(a[b].d) : 0.0f, "block %d d", b);
         }
     }
@@ -568,6 +569,61 @@ Test(vec_dot, tile_kernels_equal_single_rows_bit_for_bit)
     }
 }
 
+/* Every level sums in the scalar level's order (quant.c), so its results
+ * have the scalar level's bits, not just its value within rounding: that is
+ * what makes an x86 board and an Arm board (tests/kernel_selftest.sh checks
+ * the other side) give the same logits for the same rows. Packed Q8_0 and
+ * Q4_0 dots of lengths with and without a partial last group, -128
+ * weights, f32 and fp16 dots of lengths around the 8/16/32-element steps. */
+Test(vec_dot, every_level_has_the_scalar_bits)
+{
+    enum { NB = 70, REPS = 6, NL = 17 };
+    static sp_block_q8_0 w8[NB], a[NB];
+    static sp_block_q4_0 w4[NB];
+    static sp_q8_group g[(NB + 3) / 4];
+    static float x[2100], y[2100];
+    static uint16_t h[2100];
+    const int counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 66, 67, 70};
+    const int lens[NL] = {1, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 64, 100, 128, 2048, 2053};
+    enum { NC = sizeof counts / sizeof counts[0] };
+    static float want[NC][REPS][2], wantf[NL][2];
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        sp_rng rng;
+        sp_rng_seed(&rng, 31);
+        for (int c = 0; c < NC; c++) {
+            int64_t n = (int64_t)counts[c] * SP_QK;
+            for (int r = 0; r < REPS; r++) {
+                fill_q8(&rng, w8, counts[c], r == 5 ? FILL_MAX : FILL_RANDOM, 0);
+                fill_q4(&rng, w4, counts[c], FILL_RANDOM, 0);
+                fill_q8(&rng, a, counts[c], FILL_RANDOM, 0);
+                if (r == 4) memset(w8[counts[c] / 2].qs, -128, SP_QK);
+                sp_q8_group_pack(a, g, n);
+                float got[2] = {sp_vec_dot_q8_0_q8g(n, w8, g), sp_vec_dot_q4_0_q8g(n, w4, g)};
+                for (int t = 0; t < 2; t++) {
+                    if (lv == 0) want[c][r][t] = got[t];
+                    cr_assert(memcmp(&got[t], &want[c][r][t], sizeof got[t]) == 0,
+                              "%s %s, %d blocks, case %d: %a, scalar level %a", sp_simd_name(), t ? "q4_0" : "q8_0",
+                              counts[c], r, got[t], want[c][r][t]);
+                }
+            }
+        }
+        for (int i = 0; i < 2100; i++) {
+            x[i] = sp_rng_normal(&rng);
+            y[i] = sp_rng_normal(&rng);
+            h[i] = sp_f32_to_fp16(sp_rng_normal(&rng));
+        }
+        for (int k = 0; k < NL; k++) {
+            float got[2] = {sp_vec_dot_f32(lens[k], x, y), sp_vec_dot_f16_f32(lens[k], h, y)};
+            for (int t = 0; t < 2; t++) {
+                if (lv == 0) wantf[k][t] = got[t];
+                cr_assert(memcmp(&got[t], &wantf[k][t], sizeof got[t]) == 0, "%s %s dot, n %d: %a, scalar level %a",
+                          sp_simd_name(), t ? "f16" : "f32", lens[k], got[t], wantf[k][t]);
+            }
+        }
+    }
+}
+
 /* The fused activation quantizer: every level writes the same bytes, equal
  * to quantizing with sp_quantize_row_q8_0 and packing, except that ties
  * round to even (2.5 -> 2, -3.5 -> -4; the writer's roundf gives 3, -4). */
@@ -588,7 +644,7 @@ Test(quantize, q8g_every_level_same_bytes_and_ties_to_even)
     cr_assert_eq(ref[0].lo[0][1], 2, "2.5 rounds to even: %d", ref[0].lo[0][1]);
     cr_assert_eq(ref[0].lo[0][2], -4, "-3.5 rounds to even: %d", ref[0].lo[0][2]);
     cr_assert_eq(ref[0].lo[0][3], 0, "0.5 rounds to even: %d", ref[0].lo[0][3]);
-    cr_assert_eq(ref[0].bias[0], -8 * (127 + 2 - 4), "block 0 bias %d", ref[0].bias[0]);
+    cr_assert_eq(ref[0].bias[0], -8 * (127 + 2 - 4), "block 0 bias lane 0 %d", ref[0].bias[0]);
     /* away from ties it is quantize + pack */
     x[1] = 2.6f, x[2] = -3.4f, x[3] = 0.4f;
     sp_quantize_row_q8g(x, ref, N);

@@ -10,9 +10,9 @@
  *  - otherwise: quantize each X row to Q8_0 once and run the int8 vec_dot
  *    kernels over output rows, several X rows per weight row at a time,
  *    split across the pool's threads (F32/F16/BF16 weights use f32 dots).
- * Where the int8 tile kernels were measured faster at every n (x86) the
- * crossover for quantized weights is SP_SGEMM_NEVER; sgemm serves F32/F16
- * weights and the other levels from 64 rows (figures in matmul.c).
+ * At every SIMD level the crossover for quantized weights is SP_SGEMM_NEVER
+ * (faster where measured, and the same bits on every architecture); sgemm
+ * serves F32/F16 weights, and the scalar level, from 64 rows (matmul.c).
  * Every output element depends only on its X row, W and the path, never on
  * the other rows in the batch or the thread count: results are
  * bit-reproducible across micro-batch compositions and pipeline plans that

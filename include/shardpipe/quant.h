@@ -65,12 +65,14 @@ void sp_vec_mad_f16_ref(int64_t n, float *y, const uint16_t *x, float a);
  * halves (elements 0..15, the positions of a Q4_0 block's low nibbles, then
  * 16..31), the scales in f32 and the Q4_0 offset precomputed. The kernels
  * then need no shuffles or conversions on the activation side, and Q4_0
- * multiplies the raw nibbles q in [0, 15]: sum (q - 8) a = sum q a - 8 sum a.
+ * multiplies the raw nibbles q in [0, 15]: sum (q - 8) a = sum q a - 8 sum a,
+ * per int32 lane of the kernels (see sp_vec_dot_q8_0_q8g_scalar in quant.c).
  * A partial last group is padded with zero blocks (all fields 0). */
 typedef struct sp_q8_group {
     int8_t lo[4][16];   /* quants 0..15 of blocks 0..3 */
     int8_t hi[4][16];   /* quants 16..31 */
-    int32_t bias[16];   /* lane 4k: -8 * sum of block k's 32 quants; other lanes 0 */
+    int32_t bias[16];   /* lane 4k + j: -8 * (quants 4j..4j+3 + quants 16+4j..16+4j+3)
+                           of block k, the elements of the kernels' int32 lane j */
     float d[16];        /* lanes 4k..4k+3: block k's scale */
 } sp_q8_group;          /* 256 bytes */
 
@@ -93,7 +95,8 @@ float sp_vec_dot_q8_0_q8_0(int64_t n, const sp_block_q8_0 *w, const sp_block_q8_
 float sp_vec_dot_q4_0_q8_0(int64_t n, const sp_block_q4_0 *w, const sp_block_q8_0 *a);
 /* The same on packed activations: the decode kernels, which the two above
  * call after packing. Exact integer block sums like the _ref functions on
- * the blocks packed; only the f32 summation order differs. */
+ * the blocks packed; only the f32 summation order differs, and it is the
+ * same at every SIMD level (quant.c), so every board computes the same bits. */
 float sp_vec_dot_q8_0_q8g(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 /* A tile: nw weight rows starting at w, row_bytes apart, against na packed
@@ -117,8 +120,9 @@ void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a);
  * "neon", "scalar") and a way for tests and benchmarks to list and force
  * the available levels. */
 const char *sp_simd_name(void);
-/* 1 when the level in use has int8 tile kernels that were measured faster
- * than dequantize + sgemm at every micro-batch size (x86; see matmul.c). */
+/* 1 when quantized weights take the int8 tile kernels at every micro-batch
+ * size on the level in use (every SIMD level; not the scalar one: see
+ * matmul.c). */
 int sp_simd_dot_beats_sgemm(void);
 int sp_simd_count(void);                 /* levels compiled in and supported here */
 const char *sp_simd_level_name(int i);   /* i < sp_simd_count(), 0 = scalar */

@@ -19,6 +19,8 @@
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
 void sp_quantize_row_q8g_scalar(const float *x, sp_q8_group *g, int64_t n);
+float sp_vec_dot_f32_scalar(int64_t n, const float *w, const float *a);
+float sp_vec_dot_f16_f32_scalar(int64_t n, const uint16_t *w, const float *a);
 
 #if defined(__x86_64__)
 float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a);

@@ -223,17 +223,19 @@ void sp_quantize_row_q8g_avx2(const float *x, sp_q8_group *g, int64_t n)
         for (int i = 0; i < 4; i++)
             q[i] = _mm256_cvtps_epi32(
                 _mm256_round_ps(_mm256_mul_ps(v[i], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        /* bias lane j: -8 x the quants 4j..4j+3 and 16+4j..16+4j+3; q[0] + q[2]
+         * holds elements i + (16 + i) for i < 8, q[1] + q[3] for 8 <= i < 16,
+         * and two horizontal adds leave lanes (0, 2, 0, 2 | 1, 3, 1, 3) */
+        __m256i h = _mm256_hadd_epi32(_mm256_add_epi32(q[0], q[2]), _mm256_add_epi32(q[1], q[3]));
+        h = _mm256_hadd_epi32(h, h);
+        __m128i lanes = _mm_unpacklo_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
         /* int32 -> int16 -> int8 (values are within [-127, 127]: no saturation) */
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         p = _mm256_permutevar8x32_epi32(p, perm);
         _mm_storeu_si128((__m128i *)gr->lo[k], _mm256_castsi256_si128(p));
         _mm_storeu_si128((__m128i *)gr->hi[k], _mm256_extracti128_si256(p, 1));
         float df = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        _mm_storeu_si128((__m128i *)(gr->bias + 4 * k), _mm_setr_epi32(-8 * _mm_cvtsi128_si32(s4), 0, 0, 0));
+        _mm_storeu_si128((__m128i *)(gr->bias + 4 * k), _mm_sub_epi32(_mm_setzero_si128(), _mm_slli_epi32(lanes, 3)));
         _mm_storeu_ps(gr->d + 4 * k, _mm_set1_ps(df));
     }
 }
@@ -252,7 +254,7 @@ float sp_vec_dot_f32_avx2(int64_t n, const float *w, const float *a)
         acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), acc[0]);
     float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]),
                                       _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; i++) sum += w[i] * a[i];
+    for (; i < n; i++) sum = fmaf(w[i], a[i], sum);
     return sum;
 }
 
@@ -321,7 +323,7 @@ float sp_vec_dot_f16_f32_avx2(int64_t n, const uint16_t *w, const float *a)
         acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))),
                                _mm256_loadu_ps(a + i), acc0);
     float sum = hsum_ps(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) sum += fp16_to_f32(w[i]) * a[i];
+    for (; i < n; i++) sum = fmaf(fp16_to_f32(w[i]), a[i], sum);
     return sum;
 }
 

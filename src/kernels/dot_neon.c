@@ -3,15 +3,21 @@
  * dot product extension (SDOT: Cortex-A55/A76, Raspberry Pi 5), which
  * simd.c selects only when the kernel reports HWCAP_ASIMDDP.
  *
- * Per block of 32 the products w[i] * a[i] are summed exactly in int32:
- *  - NEON: vmull_s8 gives 8 int16 products (|w a| <= 128 * 127 fits), and
- *    vpadalq_s16 adds neighbouring pairs into four int32 lanes;
- *  - dotprod: vdotq_s32 adds groups of four products into int32 lanes.
- * The four lanes are converted to f32 and multiply-added with the block's
- * scale d_w * d_a into an f32 accumulator, summed across lanes at the end.
- * The activations come packed (sp_q8_group, quant.h): a block's two 16-byte
- * halves and its f32 scale are read from its group; the Q4_0 bias lanes are
- * not needed, as SDOT and vmull_s8 take (nibble - 8) signed. */
+ * Every kernel here adds in the order the scalar level defines (quant.c),
+ * which is the register layout of the x86 kernels, so an Arm board and an
+ * x86 board give the same bits for the same rows:
+ *  - int8 dots: per block four exact int32 lanes, lane j holding the
+ *    products 4j..4j+3 of each 16-byte half. SDOT (vdotq_s32) adds exactly
+ *    those four into a lane; plain NEON multiplies with vmull_s8 (8 int16
+ *    products, |w a| <= 128 * 127) and adds neighbours twice (vpaddlq_s16,
+ *    vpaddq_s32). Q4_0 takes (nibble - 8) signed, which gives the lane the
+ *    same integer as the x86 kernels' raw nibbles plus bias lanes. Each
+ *    lane is converted to f32 and fused-multiply-added with d_w * d_a into
+ *    the accumulator of its block's place in the group (four float32x4 per
+ *    row: the two 8-lane registers of the x86 kernels), a partial last
+ *    group into a tail accumulator, and the lanes are summed as in quant.c.
+ *  - f32 and fp16 dots: the 8-lane accumulators of the AVX2 kernels as
+ *    pairs of float32x4. */
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>
@@ -40,11 +46,11 @@ static inline void unpack_q4(const uint8_t *qs, int8x16_t *lo, int8x16_t *hi)
 
 static inline int32x4_t dot32_neon(int8x16_t w0, int8x16_t w1, int8x16_t a0, int8x16_t a1)
 {
-    int32x4_t s = vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(a0)));
-    s = vpadalq_s16(s, vmull_high_s8(w0, a0));
-    s = vpadalq_s16(s, vmull_s8(vget_low_s8(w1), vget_low_s8(a1)));
-    s = vpadalq_s16(s, vmull_high_s8(w1, a1));
-    return s;
+    int32x4_t lo = vpaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(a0))),
+                              vpaddlq_s16(vmull_high_s8(w0, a0)));
+    int32x4_t hi = vpaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(w1), vget_low_s8(a1))),
+                              vpaddlq_s16(vmull_high_s8(w1, a1)));
+    return vaddq_s32(lo, hi);
 }
 
 /* Quants 0..15 / 16..31 and the f32 scale of block b of a packed row. */
@@ -63,127 +69,110 @@ static inline float act_d(const sp_q8_group *a, int64_t b)
     return a[b / 4].d[4 * (b % 4)];
 }
 
+/* The lanes of quant.c's order: acc[k] for block k of a whole group,
+ * tail for a partial last group. */
+static inline float lanes_sum(const float32x4_t acc[4], float32x4_t tail)
+{
+    float32x4_t t = vaddq_f32(vaddq_f32(vaddq_f32(acc[0], acc[2]), vaddq_f32(acc[1], acc[3])), tail);
+    float32x2_t v = vadd_f32(vget_low_f32(t), vget_high_f32(t));
+    return vget_lane_f32(v, 0) + vget_lane_f32(v, 1);
+}
+
 /* Rows kernels (dot.h): one weight row against na activation rows. Each
- * pair of weight blocks is loaded (and for Q4_0 unpacked) once for the na
- * rows; every row then runs the same operations in the same order (block b
- * into acc0, b + 1 into acc1, an odd last block into acc0), so its output
+ * weight block is loaded (and for Q4_0 unpacked) once for the na rows;
+ * every row then runs the same operations in the same order, so its output
  * has the same bits whatever na is. na is a constant in each case of the
  * switches, so the accumulators stay in registers. dot32 is the plain or
  * the SDOT block dot. */
 typedef int32x4_t (*dot32_fn)(int8x16_t, int8x16_t, int8x16_t, int8x16_t);
 
-static inline __attribute__((always_inline)) void q8_rows_neon(int64_t n, const sp_block_q8_0 *w,
-                                                                const sp_q8_group *a, int64_t stride,
-                                                                const int na, float *out, dot32_fn dot32)
+/* Block b of a Q8_0 (q4 = 0) or Q4_0 row as two signed 16-byte halves
+ * (elements 0..15, 16..31) and its scale. */
+static inline void load_block(const void *w, int q4, int64_t b, int8x16_t *lo, int8x16_t *hi, float *d)
 {
-    int64_t nb = n / SP_QK;
-    float32x4_t acc0[SP_DOT_ROWS], acc1[SP_DOT_ROWS];
-    for (int i = 0; i < na; i++) acc0[i] = acc1[i] = vdupq_n_f32(0.0f);
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        int8x16_t w0 = vld1q_s8(w[b].qs), w1 = vld1q_s8(w[b].qs + 16);
-        int8x16_t v0 = vld1q_s8(w[b + 1].qs), v1 = vld1q_s8(w[b + 1].qs + 16);
-        float d0 = fp16_to_f32(w[b].d), d1 = fp16_to_f32(w[b + 1].d);
-        for (int i = 0; i < na; i++) {
-            const sp_q8_group *ai = a + i * stride;
-            int32x4_t s0 = dot32(w0, w1, act_lo(ai, b), act_hi(ai, b));
-            int32x4_t s1 = dot32(v0, v1, act_lo(ai, b + 1), act_hi(ai, b + 1));
-            acc0[i] = vfmaq_n_f32(acc0[i], vcvtq_f32_s32(s0), d0 * act_d(ai, b));
-            acc1[i] = vfmaq_n_f32(acc1[i], vcvtq_f32_s32(s1), d1 * act_d(ai, b + 1));
-        }
+    if (q4) {
+        const sp_block_q4_0 *x = (const sp_block_q4_0 *)w + b;
+        unpack_q4(x->qs, lo, hi);
+        *d = fp16_to_f32(x->d);
+    } else {
+        const sp_block_q8_0 *x = (const sp_block_q8_0 *)w + b;
+        *lo = vld1q_s8(x->qs);
+        *hi = vld1q_s8(x->qs + 16);
+        *d = fp16_to_f32(x->d);
     }
-    for (; b < nb; b++) {
-        int8x16_t w0 = vld1q_s8(w[b].qs), w1 = vld1q_s8(w[b].qs + 16);
-        float d0 = fp16_to_f32(w[b].d);
-        for (int i = 0; i < na; i++) {
-            const sp_q8_group *ai = a + i * stride;
-            int32x4_t s = dot32(w0, w1, act_lo(ai, b), act_hi(ai, b));
-            acc0[i] = vfmaq_n_f32(acc0[i], vcvtq_f32_s32(s), d0 * act_d(ai, b));
-        }
-    }
-    for (int i = 0; i < na; i++) out[i] = vaddvq_f32(vaddq_f32(acc0[i], acc1[i]));
 }
 
-static inline __attribute__((always_inline)) void q4_rows_neon(int64_t n, const sp_block_q4_0 *w,
-                                                                const sp_q8_group *a, int64_t stride,
-                                                                const int na, float *out, dot32_fn dot32)
+/* q4 and na are constants where this is inlined (the switches below). */
+static inline __attribute__((always_inline)) void rows_neon(int64_t n, const void *w, const int q4,
+                                                             const sp_q8_group *a, int64_t stride, const int na,
+                                                             float *out, dot32_fn dot32)
 {
-    int64_t nb = n / SP_QK;
-    float32x4_t acc0[SP_DOT_ROWS], acc1[SP_DOT_ROWS];
-    for (int i = 0; i < na; i++) acc0[i] = acc1[i] = vdupq_n_f32(0.0f);
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        int8x16_t l0, h0, l1, h1;
-        unpack_q4(w[b].qs, &l0, &h0);
-        unpack_q4(w[b + 1].qs, &l1, &h1);
-        float d0 = fp16_to_f32(w[b].d), d1 = fp16_to_f32(w[b + 1].d);
+    int64_t nb = n / SP_QK, whole = nb - nb % 4;
+    float32x4_t acc[SP_DOT_ROWS][4], tail[SP_DOT_ROWS];
+    for (int i = 0; i < na; i++) {
+        tail[i] = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 4; k++) acc[i][k] = tail[i];
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        int8x16_t wl, wh;
+        float dw;
+        load_block(w, q4, b, &wl, &wh, &dw);
         for (int i = 0; i < na; i++) {
             const sp_q8_group *ai = a + i * stride;
-            int32x4_t s0 = dot32(l0, h0, act_lo(ai, b), act_hi(ai, b));
-            int32x4_t s1 = dot32(l1, h1, act_lo(ai, b + 1), act_hi(ai, b + 1));
-            acc0[i] = vfmaq_n_f32(acc0[i], vcvtq_f32_s32(s0), d0 * act_d(ai, b));
-            acc1[i] = vfmaq_n_f32(acc1[i], vcvtq_f32_s32(s1), d1 * act_d(ai, b + 1));
+            float32x4_t s = vcvtq_f32_s32(dot32(wl, wh, act_lo(ai, b), act_hi(ai, b)));
+            float32x4_t *dst = b < whole ? &acc[i][b % 4] : &tail[i];
+            *dst = vfmaq_n_f32(*dst, s, dw * act_d(ai, b));
         }
     }
-    for (; b < nb; b++) {
-        int8x16_t l, h;
-        unpack_q4(w[b].qs, &l, &h);
-        float d0 = fp16_to_f32(w[b].d);
-        for (int i = 0; i < na; i++) {
-            const sp_q8_group *ai = a + i * stride;
-            int32x4_t s = dot32(l, h, act_lo(ai, b), act_hi(ai, b));
-            acc0[i] = vfmaq_n_f32(acc0[i], vcvtq_f32_s32(s), d0 * act_d(ai, b));
-        }
-    }
-    for (int i = 0; i < na; i++) out[i] = vaddvq_f32(vaddq_f32(acc0[i], acc1[i]));
+    for (int i = 0; i < na; i++) out[i] = lanes_sum(acc[i], tail[i]);
 }
 
-static inline __attribute__((always_inline)) void q8_rows_n(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
-                                                             int64_t stride, int na, float *out, dot32_fn dot32)
+static inline __attribute__((always_inline)) void rows_n(int64_t n, const void *w, int q4, const sp_q8_group *a,
+                                                          int64_t stride, int na, float *out, dot32_fn dot32)
 {
     switch (na) {
-    case 1: q8_rows_neon(n, w, a, stride, 1, out, dot32); break;
-    case 2: q8_rows_neon(n, w, a, stride, 2, out, dot32); break;
-    case 3: q8_rows_neon(n, w, a, stride, 3, out, dot32); break;
-    default: q8_rows_neon(n, w, a, stride, 4, out, dot32); break;
-    }
-}
-
-static inline __attribute__((always_inline)) void q4_rows_n(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
-                                                             int64_t stride, int na, float *out, dot32_fn dot32)
-{
-    switch (na) {
-    case 1: q4_rows_neon(n, w, a, stride, 1, out, dot32); break;
-    case 2: q4_rows_neon(n, w, a, stride, 2, out, dot32); break;
-    case 3: q4_rows_neon(n, w, a, stride, 3, out, dot32); break;
-    default: q4_rows_neon(n, w, a, stride, 4, out, dot32); break;
+    case 1: rows_neon(n, w, q4, a, stride, 1, out, dot32); break;
+    case 2: rows_neon(n, w, q4, a, stride, 2, out, dot32); break;
+    case 3: rows_neon(n, w, q4, a, stride, 3, out, dot32); break;
+    default: rows_neon(n, w, q4, a, stride, 4, out, dot32); break;
     }
 }
 
 void sp_vec_dot_q8_0_q8g_rows_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a, int64_t stride, int na,
                                    float *out)
 {
-    q8_rows_n(n, w, a, stride, na, out, dot32_neon);
+    rows_n(n, w, 0, a, stride, na, out, dot32_neon);
 }
 
 void sp_vec_dot_q4_0_q8g_rows_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a, int64_t stride, int na,
                                    float *out)
 {
-    q4_rows_n(n, w, a, stride, na, out, dot32_neon);
+    rows_n(n, w, 1, a, stride, na, out, dot32_neon);
+}
+
+/* The 8-lane sum of quant.c, v = lo | hi. */
+static inline float hsum8(float32x4_t lo, float32x4_t hi)
+{
+    float32x4_t s = vaddq_f32(lo, hi);
+    float32x2_t p = vadd_f32(vget_low_f32(s), vget_high_f32(s));
+    return vget_lane_f32(p, 0) + vget_lane_f32(p, 1);
 }
 
 float sp_vec_dot_f32_neon(int64_t n, const float *w, const float *a)
 {
-    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f),
-                          vdupq_n_f32(0.0f)};
+    float32x4_t acc[4][2];
+    for (int k = 0; k < 4; k++) acc[k][0] = acc[k][1] = vdupq_n_f32(0.0f);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
+    for (; i + 32 <= n; i += 32)
         for (int k = 0; k < 4; k++)
-            acc[k] = vfmaq_f32(acc[k], vld1q_f32(w + i + 4 * k), vld1q_f32(a + i + 4 * k));
-    }
-    for (; i + 4 <= n; i += 4) acc[0] = vfmaq_f32(acc[0], vld1q_f32(w + i), vld1q_f32(a + i));
-    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
-    for (; i < n; i++) sum += w[i] * a[i];
+            for (int h = 0; h < 2; h++)
+                acc[k][h] = vfmaq_f32(acc[k][h], vld1q_f32(w + i + 8 * k + 4 * h), vld1q_f32(a + i + 8 * k + 4 * h));
+    for (; i + 8 <= n; i += 8)
+        for (int h = 0; h < 2; h++)
+            acc[0][h] = vfmaq_f32(acc[0][h], vld1q_f32(w + i + 4 * h), vld1q_f32(a + i + 4 * h));
+    float sum = hsum8(vaddq_f32(vaddq_f32(acc[0][0], acc[1][0]), vaddq_f32(acc[2][0], acc[3][0])),
+                      vaddq_f32(vaddq_f32(acc[0][1], acc[1][1]), vaddq_f32(acc[2][1], acc[3][1])));
+    for (; i < n; i++) sum = fmaf(w[i], a[i], sum);
     return sum;
 }
 
@@ -243,31 +232,36 @@ SP_DOTPROD static inline int32x4_t dot32_sdot(int8x16_t w0, int8x16_t w1, int8x1
 SP_DOTPROD void sp_vec_dot_q8_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
                                                       int64_t stride, int na, float *out)
 {
-    q8_rows_n(n, w, a, stride, na, out, dot32_sdot);
+    rows_n(n, w, 0, a, stride, na, out, dot32_sdot);
 }
 
 SP_DOTPROD void sp_vec_dot_q4_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
                                                       int64_t stride, int na, float *out)
 {
-    q4_rows_n(n, w, a, stride, na, out, dot32_sdot);
+    rows_n(n, w, 1, a, stride, na, out, dot32_sdot);
 }
 
 /* Attention over the fp16 KV cache: see dot_avx2.c. vfmaq_f32 is fused, so
  * the mad matches the reference's fmaf bit for bit. */
+static inline float32x4_t load_f16x4(const uint16_t *p)
+{
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+
 float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a)
 {
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    float32x4_t acc[2][2];
+    for (int k = 0; k < 2; k++) acc[k][0] = acc[k][1] = vdupq_n_f32(0.0f);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        float32x4_t w0 = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w + i)));
-        float32x4_t w1 = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w + i + 4)));
-        acc0 = vfmaq_f32(acc0, w0, vld1q_f32(a + i));
-        acc1 = vfmaq_f32(acc1, w1, vld1q_f32(a + i + 4));
-    }
-    for (; i + 4 <= n; i += 4)
-        acc0 = vfmaq_f32(acc0, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w + i))), vld1q_f32(a + i));
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
-    for (; i < n; i++) sum += fp16_to_f32(w[i]) * a[i];
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 2; k++)
+            for (int h = 0; h < 2; h++)
+                acc[k][h] = vfmaq_f32(acc[k][h], load_f16x4(w + i + 8 * k + 4 * h), vld1q_f32(a + i + 8 * k + 4 * h));
+    for (; i + 8 <= n; i += 8)
+        for (int h = 0; h < 2; h++)
+            acc[0][h] = vfmaq_f32(acc[0][h], load_f16x4(w + i + 4 * h), vld1q_f32(a + i + 4 * h));
+    float sum = hsum8(vaddq_f32(acc[0][0], acc[1][0]), vaddq_f32(acc[0][1], acc[1][1]));
+    for (; i < n; i++) sum = fmaf(fp16_to_f32(w[i]), a[i], sum);
     return sum;
 }
 

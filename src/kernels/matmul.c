@@ -76,9 +76,15 @@
  *   avx2       Q4_0 107 / 18     99 / 49    100 / 81
  * so on x86 the dot path wins at every n up to 128 (crossover.c: whole
  * TinyLlama layers, same result) and quantized weights never take sgemm.
- * Levels without tile kernels (NEON, scalar: not measured on real ARM
- * boards yet) keep the crossover measured before the tile kernels existed:
- * 64 rows, where one-row-at-a-time dots met sgemm on this machine.
+ * The NEON levels do the same, for a second reason: the int8 kernels add in
+ * one order on every architecture (quant.c), OpenBLAS's sgemm does not, so
+ * only with prompts on the int8 path too does a mixed x86 / Arm cluster
+ * give the tokens of a single board. Their speed against sgemm is not
+ * measured on a real board yet (SDOT does four int8 multiply-adds per lane
+ * where an FMA does one, as VNNI does on x86). The scalar level (x86 CPUs
+ * without AVX2) multiplies one row at a time in plain C and keeps the
+ * crossover measured before the tile kernels existed: 64 rows, where
+ * one-row-at-a-time dots met sgemm on this machine.
  *
  * F32 / F16 / BF16 weights: f32 dots reuse nothing across rows, so sgemm
  * wins early; the same 64 rows.

@@ -287,6 +287,52 @@ float sp_vec_dot_f16_f32_ref(int64_t n, const uint16_t *w, const float *a)
     return sum;
 }
 
+/* The f32 and fp16 x f32 dots of the scalar level, in the order of the
+ * AVX2 kernels, which every level follows bit for bit: lane l of
+ * accumulator k takes w[i] a[i] (fused) for i = 8k + l mod 32 (f32) or
+ * i = 8k + l mod 16 (f16) over the whole 32 / 16 element steps; a following
+ * 8-element step goes into accumulator 0; the lanes v[l] of the summed
+ * accumulators ((acc0 + acc1) + (acc2 + acc3) for f32) are reduced as
+ * ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)); then the remaining
+ * elements are added one at a time, fused. */
+static float hsum8(const float v[8])
+{
+    return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+float sp_vec_dot_f32_scalar(int64_t n, const float *w, const float *a)
+{
+    float acc[4][8] = {{0}};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++)
+            for (int l = 0; l < 8; l++) acc[k][l] = fmaf(w[i + 8 * k + l], a[i + 8 * k + l], acc[k][l]);
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[0][l] = fmaf(w[i + l], a[i + l], acc[0][l]);
+    float v[8];
+    for (int l = 0; l < 8; l++) v[l] = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+    float sum = hsum8(v);
+    for (; i < n; i++) sum = fmaf(w[i], a[i], sum);
+    return sum;
+}
+
+float sp_vec_dot_f16_f32_scalar(int64_t n, const uint16_t *w, const float *a)
+{
+    float acc[2][8] = {{0}};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 2; k++)
+            for (int l = 0; l < 8; l++)
+                acc[k][l] = fmaf(sp_fp16_to_f32(w[i + 8 * k + l]), a[i + 8 * k + l], acc[k][l]);
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[0][l] = fmaf(sp_fp16_to_f32(w[i + l]), a[i + l], acc[0][l]);
+    float v[8];
+    for (int l = 0; l < 8; l++) v[l] = acc[0][l] + acc[1][l];
+    float sum = hsum8(v);
+    for (; i < n; i++) sum = fmaf(sp_fp16_to_f32(w[i]), a[i], sum);
+    return sum;
+}
+
 void sp_vec_mad_f16_ref(int64_t n, float *y, const uint16_t *x, float a)
 {
     for (int64_t i = 0; i < n; i++) y[i] = fmaf(a, sp_fp16_to_f32(x[i]), y[i]);
@@ -294,8 +340,9 @@ void sp_vec_mad_f16_ref(int64_t n, float *y, const uint16_t *x, float a)
 
 /* ---------------------------------------------------------------------------
  * Packed decode activations (see sp_q8_group in quant.h) and the portable
- * dots on them, which the scalar level uses: the same block order and the
- * same f32 operations as the references above, so bit-identical to them. */
+ * dots on them, which the scalar level uses. They define the f32 summation
+ * order every SIMD level follows (below); the _ref functions above sum
+ * block by block, so these differ from them by rounding only. */
 
 int64_t sp_q8_group_count(int64_t n)
 {
@@ -309,13 +356,15 @@ void sp_q8_group_pack(const sp_block_q8_0 *a, sp_q8_group *g, int64_t n)
     for (int64_t b = 0; b < nb; b++) {
         sp_q8_group *gr = g + b / 4;
         int k = (int)(b % 4);
-        int32_t sum = 0;
-        for (int j = 0; j < SP_QK; j++) sum += a[b].qs[j];
         memcpy(gr->lo[k], a[b].qs, 16);
         memcpy(gr->hi[k], a[b].qs + 16, 16);
-        gr->bias[4 * k] = -8 * sum;
         float d = sp_fp16_to_f32(a[b].d);
-        for (int i = 0; i < 4; i++) gr->d[4 * k + i] = d;
+        for (int j = 0; j < 4; j++) {
+            int32_t sum = 0;
+            for (int i = 4 * j; i < 4 * j + 4; i++) sum += a[b].qs[i] + a[b].qs[16 + i];
+            gr->bias[4 * k + j] = -8 * sum;
+            gr->d[4 * k + j] = d;
+        }
     }
 }
 
@@ -332,32 +381,72 @@ void sp_quantize_row_q8g_scalar(const float *x, sp_q8_group *g, int64_t n)
     }
 }
 
+/* The summation order of every level's int8 rows kernels (the x86 ones'
+ * register layout, written out in scalar C): each block gives four exact
+ * int32 lanes, lane j = sum of w[i] a[i] over i in {4j..4j+3, 16+4j..16+4j+3}
+ * (the products vpdpbusd / vpmaddwd / SDOT add into one int32 lane of the
+ * packed halves). For every whole group of four blocks, lane j of block k
+ * is converted to f32 and fused-multiply-added with d_w * d_a into
+ * accumulator lane 8 (k / 2) + 4 (k % 2) + j (two 8-lane registers); the
+ * blocks of a partial last group go into four tail lanes the same way.
+ * Then s[i] = acc[i] + acc[8 + i], t[j] = (s[j] + s[4 + j]) + tail[j], and
+ * the result is (t[0] + t[2]) + (t[1] + t[3]). Every SIMD level gives these
+ * bits (tests/test_quant.c, and on aarch64 tests/kernel_selftest.c), so a
+ * board's logits do not depend on its instruction set. */
+typedef struct lane_sums {
+    float acc[16], tail[4];
+} lane_sums;
+
+static void lanes_add(lane_sums *ls, int64_t b, int64_t nb_whole, const int32_t isum[4], float d)
+{
+    for (int j = 0; j < 4; j++) {
+        float *dst = b < nb_whole ? &ls->acc[8 * ((b % 4) / 2) + 4 * (b % 2) + j] : &ls->tail[j];
+        *dst = fmaf((float)isum[j], d, *dst);
+    }
+}
+
+static float lanes_sum(const lane_sums *ls)
+{
+    float t[4];
+    for (int j = 0; j < 4; j++)
+        t[j] = ((ls->acc[j] + ls->acc[8 + j]) + (ls->acc[4 + j] + ls->acc[12 + j])) + ls->tail[j];
+    return (t[0] + t[2]) + (t[1] + t[3]);
+}
+
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
 {
     int64_t nb = n / SP_QK;
-    float sum = 0.0f;
+    lane_sums ls = {{0}, {0}};
     for (int64_t b = 0; b < nb; b++) {
         const sp_q8_group *g = a + b / 4;
         int k = (int)(b % 4);
-        int32_t isum = 0;
-        for (int j = 0; j < 16; j++)
-            isum += w[b].qs[j] * g->lo[k][j] + w[b].qs[j + 16] * g->hi[k][j];
-        sum += (float)isum * (sp_fp16_to_f32(w[b].d) * g->d[4 * k]);
+        int32_t isum[4];
+        for (int j = 0; j < 4; j++) {
+            isum[j] = 0;
+            for (int i = 4 * j; i < 4 * j + 4; i++)
+                isum[j] += w[b].qs[i] * g->lo[k][i] + w[b].qs[16 + i] * g->hi[k][i];
+        }
+        lanes_add(&ls, b, nb - nb % 4, isum, sp_fp16_to_f32(w[b].d) * g->d[4 * k]);
     }
-    return sum;
+    return lanes_sum(&ls);
 }
 
+/* Q4_0: the raw nibbles q in [0, 15] times the activations, plus the bias
+ * lanes (-8 x the lane's activations): sum (q - 8) a per lane. */
 float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
 {
     int64_t nb = n / SP_QK;
-    float sum = 0.0f;
+    lane_sums ls = {{0}, {0}};
     for (int64_t b = 0; b < nb; b++) {
         const sp_q8_group *g = a + b / 4;
         int k = (int)(b % 4);
-        int32_t isum = 0;
-        for (int j = 0; j < 16; j++)
-            isum += ((w[b].qs[j] & 0x0f) - 8) * g->lo[k][j] + ((w[b].qs[j] >> 4) - 8) * g->hi[k][j];
-        sum += (float)isum * (sp_fp16_to_f32(w[b].d) * g->d[4 * k]);
+        int32_t isum[4];
+        for (int j = 0; j < 4; j++) {
+            isum[j] = g->bias[4 * k + j];
+            for (int i = 4 * j; i < 4 * j + 4; i++)
+                isum[j] += (w[b].qs[i] & 0x0f) * g->lo[k][i] + (w[b].qs[i] >> 4) * g->hi[k][i];
+        }
+        lanes_add(&ls, b, nb - nb % 4, isum, sp_fp16_to_f32(w[b].d) * g->d[4 * k]);
     }
-    return sum;
+    return lanes_sum(&ls);
 }

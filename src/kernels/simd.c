@@ -33,8 +33,8 @@ typedef struct sp_simd_level {
     float (*dot_f16_f32)(int64_t, const uint16_t *, const float *);
     void (*mad_f16)(int64_t, float *, const uint16_t *, float);
     void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* NULL: the scalar one */
-    /* 1 where the int8 tiles were measured faster than dequantize + sgemm
-     * at every micro-batch size (matmul.c has the figures) */
+    /* 1 where quantized weights take the int8 tiles at every micro-batch
+     * size, never dequantize + sgemm (matmul.c says why) */
     int dot_beats_sgemm;
 } sp_simd_level;
 
@@ -57,9 +57,9 @@ static void rows_q4_0_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_grou
 }
 
 static const sp_simd_level level_scalar = {
-    "scalar", rows_q8_0_scalar, rows_q4_0_scalar, sp_vec_dot_f32_ref,
+    "scalar", rows_q8_0_scalar, rows_q4_0_scalar, sp_vec_dot_f32_scalar,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
-    sp_vec_dot_f16_f32_ref, sp_vec_mad_f16_ref, NULL, 0,
+    sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, 0,
 };
 
 #if defined(__x86_64__)
@@ -82,14 +82,14 @@ static const sp_simd_level level_neon = {
     "neon", sp_vec_dot_q8_0_q8g_rows_neon, sp_vec_dot_q4_0_q8g_rows_neon, sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    NULL, 0,
+    NULL, 1,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod,
     sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    NULL, 0,
+    NULL, 1,
 };
 #endif
 
