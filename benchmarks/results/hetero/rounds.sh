@@ -3,8 +3,10 @@
 #
 #   benchmarks/results/hetero/rounds.sh BUILD OUTDIR ROUNDS TOKENS NAME=PLAN.yaml ...
 #   FIRST=4 rounds.sh ...   numbers the rounds from 4 (more rounds into the same OUTDIR)
+#   BOARDS=FILE rounds.sh ... the boards from FILE, a netemu.sh spec (one board a line:
+#                             name address rate delay jitter loss cpu), instead of hetero-4boards'
 #
-# Brings the hetero network up once (the boards of
+# Brings the hetero network up once (by default the boards of
 # benchmarks/specs/hetero-4boards.yaml: wired links, CPU quotas 80/50/35/20%),
 # writes benchmarks/run's 8 prompts, runs one warm-up of the first plan, then
 # ROUNDS rounds in which every plan runs once, the order rotated by one each
@@ -30,13 +32,14 @@ names=() plans=()
 for a in "$@"; do names+=("${a%%=*}"); plans+=("${a#*=}"); done
 
 tmp=$(mktemp -d /tmp/hetero-rounds-XXXXXX)
-cat >"$tmp/netemu.spec" <<'EOF'
+if [ -n "${BOARDS:-}" ]; then cp "$BOARDS" "$tmp/netemu.spec"; else cat >"$tmp/netemu.spec" <<'EOF'
 # name address rate delay jitter loss cpu (benchmarks/specs/hetero-4boards.yaml, wired links)
 pi5-a 198.18.0.1 1gbit 0.1ms 0.01ms 0 80
 pi5-b 198.18.0.2 1gbit 0.1ms 0.01ms 0 50
 pi4   198.18.0.3 1gbit 0.1ms 0.01ms 0 35
 pi3   198.18.0.4 1gbit 0.1ms 0.01ms 0 20
 EOF
+fi
 # benchmarks/run's prompts (write_prompts): 8 of about 16 tokens
 python3 - "$tmp/prompts.jsonl" <<'EOF'
 import json, sys
