@@ -69,11 +69,11 @@ static inline float act_d(const sp_q8_group *a, int64_t b)
     return a[b / 4].d[4 * (b % 4)];
 }
 
-/* The lanes of quant.c's order: acc[k] for block k of a whole group,
- * tail for a partial last group. */
-static inline float lanes_sum(const float32x4_t acc[4], float32x4_t tail)
+/* The lanes of quant.c's order: a0..a3 for blocks 0..3 of the whole
+ * groups, tail for a partial last group. */
+static inline float lanes_sum(float32x4_t a0, float32x4_t a1, float32x4_t a2, float32x4_t a3, float32x4_t tail)
 {
-    float32x4_t t = vaddq_f32(vaddq_f32(vaddq_f32(acc[0], acc[2]), vaddq_f32(acc[1], acc[3])), tail);
+    float32x4_t t = vaddq_f32(vaddq_f32(vaddq_f32(a0, a2), vaddq_f32(a1, a3)), tail);
     float32x2_t v = vadd_f32(vget_low_f32(t), vget_high_f32(t));
     return vget_lane_f32(v, 0) + vget_lane_f32(v, 1);
 }
@@ -81,9 +81,9 @@ static inline float lanes_sum(const float32x4_t acc[4], float32x4_t tail)
 /* Rows kernels (dot.h): one weight row against na activation rows. Each
  * weight block is loaded (and for Q4_0 unpacked) once for the na rows;
  * every row then runs the same operations in the same order, so its output
- * has the same bits whatever na is. na is a constant in each case of the
- * switches, so the accumulators stay in registers. dot32 is the plain or
- * the SDOT block dot. */
+ * has the same bits whatever na is. q4 and na are constants in each case
+ * of the switches, so the accumulators stay in registers. dot32 is the
+ * plain or the SDOT block dot. */
 typedef int32x4_t (*dot32_fn)(int8x16_t, int8x16_t, int8x16_t, int8x16_t);
 
 /* Block b of a Q8_0 (q4 = 0) or Q4_0 row as two signed 16-byte halves
@@ -102,29 +102,36 @@ static inline void load_block(const void *w, int q4, int64_t b, int8x16_t *lo, i
     }
 }
 
-/* q4 and na are constants where this is inlined (the switches below). */
+/* Block b's four lanes for each of the na rows, fused into acc[i]. */
+static inline __attribute__((always_inline)) void block_fma(const void *w, const int q4, int64_t b,
+                                                             const sp_q8_group *a, int64_t stride, const int na,
+                                                             float32x4_t *acc, dot32_fn dot32)
+{
+    int8x16_t wl, wh;
+    float dw;
+    load_block(w, q4, b, &wl, &wh, &dw);
+    for (int i = 0; i < na; i++) {
+        const sp_q8_group *ai = a + i * stride;
+        float32x4_t s = vcvtq_f32_s32(dot32(wl, wh, act_lo(ai, b), act_hi(ai, b)));
+        acc[i] = vfmaq_n_f32(acc[i], s, dw * act_d(ai, b));
+    }
+}
+
 static inline __attribute__((always_inline)) void rows_neon(int64_t n, const void *w, const int q4,
                                                              const sp_q8_group *a, int64_t stride, const int na,
                                                              float *out, dot32_fn dot32)
 {
-    int64_t nb = n / SP_QK, whole = nb - nb % 4;
-    float32x4_t acc[SP_DOT_ROWS][4], tail[SP_DOT_ROWS];
-    for (int i = 0; i < na; i++) {
-        tail[i] = vdupq_n_f32(0.0f);
-        for (int k = 0; k < 4; k++) acc[i][k] = tail[i];
+    int64_t nb = n / SP_QK, b = 0;
+    float32x4_t a0[SP_DOT_ROWS], a1[SP_DOT_ROWS], a2[SP_DOT_ROWS], a3[SP_DOT_ROWS], tail[SP_DOT_ROWS];
+    for (int i = 0; i < na; i++) a0[i] = a1[i] = a2[i] = a3[i] = tail[i] = vdupq_n_f32(0.0f);
+    for (; b + 4 <= nb; b += 4) {
+        block_fma(w, q4, b, a, stride, na, a0, dot32);
+        block_fma(w, q4, b + 1, a, stride, na, a1, dot32);
+        block_fma(w, q4, b + 2, a, stride, na, a2, dot32);
+        block_fma(w, q4, b + 3, a, stride, na, a3, dot32);
     }
-    for (int64_t b = 0; b < nb; b++) {
-        int8x16_t wl, wh;
-        float dw;
-        load_block(w, q4, b, &wl, &wh, &dw);
-        for (int i = 0; i < na; i++) {
-            const sp_q8_group *ai = a + i * stride;
-            float32x4_t s = vcvtq_f32_s32(dot32(wl, wh, act_lo(ai, b), act_hi(ai, b)));
-            float32x4_t *dst = b < whole ? &acc[i][b % 4] : &tail[i];
-            *dst = vfmaq_n_f32(*dst, s, dw * act_d(ai, b));
-        }
-    }
-    for (int i = 0; i < na; i++) out[i] = lanes_sum(acc[i], tail[i]);
+    for (; b < nb; b++) block_fma(w, q4, b, a, stride, na, tail, dot32);
+    for (int i = 0; i < na; i++) out[i] = lanes_sum(a0[i], a1[i], a2[i], a3[i], tail[i]);
 }
 
 static inline __attribute__((always_inline)) void rows_n(int64_t n, const void *w, int q4, const sp_q8_group *a,
