@@ -110,7 +110,9 @@ static void max_rms_diff(const float *a, const float *b, size_t n, double *maxd,
  * changes to the embedding rows (30 seeds) leave the max at 5.3e-3..5.7e-3,
  * so llama.cpp's arithmetic differs systematically somewhere; an fp16
  * accumulator of the weighted V sum (ggml's flash-attention path) gives
- * 9.8e-3, so not that either (2026-11-23, session 3).
+ * 9.8e-3, so not that either, and ggml's own vectorized expf in the
+ * softmax and SiLU (its AVX2 and AVX-512 variants emulated, with ggml's
+ * chunked softmax sums) changes nothing (2026-11-23, session 3).
  * The sgemm path gives max 2.2e-3 (rms 4.1e-4). So: max <=
  * max_tol at every position, rms over the prompt <= 1e-3, and all 64 greedy
  * tokens equal. */
