@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dot.h"
+#include "dot_x86.h"
 
 static inline float fp16_to_f32(uint16_t h)
 {
@@ -34,20 +35,6 @@ static inline float hsum_ps(__m256 v)
  * int32 lanes 0-3 / 4-7 of a product belong to block k / k+1, matching the
  * group's bias and d lanes. The four fp16 weight scales of a group are
  * gathered in a general register and converted at once. */
-
-/* 16 bytes at x (block k's half) and at y (block k+1's) in one register. */
-static inline __m256i load_halves(const void *x, const void *y)
-{
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x)),
-                                   _mm_loadu_si128((const __m128i *)y), 1);
-}
-
-/* fp16 scales of four weight blocks, converted. */
-static inline __m128 scales4(uint16_t d0, uint16_t d1, uint16_t d2, uint16_t d3)
-{
-    uint64_t h = (uint64_t)d0 | (uint64_t)d1 << 16 | (uint64_t)d2 << 32 | (uint64_t)d3 << 48;
-    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
-}
 
 /* One block of a partial last group, in 128 bits. */
 static inline __m128 q4_one(__m128 acc, const sp_block_q4_0 *w, const sp_q8_group *g, int k)
@@ -75,15 +62,6 @@ static inline __m128 q8_one(__m128 acc, const sp_block_q8_0 *w, const sp_q8_grou
     }
     __m128 d = _mm_set1_ps(fp16_to_f32(w->d) * g->d[4 * k]);
     return _mm_fmadd_ps(_mm_cvtepi32_ps(isum), d, acc);
-}
-
-static inline float hsum_tail(__m256 acc0, __m256 acc1, __m128 tail)
-{
-    __m256 s = _mm256_add_ps(acc0, acc1);
-    __m128 t = _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)), tail);
-    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-    t = _mm_add_ss(t, _mm_movehdup_ps(t));
-    return _mm_cvtss_f32(t);
 }
 
 /* The dot of one weight row with na packed activation rows (a, a + stride,
@@ -124,7 +102,7 @@ static inline __attribute__((always_inline)) void q4_rows(int64_t n, const sp_bl
     for (int i = 0; i < na; i++) {
         __m128 tail = _mm_setzero_ps();
         for (int64_t t = b, k = 0; t < nb; t++, k++) tail = q4_one(tail, w + t, a + i * stride + g, (int)k);
-        out[i] = hsum_tail(acc[0][i], acc[1][i], tail);
+        out[i] = hsum_lanes(acc[0][i], acc[1][i], tail);
     }
 }
 
@@ -160,7 +138,7 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_bl
     for (int i = 0; i < na; i++) {
         __m128 tail = _mm_setzero_ps();
         for (int64_t t = b, k = 0; t < nb; t++, k++) tail = q8_one(tail, w + t, a + i * stride + g, (int)k);
-        out[i] = hsum_tail(acc[0][i], acc[1][i], tail);
+        out[i] = hsum_lanes(acc[0][i], acc[1][i], tail);
     }
 }
 

@@ -26,21 +26,7 @@
 #include <immintrin.h>
 
 #include "dot.h"
-
-/* 16 bytes at x (a half of block k) and at y (block k+1) in one register. */
-static inline __m256i load_halves(const void *x, const void *y)
-{
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x)),
-                                   _mm_loadu_si128((const __m128i *)y), 1);
-}
-
-/* fp16 scales of four weight blocks, gathered in a general register and
- * converted at once. */
-static inline __m128 scales4(uint16_t d0, uint16_t d1, uint16_t d2, uint16_t d3)
-{
-    uint64_t h = (uint64_t)d0 | (uint64_t)d1 << 16 | (uint64_t)d2 << 32 | (uint64_t)d3 << 48;
-    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
-}
+#include "dot_x86.h"
 
 /* int32 lanes += w * a for signed bytes. |w| is right even for -128 (as
  * unsigned 128); a must not be -128, which Q8_0 never produces. */
@@ -72,15 +58,6 @@ static inline __m128 q4_one(__m128 acc, const sp_block_q4_0 *w, const sp_q8_grou
                             _mm_loadu_si128((const __m128i *)g->hi[k]));
     __m128 d = _mm_set1_ps(_cvtsh_ss(w->d) * g->d[4 * k]);
     return _mm_fmadd_ps(_mm_cvtepi32_ps(isum), d, acc);
-}
-
-static inline float hsum(__m256 acc0, __m256 acc1, __m128 tail)
-{
-    __m256 s = _mm256_add_ps(acc0, acc1);
-    __m128 t = _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)), tail);
-    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-    t = _mm_add_ss(t, _mm_movehdup_ps(t));
-    return _mm_cvtss_f32(t);
 }
 
 /* The dot of one weight row with na packed activation rows (a, a + stride,
@@ -124,7 +101,7 @@ static inline __attribute__((always_inline)) void q4_rows(int64_t n, const sp_bl
     for (int i = 0; i < na; i++) {
         __m128 tail = _mm_setzero_ps();
         for (int64_t t = b, k = 0; t < nb; t++, k++) tail = q4_one(tail, w + t, a + i * stride + g, (int)k);
-        out[i] = hsum(acc0[i], acc1[i], tail);
+        out[i] = hsum_lanes(acc0[i], acc1[i], tail);
     }
 }
 
@@ -174,7 +151,7 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_bl
     for (int i = 0; i < na; i++) {
         __m128 tail = _mm_setzero_ps();
         for (int64_t t = b, k = 0; t < nb; t++, k++) tail = q8_one(tail, w + t, a + i * stride + g, (int)k);
-        out[i] = hsum(acc0[i], acc1[i], tail);
+        out[i] = hsum_lanes(acc0[i], acc1[i], tail);
     }
 }
 

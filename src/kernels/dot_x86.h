@@ -1,0 +1,38 @@
+/* dot_x86.h - private to dot_avx2.c and dot_avx512.c (both compiled with
+ * AVX2, FMA and F16C): the register helpers their int8 rows kernels share,
+ * including the lane reduction that fixes the summation order every level
+ * follows (quant.c). */
+#ifndef SP_KERNELS_DOT_X86_H
+#define SP_KERNELS_DOT_X86_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+/* 16 bytes at x (a half of block k) and at y (block k+1) in one register. */
+static inline __m256i load_halves(const void *x, const void *y)
+{
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x)),
+                                   _mm_loadu_si128((const __m128i *)y), 1);
+}
+
+/* fp16 scales of four weight blocks, gathered in a general register and
+ * converted at once. */
+static inline __m128 scales4(uint16_t d0, uint16_t d1, uint16_t d2, uint16_t d3)
+{
+    uint64_t h = (uint64_t)d0 | (uint64_t)d1 << 16 | (uint64_t)d2 << 32 | (uint64_t)d3 << 48;
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
+}
+
+/* The row's result from its accumulators (blocks 0-1 / 2-3 of the whole
+ * groups) and the tail lanes (a partial last group), in quant.c's order:
+ * t = (acc0 + acc1 low half + high half) + tail, then (t0 + t2) + (t1 + t3). */
+static inline float hsum_lanes(__m256 acc0, __m256 acc1, __m128 tail)
+{
+    __m256 s = _mm256_add_ps(acc0, acc1);
+    __m128 t = _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)), tail);
+    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    t = _mm_add_ss(t, _mm_movehdup_ps(t));
+    return _mm_cvtss_f32(t);
+}
+
+#endif
