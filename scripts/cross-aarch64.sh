@@ -102,6 +102,11 @@ make_sysroot() {
   $sudo apt-get "${opts[@]}" install -y -qq --download-only "${pkgs[@]}" >/dev/null
   (cd "$apt/archives" && $sudo apt-get "${opts[@]}" download -qq libmpich-dev)
 
+  # only a folder this script made (it has .packages) is ever replaced
+  if [ -d "$SYSROOT" ] && [ -n "$(ls -A "$SYSROOT")" ] && [ ! -f "$SYSROOT/.packages" ]; then
+    echo "cross-aarch64.sh: $SYSROOT exists and is not a sysroot this script made; remove it or set SYSROOT" >&2
+    exit 1
+  fi
   rm -rf "$SYSROOT"
   mkdir -p "$SYSROOT"
   local deb

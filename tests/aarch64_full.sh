@@ -24,11 +24,13 @@ elif [ ! -f "$sysroot/.packages" ]; then
     why="there is no arm64 sysroot at $sysroot and making one needs root (apt-get download)"
   else
     echo "== making the arm64 sysroot in $sysroot (once)"
+    existed=0
+    [ -e "$sysroot" ] && existed=1
     mkdir -p "$(dirname "$sysroot")"
     # cross-aarch64.sh keeps its apt state next to the build; --sysroot-only stops after the sysroot
     if ! OUT=$out/mk SYSROOT=$sysroot bash "$src/scripts/cross-aarch64.sh" --full --sysroot-only >"$out/mk.log" 2>&1; then
       tail -5 "$out/mk.log"
-      rm -rf "$sysroot"
+      [ "$existed" = 1 ] || rm -rf "$sysroot"
       why="making the arm64 sysroot failed (no network to deb.debian.org?), see above"
     fi
   fi
