@@ -75,6 +75,11 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org}
 pkgs=(libc6-dev libopenblas-dev libyaml-dev libmpich12)
 
 make_sysroot() {
+  # only a folder this script made (it has .packages) is ever replaced
+  if [ -d "$SYSROOT" ] && [ -n "$(ls -A "$SYSROOT")" ] && [ ! -f "$SYSROOT/.packages" ]; then
+    echo "cross-aarch64.sh: $SYSROOT exists and is not a sysroot this script made; remove it or set SYSROOT" >&2
+    exit 1
+  fi
   local apt=$OUT/apt
   mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/cache"
   : >"$apt/status" # nothing installed: apt resolves the whole closure
@@ -102,11 +107,6 @@ make_sysroot() {
   $sudo apt-get "${opts[@]}" install -y -qq --download-only "${pkgs[@]}" >/dev/null
   (cd "$apt/archives" && $sudo apt-get "${opts[@]}" download -qq libmpich-dev)
 
-  # only a folder this script made (it has .packages) is ever replaced
-  if [ -d "$SYSROOT" ] && [ -n "$(ls -A "$SYSROOT")" ] && [ ! -f "$SYSROOT/.packages" ]; then
-    echo "cross-aarch64.sh: $SYSROOT exists and is not a sysroot this script made; remove it or set SYSROOT" >&2
-    exit 1
-  fi
   rm -rf "$SYSROOT"
   mkdir -p "$SYSROOT"
   local deb
