@@ -42,9 +42,12 @@ sed 's/memory: 2MiB}/memory: 1280KiB}/; s/threads: 1}$/threads: 1, memory: 1280K
 check "plan on a 2-board cluster" quiet "$bin" plan --model "$tmp/m.gguf" --cluster "$tmp/pair.yaml" --sequences 2 \
     --context 64 --prefill-chunk 8 -o "$tmp/run.yaml"
 check "the plan uses both boards (neither holds the model alone)" grep -q "rank: 1" "$tmp/run.yaml"
+check "the plan carries its predicted tok/s" grep -Eq "^predicted_tok_s: [0-9]+[.][0-9]+" "$tmp/run.yaml"
 mpirun_bounded 120 -n 2 "$bin" run --plan "$tmp/run.yaml" --prompt "a b c" -n 6 --ignore-eos >/dev/null 2>"$tmp/run.err"
 check "run prints measured against predicted" grep -q "measured against the plan.s prediction" "$tmp/run.err"
 check "over decode micro-batches" grep -Eq "^1 +1 +[1-9][0-9]* +[0-9.]+ ms" "$tmp/run.err"
+check "and steady decode against the plan's tok/s" \
+    grep -Eq "^steady : [0-9]+ tokens in [0-9.]+ s .*: [0-9.]+ tok/s; the plan predicts [0-9.]+ \(measured/predicted [0-9.]+\)" "$tmp/run.err"
 
 # a measured hand-over time of 20 ms, far above this small model's compute
 # (0.1 ms): the two-board ring is not worth it, one board runs alone

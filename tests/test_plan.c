@@ -12,6 +12,7 @@
  * models, pass sp_plan_check_model (and sp_plan_check_sha256). Then: write -> load round trips and the
  * memory estimate against its formula. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +147,7 @@ Test(plan, exact_messages)
     sp_error err = {{0}};
     cr_assert_eq(sp_plan_load(INVALID_DIR "/unknown-key-stage.yaml", &plan, &err), -1);
     cr_expect_str_eq(err.msg, INVALID_DIR "/unknown-key-stage.yaml:7:1: unknown key 'stage' at the top level (did "
-                              "you mean 'stages'?); the keys allowed here are model, context, batching, wire, stages");
+                              "you mean 'stages'?); the keys allowed here are model, context, batching, wire, predicted_tok_s, stages");
     cr_assert_eq(sp_plan_load(INVALID_DIR "/threads-zero.yaml", &plan, &err), -1);
     cr_expect_str_eq(err.msg, INVALID_DIR "/threads-zero.yaml:10:14: threads must be between 1 and 1024, got 0; give "
                               "the number of cores this rank may use, e.g. 4");
@@ -291,6 +292,8 @@ static void assert_same_plan(const sp_plan *a, const sp_plan *b)
     cr_expect_eq(a->micro_batches, b->micro_batches);
     cr_expect_eq(a->prefill_chunk, b->prefill_chunk);
     cr_expect_eq(a->wire, b->wire);
+    cr_expect(fabs(a->predicted_tok_s - b->predicted_tok_s) <= 0.005, "predicted_tok_s %g vs %g",
+              a->predicted_tok_s, b->predicted_tok_s);
     cr_assert_eq(a->n_stages, b->n_stages);
     for (int i = 0; i < a->n_stages; i++) {
         const sp_stage_plan *x = &a->stages[i], *y = &b->stages[i];
@@ -315,6 +318,7 @@ Test(plan, write_then_load_round_trips)
     plan.sequences = 5;
     plan.micro_batches = 3;
     plan.prefill_chunk = 17;
+    plan.predicted_tok_s = 46.53;
     plan.stages[0].memory_budget = 3758096384ull; /* 3.5 GiB */
     plan.stages[1].memory_budget = 1000001;       /* no unit fits: bytes */
     plan.stages[1].first = plan.stages[1].last = 3;
@@ -329,6 +333,7 @@ Test(plan, write_then_load_round_trips)
     cr_expect(strstr(text, "# written by test_plan\n#\n# second paragraph\n"), "%s", text);
     cr_expect(strstr(text, "  # stage 0: embedding\n  # and layers 0..2\n  - rank: 0\n"), "%s", text);
     cr_expect(strstr(text, "memory: 3.5GiB"), "%s", text);
+    cr_expect(strstr(text, "\npredicted_tok_s: 46.53 "), "%s", text);
     cr_expect(strstr(text, "layers: 3\n"), "one-layer stages use the shorthand: %s", text);
     free(text);
     cr_assert_eq(sp_plan_load(out, &plan2, &err), 0, "%s", err.msg);

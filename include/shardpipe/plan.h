@@ -58,6 +58,7 @@ typedef struct sp_plan {
     int sequences;            /* sequences in flight (KV slots on every stage) */
     int micro_batches;        /* groups the in-flight sequences are split into */
     int prefill_chunk;        /* prompt tokens per micro-batch while prefilling */
+    double predicted_tok_s;   /* steady decode tok/s predicted by `shardpipe plan`; 0 = none */
     sp_wire_type wire;
     int n_stages;             /* in pipeline order */
     sp_stage_plan stages[SP_PLAN_MAX_STAGES];

@@ -421,6 +421,19 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
             dec_toks += r->n_out - 1;
         }
     }
+    /* Steady decode, what `shardpipe plan`'s predicted_tok_s describes: the
+     * tokens that arrive after the last first token (every prompt done,
+     * every sequence decoding) and up to the first sequence's end, over that
+     * window. 0 when it is empty: more requests than sequences in flight. */
+    double done_first = 1e300;
+    for (int i = 0; i < n; i++)
+        if (s->reqs[i].t_done < done_first) done_first = s->reqs[i].t_done;
+    long steady_toks = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < s->reqs[i].n_out; k++)
+            if (s->reqs[i].t_out[k] > first_last && s->reqs[i].t_out[k] <= done_first) steady_toks++;
+    double steady_s = done_first > first_last ? done_first - first_last : 0;
+    double steady_rate = steady_s > 0 ? steady_toks / steady_s : 0;
     double prompt_rate = prompt_toks / (first_last - t_start);
     double decode_rate = t_end > first_any ? dec_toks / (t_end - first_any) : 0;
     double ttft_med = median(ttft, n), ttft_max = ttft[n - 1];
@@ -435,6 +448,14 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
                "median %.3f s, max %.3f s\n", prompt_toks, prompt_rate, ttft_med, ttft_max);
     fprintf(f, "decode : %ld tokens, %.2f tok/s aggregate, %.2f tok/s per sequence (median); wall %.3f s\n",
             gen, decode_rate, dec_med, t_end - t_start);
+    if (steady_rate > 0) {
+        fprintf(f, "steady : %ld tokens in %.3f s while %s %d sequence%s decode%s: %.2f tok/s", steady_toks, steady_s,
+                n > 1 ? "all" : "its", n, n > 1 ? "s" : "", n > 1 ? "" : "s", steady_rate);
+        if (p->predicted_tok_s > 0)
+            fprintf(f, "; the plan predicts %.2f (measured/predicted %.2f)", p->predicted_tok_s,
+                    steady_rate / p->predicted_tok_s);
+        fputc('\n', f);
+    }
     if (tg.n)
         fprintf(f, "tpot   : time per output token over %ld gaps between a sequence's consecutive tokens: "
                    "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
@@ -488,6 +509,13 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
                     p->n_stages, n, p->sequences, p->micro_batches, sp_wire_name(p->wire));
             fprintf(j, " \"prompt_tokens\": %ld, \"generated_tokens\": %ld, \"prompt_tok_s\": %.4f, \"decode_tok_s\": %.4f,\n",
                     prompt_toks, gen, prompt_rate, decode_rate);
+            if (steady_rate > 0)
+                fprintf(j, " \"decode_steady_tok_s\": %.4f, \"decode_steady_s\": %.5f, \"decode_steady_tokens\": %ld,\n",
+                        steady_rate, steady_s, steady_toks);
+            else
+                fprintf(j, " \"decode_steady_tok_s\": null, \"decode_steady_s\": 0, \"decode_steady_tokens\": 0,\n");
+            if (p->predicted_tok_s > 0) fprintf(j, " \"predicted_tok_s\": %.4f,\n", p->predicted_tok_s);
+            else fprintf(j, " \"predicted_tok_s\": null,\n");
             fprintf(j, " \"decode_tok_s_per_sequence_median\": %.4f, \"ttft_median_s\": %.5f, \"ttft_max_s\": %.5f, \"wall_s\": %.5f,\n",
                     dec_med, ttft_med, ttft_max, t_end - t_start);
             /* time per output token over all gaps between consecutive tokens

@@ -31,7 +31,7 @@ const char *sp_wire_name(sp_wire_type w)
 }
 
 /* Keys allowed in each mapping of the schema. */
-static const char *const top_keys[] = {"model", "context", "batching", "wire", "stages", NULL};
+static const char *const top_keys[] = {"model", "context", "batching", "wire", "predicted_tok_s", "stages", NULL};
 static const char *const model_keys[] = {"path", "sha256", NULL};
 static const char *const batching_keys[] = {"sequences", "micro_batches", "prefill_chunk", NULL};
 static const char *const stage_keys[] = {"rank", "host", "layers", "threads", "memory", "predicted_ms", NULL};
@@ -485,6 +485,16 @@ static int load_root(loader *ld, yaml_node_t *root, sp_plan *plan)
         plan->wire = (sp_wire_type)found;
     }
 
+    if ((v = lookup(ld, root, "predicted_tok_s"))) {
+        char *end;
+        const char *text = v->type == YAML_SCALAR_NODE ? scalar(v) : "";
+        plan->predicted_tok_s = strtod(text, &end);
+        if (v->type != YAML_SCALAR_NODE || end == text || *end || !(plan->predicted_tok_s >= 0) ||
+            plan->predicted_tok_s > 1e9)
+            return fail(ld, v, "predicted_tok_s must be a number of tokens per second >= 0, got %s; write e.g. "
+                               "46.5 or remove the key", describe(v, buf, sizeof buf));
+    }
+
     if (!(v = lookup(ld, root, "stages")))
         return fail(ld, root, "missing key 'stages' at the top level; add a list of stages, each with rank and "
                               "layers");
@@ -637,6 +647,10 @@ int sp_plan_write(const sp_plan *plan, const char *path, const char *header, con
     fprintf(f, "%-25s # prompt tokens per micro-batch while prefilling\n", line);
     snprintf(line, sizeof line, "wire: %s", sp_wire_name(plan->wire));
     fprintf(f, "%-25s # hidden states between stages: f32 | f16 | q8_0\n", line);
+    if (plan->predicted_tok_s > 0) {
+        snprintf(line, sizeof line, "predicted_tok_s: %.2f", plan->predicted_tok_s);
+        fprintf(f, "%-25s # steady decode, all sequences in flight (shardpipe run compares)\n", line);
+    }
     fprintf(f, "%-25s # in pipeline order\n", "stages:");
     for (int i = 0; i < plan->n_stages; i++) {
         const sp_stage_plan *st = &plan->stages[i];

@@ -19,6 +19,7 @@ void sp_planner_to_plan(const sp_solution *s, const sp_cluster *cl, const sp_cos
     plan->micro_batches = s->micro_batches;
     plan->prefill_chunk = o->prefill_chunk;
     plan->wire = o->wire;
+    plan->predicted_tok_s = s->tok_s;
     plan->n_stages = s->n_stages;
     for (int i = 0; i < s->n_stages; i++) {
         const sp_board *b = &cl->boards[s->board[i]];
