@@ -213,6 +213,20 @@ static int get_int(loader *ld, yaml_node_t *n, const char *name, long min, long 
     return 0;
 }
 
+/* A number >= 0 (the planner's predictions); `what` says its unit, e.g.
+ * "milliseconds", `example` a valid value. */
+static int get_estimate(loader *ld, yaml_node_t *n, const char *name, const char *what, const char *example,
+                        double *out)
+{
+    char buf[80], *end;
+    const char *text = n->type == YAML_SCALAR_NODE ? scalar(n) : "";
+    *out = strtod(text, &end);
+    if (n->type != YAML_SCALAR_NODE || end == text || *end || !(*out >= 0) || *out > 1e9)
+        return fail(ld, n, "%s must be a number of %s >= 0, got %s; write e.g. %s or remove the key", name, what,
+                    describe(n, buf, sizeof buf), example);
+    return 0;
+}
+
 /* A non-empty scalar, taken as text (so `host: 5` is the string "5"). */
 static int get_str(loader *ld, yaml_node_t *n, const char *name, const char *fix, const char **out)
 {
@@ -399,15 +413,9 @@ static int load_stage(loader *ld, yaml_node_t *s, sp_stage_plan *st, int index)
             return fail(ld, v, "memory '%.40s' is not a size; %s", scalar(v), units);
     }
 
-    if ((v = lookup(ld, s, "predicted_ms"))) {
-        char *end;
-        const char *text = v->type == YAML_SCALAR_NODE ? scalar(v) : "";
-        st->predicted_ms = strtod(text, &end);
-        if (v->type != YAML_SCALAR_NODE || end == text || *end || !(st->predicted_ms >= 0) ||
-            st->predicted_ms > 1e9)
-            return fail(ld, v, "predicted_ms must be a number of milliseconds >= 0, got %s; write e.g. 12.5 or "
-                               "remove the key", describe(v, buf, sizeof buf));
-    }
+    if ((v = lookup(ld, s, "predicted_ms")) &&
+        get_estimate(ld, v, "predicted_ms", "milliseconds", "12.5", &st->predicted_ms))
+        return -1;
     return 0;
 }
 
@@ -485,15 +493,9 @@ static int load_root(loader *ld, yaml_node_t *root, sp_plan *plan)
         plan->wire = (sp_wire_type)found;
     }
 
-    if ((v = lookup(ld, root, "predicted_tok_s"))) {
-        char *end;
-        const char *text = v->type == YAML_SCALAR_NODE ? scalar(v) : "";
-        plan->predicted_tok_s = strtod(text, &end);
-        if (v->type != YAML_SCALAR_NODE || end == text || *end || !(plan->predicted_tok_s >= 0) ||
-            plan->predicted_tok_s > 1e9)
-            return fail(ld, v, "predicted_tok_s must be a number of tokens per second >= 0, got %s; write e.g. "
-                               "46.5 or remove the key", describe(v, buf, sizeof buf));
-    }
+    if ((v = lookup(ld, root, "predicted_tok_s")) &&
+        get_estimate(ld, v, "predicted_tok_s", "tokens per second", "46.5", &plan->predicted_tok_s))
+        return -1;
 
     if (!(v = lookup(ld, root, "stages")))
         return fail(ld, root, "missing key 'stages' at the top level; add a list of stages, each with rank and "
