@@ -507,17 +507,26 @@ Test(plans, written_plans_validate_memory_binding_or_not)
     sp_gguf_close(g);
 }
 
+/* Two compute-bound boards (slow arithmetic, 4 GiB each) joined by 5 ms
+ * links, and the options the tests below plan them with: 4 sequences,
+ * context 64. For throughput two boards beat one (objective_changes_the_plan). */
+static sp_gguf *two_slow_boards(sp_cluster *c, int layers, sp_config *cfg, sp_cost_options *o)
+{
+    int ram[2] = {4096, 4096};
+    make_cluster(c, 2, ram, 0.01, 0.005);
+    *o = (sp_cost_options){.context = 64, .sequences = 4, .prefill_chunk = 8, .wire = SP_WIRE_F32};
+    return tiny_model(cfg, layers);
+}
+
 /* Compute-bound boards (slow arithmetic) and 5 ms links: for throughput,
  * two boards each doing half the rows of half the layers beat one; for
  * latency the two hops only add time. */
 Test(plans, objective_changes_the_plan)
 {
     sp_config cfg;
-    sp_gguf *g = tiny_model(&cfg, 4);
     static sp_cluster c;
-    int ram[2] = {4096, 4096};
-    make_cluster(&c, 2, ram, 0.01, 0.005);
-    sp_cost_options o = {.context = 64, .sequences = 4, .prefill_chunk = 8, .wire = SP_WIRE_F32};
+    sp_cost_options o;
+    sp_gguf *g = two_slow_boards(&c, 4, &cfg, &o);
     sp_solution t, l;
     plan_and_validate(&c, g, &cfg, &o, SP_OBJ_THROUGHPUT, &t);
     plan_and_validate(&c, g, &cfg, &o, SP_OBJ_LATENCY, &l);
@@ -576,11 +585,9 @@ Test(cost, handoff_is_in_the_round_trip_only)
 Test(cost, slowdown_scales_the_boards_compute)
 {
     sp_config cfg;
-    sp_gguf *g = tiny_model(&cfg, 8);
     static sp_cluster c;
-    int ram[2] = {4096, 4096};
-    make_cluster(&c, 2, ram, 0.01, 0.005); /* compute bound: two boards beat one (objective_changes_the_plan) */
-    sp_cost_options o = {.context = 64, .sequences = 4, .prefill_chunk = 8, .wire = SP_WIRE_F32};
+    sp_cost_options o;
+    sp_gguf *g = two_slow_boards(&c, 8, &cfg, &o);
     sp_problem p0, p1;
     sp_error err = {{0}};
     cr_assert_eq(sp_cost_build(&p0, &c, g, &cfg, &o, &err), 0, "%s", err.msg);
@@ -620,11 +627,9 @@ Test(cost, slowdown_scales_the_boards_compute)
 Test(plans, handoff_can_make_one_stage_better)
 {
     sp_config cfg;
-    sp_gguf *g = tiny_model(&cfg, 4);
     static sp_cluster c;
-    int ram[2] = {4096, 4096};
-    make_cluster(&c, 2, ram, 0.01, 0.005);
-    sp_cost_options o = {.context = 64, .sequences = 4, .prefill_chunk = 8, .wire = SP_WIRE_F32};
+    sp_cost_options o;
+    sp_gguf *g = two_slow_boards(&c, 4, &cfg, &o);
     sp_solution t0, t1;
     plan_and_validate(&c, g, &cfg, &o, SP_OBJ_THROUGHPUT, &t0);
     cr_assert_eq(t0.n_stages, 2, "no hand-over: %d stage(s)", t0.n_stages);
