@@ -123,7 +123,7 @@ const char *sp_simd_name(void);
 /* 1 when quantized weights take the int8 tile kernels at every micro-batch
  * size on the level in use (every SIMD level; not the scalar one: see
  * matmul.c). */
-int sp_simd_dot_beats_sgemm(void);
+int sp_simd_int8_prompts(void);
 int sp_simd_count(void);                 /* levels compiled in and supported here */
 const char *sp_simd_level_name(int i);   /* i < sp_simd_count(), 0 = scalar */
 void sp_simd_force(int i);               /* use level i from now on */

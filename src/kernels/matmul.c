@@ -103,7 +103,7 @@ int sp_matmul_default_min_rows(sp_dtype type)
         if (*end == '\0' && v >= 1 && v <= (1L << 30)) return (int)v;
     }
     int quantized = type == SP_DTYPE_Q8_0 || type == SP_DTYPE_Q4_0;
-    return quantized && sp_simd_dot_beats_sgemm() ? SP_SGEMM_NEVER : DEFAULT_SGEMM_MIN_ROWS;
+    return quantized && sp_simd_int8_prompts() ? SP_SGEMM_NEVER : DEFAULT_SGEMM_MIN_ROWS;
 }
 
 /* Scratch buffers only grow; their old contents are not kept. */

@@ -35,7 +35,7 @@ typedef struct sp_simd_level {
     void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* NULL: the scalar one */
     /* 1 where quantized weights take the int8 tiles at every micro-batch
      * size, never dequantize + sgemm (matmul.c says why) */
-    int dot_beats_sgemm;
+    int int8_prompts;
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -241,9 +241,9 @@ void sp_quantize_row_q8g(const float *x, sp_q8_group *g, int64_t n)
     else sp_quantize_row_q8g_scalar(x, g, n);
 }
 
-int sp_simd_dot_beats_sgemm(void)
+int sp_simd_int8_prompts(void)
 {
-    return current()->dot_beats_sgemm;
+    return current()->int8_prompts;
 }
 
 const char *sp_simd_name(void)
