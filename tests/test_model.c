@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "shardpipe/model.h"
+#include "shardpipe/quant.h"
 #include "shardpipe/sampler.h"
 #include "shardpipe/synth.h"
 #include "shardpipe/tokenizer.h"
@@ -90,41 +91,54 @@ static void max_rms_diff(const float *a, const float *b, size_t n, double *maxd,
     *rms = sqrt(ss / n);
 }
 
+/* The reference `name` and stories260K, or NULL (the test skips, saying
+ * why) when ../shared does not have them. */
+static sp_model *open_stories(const char *name, reference *r)
+{
+    if (load_reference(name, r)) return NULL;
+    const char *mp = sp_test_shared("models/stories260K.gguf");
+    if (!mp) return NULL;
+    sp_error err = {{0}};
+    sp_model *m = sp_model_open_full(mp, &err);
+    cr_assert(m, "%s", err.msg);
+    return m;
+}
+
 /* stories260K (F32) against llama.cpp. llama.cpp keeps the KV cache in
  * fp16 and rounds q and the softmax weights to fp16 where they meet it; we
  * do the same (see forward.c), which takes position 0 from 1.3e-3 (with an
  * f32 cache) to 4e-6. Every fp16 rounding is a place where a 1e-7 difference
- * in f32 summation order can land on the other side of a rounding boundary
- * and change a value by one fp16 step (5e-4 relative); once that happens the
+ * in f32 arithmetic can land on the other side of a rounding boundary and
+ * change a value by one fp16 step (5e-4 relative); once that happens the
  * difference propagates to later positions. "Once upon a time" stays below
  * 1e-5 at all 5 positions; the 15-token "park" prompt differs by <= 8.3e-6
  * at positions 0-2, then 5.0e-4 at 3 and up to 5.7e-3 by 14 (rms 7.5e-4).
- * Traced (2026-11-23): position 3's jump is mostly one fp16 rounding of V
- * (layer 3, row 3, element 24, f32 -0.754146338) that goes the other way in
- * llama.cpp; flipping it here takes position 3 to 8e-5. But that value is
- * 68 f32 ulps from the boundary, far more than our summation noise (the dot
- * and sgemm paths move it by 6e-8), and a smooth 8e-5 remains: some step
- * of llama.cpp's differs by ~1e-5 relative at row 3, not found (double-sum
- * f16 dots, ggml's RoPE angle cache, norm epsilon: ruled out by
- * measurement). Nor is it a rounding-boundary lottery: random 1-ulp
- * changes to the embedding rows (30 seeds) leave the max at 5.3e-3..5.7e-3,
- * so llama.cpp's arithmetic differs systematically somewhere; an fp16
- * accumulator of the weighted V sum (ggml's flash-attention path) gives
- * 9.8e-3, so not that either, and ggml's own vectorized expf in the
- * softmax and SiLU (its AVX2 and AVX-512 variants emulated, with ggml's
- * chunked softmax sums) changes nothing (2026-11-23, session 3).
- * The sgemm path gives max 2.2e-3 (rms 4.1e-4). So: max <=
- * max_tol at every position, rms over the prompt <= 1e-3, and all 64 greedy
- * tokens equal. */
+ *
+ * Which side is off is settled by the float64 oracle below (the same
+ * computation in double, with the same four fp16 rounding points): the
+ * REFERENCE leaves exact arithmetic at park position 3 (5e-4) and again at
+ * 12-14 (2e-3..5e-3), while it agrees with the oracle to <= 9e-6 elsewhere
+ * and on "once". At position 3, V of layer 3, row 3, element 24 is
+ * -0.75414643 in double and -0.754146338 here: both 68 f32 ulps on one side
+ * of an fp16 rounding boundary, and llama.cpp lands on the other. We leave
+ * the oracle too, at position 5 (<= 2e-3): a V value of layer 0 that is 0.7
+ * ulp from a boundary and a q value 1.5 ulp from one round the other way -
+ * the lottery any f32 implementation plays. So the 1e-3 bound of issue #2
+ * is not reachable on this prompt by computing more exactly: the reference
+ * itself is 5e-3 from the exact result. (Earlier hypotheses - ggml's RoPE
+ * angle cache, double-sum f16 dots, its vectorized expf, an fp16 flash-
+ * attention accumulator (9.8e-3) - were emulated and ruled out; 30 random
+ * 1-ulp perturbations of our embedding rows leave the max at 5.3e-3..5.7e-3,
+ * as they must if the reference's own departures dominate.)
+ * The sgemm path gives max 2.2e-3 (rms 4.1e-4). So: max <= max_tol at every
+ * position, rms over the prompt <= 1e-3, and all 64 greedy tokens equal;
+ * the oracle test below holds both us and the reference to exact arithmetic. */
 static void check_stories(const char *name, double max_tol)
 {
     reference r;
-    if (load_reference(name, &r)) return;
-    const char *mp = sp_test_shared("models/stories260K.gguf");
-    if (!mp) return;
+    sp_model *m = open_stories(name, &r);
+    if (!m) return;
     sp_error err = {{0}};
-    sp_model *m = sp_model_open_full(mp, &err);
-    cr_assert(m, "%s", err.msg);
 
     /* the tokenizer gives the reference prompt tokens */
     sp_tokenizer *tok = sp_tokenizer_load(m->gguf, &err);
@@ -161,6 +175,169 @@ static void check_stories(const char *name, double max_tol)
 
 Test(model, stories260K_once_matches_reference) { check_stories("s260k-once", 1e-4); }
 Test(model, stories260K_park_matches_reference) { check_stories("s260k-park", 8e-3); }
+
+/* ---- a float64 oracle for the F32 model ----
+ *
+ * The forward pass in double precision: every product, sum, norm, exp and
+ * RoPE angle exact to ~1e-16, with the four fp16 rounding points kept (k and
+ * v into the cache, q and the softmax weights where they meet it), which
+ * are part of the computation llama.cpp and we both define. It is written
+ * for clarity, not speed (stories260K: 64-dim, 5 layers). */
+static double f16_round(double x) { return sp_fp16_to_f32(sp_f32_to_fp16((float)x)); }
+
+static void dmatvec(const sp_matrix *w, const double *x, double *y)
+{
+    float *row = malloc(w->cols * sizeof(float));
+    for (int64_t r = 0; r < w->rows; r++) {
+        sp_dequantize_row(w->type, (const char *)w->data + r * w->row_bytes, row, w->cols);
+        double s = 0;
+        for (int64_t i = 0; i < w->cols; i++) s += (double)row[i] * x[i];
+        y[r] = s;
+    }
+    free(row);
+}
+
+static void drmsnorm(double *out, const double *x, const float *w, int n, double eps)
+{
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    double scale = 1.0 / sqrt(ss / n + eps);
+    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+/* logits (n x n_vocab, doubles) of a prompt, all rows in one pass */
+static double *oracle_logits(const sp_model *m, const int *toks, int n)
+{
+    const sp_config *c = &m->cfg;
+    int D = c->dim, KV = c->kv_dim, F = c->ffn_dim, hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
+    double *x = calloc((size_t)n * D, sizeof(double)), *xn = malloc(D * sizeof(double));
+    double *q = malloc(D * sizeof(double)), *att = malloc(D * sizeof(double)), *o = malloc(D * sizeof(double));
+    double *kc = malloc((size_t)n * KV * sizeof(double)), *vc = malloc((size_t)n * KV * sizeof(double));
+    double *g = malloc(F * sizeof(double)), *u = malloc(F * sizeof(double)), *w = malloc(n * sizeof(double));
+    double *logits = malloc((size_t)n * c->n_vocab * sizeof(double));
+    float *row = malloc(D * sizeof(float));
+    for (int r = 0; r < n; r++) {
+        sp_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + toks[r] * m->tok_embd.row_bytes, row, D);
+        for (int i = 0; i < D; i++) x[(size_t)r * D + i] = row[i];
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        const sp_layer *L = &m->layers[l];
+        /* rows in order: row r's attention sees rows 0..r of this layer */
+        for (int r = 0; r < n; r++) {
+            double *xr = x + (size_t)r * D, *k = kc + (size_t)r * KV, *v = vc + (size_t)r * KV;
+            drmsnorm(xn, xr, L->attn_norm, D, c->norm_eps);
+            dmatvec(&L->wq, xn, q);
+            dmatvec(&L->wk, xn, k);
+            dmatvec(&L->wv, xn, v);
+            for (int i = 0; i < c->rope_dim / 2; i++) {
+                double th = r * pow((double)c->rope_base, -2.0 * i / c->rope_dim), cs = cos(th), sn = sin(th);
+                for (int h = 0; h < c->n_heads; h++) {
+                    double *p = q + h * hd + 2 * i, a = p[0], b = p[1];
+                    p[0] = a * cs - b * sn;
+                    p[1] = a * sn + b * cs;
+                }
+                for (int h = 0; h < c->n_kv_heads; h++) {
+                    double *p = k + h * hd + 2 * i, a = p[0], b = p[1];
+                    p[0] = a * cs - b * sn;
+                    p[1] = a * sn + b * cs;
+                }
+            }
+            for (int i = 0; i < KV; i++) { k[i] = f16_round(k[i]); v[i] = f16_round(v[i]); }
+            for (int i = 0; i < D; i++) q[i] = f16_round(q[i]);
+            for (int h = 0; h < c->n_heads; h++) {
+                int kvh = h / group;
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j <= r; j++) {
+                    double s = 0;
+                    for (int i = 0; i < hd; i++) s += q[h * hd + i] * kc[(size_t)j * KV + kvh * hd + i];
+                    w[j] = s / sqrt((double)hd);
+                    if (w[j] > mx) mx = w[j];
+                }
+                for (int j = 0; j <= r; j++) sum += (w[j] = exp(w[j] - mx));
+                for (int i = 0; i < hd; i++) att[h * hd + i] = 0;
+                for (int j = 0; j <= r; j++) {
+                    double wj = f16_round(w[j] / sum);
+                    for (int i = 0; i < hd; i++) att[h * hd + i] += wj * vc[(size_t)j * KV + kvh * hd + i];
+                }
+            }
+            dmatvec(&L->wo, att, o);
+            for (int i = 0; i < D; i++) xr[i] += o[i];
+            drmsnorm(xn, xr, L->ffn_norm, D, c->norm_eps);
+            dmatvec(&L->w_gate, xn, g);
+            dmatvec(&L->w_up, xn, u);
+            for (int i = 0; i < F; i++) g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
+            dmatvec(&L->w_down, g, o);
+            for (int i = 0; i < D; i++) xr[i] += o[i];
+        }
+    }
+    for (int r = 0; r < n; r++) {
+        drmsnorm(xn, x + (size_t)r * D, m->out_norm, D, c->norm_eps);
+        dmatvec(&m->output, xn, logits + (size_t)r * c->n_vocab);
+    }
+    free(x); free(xn); free(q); free(att); free(o); free(kc); free(vc); free(g); free(u); free(w); free(row);
+    return logits;
+}
+
+static double max_diff_d(const double *a, const float *b, int n)
+{
+    double m = 0;
+    for (int i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
+    return m;
+}
+
+/* Per position, the largest |dlogit| of ours and of the reference from the
+ * oracle. Asserted:
+ *  - ours within 1e-5 of the oracle at every position before the first
+ *    near-tie fp16 rounding (all of "once", "park" 0-4; measured <= 6e-6
+ *    on both matmul paths): our f32 arithmetic is as exact as f32 allows
+ *    and rounds at the same places;
+ *  - the reference within 1e-5 of the oracle on "once" and at park 0-2
+ *    (measured <= 9e-6): the oracle computes what llama.cpp computes;
+ *  - the reference more than 1e-3 from the oracle somewhere on "park"
+ *    (measured 5e-3 at position 14): why that prompt's bound is 8e-3, not
+ *    1e-3. If this one fails, the reference files changed: tighten park. */
+static void check_oracle(const char *name, int n_exact_ours, int n_exact_ref, bool ref_departs)
+{
+    reference r;
+    sp_model *m = open_stories(name, &r);
+    if (!m) return;
+    sp_error err = {{0}};
+    int V = m->cfg.n_vocab;
+    double *exact = oracle_logits(m, r.prompt, r.n_prompt);
+    const sp_matmul_path paths[2] = {SP_PATH_DOT, SP_PATH_SGEMM};
+    double ref_max = 0;
+    for (int k = 0; k < 2; k++) {
+        sp_engine *e = sp_engine_new(m, 1, 64, 1, 256, &err);
+        cr_assert(e, "%s", err.msg);
+        e->mm.force = paths[k];
+        float *ours = prompt_logits(e, r.prompt, r.n_prompt, 0);
+        for (int p = 0; p < r.n_prompt; p++) {
+            double d_ours = max_diff_d(exact + (size_t)p * V, ours + (size_t)p * V, V);
+            double d_ref = max_diff_d(exact + (size_t)p * V, r.logits + (size_t)p * V, V);
+            if (k == 0) {
+                fprintf(stderr, "%s position %2d: |ours - float64| %.1e  |reference - float64| %.1e\n", name, p,
+                        d_ours, d_ref);
+                if (d_ref > ref_max) ref_max = d_ref;
+                if (p < n_exact_ref)
+                    cr_assert_leq(d_ref, 1e-5, "%s position %d: reference %.2e from the float64 oracle", name, p,
+                                  d_ref);
+            }
+            if (p < n_exact_ours)
+                cr_assert_leq(d_ours, 1e-5, "%s position %d (%s path): %.2e from the float64 oracle", name, p,
+                              k == 0 ? "dot" : "sgemm", d_ours);
+        }
+        free(ours);
+        sp_engine_free(e);
+    }
+    if (ref_departs)
+        cr_assert_gt(ref_max, 1e-3, "%s: the reference is now within %.1e of exact arithmetic", name, ref_max);
+    free(exact);
+    sp_model_close(m);
+    free(r.logits);
+}
+
+Test(model, stories260K_once_float64_oracle) { check_oracle("s260k-once", 5, 5, false); }
+Test(model, stories260K_park_float64_oracle) { check_oracle("s260k-park", 5, 3, true); }
 
 /* tiny-random Q8_0 / Q4_0 against llama.cpp. llama.cpp multiplies quantized
  * weights by activations quantized to Q8_0 and keeps an fp16 KV cache; our
