@@ -5,7 +5,9 @@
  *   - memory read (and triad) bandwidth with that many threads,
  *   - cblas_sgemm GFLOPS on the model's matmul shapes (m = prompt rows),
  *   - prompt tok/s: one micro-batch of P seeded random tokens through
- *     sp_embed, sp_forward and sp_head (logits for every row),
+ *     sp_embed and sp_forward, then sp_head for the last row (the logits
+ *     the first generated token needs: what generate and run compute, and
+ *     what llama.cpp's llama-bench "pp" test computes),
  *   - decode tok/s: G more tokens, one row at a time, greedy,
  * and reports the two ratios the engine is judged by:
  *   decode:  tok/s x weight bytes read per token / read bandwidth
@@ -140,7 +142,7 @@ static void add_shape(shape *s, int *ns, const sp_matrix *w)
             s[i].count++;
             return;
         }
-    if (*ns == MAX_SHAPES) return; /* a Llama model has 5 */
+    if (*ns == MAX_SHAPES) return; /* a Llama model's layers have 4 */
     s[*ns] = (shape){(int)w->rows, (int)w->cols, 1, 0.0};
     (*ns)++;
 }
@@ -153,19 +155,23 @@ static int model_shapes(const sp_model *m, shape *s)
         const sp_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) add_shape(s, &ns, ws[i]);
     }
-    add_shape(s, &ns, &m->output);
     return ns;
 }
 
 /* Floating-point operations of a P-token prompt: 2 per weight per token in
- * the matmuls, plus attention: row at position p does q.k and a weighted
- * sum of v over p + 1 positions, 4 * head_dim * (p + 1) per head. */
-static double prompt_flops(const sp_config *c, const shape *s, int ns, int P)
+ * the layers' matmuls, the output matrix for the last row only, plus
+ * attention: row at position p does q.k and a weighted sum of v over p + 1
+ * positions, 4 * head_dim * (p + 1) per head. The layers' shapes are the
+ * ones the sgemm ceiling is measured on (the head's single row is 0.02% of
+ * the work at TinyLlama's shape). */
+static double prompt_flops(const sp_model *m, const shape *s, int ns, int P)
 {
+    const sp_config *c = &m->cfg;
     double mm = 0.0;
     for (int i = 0; i < ns; i++) mm += 2.0 * s[i].n * s[i].k * s[i].count;
+    double head = 2.0 * (double)m->output.rows * m->output.cols;
     double attn = 4.0 * c->n_heads * c->head_dim * ((double)P * (P + 1) / 2) * c->n_layers;
-    return mm * P + attn;
+    return mm * P + head + attn;
 }
 
 /* sgemm GFLOPS over the whole model: total operations / total time, each
@@ -245,12 +251,12 @@ static int one_rep(sp_engine *e, const int *prompt, int P, int G, float *x, floa
     double t0 = sp_now();
     sp_batch b = {P, seq, pos};
     int rc = sp_embed(e, prompt, P, x, err) || sp_forward(e, &b, x, err);
-    if (!rc) sp_head(e, x, P, logits);
+    if (!rc) sp_head(e, x + (size_t)(P - 1) * c->dim, 1, logits);
     *t_prompt = sp_now() - t0;
     free(seq);
     if (rc) return -1;
 
-    int next = argmax(logits + (size_t)(P - 1) * c->n_vocab, c->n_vocab);
+    int next = argmax(logits, c->n_vocab);
     t0 = sp_now();
     for (int i = 0; i < G; i++) {
         int p = P + i;
@@ -286,7 +292,7 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
 
     size_t bw_bytes = (size_t)o->bw_mib << 20;
     float *x = sp_alloc((size_t)o->prompt * c->dim * sizeof(float));
-    float *logits = sp_alloc((size_t)o->prompt * c->n_vocab * sizeof(float));
+    float *logits = sp_alloc((size_t)c->n_vocab * sizeof(float));
     int *pos = sp_alloc((size_t)o->prompt * sizeof(int));
     /* per timed run: tok/s, ceilings, ratios; then per shape and run */
     double *tp = sp_alloc((size_t)R * sizeof(double)), *td = sp_alloc((size_t)R * sizeof(double));
@@ -528,7 +534,7 @@ static int bench_engine(int argc, char **argv)
         sp_shard_weight_bytes(m->gguf, c, 0, c->n_layers - 1, false, true) + m->tok_embd.row_bytes;
     shape shapes[MAX_SHAPES];
     int ns = model_shapes(m, shapes);
-    double flops = prompt_flops(c, shapes, ns, o.prompt);
+    double flops = prompt_flops(m, shapes, ns, o.prompt);
 
     int *prompt = sp_alloc((size_t)o.prompt * sizeof(int));
     sp_rng rng;

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# bench.sh - `shardpipe bench engine` on a small synthetic model: it runs for
+# each thread count, writes the JSON record the benchmarks keep, and its
+# figures are consistent with each other. Speed itself is not judged here
+# (benchmarks/engine.sh measures it); this checks the instrument.
+# Usage: bash bench.sh SHARDPIPE
+set -u
+bin=$1
+tmp=$(mktemp -d /tmp/sp_bench_XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# bad arguments: usage errors (exit 2), a missing model (exit 1)
+"$bin" bench engine --threads 0 -m x >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -qF -- "--threads expects an integer" "$tmp/err" || fail "--threads 0: $(cat "$tmp/err")"
+"$bin" bench engine -m "$tmp/missing.gguf" >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -qF -- "$tmp/missing.gguf" "$tmp/err" || fail "missing model: $(cat "$tmp/err")"
+
+# a Q4_0 model with a Q8_0 output matrix, as the engine benchmark uses
+"$bin" synth -o "$tmp/m.gguf" --shape tiny --type q4_0 --output-type q8_0 >/dev/null 2>&1 || fail "synth exited $?"
+"$bin" bench engine -m "$tmp/m.gguf" --threads 1,2 --reps 3 --prompt-tokens 24 --gen 6 --bw-mib 32 \
+    --json "$tmp/b.json" >"$tmp/out.txt" 2>"$tmp/err" || fail "bench engine exited $?: $(cat "$tmp/err")"
+grep -Eq '^\| Q4_0 \| 1 \|' "$tmp/out.txt" || fail "no table row for 1 thread: $(cat "$tmp/out.txt")"
+grep -Eq '^\| Q4_0 \| 2 \|' "$tmp/out.txt" || fail "no table row for 2 threads"
+
+python3 - "$tmp/b.json" <<'PY' || fails=$((fails + 1))
+import json, sys
+d = json.load(open(sys.argv[1]))
+bad = []
+def check(cond, what):
+    if not cond: bad.append(what)
+check(d["benchmark"] == "engine", "benchmark name")
+check(d["model"]["layer_type"] == "Q4_0" and d["model"]["output_type"] == "Q8_0", "model types")
+s = d["settings"]
+check((s["prompt_tokens"], s["gen_tokens"], s["reps"]) == (24, 6, 3), "settings")
+runs = d["runs"]
+check([r["threads"] for r in runs] == [1, 2], "one run per thread count")
+for r in runs:
+    t = r["threads"]
+    for k in ("prompt_tok_s", "decode_tok_s"):
+        st = r[k]
+        check(0 < st["min"] <= st["median"] <= st["max"], f"{t} threads: {k} min <= median <= max")
+    # the sgemm ceiling is measured on the layers' distinct shapes (wq/wo,
+    # wk/wv when the model has fewer KV heads, gate/up, down), the prompt's
+    # rows as m; not on the output matrix, which the prompt applies once
+    m = d["model"]
+    shapes = r["sgemm_shapes"]
+    want = 3 + (m["n_kv_heads"] < m["n_heads"])
+    check(len(shapes) == want and all(x["m"] == 24 for x in shapes), f"{t} threads: sgemm shapes {shapes}")
+    check(all(x["n"] != m["n_vocab"] for x in shapes), f"{t} threads: the output matrix is not a prompt shape")
+    check(sum(x["count"] for x in shapes) == 7 * d["model"]["n_layers"], f"{t} threads: 7 matrices per layer")
+    # figures derived from the medians
+    check(abs(r["decode_weight_gbs"] - r["decode_tok_s"]["median"] * d["model"]["weight_bytes_per_decode_token"] / 1e9)
+          <= 1e-3 * r["decode_weight_gbs"] + 1e-3, f"{t} threads: decode GB/s = tok/s x bytes")
+    check(0 < r["decode_vs_bandwidth"] < 3 and 0 < r["prompt_vs_sgemm"] < 10, f"{t} threads: ratios in range")
+    check(r["mem_read_gbs"] > 0 and r["sgemm_gflops"] > 0, f"{t} threads: ceilings measured")
+    check(r["peak_rss_bytes"] > 0, f"{t} threads: peak RSS")
+for b in bad: print("FAIL: bench JSON:", b)
+sys.exit(1 if bad else 0)
+PY
+
+[ $fails -eq 0 ] && echo "bench: all checks passed" || echo "bench: $fails failure(s)"
+exit $((fails > 0))
