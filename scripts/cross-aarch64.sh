@@ -44,7 +44,9 @@ case "${1:-}" in
 esac
 [ "${2:-}" = --sysroot-only ] && sysroot_only=1
 
-scripts/install-packages.sh gcc-aarch64-linux-gnu qemu-user-static
+# libc6-dev-arm64-cross is only a Recommends of gcc-aarch64-linux-gnu, which
+# install-packages.sh does not take: name it, or -static links find no libc.
+scripts/install-packages.sh gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 
 if [ "$mode" = kernels ]; then
   OUT=${OUT:-build-aarch64}
