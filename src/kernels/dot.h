@@ -15,6 +15,25 @@
  * bits whatever na is; simd.c's single-row dots are na = 1, its tiles
  * (sp_vec_dot_*_q8g_tile in quant.h) call them once per weight row. */
 
+/* Software prefetch of the weight stream. A decode token reads every weight
+ * once, straight from DRAM, and on one core the hardware prefetchers keep
+ * too few lines in flight for the int8 kernels (their loads wait on memory
+ * between bursts of arithmetic). Each group of four blocks therefore asks
+ * for the lines SP_PREFETCH_AHEAD bytes further on to be brought into L2
+ * (prefetcht1 on x86, PRFM PLDL2KEEP on aarch64; the hint never faults, so
+ * running past the end of a matrix is harmless). Measured on a 2-core
+ * Intel Xeon (AVX-512 VNNI), TinyLlama-1.1B shape, `shardpipe generate`
+ * decode, 1 / 2 threads: Q4_0 12.5 -> 18.2 / 22.8 -> 32.6 tok/s; distances
+ * of 2-8 KB were within 3% of each other, 1 KB and 16 KB slower. Weights
+ * only: the activations are reused from L1. Bits are not affected. */
+#define SP_PREFETCH_AHEAD 4096
+
+static inline __attribute__((always_inline)) void sp_prefetch_group(const void *group, const int bytes)
+{
+    const char *p = (const char *)group + SP_PREFETCH_AHEAD;
+    for (int o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+}
+
 /* The portable dots on packed activations (quant.c), for the scalar level. */
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
@@ -38,6 +57,11 @@ void sp_vec_dot_q4_0_q8g_rows_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q
 void sp_vec_dot_q8_0_q8g_rows_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
+/* the same with AVX-512 VBMI's byte gathers (dot_avx512.c) */
+void sp_vec_dot_q8_0_q8g_rows_avx512vbmi(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
+void sp_vec_dot_q4_0_q8g_rows_avx512vbmi(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 #endif
 

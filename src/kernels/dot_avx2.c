@@ -81,12 +81,14 @@ static inline __attribute__((always_inline)) void q4_rows(int64_t n, const sp_bl
     for (int i = 0; i < na; i++) acc[0][i] = acc[1][i] = _mm256_setzero_ps();
     int64_t b = 0, g = 0;
     for (; b + 4 <= nb; b += 4, g++) {
+        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q4_0));
         __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
         for (int k = 0; k < 4; k += 2) {
             __m256 dwk = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw),
                                                   _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1));
             __m256i q = load_halves(w[b + k].qs, w[b + k + 1].qs);
             __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            #pragma GCC unroll 4 /* SP_DOT_ROWS: the na accumulators stay in registers */
             for (int i = 0; i < na; i++) {
                 const sp_q8_group *gi = a + i * stride + g;
                 __m256i p = _mm256_add_epi16(
@@ -116,6 +118,7 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_bl
     for (int i = 0; i < na; i++) acc[0][i] = acc[1][i] = _mm256_setzero_ps();
     int64_t b = 0, g = 0;
     for (; b + 4 <= nb; b += 4, g++) {
+        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q8_0));
         __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
         for (int k = 0; k < 4; k += 2) {
             __m256 dwk = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw),
@@ -123,6 +126,7 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_bl
             __m256i wlo = load_halves(w[b + k].qs, w[b + k + 1].qs);
             __m256i whi = load_halves(w[b + k].qs + 16, w[b + k + 1].qs + 16);
             __m256i alo = _mm256_sign_epi8(wlo, wlo), ahi = _mm256_sign_epi8(whi, whi); /* |w| */
+            #pragma GCC unroll 4 /* SP_DOT_ROWS: the na accumulators stay in registers */
             for (int i = 0; i < na; i++) {
                 const sp_q8_group *gi = a + i * stride + g;
                 __m256i plo = _mm256_maddubs_epi16(

@@ -110,6 +110,7 @@ static inline __attribute__((always_inline)) void block_fma(const void *w, const
     int8x16_t wl, wh;
     float dw;
     load_block(w, q4, b, &wl, &wh, &dw);
+    #pragma GCC unroll 4 /* SP_DOT_ROWS: the na accumulators stay in registers */
     for (int i = 0; i < na; i++) {
         const sp_q8_group *ai = a + i * stride;
         float32x4_t s = vcvtq_f32_s32(dot32(wl, wh, act_lo(ai, b), act_hi(ai, b)));
@@ -125,6 +126,8 @@ static inline __attribute__((always_inline)) void rows_neon(int64_t n, const voi
     float32x4_t a0[SP_DOT_ROWS], a1[SP_DOT_ROWS], a2[SP_DOT_ROWS], a3[SP_DOT_ROWS], tail[SP_DOT_ROWS];
     for (int i = 0; i < na; i++) a0[i] = a1[i] = a2[i] = a3[i] = tail[i] = vdupq_n_f32(0.0f);
     for (; b + 4 <= nb; b += 4) {
+        sp_prefetch_group((const char *)w + b * (q4 ? sizeof(sp_block_q4_0) : sizeof(sp_block_q8_0)),
+                          4 * (q4 ? sizeof(sp_block_q4_0) : sizeof(sp_block_q8_0)));
         block_fma(w, q4, b, a, stride, na, a0, dot32);
         block_fma(w, q4, b + 1, a, stride, na, a1, dot32);
         block_fma(w, q4, b + 2, a, stride, na, a2, dot32);

@@ -10,6 +10,9 @@
 #include "shardpipe/quant.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "dot.h"
 
@@ -75,6 +78,12 @@ static const sp_simd_level level_avx512vnni = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, 1,
 };
+static const sp_simd_level level_avx512vbmi = {
+    "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512vbmi, sp_vec_dot_q4_0_q8g_rows_avx512vbmi, sp_vec_dot_f32_avx2,
+    sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
+    sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
+    sp_quantize_row_q8g_avx2, 1,
+};
 #endif
 
 #if defined(__aarch64__)
@@ -93,7 +102,7 @@ static const sp_simd_level level_neon_dotprod = {
 };
 #endif
 
-#define MAX_LEVELS 4
+#define MAX_LEVELS 5
 
 static const sp_simd_level *levels[MAX_LEVELS];
 static int n_levels;
@@ -111,8 +120,10 @@ static void detect(void)
     if (avx2) levels[n_levels++] = &level_avx2;
     if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vnni"))
+        __builtin_cpu_supports("avx512vnni")) {
         levels[n_levels++] = &level_avx512vnni;
+        if (__builtin_cpu_supports("avx512vbmi")) levels[n_levels++] = &level_avx512vbmi;
+    }
 #elif defined(__aarch64__)
     /* Advanced SIMD is mandatory on aarch64; the dot product instructions
      * (SDOT, Armv8.2 optional, 8.4 mandatory) are announced by the kernel. */
@@ -121,6 +132,19 @@ static void detect(void)
         levels[n_levels++] = &level_neon_dotprod;
 #endif
     active = levels[n_levels - 1];
+    /* SHARDPIPE_SIMD=<level> picks a slower level (to compare kernels on
+     * one board, or to rule one out); every level gives the same bits */
+    const char *want = getenv("SHARDPIPE_SIMD");
+    if (want && *want) {
+        int found = 0;
+        for (int i = 0; i < n_levels; i++)
+            if (!strcmp(levels[i]->name, want)) active = levels[i], found = 1;
+        if (!found) {
+            fprintf(stderr, "shardpipe: SHARDPIPE_SIMD=%s is not a SIMD level of this CPU; levels here:", want);
+            for (int i = 0; i < n_levels; i++) fprintf(stderr, " %s", levels[i]->name);
+            fprintf(stderr, "; using %s\n", active->name);
+        }
+    }
 }
 
 __attribute__((constructor)) static void simd_init(void)
