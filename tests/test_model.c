@@ -621,3 +621,72 @@ Test(model, mixed_paths_in_one_batch_equal_each_alone)
     sp_engine_free(e);
     sp_model_close(m);
 }
+
+/* sp_model_load_weights moves a shard's matrices out of the file mapping
+ * (into huge pages) without changing a bit of the logits; a shard's copy
+ * holds exactly its own layers (and the output matrix on the last stage);
+ * SHARDPIPE_MMAP=1 leaves the weights mapped. */
+static bool in_mapping(const sp_model *m, const void *p)
+{
+    const char *b = (const char *)m->gguf->base;
+    return (const char *)p >= b && (const char *)p < b + m->gguf->size;
+}
+
+Test(model, weights_moved_to_huge_pages_give_the_same_logits)
+{
+    const char *path = synth_model(SP_DTYPE_Q4_0);
+    sp_error err = {{0}};
+    int toks[9] = {1, 40, 41, 42, 43, 44, 45, 46, 47};
+    float *want = NULL, *got = NULL;
+    for (int k = 0; k < 2; k++) {
+        sp_model *m = sp_model_open_full(path, &err);
+        cr_assert(m, "%s", err.msg);
+        if (k == 1) {
+            cr_assert_eq(sp_model_load_weights(m, &err), 0, "%s", err.msg);
+            cr_assert(m->copy, "no copy made");
+            for (int l = 0; l < m->cfg.n_layers; l++) {
+                cr_assert(!in_mapping(m, m->layers[l].wq.data) && !in_mapping(m, m->layers[l].w_down.data),
+                          "layer %d still reads the mapping", l);
+                cr_assert(in_mapping(m, m->layers[l].attn_norm), "norms stay mapped");
+            }
+            cr_assert(!in_mapping(m, m->output.data), "the output matrix still reads the mapping");
+            cr_assert(in_mapping(m, m->tok_embd.data), "the (untied) embedding table is read a row per token");
+        }
+        sp_engine *e = sp_engine_new(m, 2, 16, 1, 32, &err);
+        cr_assert(e, "%s", err.msg);
+        float *l = prompt_logits(e, toks, 9, 0);
+        if (k == 0) want = l;
+        else got = l;
+        sp_engine_free(e);
+        sp_model_close(m);
+    }
+    int V;
+    {
+        sp_model *m = sp_model_open_full(path, &err);
+        V = m->cfg.n_vocab;
+        sp_model_close(m);
+    }
+    cr_assert_eq(memcmp(want, got, (size_t)9 * V * sizeof(float)), 0, "logits differ after moving the weights");
+    free(want);
+    free(got);
+
+    /* a middle shard: its own layers' matrices only */
+    sp_model *m = sp_model_open(path, 1, 2, false, false, &err);
+    cr_assert(m, "%s", err.msg);
+    cr_assert_eq(sp_model_load_weights(m, &err), 0, "%s", err.msg);
+    /* the shard's bytes but its 2 x 2 norm vectors (which stay mapped), with
+     * each of its 14 matrices padded to 64 bytes */
+    uint64_t want_bytes = sp_shard_weight_bytes(m->gguf, &m->cfg, 1, 2, false, false);
+    uint64_t norms = 2 * 2 * (uint64_t)m->cfg.dim * sizeof(float);
+    cr_assert(m->copy_bytes + norms >= want_bytes && m->copy_bytes + norms <= want_bytes + 14 * 63,
+              "copy of %zu bytes for a shard of %llu weight bytes (%llu of norms)", m->copy_bytes,
+              (unsigned long long)want_bytes, (unsigned long long)norms);
+    sp_model_close(m);
+
+    setenv("SHARDPIPE_MMAP", "1", 1);
+    m = sp_model_open_full(path, &err);
+    cr_assert_eq(sp_model_load_weights(m, &err), 0, "%s", err.msg);
+    cr_assert(!m->copy && in_mapping(m, m->layers[0].wq.data), "SHARDPIPE_MMAP=1 must leave the weights mapped");
+    sp_model_close(m);
+    unsetenv("SHARDPIPE_MMAP");
+}

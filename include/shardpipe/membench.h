@@ -16,7 +16,9 @@
 /* Read bandwidth: every pool thread sums its contiguous slice of one buffer
  * of `bytes` (make it several times the last-level cache, e.g. 512 MiB, so
  * the figure is DRAM's, not the cache's), once as is and once with the
- * kernels' software prefetch. Returns bytes / time of the faster. */
+ * kernels' software prefetch. The buffer is in huge pages where the system
+ * has them, like the weights (sp_model_load_weights). Returns bytes / time
+ * of the faster. */
 double sp_membw_read_gbs(sp_pool *pool, size_t bytes, int reps);
 
 /* STREAM triad a[i] = b[i] + s * c[i] over three float arrays that

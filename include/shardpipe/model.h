@@ -60,6 +60,8 @@ typedef struct sp_model {
     const float *out_norm;
     sp_matrix output;     /* [n_vocab][dim]; the embedding when tied */
     sp_layer *layers;     /* layers[l - first] */
+    void *copy;           /* sp_model_load_weights: the matrices, in huge pages */
+    size_t copy_bytes;
 } sp_model;
 
 /* `last` value meaning "through the model's last layer". */
@@ -72,6 +74,20 @@ typedef struct sp_model {
 sp_model *sp_model_open(const char *path, int first, int last, bool embed, bool head, sp_error *err);
 /* Whole model: layers [0, n_layers-1], embedding and head. */
 sp_model *sp_model_open_full(const char *path, sp_error *err);
+/* Moves the shard's matrices (every layer's, and the output matrix; the
+ * embedding table only when it is the tied output, since it is otherwise
+ * read one row per token) out of the file mapping into one region of
+ * anonymous memory backed by transparent huge pages, and releases the
+ * mapped pages as it goes, so the resident size stays the shard's. Decode
+ * streams every matrix once per token, and with 4 KiB pages each page is a
+ * TLB miss and a restart of the hardware prefetcher: measured +8% (Q8_0) to
+ * +15% (Q4_0) decode tok/s (TinyLlama-1.1B shape, 2-core Intel Xeon). The
+ * bits are the same. Call it once the shard has been validated (it reads
+ * every weight: seconds on an SD card). With SHARDPIPE_MMAP=1 in the
+ * environment the weights stay mapped (and the page cache may evict them
+ * under memory pressure rather than the process failing). Returns 0, or -1
+ * with err set when the memory cannot be had. */
+int sp_model_load_weights(sp_model *m, sp_error *err);
 void sp_model_close(sp_model *m);
 
 /* Bytes of weight data a shard references (what it will read per token,

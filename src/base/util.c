@@ -1,4 +1,4 @@
-/* util.c - clocks, memory figures, checked allocation, RNG. */
+/* util.c - clocks, memory figures, checked and huge-page allocation, RNG. */
 #define _GNU_SOURCE
 #include "shardpipe/util.h"
 
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 double sp_now(void)
@@ -57,6 +58,33 @@ void *sp_calloc(size_t n, size_t size)
     void *p = sp_alloc(n * size);
     memset(p, 0, n * size);
     return p;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t huge_len(size_t bytes) { return (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1); }
+
+void *sp_huge_alloc(size_t bytes)
+{
+    if (bytes == 0) bytes = 1;
+    size_t len = huge_len(bytes);
+    /* over-allocate by one huge page, then trim to a 2 MiB aligned start,
+     * so every 2 MiB of the result can be one huge page */
+    char *raw = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    char *p = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    size_t tail = (size_t)(raw + len + HUGE_PAGE - (p + len));
+    if (tail) munmap(p + len, tail);
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE); /* a hint: without THP it is plain memory */
+#endif
+    return p;
+}
+
+void sp_huge_free(void *p, size_t bytes)
+{
+    if (p) munmap(p, huge_len(bytes ? bytes : 1));
 }
 
 void sp_rng_seed(sp_rng *rng, uint64_t seed)

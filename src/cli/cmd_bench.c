@@ -527,6 +527,10 @@ static int bench_engine(int argc, char **argv)
         sp_model_close(m);
         return 2;
     }
+    if (sp_model_load_weights(m, &err)) {
+        sp_model_close(m);
+        return sp_cli_fail("bench", &err);
+    }
 
     /* decode reads every weight once per token, but only one row of the
      * embedding table */

@@ -89,7 +89,10 @@ int cmd_generate(int argc, char **argv)
         return 1;
     }
     sp_engine *e = sp_engine_new(m, threads, chunk, 1, ctx, &err);
-    if (!e) { free(ids); sp_tokenizer_free(tok); sp_model_close(m); return sp_cli_fail("generate", &err); }
+    if (!e || sp_model_load_weights(m, &err)) {
+        sp_engine_free(e); free(ids); sp_tokenizer_free(tok); sp_model_close(m);
+        return sp_cli_fail("generate", &err);
+    }
 
     sp_sampler smp;
     sp_sampler_init(&smp, &sp, cfg->n_vocab);

@@ -666,6 +666,16 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
         free(all);
     }
     agree(&comm, rc, &err);
+    /* every shard is the right one: now read its weights (into huge pages);
+     * a rank that cannot says so itself, and all stop */
+    rc = rt.stage >= 0 ? sp_model_load_weights(rt.st.model, &err) : 0;
+    if (rc) {
+        char who[128];
+        sp_comm_who(&comm, comm.rank, who, sizeof who);
+        fprintf(stderr, "shardpipe run: %s (stage %d): %s\n", who, rt.stage, err.msg);
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (rc) sp_comm_shutdown(&comm, 1);
 
     /* 3. the pipeline */
     size_t max_rows = (size_t)sp_plan_max_rows(&plan);

@@ -23,10 +23,15 @@
  * (prefetcht1 on x86, PRFM PLDL2KEEP on aarch64; the hint never faults, so
  * running past the end of a matrix is harmless). Measured on a 2-core
  * Intel Xeon (AVX-512 VNNI), TinyLlama-1.1B shape, `shardpipe generate`
- * decode, 1 / 2 threads: Q4_0 12.5 -> 18.2 / 22.8 -> 32.6 tok/s; distances
- * of 2-8 KB were within 3% of each other, 1 KB and 16 KB slower. Weights
- * only: the activations are reused from L1. Bits are not affected. */
-#define SP_PREFETCH_AHEAD 4096
+ * decode, 1 / 2 threads, weights in 4 KiB pages: Q4_0 12.5 -> 18.2 /
+ * 22.8 -> 32.6 tok/s. With the weights in huge pages (weights.c), 1 thread:
+ * 1 KB ahead 20.2 (Q4_0) / 12.4 (Q8_0) tok/s, 2 KB 22.5 / 13.6, 3 KB
+ * 22-23.5 / 13.2-14.3, 4 KB 21.7 / 12.4 (a multiple of 4 KiB makes every
+ * prefetch alias the load it runs ahead of in the low 12 address bits,
+ * which the core's memory disambiguation compares), 5-7 KB 21-22.5 /
+ * 12.6-12.9. Weights only: the activations are reused from L1. Bits are
+ * not affected. */
+#define SP_PREFETCH_AHEAD 3072
 
 static inline __attribute__((always_inline)) void sp_prefetch_group(const void *group, const int bytes)
 {

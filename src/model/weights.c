@@ -1,11 +1,15 @@
 /* weights.c - binds the tensors of a shard (a contiguous layer range, plus
- * the embedding and/or head) to sp_matrix views into the GGUF mapping.
- * Nothing is copied: the page cache holds the weights and only the pages of
- * the shard's tensors are ever touched. Every tensor is checked for
- * presence, shape and dtype before the model is handed out. */
+ * the embedding and/or head) to sp_matrix views into the GGUF mapping, and
+ * (sp_model_load_weights) moves the shard's matrices into huge pages. Only
+ * the pages of the shard's tensors are ever touched. Every tensor is
+ * checked for presence, shape and dtype before the model is handed out. */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "shardpipe/model.h"
 #include "shardpipe/util.h"
@@ -100,9 +104,76 @@ sp_model *sp_model_open_full(const char *path, sp_error *err)
     return sp_model_open(path, 0, SP_TO_LAST_LAYER, true, true, err);
 }
 
+/* The matrices sp_model_load_weights moves, in file order of use. */
+static int shard_matrices(sp_model *m, sp_matrix **out)
+{
+    int n = 0;
+    for (int l = 0; l <= m->last - m->first; l++) {
+        sp_layer *L = &m->layers[l];
+        sp_matrix *w[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++) out[n++] = w[i];
+    }
+    if (m->has_head) out[n++] = &m->output;
+    return n;
+}
+
+#define COPY_PIECE ((size_t)8 << 20)
+
+static size_t matrix_bytes(const sp_matrix *w) { return (size_t)w->rows * w->row_bytes; }
+
+/* Drops the mapped pages that lie wholly inside [p, p + n): they were read
+ * once for the copy and would otherwise stay resident. */
+static void release_mapped(const void *p, size_t n)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+int sp_model_load_weights(sp_model *m, sp_error *err)
+{
+    const char *env = getenv("SHARDPIPE_MMAP");
+    if (m->copy || (env && *env && strcmp(env, "0"))) return 0;
+    int n_layers = m->last >= m->first ? m->last - m->first + 1 : 0;
+    sp_matrix **mats = sp_calloc((size_t)n_layers * 7 + 1, sizeof *mats);
+    int n = shard_matrices(m, mats);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (matrix_bytes(mats[i]) + 63) & ~(size_t)63;
+    if (total == 0) {
+        free(mats);
+        return 0;
+    }
+    char *copy = sp_huge_alloc(total);
+    if (!copy) {
+        free(mats);
+        return sp_errorf(err, "%s: cannot allocate %.1f MiB for the shard's weights (%s); free memory, give this "
+                              "board fewer layers, or set SHARDPIPE_MMAP=1 to leave them mapped",
+                         m->gguf->path, total / 1048576.0, strerror(errno));
+    }
+    bool tied = m->has_head && m->output.data == m->tok_embd.data;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        size_t bytes = matrix_bytes(mats[i]);
+        /* in pieces, so at most one piece is resident twice */
+        for (size_t o = 0; o < bytes; o += COPY_PIECE) {
+            size_t len = bytes - o < COPY_PIECE ? bytes - o : COPY_PIECE;
+            memcpy(copy + off + o, (const char *)mats[i]->data + o, len);
+            release_mapped((const char *)mats[i]->data + o, len);
+        }
+        mats[i]->data = copy + off;
+        off += (bytes + 63) & ~(size_t)63;
+    }
+    if (tied) m->tok_embd.data = m->output.data;
+    m->copy = copy;
+    m->copy_bytes = total;
+    free(mats);
+    return 0;
+}
+
 void sp_model_close(sp_model *m)
 {
     if (!m) return;
+    sp_huge_free(m->copy, m->copy_bytes);
     free(m->layers);
     sp_gguf_close(m->gguf);
     free(m);
