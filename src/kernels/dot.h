@@ -59,6 +59,12 @@ void sp_vec_dot_q8_0_q8g_rows_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q
 void sp_vec_dot_q4_0_q8g_rows_avx2(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 
+/* the 256-bit VNNI kernels (dot_vnni.h) with AVX-VNNI (dot_avxvnni.c) */
+void sp_vec_dot_q8_0_q8g_rows_avxvnni(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
+void sp_vec_dot_q4_0_q8g_rows_avxvnni(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
+    int64_t stride, int na, float *out);
+
 void sp_vec_dot_q8_0_q8g_rows_avx512(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,

@@ -55,30 +55,26 @@ static void read_fill(void *arg, int ith, int nth)
     memset(j->buf + lo, ith + 1, (size_t)(hi - lo) * sizeof(u64x2));
 }
 
+/* The sum of p[lo..hi); prefetch is a constant once inlined. */
+static inline __attribute__((always_inline)) u64x2 sum_slice(const u64x2 *p, long lo, long hi, const int prefetch)
+{
+    u64x2 a = {0, 0}, b = a, c = a, d = a;
+    for (long i = lo; i < hi; i += 4) { /* 64 bytes: one line per step */
+        if (prefetch) __builtin_prefetch((const char *)(p + i) + SP_PREFETCH_AHEAD, 0, 2);
+        a += p[i];
+        b += p[i + 1];
+        c += p[i + 2];
+        d += p[i + 3];
+    }
+    return a + b + c + d;
+}
+
 static void read_sum(void *arg, int ith, int nth)
 {
     read_job *j = arg;
     long lo, hi;
     sp_split_range(j->n, ith, nth, 4, &lo, &hi);
-    const u64x2 *p = j->buf;
-    u64x2 a = {0, 0}, b = a, c = a, d = a;
-    if (j->prefetch) {
-        for (long i = lo; i < hi; i += 4) { /* 64 bytes: one line per step */
-            __builtin_prefetch((const char *)(p + i) + SP_PREFETCH_AHEAD, 0, 2);
-            a += p[i];
-            b += p[i + 1];
-            c += p[i + 2];
-            d += p[i + 3];
-        }
-    } else {
-        for (long i = lo; i < hi; i += 4) {
-            a += p[i];
-            b += p[i + 1];
-            c += p[i + 2];
-            d += p[i + 3];
-        }
-    }
-    a += b + c + d;
+    u64x2 a = j->prefetch ? sum_slice(j->buf, lo, hi, 1) : sum_slice(j->buf, lo, hi, 0);
     j->sums[ith] += a[0] + a[1];
 }
 

@@ -72,6 +72,12 @@ static const sp_simd_level level_avx2 = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, 1,
 };
+static const sp_simd_level level_avxvnni = {
+    "avxvnni", sp_vec_dot_q8_0_q8g_rows_avxvnni, sp_vec_dot_q4_0_q8g_rows_avxvnni, sp_vec_dot_f32_avx2,
+    sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
+    sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
+    sp_quantize_row_q8g_avx2, 1,
+};
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
@@ -102,7 +108,7 @@ static const sp_simd_level level_neon_dotprod = {
 };
 #endif
 
-#define MAX_LEVELS 5
+#define MAX_LEVELS 6
 
 static const sp_simd_level *levels[MAX_LEVELS];
 static int n_levels;
@@ -118,6 +124,7 @@ static void detect(void)
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                __builtin_cpu_supports("f16c");
     if (avx2) levels[n_levels++] = &level_avx2;
+    if (avx2 && __builtin_cpu_supports("avxvnni")) levels[n_levels++] = &level_avxvnni;
     if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vnni")) {
