@@ -333,6 +333,26 @@ static void add_rows(float *x, const float *d, size_t n)
     for (size_t i = 0; i < n; i++) x[i] += d[i];
 }
 
+/* SwiGLU's elementwise part, g = silu(g) * u, split across the pool: an
+ * expf per element of every row's ffn_dim outputs, which on one thread
+ * left the others idle between the gate/up and down matmuls. */
+typedef struct swiglu_job {
+    float *g;
+    const float *u;
+    size_t n;
+} swiglu_job;
+
+static void swiglu_part(void *arg, int ith, int nth)
+{
+    swiglu_job *j = arg;
+    long lo, hi;
+    sp_split_range((long)j->n, ith, nth, 16, &lo, &hi);
+    for (long i = lo; i < hi; i++) {
+        float g = j->g[i];
+        j->g[i] = g / (1.0f + expf(-g)) * j->u[i];
+    }
+}
+
 int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
 {
     const sp_model *m = e->model;
@@ -387,11 +407,8 @@ int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
         const sp_matrix *wgu[2] = {&L->w_gate, &L->w_up};
         float *const gu[2] = {e->hb, e->hb2};
         mm_multi(e, wgu, 2, e->xn, n, n_dot, gu);
-        size_t nf = (size_t)n * c->ffn_dim;
-        for (size_t i = 0; i < nf; i++) {
-            float g = e->hb[i];
-            e->hb[i] = g / (1.0f + expf(-g)) * e->hb2[i];
-        }
+        swiglu_job sj = {e->hb, e->hb2, (size_t)n * c->ffn_dim};
+        sp_pool_run(e->mm.pool, swiglu_part, &sj);
         mm(e, &L->w_down, e->hb, n, n_dot, e->xn);
         add_rows(x, e->xn, (size_t)n * D);
         if (e->progress) e->progress(e->progress_arg);
