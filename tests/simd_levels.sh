@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# simd_levels.sh - the whole program at every SIMD level of this CPU gives
+# the same tokens: `shardpipe generate` with temperature sampling (so a
+# one-ulp difference in the logits would soon pick another token) on models
+# the test writes itself (Q4_0, Q8_0 with a tied output, F32), once per
+# level named by SHARDPIPE_SIMD, with the weights in huge pages and left
+# mapped (SHARDPIPE_MMAP=1). Also: an unknown SHARDPIPE_SIMD is reported,
+# with the levels there are, and the run goes on at the fastest.
+# Usage: bash simd_levels.sh SHARDPIPE SHARED_DIR SOURCE_DIR
+set -u
+bin=$1
+tmp=$(mktemp -d /tmp/sp_simd_XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# the levels, from the message an unknown name gets
+"$bin" synth -o "$tmp/q4.gguf" --shape tiny --type q4_0 --dim 256 --ffn 512 --layers 3 --seed 3 >/dev/null ||
+  { echo "FAIL: synth"; exit 1; }
+SHARDPIPE_SIMD=no-such-level "$bin" generate -m "$tmp/q4.gguf" -p "x" -n 2 >/dev/null 2>"$tmp/err" ||
+  fail "an unknown SHARDPIPE_SIMD stopped the run: $(cat "$tmp/err")"
+grep -q "SHARDPIPE_SIMD=no-such-level is not a SIMD level of this CPU; levels here: scalar" "$tmp/err" ||
+  fail "no message for an unknown SHARDPIPE_SIMD: $(cat "$tmp/err")"
+read -r -a levels <<<"$(sed -n 's/.*levels here: \(.*\); using .*/\1/p' "$tmp/err")"
+echo "levels: ${levels[*]}"
+[ "${#levels[@]}" -ge 1 ] || fail "no levels listed"
+
+"$bin" synth -o "$tmp/q8.gguf" --shape tiny --type q8_0 --tied --dim 256 --ffn 512 --layers 3 --seed 4 >/dev/null ||
+  fail "synth q8_0"
+"$bin" synth -o "$tmp/f32.gguf" --shape tiny --type f32 --dim 128 --ffn 256 --layers 2 --seed 5 >/dev/null ||
+  fail "synth f32"
+
+for model in q4 q8 f32; do
+  ref= before=$fails
+  for lv in "${levels[@]}"; do
+    for mmap in 0 1; do
+      out=$tmp/$model-$lv-$mmap.txt
+      if ! SHARDPIPE_SIMD=$lv SHARDPIPE_MMAP=$mmap "$bin" generate -m "$tmp/$model.gguf" -p "once upon a time" \
+           -n 40 --temp 1.0 --top-k 0 --top-p 1 --min-p 0 --seed 9 --ignore-eos --tokens-out "$out" \
+           >/dev/null 2>"$tmp/err"; then
+        fail "$model at $lv (mmap $mmap): $(cat "$tmp/err")"
+        continue
+      fi
+      [ "$(wc -l <"$out")" -eq 40 ] || fail "$model at $lv: $(wc -l <"$out") tokens, expected 40"
+      if [ -z "$ref" ]; then ref=$out; continue; fi
+      cmp -s "$ref" "$out" || fail "$model: level $lv (SHARDPIPE_MMAP=$mmap) sampled other tokens than $(basename "$ref" .txt)"
+    done
+  done
+  [ $fails -eq "$before" ] && echo "$model: ${#levels[@]} levels x 2 weight placements, same 40 sampled tokens"
+done
+
+[ $fails -eq 0 ] && echo "simd_levels: all passed"
+exit $((fails > 0))
