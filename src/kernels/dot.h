@@ -69,9 +69,7 @@ void sp_vec_dot_q8_0_q8g_rows_avx512(int64_t n, const sp_block_q8_0 *w, const sp
     int64_t stride, int na, float *out);
 void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
-/* the same with AVX-512 VBMI's byte gathers (dot_avx512.c) */
-void sp_vec_dot_q8_0_q8g_rows_avx512vbmi(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
-    int64_t stride, int na, float *out);
+/* Q4_0 with AVX-512 VBMI's byte gathers (dot_avx512.c) */
 void sp_vec_dot_q4_0_q8g_rows_avx512vbmi(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 #endif

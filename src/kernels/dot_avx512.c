@@ -16,12 +16,11 @@
  * group's four scales with one 64-byte load and a vpermw instead of four
  * scalar loads (a third of the instructions) made decode 15-25% slower
  * (shardpipe generate, 5 alternating runs per model and thread count).
- * Where the CPU also has VBMI, the 512-bit kernels at the end of this file
- * (level avx512vbmi) take over: measured on a 2-core Intel Xeon with
+ * Where the CPU also has VBMI, the 512-bit Q4_0 kernel at the end of this
+ * file (level avx512vbmi) takes over: measured on a 2-core Intel Xeon with
  * AVX-512 VNNI and VBMI (TinyLlama-1.1B shape, one thread, `shardpipe
- * bench engine`), decode Q4_0 +5%, Q8_0 +1%; prompt (128 rows) Q4_0 63 ->
- * 74 tok/s, Q8_0 equal. Not measured on Zen 4 (SHARDPIPE_SIMD=avx512vnni
- * keeps the 256-bit kernels). */
+ * bench engine`), decode +5%, prompt (128 rows) 63 -> 72-74 tok/s. Not
+ * measured on Zen 4 (SHARDPIPE_SIMD=avx512vnni keeps the 256-bit kernel). */
 #include <immintrin.h>
 
 static inline __m256i vnni256(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
@@ -46,40 +45,36 @@ void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp
     q4_rows_n(n, w, a, stride, na, out);
 }
 
-/* ---- the same kernels on 512-bit registers, for CPUs with AVX-512 VBMI ----
+/* ---- Q4_0 on 512-bit registers, for CPUs with AVX-512 VBMI ----
  *
  * One zmm register holds a whole group: int32 lanes 0-7 are the lanes of
- * the 256-bit kernels' first register (blocks k, k+1), lanes 8-15 those of
+ * the 256-bit kernel's first register (blocks k, k+1), lanes 8-15 those of
  * the second (blocks k+2, k+3), and each lane runs the same operations in
- * the same order, so the bits are those of the kernels above (and of the
+ * the same order, so the bits are those of the kernel above (and of the
  * scalar order in quant.c). What VBMI buys is the gather: a group's four
- * blocks lie 18 (Q4_0) or 34 (Q8_0) bytes apart, and one vpermt2b picks
- * their quants out of two 64-byte loads where the 256-bit kernels need a
- * load and an insert per pair of half blocks; a vpermw picks the four fp16
- * scales, already repeated over their four lanes, where scales4 takes four
- * scalar loads, shifts and a permute per pair. About half the instructions
- * per group. The loads stay inside the group (72 / 136 bytes), so nothing
- * is read past the end of a row. */
+ * blocks lie 18 bytes apart, and one vpermt2b picks their quants out of two
+ * 64-byte loads where the 256-bit kernel needs a load and an insert per
+ * pair of blocks; a vpermw picks the four fp16 scales, already repeated
+ * over their four lanes, where scales4 takes four scalar loads, shifts and
+ * a permute per pair. About half the instructions per group. The loads
+ * stay inside the group (72 bytes), so nothing is read past the end of a
+ * row. The same gather for Q8_0 (34-byte blocks: three loads, two vpermt2b
+ * and a blend) made decode 4-5% slower than the 256-bit kernel (Intel Xeon,
+ * TinyLlama-1.1B shape, 1 and 2 threads, bench engine, 2 x 3 runs) and the
+ * prompt 3% faster; the level keeps the 256-bit Q8_0 kernel. */
 
 #define VBMI __attribute__((target("avx512vbmi")))
 
-/* The permutation tables. Q4_0: byte 16k + t of the quants is group byte
+/* The permutation tables: byte 16k + t of the quants is group byte
  * 18k + 2 + t, from table A = bytes 0-63 (index < 64) or, for block 3
  * (bytes 56-71), table B = bytes 8-71 (index 64 + 48 + t); the scale of
- * block k is word 9k. Q8_0: quants 0-15 / 16-31 of block k are group bytes
- * 34k + 2 + t / 34k + 18 + t, from A = bytes 0-63 and B = 64-127 (index
- * byte - 64 + 64); block 3's quants 16-31 (120-135) come from C = bytes
- * 72-135, where they are bytes 48-63, already in place; block k's scale
- * is word 17k. Each scale index repeats over the block's four lanes. */
+ * block k is word 9k, repeated over the block's four lanes. */
 #define Q4B(k) 18 * k + 2, 18 * k + 3, 18 * k + 4, 18 * k + 5, 18 * k + 6, 18 * k + 7, 18 * k + 8, 18 * k + 9, \
                18 * k + 10, 18 * k + 11, 18 * k + 12, 18 * k + 13, 18 * k + 14, 18 * k + 15, 18 * k + 16, 18 * k + 17
 #define SEQ16(o) o, o + 1, o + 2, o + 3, o + 4, o + 5, o + 6, o + 7, o + 8, o + 9, o + 10, o + 11, o + 12, o + 13, \
                  o + 14, o + 15
 static const _Alignas(64) uint8_t q4_qidx[64] = {Q4B(0), Q4B(1), Q4B(2), SEQ16(64 + 48)};
 static const _Alignas(64) uint16_t q4_didx[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
-static const _Alignas(64) uint8_t q8_lidx[64] = {SEQ16(2), SEQ16(36), SEQ16(70), SEQ16(104)};
-static const _Alignas(64) uint8_t q8_hidx[64] = {SEQ16(18), SEQ16(52), SEQ16(86), SEQ16(120)};
-static const _Alignas(64) uint16_t q8_didx[32] = {0, 0, 0, 0, 17, 17, 17, 17, 34, 34, 34, 34, 51, 51, 51, 51};
 #undef Q4B
 #undef SEQ16
 
@@ -116,53 +111,7 @@ static inline __attribute__((always_inline)) VBMI void q4_rows_vbmi(int64_t n, c
     }
 }
 
-static inline __attribute__((always_inline)) VBMI void q8_rows_vbmi(int64_t n, const sp_block_q8_0 *w,
-                                                                     const sp_q8_group *a, int64_t stride,
-                                                                     const int na, float *out)
-{
-    const int64_t nb = n / SP_QK;
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    const __m512i lidx = _mm512_load_si512(q8_lidx), hidx = _mm512_load_si512(q8_hidx);
-    const __m512i didx = _mm512_load_si512(q8_didx);
-    __m512 acc[SP_DOT_ROWS];
-    for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
-    int64_t b = 0, g = 0;
-    for (; b + 4 <= nb; b += 4, g++) {
-        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q8_0));
-        const char *p = (const char *)(w + b);
-        __m512i A = _mm512_loadu_si512(p), B = _mm512_loadu_si512(p + 64), C = _mm512_loadu_si512(p + 72);
-        __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(A, didx, B)));
-        __m512i wlo = _mm512_permutex2var_epi8(A, lidx, B);
-        __m512i whi = _mm512_mask_mov_epi8(_mm512_permutex2var_epi8(A, hidx, B), 0xFFFF000000000000ull, C);
-        /* -128 * sum w per lane */
-        __m512i neg = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x80, wlo);
-        neg = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(neg, x80, whi));
-        #pragma GCC unroll 4 /* SP_DOT_ROWS: the na accumulators stay in registers */
-        for (int i = 0; i < na; i++) {
-            const sp_q8_group *gi = a + i * stride + g;
-            __m512i s = _mm512_dpbusd_epi32(neg, _mm512_xor_si512(_mm512_loadu_si512(gi->lo), x80), wlo);
-            s = _mm512_dpbusd_epi32(s, _mm512_xor_si512(_mm512_loadu_si512(gi->hi), x80), whi);
-            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(gi->d)), acc[i]);
-        }
-    }
-    for (int i = 0; i < na; i++) {
-        __m128 tail = _mm_setzero_ps();
-        for (int64_t t = b, k = 0; t < nb; t++, k++) tail = q8_one(tail, w + t, a + i * stride + g, (int)k);
-        out[i] = hsum_lanes(_mm512_castps512_ps256(acc[i]), _mm512_extractf32x8_ps(acc[i], 1), tail);
-    }
-}
-
-VBMI void sp_vec_dot_q8_0_q8g_rows_avx512vbmi(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
-                                              int64_t stride, int na, float *out)
-{
-    switch (na) {
-    case 1: q8_rows_vbmi(n, w, a, stride, 1, out); break;
-    case 2: q8_rows_vbmi(n, w, a, stride, 2, out); break;
-    case 3: q8_rows_vbmi(n, w, a, stride, 3, out); break;
-    default: q8_rows_vbmi(n, w, a, stride, 4, out); break;
-    }
-}
-
+/* The rows kernel of the avx512vbmi level for Q4_0. */
 VBMI void sp_vec_dot_q4_0_q8g_rows_avx512vbmi(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
                                               int64_t stride, int na, float *out)
 {

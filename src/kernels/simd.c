@@ -85,7 +85,7 @@ static const sp_simd_level level_avx512vnni = {
     sp_quantize_row_q8g_avx2, 1,
 };
 static const sp_simd_level level_avx512vbmi = {
-    "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512vbmi, sp_vec_dot_q4_0_q8g_rows_avx512vbmi, sp_vec_dot_f32_avx2,
+    "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512vbmi, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, 1,
