@@ -110,7 +110,6 @@ static inline __attribute__((always_inline)) void block_fma(const void *w, const
     int8x16_t wl, wh;
     float dw;
     load_block(w, q4, b, &wl, &wh, &dw);
-    #pragma GCC unroll 4 /* SP_DOT_ROWS: the na accumulators stay in registers */
     for (int i = 0; i < na; i++) {
         const sp_q8_group *ai = a + i * stride;
         float32x4_t s = vcvtq_f32_s32(dot32(wl, wh, act_lo(ai, b), act_hi(ai, b)));
