@@ -24,6 +24,9 @@ void *sp_calloc(size_t n, size_t size);
  * streaming through it takes a TLB miss per 2 MiB instead of per 4 KiB.
  * Zero-filled. NULL if the system refuses the mapping. */
 void *sp_huge_alloc(size_t bytes);
+/* The same, aborting with a message when refused, like sp_alloc (for the
+ * probes, which cannot do without the memory either way). */
+void *sp_huge_alloc_or_abort(size_t bytes);
 void sp_huge_free(void *p, size_t bytes);
 
 /* xorshift64* RNG: deterministic for a given seed on every platform. */

@@ -82,6 +82,16 @@ void *sp_huge_alloc(size_t bytes)
     return p;
 }
 
+void *sp_huge_alloc_or_abort(size_t bytes)
+{
+    void *p = sp_huge_alloc(bytes);
+    if (!p) {
+        fprintf(stderr, "shardpipe: out of memory mapping %zu bytes\n", bytes);
+        abort();
+    }
+    return p;
+}
+
 void sp_huge_free(void *p, size_t bytes)
 {
     if (p) munmap(p, huge_len(bytes ? bytes : 1));

@@ -5,8 +5,9 @@
  * against up to four activation rows.
  *
  * The rows kernels are those of dot_vnni.h with the EVEX-encoded vpdpbusd
- * on 256-bit registers (AVX-512VL): measured on Zen 4, 512-bit versions that gather four weight
- * blocks with overlapping 64-byte loads and vpermt2w were faster from L1
+ * on 256-bit registers (AVX-512VL): measured on Zen 4, 512-bit versions
+ * that gather four weight blocks with overlapping 64-byte loads and
+ * vpermt2w were faster from L1
  * but 20-40% slower when the weights stream from memory, as decode reads
  * them; for prompt tiles, a 512-bit version (one 64-byte load for each of a
  * group's activations, bias and scales) measured 10-20% slower than this

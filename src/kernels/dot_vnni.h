@@ -50,8 +50,7 @@ static inline __m128 q4_one(__m128 acc, const sp_block_q4_0 *w, const sp_q8_grou
     __m128i q = _mm_loadu_si128((const __m128i *)w->qs);
     __m128i isum = _mm_loadu_si128((const __m128i *)(g->bias + 4 * k));
     isum = vnni128(isum, _mm_and_si128(q, m4), _mm_loadu_si128((const __m128i *)g->lo[k]));
-    isum = vnni128(isum, _mm_and_si128(_mm_srli_epi16(q, 4), m4),
-                            _mm_loadu_si128((const __m128i *)g->hi[k]));
+    isum = vnni128(isum, _mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_loadu_si128((const __m128i *)g->hi[k]));
     __m128 d = _mm_set1_ps(_cvtsh_ss(w->d) * g->d[4 * k]);
     return _mm_fmadd_ps(_mm_cvtepi32_ps(isum), d, acc);
 }

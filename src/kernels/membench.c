@@ -15,7 +15,6 @@
 #include "shardpipe/membench.h"
 
 #include <cblas.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,9 +85,7 @@ double sp_membw_read_gbs(sp_pool *pool, size_t bytes, int reps)
     /* in huge pages where the system has them, as sp_model_load_weights
      * puts the weights: the ceiling is measured on the memory decode reads */
     size_t buf_bytes = (size_t)j.n * sizeof(u64x2);
-    j.buf = sp_huge_alloc(buf_bytes);
-    bool huge = j.buf != NULL;
-    if (!huge) j.buf = sp_alloc(buf_bytes);
+    j.buf = sp_huge_alloc_or_abort(buf_bytes);
     j.sums = sp_calloc((size_t)sp_pool_size(pool), sizeof(uint64_t));
     double *t[2] = {sp_alloc((size_t)reps * sizeof(double)), sp_alloc((size_t)reps * sizeof(double))};
 
@@ -108,8 +105,7 @@ double sp_membw_read_gbs(sp_pool *pool, size_t bytes, int reps)
     free(t[0]);
     free(t[1]);
     free(j.sums);
-    if (huge) sp_huge_free(j.buf, buf_bytes);
-    else free(j.buf);
+    sp_huge_free(j.buf, buf_bytes);
     return gbs;
 }
 

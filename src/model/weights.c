@@ -4,9 +4,9 @@
  * the pages of the shard's tensors are ever touched. Every tensor is
  * checked for presence, shape and dtype before the model is handed out. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>

@@ -13,7 +13,6 @@
  *                           the same shape.
  * Each figure is the median of the timed passes after a warm-up pass. */
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,21 +125,6 @@ static int cmp_double(const void *a, const void *b)
 /* Random weights that are valid numbers of type t (no NaN, no denormals,
  * which would slow the float paths): random bits with a fixed exponent
  * range; quantized blocks get random quants and a sane scale. */
-/* The matvec weights: huge pages, or plain memory where the system gives
- * none (*huge says which, for weights_free). */
-static void *weights_alloc(size_t bytes, bool *huge)
-{
-    void *p = sp_huge_alloc(bytes);
-    *huge = p != NULL;
-    return p ? p : sp_alloc(bytes);
-}
-
-static void weights_free(void *p, size_t bytes, bool huge)
-{
-    if (huge) sp_huge_free(p, bytes);
-    else free(p);
-}
-
 static void fill_weights(sp_dtype t, void *buf, size_t bytes, sp_rng *r)
 {
     uint64_t *w = buf;
@@ -235,8 +219,7 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
      * (sp_model_load_weights) */
     static const sp_dtype types[SP_MV_COUNT] = {SP_DTYPE_Q8_0, SP_DTYPE_Q4_0, SP_DTYPE_F16, SP_DTYPE_F32};
     size_t buf_bytes = mv_bytes;
-    bool huge;
-    void *buf = weights_alloc(buf_bytes, &huge);
+    void *buf = sp_huge_alloc_or_abort(buf_bytes);
     mv_set s = {0};
     s.x = sp_alloc(sizeof(float) * GFLOPS_ROWS * MV_COLS);
     s.y = sp_alloc(sizeof(float) * GFLOPS_ROWS * MV_ROWS);
@@ -248,9 +231,9 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
         s.count = (int)(mv_bytes / mat_bytes);
         if (s.count < 1) s.count = 1;
         if ((size_t)s.count * mat_bytes > buf_bytes) {
-            weights_free(buf, buf_bytes, huge);
+            sp_huge_free(buf, buf_bytes);
             buf_bytes = mat_bytes;
-            buf = weights_alloc(buf_bytes, &huge);
+            buf = sp_huge_alloc_or_abort(buf_bytes);
         }
         fill_weights(types[k], buf, (size_t)s.count * mat_bytes, &r);
         s.m = sp_alloc(sizeof(sp_matrix) * s.count);
@@ -268,7 +251,7 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
         }
         free(s.m);
     }
-    weights_free(buf, buf_bytes, huge);
+    sp_huge_free(buf, buf_bytes);
     free(s.x);
     free(s.y);
 
