@@ -129,7 +129,8 @@ static void detect(void)
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vnni")) {
         levels[n_levels++] = &level_avx512vnni;
-        if (__builtin_cpu_supports("avx512vbmi")) levels[n_levels++] = &level_avx512vbmi;
+        if (__builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni"))
+            levels[n_levels++] = &level_avx512vbmi;
     }
 #elif defined(__aarch64__)
     /* Advanced SIMD is mandatory on aarch64; the dot product instructions
