@@ -116,8 +116,8 @@ float sp_vec_dot_f32(int64_t n, const float *w, const float *a);
 float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a);
 
-/* Name of the SIMD level in use ("avx512vnni", "avx2", "neon-dotprod",
- * "neon", "scalar") and a way for tests and benchmarks to list and force
+/* Name of the SIMD level in use ("scalar", "avx2", "avxvnni", "avx512vnni",
+ * "avx512vbmi", "neon", "neon-dotprod") and a way for tests and benchmarks to list and force
  * the available levels. */
 const char *sp_simd_name(void);
 /* 1 when quantized weights take the int8 tile kernels at every micro-batch

@@ -17,8 +17,8 @@
  * group's four scales with one 64-byte load and a vpermw instead of four
  * scalar loads (a third of the instructions) made decode 15-25% slower
  * (shardpipe generate, 5 alternating runs per model and thread count).
- * Where the CPU also has VBMI (and GFNI), the 512-bit Q4_0 kernel at the end of this
- * file (level avx512vbmi) takes over: measured on a 2-core Intel Xeon with
+ * Where the CPU also has VBMI and GFNI, the 512-bit Q4_0 kernel at the end
+ * of this file (level avx512vbmi) takes over: measured on a 2-core Intel Xeon with
  * AVX-512 VNNI and VBMI (TinyLlama-1.1B shape, one thread, `shardpipe
  * bench engine`), decode +5%, prompt (128 rows) 63 -> 72-74 tok/s. Not
  * measured on Zen 4 (SHARDPIPE_SIMD=avx512vnni keeps the 256-bit kernel). */
