@@ -14,10 +14,9 @@
  * same in both; only the activation footprint differs, so a gap between
  * the two columns is the activations losing their place in L1 to the
  * stream (see "Where decode time goes" in benchmarks/README.md).
- * Not part of the CMake build; after building the project:
- *   cc -O2 -std=gnu11 -Iinclude benchmarks/bench_dot.c \
- *      build/libsp_kernels.a build/libsp_gguf.a build/libsp_base.a -lm -o bench_dot
- *   ./bench_dot */
+ * Built with the benchmarks:
+ *   cmake -S . -B build-bench -DSHARDPIPE_BENCH=ON && cmake --build build-bench --target bench_dot
+ *   build-bench/benchmarks/bench_dot */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
