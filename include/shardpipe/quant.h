@@ -117,8 +117,8 @@ float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a);
 
 /* Name of the SIMD level in use ("scalar", "avx2", "avxvnni", "avx512vnni",
- * "avx512vbmi", "neon", "neon-dotprod") and a way for tests and benchmarks to list and force
- * the available levels. */
+ * "avx512vbmi", "neon", "neon-dotprod") and a way for tests and benchmarks
+ * to list and force the available levels. */
 const char *sp_simd_name(void);
 /* 1 when quantized weights take the int8 tile kernels at every micro-batch
  * size on the level in use (every SIMD level; not the scalar one: see

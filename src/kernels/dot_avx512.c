@@ -18,8 +18,8 @@
  * scalar loads (a third of the instructions) made decode 15-25% slower
  * (shardpipe generate, 5 alternating runs per model and thread count).
  * Where the CPU also has VBMI and GFNI, the 512-bit Q4_0 kernel at the end
- * of this file (level avx512vbmi) takes over: measured on a 2-core Intel Xeon with
- * AVX-512 VNNI and VBMI (TinyLlama-1.1B shape, one thread, `shardpipe
+ * of this file (level avx512vbmi) takes over: measured on a 2-core Intel
+ * Xeon with AVX-512 VNNI and VBMI (TinyLlama-1.1B shape, one thread, `shardpipe
  * bench engine`), decode +5%, prompt (128 rows) 63 -> 72-74 tok/s. Not
  * measured on Zen 4 (SHARDPIPE_SIMD=avx512vnni keeps the 256-bit kernel). */
 #include <immintrin.h>
@@ -92,8 +92,9 @@ static inline __attribute__((always_inline)) VBMI void q4_rows_vbmi(int64_t n, c
     const int64_t nb = n / SP_QK;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     const __m512i qidx = _mm512_load_si512(q4_qidx), didx = _mm512_load_si512(q4_didx);
-    /* x >> 4 in every byte as one GF(2) affine map (vgf2p8affineqb, in
-     * every CPU with VBMI so far), where a shift and a mask take two: bit i
+    /* x >> 4 in every byte as one GF(2) affine map (vgf2p8affineqb: Ice
+     * Lake and later, Zen 4; Cannon Lake has VBMI without it, hence the
+     * level's GFNI check), where a shift and a mask take two: bit i
      * of the result is the parity of x AND matrix byte 7 - i, so bytes 7..4
      * select bits 4..7 and bytes 3..0 are zero */
     const __m512i shr4 = _mm512_set1_epi64(0x1020408000000000LL);

@@ -1,7 +1,7 @@
 /* dot_avxvnni.c - the int8 rows kernels for x86-64 CPUs with AVX-VNNI but
- * no AVX-512 (Alder Lake and later client cores, Intel N100 / N97 mini PCs,
- * Zen 5 desktop parts), compiled with -mavxvnni: the kernels of dot_vnni.h
- * with the VEX-encoded vpdpbusd. One instruction does what AVX2's
+ * no AVX-512 (Alder Lake and later client cores, Intel N100 / N97 mini PCs;
+ * Zen 5 has AVX-512 and takes that level), compiled with -mavxvnni: the
+ * kernels of dot_vnni.h with the VEX-encoded vpdpbusd. One instruction does what AVX2's
  * vpmaddubsw + vpmaddwd + vpaddd do (dot_avx2.c), and the bits are those of
  * every other level. Measured on the 2-core Intel Xeon of this project's
  * machines (which has AVX-VNNI too), TinyLlama-1.1B shape, one thread,
