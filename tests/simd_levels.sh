@@ -5,7 +5,9 @@
 # the test writes itself (Q4_0, Q8_0 with a tied output, F32), once per
 # level named by SHARDPIPE_SIMD, with the weights in huge pages and left
 # mapped (SHARDPIPE_MMAP=1). Also: an unknown SHARDPIPE_SIMD is reported,
-# with the levels there are, and the run goes on at the fastest.
+# with the levels there are, and the run goes on at the fastest; the
+# prefetch distance (SHARDPIPE_PREFETCH) does not change the tokens, and a
+# bad one is reported and replaced by the default.
 # Usage: bash simd_levels.sh SHARDPIPE SHARED_DIR SOURCE_DIR
 set -u
 bin=$1
@@ -48,6 +50,21 @@ for model in q4 q8 f32; do
   done
   [ $fails -eq "$before" ] && echo "$model: ${#levels[@]} levels x 2 weight placements, same 40 sampled tokens"
 done
+
+# prefetch distance: off, one line, the default, far; a bad value is named
+SHARDPIPE_PREFETCH=12kb "$bin" generate -m "$tmp/q4.gguf" -p "x" -n 2 >/dev/null 2>"$tmp/err" ||
+  fail "a bad SHARDPIPE_PREFETCH stopped the run: $(cat "$tmp/err")"
+grep -q "SHARDPIPE_PREFETCH=12kb is not a byte count in 0..1048576; using [0-9]*" "$tmp/err" ||
+  fail "no message for a bad SHARDPIPE_PREFETCH: $(cat "$tmp/err")"
+before=$fails
+for pf in 0 64 "" 65536; do
+  out=$tmp/q4-pf$pf.txt
+  SHARDPIPE_PREFETCH=$pf "$bin" generate -m "$tmp/q4.gguf" -p "once upon a time" -n 40 --temp 1.0 --top-k 0 \
+    --top-p 1 --min-p 0 --seed 9 --ignore-eos --tokens-out "$out" >/dev/null 2>"$tmp/err" ||
+    { fail "SHARDPIPE_PREFETCH=$pf: $(cat "$tmp/err")"; continue; }
+  cmp -s "$tmp/q4-pf0.txt" "$out" || fail "SHARDPIPE_PREFETCH=$pf sampled other tokens than with no prefetch"
+done
+[ $fails -eq "$before" ] && echo "prefetch: 0, 64, default and 65536 bytes ahead, same 40 sampled tokens"
 
 [ $fails -eq 0 ] && echo "simd_levels: all passed"
 exit $((fails > 0))

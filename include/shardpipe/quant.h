@@ -120,6 +120,9 @@ void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a);
  * "avx512vbmi", "neon", "neon-dotprod") and a way for tests and benchmarks
  * to list and force the available levels. */
 const char *sp_simd_name(void);
+/* Bytes ahead of the weight stream the int8 kernels prefetch (chosen per
+ * CPU; SHARDPIPE_PREFETCH=<bytes> overrides it, 0 = no prefetch). */
+int sp_simd_prefetch(void);
 /* 1 when quantized weights take the int8 tile kernels at every micro-batch
  * size on the level in use (every SIMD level; not the scalar one: see
  * matmul.c). */

@@ -50,6 +50,7 @@ typedef struct bench_env {
     char kernel[256];
     const char *blas;
     const char *simd;
+    int prefetch;         /* bytes ahead the int8 kernels prefetch */
 } bench_env;
 
 /* First line of a shell command's output, trailing newline removed; "" if
@@ -114,6 +115,7 @@ static void env_collect(bench_env *env)
         snprintf(env->kernel, sizeof env->kernel, "unknown");
     env->blas = sp_blas_config();
     env->simd = sp_simd_name();
+    env->prefetch = sp_simd_prefetch();
 }
 
 /* Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current
@@ -382,6 +384,7 @@ static int write_json(const char *path, const bench_opts *o, const bench_env *en
     json_str(f, env->blas);
     fprintf(f, ",\n    \"simd\": ");
     json_str(f, env->simd);
+    fprintf(f, ",\n    \"prefetch_bytes\": %d", env->prefetch);
     fprintf(f, "\n  },\n  \"model\": {\n    \"path\": ");
     json_str(f, o->model);
     fprintf(f, ",\n    \"layer_type\": \"%s\",\n    \"output_type\": \"%s\",\n", sp_dtype_name(m->layers[0].wq.type),

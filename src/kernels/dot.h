@@ -19,23 +19,34 @@
  * once, straight from DRAM, and on one core the hardware prefetchers keep
  * too few lines in flight for the int8 kernels (their loads wait on memory
  * between bursts of arithmetic). Each group of four blocks therefore asks
- * for the lines SP_PREFETCH_AHEAD bytes further on to be brought into L2
+ * for the lines sp_prefetch_ahead bytes further on to be brought into L2
  * (prefetcht1 on x86, PRFM PLDL2KEEP on aarch64; the hint never faults, so
- * running past the end of a matrix is harmless). Measured on a 2-core
- * Intel Xeon (AVX-512 VNNI), TinyLlama-1.1B shape, `shardpipe generate`
- * decode, 1 / 2 threads, weights in 4 KiB pages: Q4_0 12.5 -> 18.2 /
- * 22.8 -> 32.6 tok/s. With the weights in huge pages (weights.c), 1 thread:
- * 1 KB ahead 20.2 (Q4_0) / 12.4 (Q8_0) tok/s, 2 KB 22.5 / 13.6, 3 KB
- * 22-23.5 / 13.2-14.3, 4 KB 21.7 / 12.4 (a multiple of 4 KiB makes every
- * prefetch alias the load it runs ahead of in the low 12 address bits,
- * which the core's memory disambiguation compares), 5-7 KB 21-22.5 /
- * 12.6-12.9. Weights only: the activations are reused from L1. Bits are
- * not affected. */
-#define SP_PREFETCH_AHEAD 3072
+ * running past the end of a matrix is harmless); 0 turns it off. Weights
+ * only: the activations are reused from L1. Bits are not affected.
+ *
+ * The best distance is the core's, so simd.c picks it per CPU (and
+ * SHARDPIPE_PREFETCH=<bytes> overrides it). Measured, TinyLlama-1.1B shape,
+ * `shardpipe generate` decode, weights in huge pages (weights.c):
+ *  - 2-core Intel Xeon (AVX-512 VNNI), 1 thread: 1 KB ahead 20.2 (Q4_0) /
+ *    12.4 (Q8_0) tok/s, 2 KB 22.5 / 13.6, 3 KB 22-23.5 / 13.2-14.3, 4 KB
+ *    21.7 / 12.4 (a multiple of 4 KiB makes every prefetch alias the load
+ *    it runs ahead of in the low 12 address bits, which the core's memory
+ *    disambiguation compares), 5-7 KB 21-22.5 / 12.6-12.9; in 4 KiB pages
+ *    no prefetch -> 3 KB took Q4_0 from 12.5 to 18.2 tok/s.
+ *  - 2-core AMD EPYC (Zen 4), SHARDPIPE_PREFETCH sweep, 3 runs of 64 tokens
+ *    each (2026-12-04), Q4_0 / Q8_0 tok/s, 1 thread: 3 KB 27.4-28.4 /
+ *    15.9-16.9, 5 KB 34.4-35.6 / 20.4-22.5, 7 KB 35.9-37.7 / 22.8-25.7,
+ *    10 KB 37.8-39.3 / 21.3-23.8, 14 KB 37.6-39.4 / 20.5-24.7, none
+ *    29.6-34.2 / 23.4-24.6; 2 threads: 3 KB 41.5-43.3 / 24.5-25.0, 7 KB
+ *    41.9-49.7 / 27.1-27.6, 10 KB 43.1-57.6 / 24.9-26.6, none 45.2-49.4 /
+ *    25.5-33.1. */
+extern int sp_prefetch_ahead;
 
-static inline __attribute__((always_inline)) void sp_prefetch_group(const void *group, const int bytes)
+static inline __attribute__((always_inline)) void sp_prefetch_group(const void *group, const int bytes,
+                                                                     const int64_t ahead)
 {
-    const char *p = (const char *)group + SP_PREFETCH_AHEAD;
+    if (!ahead) return;
+    const char *p = (const char *)group + ahead;
     for (int o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
 }
 

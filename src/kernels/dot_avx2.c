@@ -75,13 +75,13 @@ static inline __attribute__((always_inline)) void q4_rows(int64_t n, const sp_bl
                                                            const sp_q8_group *a, int64_t stride,
                                                            const int na, float *out)
 {
-    const int64_t nb = n / SP_QK;
+    const int64_t nb = n / SP_QK, ahead = sp_prefetch_ahead;
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
     __m256 acc[2][SP_DOT_ROWS];
     for (int i = 0; i < na; i++) acc[0][i] = acc[1][i] = _mm256_setzero_ps();
     int64_t b = 0, g = 0;
     for (; b + 4 <= nb; b += 4, g++) {
-        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q4_0));
+        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q4_0), ahead);
         __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
         for (int k = 0; k < 4; k += 2) {
             __m256 dwk = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw),
@@ -112,13 +112,13 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_bl
                                                            const sp_q8_group *a, int64_t stride,
                                                            const int na, float *out)
 {
-    const int64_t nb = n / SP_QK;
+    const int64_t nb = n / SP_QK, ahead = sp_prefetch_ahead;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[2][SP_DOT_ROWS];
     for (int i = 0; i < na; i++) acc[0][i] = acc[1][i] = _mm256_setzero_ps();
     int64_t b = 0, g = 0;
     for (; b + 4 <= nb; b += 4, g++) {
-        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q8_0));
+        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q8_0), ahead);
         __m128 dw = scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
         for (int k = 0; k < 4; k += 2) {
             __m256 dwk = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw),

@@ -89,7 +89,7 @@ static inline __attribute__((always_inline)) VBMI void q4_rows_vbmi(int64_t n, c
                                                                      const sp_q8_group *a, int64_t stride,
                                                                      const int na, float *out)
 {
-    const int64_t nb = n / SP_QK;
+    const int64_t nb = n / SP_QK, ahead = sp_prefetch_ahead;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     const __m512i qidx = _mm512_load_si512(q4_qidx), didx = _mm512_load_si512(q4_didx);
     /* x >> 4 in every byte as one GF(2) affine map (vgf2p8affineqb: Ice
@@ -102,7 +102,7 @@ static inline __attribute__((always_inline)) VBMI void q4_rows_vbmi(int64_t n, c
     for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
     int64_t b = 0, g = 0;
     for (; b + 4 <= nb; b += 4, g++) {
-        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q4_0));
+        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q4_0), ahead);
         const char *p = (const char *)(w + b);
         __m512i A = _mm512_loadu_si512(p), B = _mm512_loadu_si512(p + 8);
         /* keep A in its register: GCC otherwise folds a second load of

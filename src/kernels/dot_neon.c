@@ -125,8 +125,9 @@ static inline __attribute__((always_inline)) void rows_neon(int64_t n, const voi
     float32x4_t a0[SP_DOT_ROWS], a1[SP_DOT_ROWS], a2[SP_DOT_ROWS], a3[SP_DOT_ROWS], tail[SP_DOT_ROWS];
     for (int i = 0; i < na; i++) a0[i] = a1[i] = a2[i] = a3[i] = tail[i] = vdupq_n_f32(0.0f);
     const size_t block_bytes = q4 ? sizeof(sp_block_q4_0) : sizeof(sp_block_q8_0);
+    const int64_t ahead = sp_prefetch_ahead;
     for (; b + 4 <= nb; b += 4) {
-        sp_prefetch_group((const char *)w + b * block_bytes, 4 * (int)block_bytes);
+        sp_prefetch_group((const char *)w + b * block_bytes, 4 * (int)block_bytes, ahead);
         block_fma(w, q4, b, a, stride, na, a0, dot32);
         block_fma(w, q4, b + 1, a, stride, na, a1, dot32);
         block_fma(w, q4, b + 2, a, stride, na, a2, dot32);

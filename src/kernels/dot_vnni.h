@@ -66,7 +66,7 @@ static inline __attribute__((always_inline)) void q4_rows(int64_t n, const sp_bl
                                                            const sp_q8_group *a, int64_t stride,
                                                            const int na, float *out)
 {
-    const int64_t nb = n / SP_QK;
+    const int64_t nb = n / SP_QK, ahead = sp_prefetch_ahead;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i idx0 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
     const __m256i idx2 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
@@ -74,7 +74,7 @@ static inline __attribute__((always_inline)) void q4_rows(int64_t n, const sp_bl
     for (int i = 0; i < na; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
     int64_t b = 0, g = 0;
     for (; b + 4 <= nb; b += 4, g++) {
-        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q4_0));
+        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q4_0), ahead);
         __m256 dw = _mm256_castps128_ps256(scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d));
         __m256 dw0 = _mm256_permutevar8x32_ps(dw, idx0), dw2 = _mm256_permutevar8x32_ps(dw, idx2);
         __m256i q01 = load_halves(w[b].qs, w[b + 1].qs), q23 = load_halves(w[b + 2].qs, w[b + 3].qs);
@@ -110,7 +110,7 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_bl
                                                            const sp_q8_group *a, int64_t stride,
                                                            const int na, float *out)
 {
-    const int64_t nb = n / SP_QK;
+    const int64_t nb = n / SP_QK, ahead = sp_prefetch_ahead;
     const __m256i idx0 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
     const __m256i idx2 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
     const __m256i x80 = _mm256_set1_epi8((char)0x80);
@@ -118,7 +118,7 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const sp_bl
     for (int i = 0; i < na; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
     int64_t b = 0, g = 0;
     for (; b + 4 <= nb; b += 4, g++) {
-        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q8_0));
+        sp_prefetch_group(w + b, 4 * sizeof(sp_block_q8_0), ahead);
         __m256 dw = _mm256_castps128_ps256(scales4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d));
         __m256 dw0 = _mm256_permutevar8x32_ps(dw, idx0), dw2 = _mm256_permutevar8x32_ps(dw, idx2);
         /* quants 0-15 / 16-31 of blocks 0-1, then of blocks 2-3 */

@@ -6,7 +6,7 @@
  * special flag) into four independent accumulators, so the loop issues
  * loads as fast as the core can and the figure is the memory system's, not
  * the adder's. It runs twice per pass, as is and with the software
- * prefetch the int8 kernels issue (SP_PREFETCH_AHEAD, dot.h), and the
+ * prefetch the int8 kernels issue (sp_prefetch_ahead, dot.h), and the
  * better median counts: on cores whose hardware prefetchers keep few lines
  * in flight the prefetched loop reads faster (2-core Intel Xeon: 16.8 vs
  * 14.6 GB/s with one thread), and a ceiling the kernels can beat is no
@@ -42,7 +42,7 @@ static double median(double *v, int n)
 typedef struct read_job {
     u64x2 *buf;
     long n;          /* vectors; a multiple of 4 */
-    int prefetch;    /* 1: prefetch SP_PREFETCH_AHEAD bytes ahead, as the kernels do */
+    int prefetch;    /* 1: prefetch sp_prefetch_ahead bytes ahead, as the kernels do */
     uint64_t *sums;  /* one per thread, so the loads cannot be optimized away */
 } read_job;
 
@@ -58,8 +58,9 @@ static void read_fill(void *arg, int ith, int nth)
 static inline __attribute__((always_inline)) u64x2 sum_slice(const u64x2 *p, long lo, long hi, const int prefetch)
 {
     u64x2 a = {0, 0}, b = a, c = a, d = a;
+    const long ahead = sp_prefetch_ahead;
     for (long i = lo; i < hi; i += 4) { /* 64 bytes: one line per step */
-        if (prefetch) __builtin_prefetch((const char *)(p + i) + SP_PREFETCH_AHEAD, 0, 2);
+        if (prefetch) __builtin_prefetch((const char *)(p + i) + ahead, 0, 2);
         a += p[i];
         b += p[i + 1];
         c += p[i + 2];

@@ -6,7 +6,9 @@
  * level that is both compiled in and supported by this CPU; the fastest is
  * chosen before main() runs (a constructor), so the choice never races with
  * the worker threads. Tests and benchmarks walk the list with
- * sp_simd_count/sp_simd_force to compare every level with the reference. */
+ * sp_simd_count/sp_simd_force to compare every level with the reference.
+ * It also picks how far ahead the int8 kernels prefetch the weights
+ * (sp_prefetch_ahead, dot.h), which depends on the core, not the level. */
 #include "shardpipe/quant.h"
 
 #include <stddef.h>
@@ -110,6 +112,30 @@ static const sp_simd_level level_neon_dotprod = {
 
 #define MAX_LEVELS 6
 
+/* Bytes ahead of the weight stream that the int8 kernels prefetch; see
+ * dot.h for the figures behind each default. */
+int sp_prefetch_ahead = 3072;
+
+/* The per-CPU default, then SHARDPIPE_PREFETCH=<bytes> (0 = off) to tune
+ * a board by hand (bench engine shows the effect). */
+static void pick_prefetch(void)
+{
+#if defined(__x86_64__)
+    /* measured on Zen 4; Intel cores measured best at 3 KB */
+    if (__builtin_cpu_is("amd")) sp_prefetch_ahead = 7168;
+#endif
+    const char *want = getenv("SHARDPIPE_PREFETCH");
+    if (want && *want) {
+        char *end;
+        long v = strtol(want, &end, 10);
+        if (*end || v < 0 || v > (1 << 20))
+            fprintf(stderr, "shardpipe: SHARDPIPE_PREFETCH=%s is not a byte count in 0..1048576; using %d\n", want,
+                    sp_prefetch_ahead);
+        else
+            sp_prefetch_ahead = (int)v;
+    }
+}
+
 static const sp_simd_level *levels[MAX_LEVELS];
 static int n_levels;
 static const sp_simd_level *active;
@@ -140,6 +166,7 @@ static void detect(void)
         levels[n_levels++] = &level_neon_dotprod;
 #endif
     active = levels[n_levels - 1];
+    pick_prefetch();
     /* SHARDPIPE_SIMD=<level> picks a slower level (to compare kernels on
      * one board, or to rule one out); every level gives the same bits */
     const char *want = getenv("SHARDPIPE_SIMD");
@@ -281,6 +308,12 @@ int sp_simd_int8_prompts(void)
 const char *sp_simd_name(void)
 {
     return current()->name;
+}
+
+int sp_simd_prefetch(void)
+{
+    current();
+    return sp_prefetch_ahead;
 }
 
 int sp_simd_count(void)

@@ -202,9 +202,9 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
     progress pg = {o, 0, nc * (1 + SP_MV_COUNT + 1)};
     snprintf(p->origin, sizeof p->origin,
              "shardpipe profile%s: membench read %zu MiB; sp_matmul on random %dx%d matrices (%zu MiB per type) "
-             "with the %s kernels; cblas_sgemm (%s); median of %d",
+             "with the %s kernels (prefetch %d B ahead); cblas_sgemm (%s); median of %d",
              o->thorough ? " --thorough" : " (quick)", bw_bytes >> 20, MV_ROWS, MV_COLS, mv_bytes >> 20,
-             sp_simd_name(), sp_blas_config(), reps);
+             sp_simd_name(), sp_simd_prefetch(), sp_blas_config(), reps);
 
     /* memory bandwidth, per thread count */
     for (int i = 0; i < nc; i++) {
