@@ -115,6 +115,21 @@ float sp_vec_dot_f32(int64_t n, const float *w, const float *a);
 /* Any n (attention head sizes need not be multiples of 32). */
 float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a);
+/* Attention for the nq query heads of one KV group over n cache rows
+ * (k or v + p * stride, fp16, head size hd), with the bits of the calls
+ * they replace but each cache row read once for all nq heads:
+ *  - scores: s[g * s_stride + p] = sp_vec_dot_f16_f32(hd, k + p * k_stride,
+ *    q + g * hd) * scale;
+ *  - values: for p = 0..n-1 in order, sp_vec_mad_f16(hd, y + g * hd,
+ *    v + p * v_stride, w[g * w_stride + p]) (y accumulates). */
+/* x[i] = sp_fp16_to_f32(sp_f32_to_fp16(x[i])), the same bits at every level
+ * (what attention does to its queries and weights before they meet the
+ * fp16 cache). */
+void sp_round_f16(float *x, int64_t n);
+void sp_attn_scores_f16(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq, float scale,
+                        float *s, int64_t s_stride);
+void sp_attn_values_f16(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
+                        int64_t w_stride, float *y);
 
 /* Name of the SIMD level in use ("scalar", "avx2", "avxvnni", "avx512vnni",
  * "avx512vbmi", "neon", "neon-dotprod") and a way for tests and benchmarks

@@ -319,3 +319,123 @@ void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a)
     }
     for (; i < n; i++) y[i] = fmaf(a, fp16_to_f32(x[i]), y[i]);
 }
+
+/* ---- attention over the fp16 KV cache, several query heads at once ----
+ * The bits of the single-row kernels above, call for call (quant.h says
+ * what each result equals); what changes is the work around them. */
+
+/* K rows: each position's dot keeps the two accumulators of
+ * sp_vec_dot_f16_f32_avx2, and eight positions are reduced together. The
+ * transpose below adds the same pairs as hsum_ps, ((v0 + v4) + (v2 + v6)) +
+ * ((v1 + v5) + (v3 + v7)) for each position's lanes v, in three vector
+ * additions for all eight instead of five shuffles and three additions
+ * each. Positions go in blocks of eight outside and heads inside, so a
+ * block's K rows (8 x 128 bytes at head size 64) are read from memory once
+ * and from L1 by the other heads of the KV group. */
+static inline __m256 dot_f16_lanes(int hd, const uint16_t *w, const float *a)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= hd; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(a + i),
+                               acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8))),
+                               _mm256_loadu_ps(a + i + 8), acc1);
+    }
+    if (i + 8 <= hd)
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(a + i),
+                               acc0);
+    return _mm256_add_ps(acc0, acc1);
+}
+
+void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
+                             float scale, float *s, int64_t s_stride)
+{
+    int p = 0;
+    if (hd % 8 == 0) { /* else every position has a scalar tail after its hsum */
+        const __m256 vs = _mm256_set1_ps(scale);
+        const __m256i order = _mm256_setr_epi32(0, 2, 1, 3, 4, 6, 5, 7);
+        for (; p + 8 <= n; p += 8) {
+            const uint16_t *kp = k + (int64_t)p * k_stride;
+            for (int g = 0; g < nq; g++) {
+                const float *qg = q + (int64_t)g * hd;
+                __m256 v[8];
+                for (int j = 0; j < 8; j++) v[j] = dot_f16_lanes(hd, kp + j * k_stride, qg);
+                /* s_j = lanes 0-3 + lanes 4-7 of v_j: [s0 | s4], [s1 | s5], ... */
+                __m256 s04 = _mm256_add_ps(_mm256_permute2f128_ps(v[0], v[4], 0x20),
+                                           _mm256_permute2f128_ps(v[0], v[4], 0x31));
+                __m256 s15 = _mm256_add_ps(_mm256_permute2f128_ps(v[1], v[5], 0x20),
+                                           _mm256_permute2f128_ps(v[1], v[5], 0x31));
+                __m256 s26 = _mm256_add_ps(_mm256_permute2f128_ps(v[2], v[6], 0x20),
+                                           _mm256_permute2f128_ps(v[2], v[6], 0x31));
+                __m256 s37 = _mm256_add_ps(_mm256_permute2f128_ps(v[3], v[7], 0x20),
+                                           _mm256_permute2f128_ps(v[3], v[7], 0x31));
+                /* t_j = (s_j0 + s_j2, s_j1 + s_j3): [t0 t2 | t4 t6], [t1 t3 | t5 t7] */
+                __m256 t0246 = _mm256_add_ps(_mm256_shuffle_ps(s04, s26, 0x44), _mm256_shuffle_ps(s04, s26, 0xee));
+                __m256 t1357 = _mm256_add_ps(_mm256_shuffle_ps(s15, s37, 0x44), _mm256_shuffle_ps(s15, s37, 0xee));
+                /* r_j = t_j0 + t_j1, in the order r0 r2 r1 r3 | r4 r6 r5 r7 */
+                __m256 r = _mm256_add_ps(_mm256_shuffle_ps(t0246, t1357, 0x88), _mm256_shuffle_ps(t0246, t1357, 0xdd));
+                r = _mm256_permutevar8x32_ps(r, order);
+                _mm256_storeu_ps(s + g * s_stride + p, _mm256_mul_ps(r, vs));
+            }
+        }
+    }
+    for (; p < n; p++)
+        for (int g = 0; g < nq; g++)
+            s[g * s_stride + p] = sp_vec_dot_f16_f32_avx2(hd, k + (int64_t)p * k_stride, q + (int64_t)g * hd) * scale;
+}
+
+/* V rows: y += w_p * v_p for p in order, as n calls of sp_vec_mad_f16_avx2
+ * would do it, but with 64 (then 8) elements of y held in registers over a
+ * block of positions instead of loaded and stored for each one. Blocks of
+ * 64 positions outside, heads inside, so the block's V rows stay in L1 for
+ * the KV group's heads. */
+#define ATTN_VALUES_BLOCK 64
+void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
+                             int64_t w_stride, float *y)
+{
+    for (int p0 = 0; p0 < n; p0 += ATTN_VALUES_BLOCK) {
+        int p1 = n - p0 < ATTN_VALUES_BLOCK ? n : p0 + ATTN_VALUES_BLOCK;
+        for (int g = 0; g < nq; g++) {
+            const float *wg = w + g * w_stride;
+            float *yg = y + (int64_t)g * hd;
+            int i = 0;
+            for (; i + 64 <= hd; i += 64) {
+                __m256 acc[8];
+                for (int j = 0; j < 8; j++) acc[j] = _mm256_loadu_ps(yg + i + 8 * j);
+                for (int p = p0; p < p1; p++) {
+                    const uint16_t *vp = v + (int64_t)p * v_stride + i;
+                    __m256 wp = _mm256_set1_ps(wg[p]);
+                    for (int j = 0; j < 8; j++)
+                        acc[j] = _mm256_fmadd_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + 8 * j))),
+                                                 acc[j]);
+                }
+                for (int j = 0; j < 8; j++) _mm256_storeu_ps(yg + i + 8 * j, acc[j]);
+            }
+            for (; i + 8 <= hd; i += 8) {
+                __m256 acc = _mm256_loadu_ps(yg + i);
+                for (int p = p0; p < p1; p++)
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(wg[p]),
+                                          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (int64_t)p * v_stride + i))),
+                                          acc);
+                _mm256_storeu_ps(yg + i, acc);
+            }
+            for (; i < hd; i++) {
+                float acc = yg[i];
+                for (int p = p0; p < p1; p++) acc = fmaf(wg[p], fp16_to_f32(v[(int64_t)p * v_stride + i]), acc);
+                yg[i] = acc;
+            }
+        }
+    }
+}
+
+/* x[i] = fp16(x[i]) back in f32: vcvtps2ph rounds to nearest even with the
+ * IEEE rules sp_f32_to_fp16 spells out (subnormal halves, overflow to
+ * infinity, NaNs quieted with their top payload bits), 8 values a step. */
+void sp_round_f16_avx2(float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) x[i] = sp_fp16_to_f32(sp_f32_to_fp16(x[i]));
+}

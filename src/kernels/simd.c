@@ -38,6 +38,11 @@ typedef struct sp_simd_level {
     float (*dot_f16_f32)(int64_t, const uint16_t *, const float *);
     void (*mad_f16)(int64_t, float *, const uint16_t *, float);
     void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* NULL: the scalar one */
+    /* attention over the fp16 KV cache for the heads of a KV group; NULL:
+     * loops over dot_f16_f32 / mad_f16 (the same bits by definition) */
+    void (*attn_scores)(int, int, const uint16_t *, int64_t, const float *, int, float, float *, int64_t);
+    void (*attn_values)(int, int, const uint16_t *, int64_t, const float *, int, int64_t, float *);
+    void (*round_f16)(float *, int64_t); /* NULL: sp_f32_to_fp16 and back per value */
     /* 1 where quantized weights take the int8 tiles at every micro-batch
      * size, never dequantize + sgemm (matmul.c says why) */
     int int8_prompts;
@@ -64,7 +69,7 @@ static void rows_q4_0_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_grou
 static const sp_simd_level level_scalar = {
     "scalar", rows_q8_0_scalar, rows_q4_0_scalar, sp_vec_dot_f32_scalar,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
-    sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, 0,
+    sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, NULL, NULL, NULL, 0,
 };
 
 #if defined(__x86_64__)
@@ -72,25 +77,29 @@ static const sp_simd_level level_avx2 = {
     "avx2", sp_vec_dot_q8_0_q8g_rows_avx2, sp_vec_dot_q4_0_q8g_rows_avx2, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_quantize_row_q8g_avx2, 1,
+    sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
+    sp_round_f16_avx2, 1,
 };
 static const sp_simd_level level_avxvnni = {
     "avxvnni", sp_vec_dot_q8_0_q8g_rows_avxvnni, sp_vec_dot_q4_0_q8g_rows_avxvnni, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_quantize_row_q8g_avx2, 1,
+    sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
+    sp_round_f16_avx2, 1,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_quantize_row_q8g_avx2, 1,
+    sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
+    sp_round_f16_avx2, 1,
 };
 static const sp_simd_level level_avx512vbmi = {
     "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512vbmi, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
-    sp_quantize_row_q8g_avx2, 1,
+    sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
+    sp_round_f16_avx2, 1,
 };
 #endif
 
@@ -99,14 +108,14 @@ static const sp_simd_level level_neon = {
     "neon", sp_vec_dot_q8_0_q8g_rows_neon, sp_vec_dot_q4_0_q8g_rows_neon, sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    NULL, 1,
+    NULL, NULL, NULL, NULL, 1,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod,
     sp_vec_dot_f32_neon,
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
-    NULL, 1,
+    NULL, NULL, NULL, NULL, 1,
 };
 #endif
 
@@ -276,6 +285,41 @@ float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a)
 void sp_vec_mad_f16(int64_t n, float *y, const uint16_t *x, float a)
 {
     current()->mad_f16(n, y, x, a);
+}
+
+void sp_round_f16(float *x, int64_t n)
+{
+    const sp_simd_level *l = current();
+    if (l->round_f16) {
+        l->round_f16(x, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) x[i] = sp_fp16_to_f32(sp_f32_to_fp16(x[i]));
+}
+
+void sp_attn_scores_f16(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq, float scale,
+                        float *s, int64_t s_stride)
+{
+    const sp_simd_level *l = current();
+    if (l->attn_scores) {
+        l->attn_scores(hd, n, k, k_stride, q, nq, scale, s, s_stride);
+        return;
+    }
+    for (int p = 0; p < n; p++)
+        for (int g = 0; g < nq; g++)
+            s[g * s_stride + p] = l->dot_f16_f32(hd, k + (int64_t)p * k_stride, q + (int64_t)g * hd) * scale;
+}
+
+void sp_attn_values_f16(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
+                        int64_t w_stride, float *y)
+{
+    const sp_simd_level *l = current();
+    if (l->attn_values) {
+        l->attn_values(hd, n, v, v_stride, w, nq, w_stride, y);
+        return;
+    }
+    for (int p = 0; p < n; p++)
+        for (int g = 0; g < nq; g++) l->mad_f16(hd, y + (int64_t)g * hd, v + (int64_t)p * v_stride, w[g * w_stride + p]);
 }
 
 void sp_simd_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n)

@@ -94,7 +94,7 @@ sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, in
     /* per thread, for the heads of one KV group: scores, fp16-rounded
      * queries, and each head's max score and 1/sum (see attn_worker) */
     int group = c->n_heads / c->n_kv_heads;
-    e->scores = sp_calloc((size_t)n_threads * group * (ctx + c->head_dim + 2), sizeof(float));
+    e->scores = sp_calloc((size_t)n_threads * group * (ctx + c->head_dim), sizeof(float));
     e->rope_cs = sp_calloc(r * (c->rope_dim / 2) * 2, sizeof(float));
     e->xb = sp_calloc(r * c->dim, sizeof(float));
     e->order = sp_calloc(r, sizeof(int));
@@ -167,9 +167,10 @@ static void rope(float *v, int n_heads, int head_dim, int rope_dim, const float 
 /* ---- attention, threaded over (row, KV head) pairs ----
  *
  * The heads of one KV group share their K and V rows, so they are done
- * together: each cache row is read once for the whole group. Every head
- * still sums its scores, softmax and weighted values in position order, as
- * if it ran alone. */
+ * together (sp_attn_scores_f16 / sp_attn_values_f16): each cache row is
+ * read from memory once for the whole group. Every head still sums its
+ * scores, softmax and weighted values in position order, as if it ran
+ * alone. */
 
 typedef struct attn_job {
     sp_engine *e;
@@ -185,45 +186,38 @@ static void attn_worker(void *arg, int ith, int nth)
     const sp_kv_cache *kv = e->kv;
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, ctx = e->ctx;
     float inv_sqrt = 1.0f / sqrtf((float)hd);
-    float *scores = e->scores + (size_t)ith * group * (ctx + hd + 2); /* group x ctx */
+    float *scores = e->scores + (size_t)ith * group * (ctx + hd); /* group x ctx */
     float *qh = scores + (size_t)group * ctx;  /* group x hd: the queries rounded to fp16 */
-    float *maxs = qh + (size_t)group * hd;     /* group */
-    float *inv = maxs + group;                 /* group */
     long lo, hi;
     sp_split_range((long)job->b->n * c->n_kv_heads, ith, nth, 1, &lo, &hi);
     for (long t = lo; t < hi; t++) {
         int row = (int)(t / c->n_kv_heads), kvh = (int)(t % c->n_kv_heads);
         int seq = job->b->seq[row], pos = job->b->pos[row];
         const float *q = e->q + (size_t)row * c->dim + (size_t)kvh * group * hd;
-        for (int i = 0; i < group * hd; i++) qh[i] = sp_fp16_to_f32(sp_f32_to_fp16(q[i]));
+        memcpy(qh, q, (size_t)group * hd * sizeof(float));
+        sp_round_f16(qh, (int64_t)group * hd);
         /* scores over positions 0..pos, then a softmax, per head */
-        for (int g = 0; g < group; g++) maxs[g] = -INFINITY;
-        for (int p = 0; p <= pos; p++) {
-            const uint16_t *k = kv_row(kv, kv->k, job->layer, seq, p) + kvh * hd;
-            for (int g = 0; g < group; g++) {
-                float s = sp_vec_dot_f16_f32(hd, k, qh + g * hd) * inv_sqrt;
-                scores[g * ctx + p] = s;
-                if (s > maxs[g]) maxs[g] = s;
-            }
-        }
+        sp_attn_scores_f16(hd, pos + 1, kv_row(kv, kv->k, job->layer, seq, 0) + kvh * hd, kv->kv_dim, qh, group,
+                           inv_sqrt, scores, ctx);
         for (int g = 0; g < group; g++) {
             float *sc = scores + g * ctx;
+            float m = -INFINITY;
+            for (int p = 0; p <= pos; p++)
+                if (sc[p] > m) m = sc[p];
             double sum = 0.0;
             for (int p = 0; p <= pos; p++) {
-                sc[p] = expf(sc[p] - maxs[g]);
+                sc[p] = expf(sc[p] - m);
                 sum += sc[p];
             }
-            inv[g] = (float)(1.0 / sum);
+            /* the weights, rounded to fp16 like the cache they weigh */
+            float inv = (float)(1.0 / sum);
+            for (int p = 0; p <= pos; p++) sc[p] *= inv;
+            sp_round_f16(sc, pos + 1);
         }
         float *out = e->att_out + (size_t)row * c->dim + (size_t)kvh * group * hd;
         memset(out, 0, (size_t)group * hd * sizeof(float));
-        for (int p = 0; p <= pos; p++) {
-            const uint16_t *v = kv_row(kv, kv->v, job->layer, seq, p) + kvh * hd;
-            for (int g = 0; g < group; g++) {
-                float w = sp_fp16_to_f32(sp_f32_to_fp16(scores[g * ctx + p] * inv[g]));
-                sp_vec_mad_f16(hd, out + g * hd, v, w);
-            }
-        }
+        sp_attn_values_f16(hd, pos + 1, kv_row(kv, kv->v, job->layer, seq, 0) + kvh * hd, kv->kv_dim, scores, group,
+                           ctx, out);
     }
 }
 
