@@ -10,7 +10,8 @@
  * scales, and that row dequantization is bit-identical to the portable
  * loops; that the tile kernels give the single-row bits and the activation
  * quantizer the scalar level's bytes; and that every level's packed int8,
- * f32 and fp16 dots have exactly the bits of the scalar level, which sums
+ * f32 and fp16 dots, KV-group attention and fp16 rounding have exactly the
+ * bits of the scalar level, which sums
  * in one fixed order on every architecture (src/kernels/quant.c). It prints
  * one line per level, then a digest of those outputs: tests/kernel_selftest.sh
  * checks that the x86-64 build and the aarch64 one print the same digest,
@@ -221,6 +222,19 @@ static void canonical_outputs(outputs *o)
         float r[2] = {sp_vec_dot_f32(lens[k], x, y), sp_vec_dot_f16_f32(lens[k] < 200 ? lens[k] : 200, h, y)};
         put(o, r, sizeof r);
     }
+    /* attention for a KV group of 3 heads over 19 cache rows of 70 halves
+     * (head size 64 and 40), and fp16 rounding of values of every size */
+    static float s[3 * 19], att[3 * 64], rnd[37];
+    for (int hd = 64; hd >= 40; hd -= 24) {
+        sp_attn_scores_f16(hd, 19, h + 3, 70, x, 3, 0.125f, s, 19);
+        put(o, s, sizeof s);
+        memset(att, 0, sizeof att);
+        sp_attn_values_f16(hd, 19, h + 5, 70, s, 3, 19, att);
+        put(o, att, sizeof att);
+    }
+    for (int i = 0; i < 37; i++) rnd[i] = x[i] * (i < 12 ? 1e-5f : i < 24 ? 1.0f : 3e4f);
+    sp_round_f16(rnd, 37);
+    put(o, rnd, sizeof rnd);
 }
 
 /* FNV-1a over the outputs' bits. */
