@@ -97,6 +97,11 @@ void sp_dequantize_row_q4_0_neon(const sp_block_q4_0 *x, float *y, int64_t n);
 void sp_dequantize_row_f16_neon(const uint16_t *x, float *y, int64_t n);
 float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16_neon(int64_t n, float *y, const uint16_t *x, float a);
+void sp_attn_scores_f16_neon(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
+                             float scale, float *s, int64_t s_stride);
+void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
+                             int64_t w_stride, float *y);
+void sp_round_f16_neon(float *x, int64_t n);
 void sp_vec_dot_q8_0_q8g_rows_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 void sp_vec_dot_q4_0_q8g_rows_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,

@@ -285,3 +285,100 @@ void sp_vec_mad_f16_neon(int64_t n, float *y, const uint16_t *x, float a)
     }
     for (; i < n; i++) y[i] = fmaf(a, fp16_to_f32(x[i]), y[i]);
 }
+
+/* ---- attention for the heads of a KV group (quant.h), NEON ----
+ * The bits of the calls above; the shapes of the AVX2 versions in
+ * dot_avx2.c (not timed on a board yet). Scores: four positions' s = lo +
+ * hi vectors are transposed so that ((s0 + s2) + (s1 + s3)), hsum8's
+ * order, is three vector additions for all four. */
+static inline void dot_f16_halves(int hd, const uint16_t *w, const float *a, float32x4_t *lo, float32x4_t *hi)
+{
+    float32x4_t acc[2][2];
+    for (int k = 0; k < 2; k++) acc[k][0] = acc[k][1] = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i + 16 <= hd; i += 16)
+        for (int k = 0; k < 2; k++)
+            for (int h = 0; h < 2; h++)
+                acc[k][h] = vfmaq_f32(acc[k][h], load_f16x4(w + i + 8 * k + 4 * h), vld1q_f32(a + i + 8 * k + 4 * h));
+    if (i + 8 <= hd)
+        for (int h = 0; h < 2; h++) acc[0][h] = vfmaq_f32(acc[0][h], load_f16x4(w + i + 4 * h), vld1q_f32(a + i + 4 * h));
+    *lo = vaddq_f32(acc[0][0], acc[1][0]);
+    *hi = vaddq_f32(acc[0][1], acc[1][1]);
+}
+
+void sp_attn_scores_f16_neon(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
+                             float scale, float *s, int64_t s_stride)
+{
+    int p = 0;
+    if (hd % 8 == 0) {
+        for (; p + 4 <= n; p += 4) {
+            const uint16_t *kp = k + (int64_t)p * k_stride;
+            for (int g = 0; g < nq; g++) {
+                float32x4_t sv[4];
+                for (int j = 0; j < 4; j++) {
+                    float32x4_t lo, hi;
+                    dot_f16_halves(hd, kp + j * k_stride, q + (int64_t)g * hd, &lo, &hi);
+                    sv[j] = vaddq_f32(lo, hi);
+                }
+                float32x4_t t0 = vtrn1q_f32(sv[0], sv[1]), t1 = vtrn2q_f32(sv[0], sv[1]);
+                float32x4_t t2 = vtrn1q_f32(sv[2], sv[3]), t3 = vtrn2q_f32(sv[2], sv[3]);
+                float64x2_t d0 = vreinterpretq_f64_f32(t0), d1 = vreinterpretq_f64_f32(t1);
+                float64x2_t d2 = vreinterpretq_f64_f32(t2), d3 = vreinterpretq_f64_f32(t3);
+                float32x4_t c0 = vreinterpretq_f32_f64(vtrn1q_f64(d0, d2)), c2 = vreinterpretq_f32_f64(vtrn2q_f64(d0, d2));
+                float32x4_t c1 = vreinterpretq_f32_f64(vtrn1q_f64(d1, d3)), c3 = vreinterpretq_f32_f64(vtrn2q_f64(d1, d3));
+                float32x4_t r = vaddq_f32(vaddq_f32(c0, c2), vaddq_f32(c1, c3));
+                vst1q_f32(s + g * s_stride + p, vmulq_n_f32(r, scale));
+            }
+        }
+    }
+    for (; p < n; p++)
+        for (int g = 0; g < nq; g++)
+            s[g * s_stride + p] = sp_vec_dot_f16_f32_neon(hd, k + (int64_t)p * k_stride, q + (int64_t)g * hd) * scale;
+}
+
+/* Values: 64 (then 4) elements of y in registers over blocks of 64
+ * positions, as in dot_avx2.c. */
+#define ATTN_VALUES_BLOCK 64
+void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
+                             int64_t w_stride, float *y)
+{
+    for (int p0 = 0; p0 < n; p0 += ATTN_VALUES_BLOCK) {
+        int p1 = n - p0 < ATTN_VALUES_BLOCK ? n : p0 + ATTN_VALUES_BLOCK;
+        for (int g = 0; g < nq; g++) {
+            const float *wg = w + g * w_stride;
+            float *yg = y + (int64_t)g * hd;
+            int i = 0;
+            for (; i + 64 <= hd; i += 64) {
+                float32x4_t acc[16];
+                for (int j = 0; j < 16; j++) acc[j] = vld1q_f32(yg + i + 4 * j);
+                for (int p = p0; p < p1; p++) {
+                    const uint16_t *vp = v + (int64_t)p * v_stride + i;
+                    float32x4_t wp = vdupq_n_f32(wg[p]);
+                    for (int j = 0; j < 16; j++) acc[j] = vfmaq_f32(acc[j], wp, load_f16x4(vp + 4 * j));
+                }
+                for (int j = 0; j < 16; j++) vst1q_f32(yg + i + 4 * j, acc[j]);
+            }
+            for (; i + 4 <= hd; i += 4) {
+                float32x4_t acc = vld1q_f32(yg + i);
+                for (int p = p0; p < p1; p++)
+                    acc = vfmaq_f32(acc, vdupq_n_f32(wg[p]), load_f16x4(v + (int64_t)p * v_stride + i));
+                vst1q_f32(yg + i, acc);
+            }
+            for (; i < hd; i++) {
+                float acc = yg[i];
+                for (int p = p0; p < p1; p++) acc = fmaf(wg[p], fp16_to_f32(v[(int64_t)p * v_stride + i]), acc);
+                yg[i] = acc;
+            }
+        }
+    }
+}
+
+/* fp16 rounding: FCVTN rounds by FPCR, which Linux leaves at round to
+ * nearest even with NaNs propagated (quieted, top payload bits kept), the
+ * rules of sp_f32_to_fp16. */
+void sp_round_f16_neon(float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vcvt_f32_f16(vcvt_f16_f32(vld1q_f32(x + i))));
+    for (; i < n; i++) x[i] = sp_fp16_to_f32(sp_f32_to_fp16(x[i]));
+}
