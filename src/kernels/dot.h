@@ -50,6 +50,19 @@ static inline __attribute__((always_inline)) void sp_prefetch_group(const void *
     for (int o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
 }
 
+/* The KV-group values kernels' elements i0..hd-1 past their last full
+ * vector, positions p0..p1-1: one fmaf per position, as sp_vec_mad_f16's
+ * scalar tail does at every level. */
+static inline void sp_attn_values_tail(int i0, int hd, int p0, int p1, const uint16_t *v, int64_t v_stride,
+                                       const float *wg, float *yg)
+{
+    for (int i = i0; i < hd; i++) {
+        float acc = yg[i];
+        for (int p = p0; p < p1; p++) acc = __builtin_fmaf(wg[p], sp_fp16_to_f32(v[(int64_t)p * v_stride + i]), acc);
+        yg[i] = acc;
+    }
+}
+
 /* The portable dots on packed activations (quant.c), for the scalar level. */
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);

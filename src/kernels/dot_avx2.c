@@ -420,11 +420,7 @@ void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride,
                                           acc);
                 _mm256_storeu_ps(yg + i, acc);
             }
-            for (; i < hd; i++) {
-                float acc = yg[i];
-                for (int p = p0; p < p1; p++) acc = fmaf(wg[p], fp16_to_f32(v[(int64_t)p * v_stride + i]), acc);
-                yg[i] = acc;
-            }
+            sp_attn_values_tail(i, hd, p0, p1, v, v_stride, wg, yg);
         }
     }
 }

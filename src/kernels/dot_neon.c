@@ -364,11 +364,7 @@ void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride,
                     acc = vfmaq_f32(acc, vdupq_n_f32(wg[p]), load_f16x4(v + (int64_t)p * v_stride + i));
                 vst1q_f32(yg + i, acc);
             }
-            for (; i < hd; i++) {
-                float acc = yg[i];
-                for (int p = p0; p < p1; p++) acc = fmaf(wg[p], fp16_to_f32(v[(int64_t)p * v_stride + i]), acc);
-                yg[i] = acc;
-            }
+            sp_attn_values_tail(i, hd, p0, p1, v, v_stride, wg, yg);
         }
     }
 }
