@@ -291,21 +291,30 @@ void sp_dequantize_row_f16_avx2(const uint16_t *x, float *y, int64_t n)
  * eight halves at a time with F16C into two FMA accumulators; the mad
  * (y += a * V row) is element-wise FMA, which rounds exactly as the fmaf of
  * the reference, so its results are bit-identical at every level. */
-float sp_vec_dot_f16_f32_avx2(int64_t n, const uint16_t *w, const float *a)
+
+/* The 8 lanes of an fp16 . f32 dot before their reduction: two accumulators
+ * over steps of 16, then one step of 8 into the first (the elements past
+ * the last multiple of 8 are the caller's scalar tail). */
+static inline __m256 dot_f16_lanes(int64_t n, const uint16_t *w, const float *a)
 {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
-        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
-        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a + i), acc0);
-        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + i + 8), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(a + i),
+                               acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8))),
+                               _mm256_loadu_ps(a + i + 8), acc1);
     }
-    for (; i + 8 <= n; i += 8)
-        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))),
-                               _mm256_loadu_ps(a + i), acc0);
-    float sum = hsum_ps(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) sum = fmaf(fp16_to_f32(w[i]), a[i], sum);
+    if (i + 8 <= n)
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(a + i),
+                               acc0);
+    return _mm256_add_ps(acc0, acc1);
+}
+
+float sp_vec_dot_f16_f32_avx2(int64_t n, const uint16_t *w, const float *a)
+{
+    float sum = hsum_ps(dot_f16_lanes(n, w, a));
+    for (int64_t i = n & ~(int64_t)7; i < n; i++) sum = fmaf(fp16_to_f32(w[i]), a[i], sum);
     return sum;
 }
 
@@ -324,30 +333,13 @@ void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a)
  * The bits of the single-row kernels above, call for call (quant.h says
  * what each result equals); what changes is the work around them. */
 
-/* K rows: each position's dot keeps the two accumulators of
- * sp_vec_dot_f16_f32_avx2, and eight positions are reduced together. The
- * transpose below adds the same pairs as hsum_ps, ((v0 + v4) + (v2 + v6)) +
- * ((v1 + v5) + (v3 + v7)) for each position's lanes v, in three vector
- * additions for all eight instead of five shuffles and three additions
- * each. Positions go in blocks of eight outside and heads inside, so a
+/* K rows: each position's dot keeps the lanes of sp_vec_dot_f16_f32_avx2
+ * (dot_f16_lanes), and eight positions are reduced together. The transpose
+ * below adds the same pairs as hsum_ps, ((v0 + v4) + (v2 + v6)) + ((v1 +
+ * v5) + (v3 + v7)) for each position's lanes v, in 7 vector additions and
+ * 15 shuffles for all eight where hsum_ps takes 3 of each per position. Positions go in blocks of eight outside and heads inside, so a
  * block's K rows (8 x 128 bytes at head size 64) are read from memory once
  * and from L1 by the other heads of the KV group. */
-static inline __m256 dot_f16_lanes(int hd, const uint16_t *w, const float *a)
-{
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= hd; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(a + i),
-                               acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8))),
-                               _mm256_loadu_ps(a + i + 8), acc1);
-    }
-    if (i + 8 <= hd)
-        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(a + i),
-                               acc0);
-    return _mm256_add_ps(acc0, acc1);
-}
-
 void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
                              float scale, float *s, int64_t s_stride)
 {

@@ -258,7 +258,10 @@ static inline float32x4_t load_f16x4(const uint16_t *p)
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
 }
 
-float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a)
+/* The 8 lanes (lo | hi) of an fp16 . f32 dot before their reduction, in
+ * the AVX2 kernel's layout: two accumulators over steps of 16, then one
+ * step of 8 into the first. */
+static inline void dot_f16_halves(int64_t n, const uint16_t *w, const float *a, float32x4_t *lo, float32x4_t *hi)
 {
     float32x4_t acc[2][2];
     for (int k = 0; k < 2; k++) acc[k][0] = acc[k][1] = vdupq_n_f32(0.0f);
@@ -267,11 +270,18 @@ float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a)
         for (int k = 0; k < 2; k++)
             for (int h = 0; h < 2; h++)
                 acc[k][h] = vfmaq_f32(acc[k][h], load_f16x4(w + i + 8 * k + 4 * h), vld1q_f32(a + i + 8 * k + 4 * h));
-    for (; i + 8 <= n; i += 8)
-        for (int h = 0; h < 2; h++)
-            acc[0][h] = vfmaq_f32(acc[0][h], load_f16x4(w + i + 4 * h), vld1q_f32(a + i + 4 * h));
-    float sum = hsum8(vaddq_f32(acc[0][0], acc[1][0]), vaddq_f32(acc[0][1], acc[1][1]));
-    for (; i < n; i++) sum = fmaf(fp16_to_f32(w[i]), a[i], sum);
+    if (i + 8 <= n)
+        for (int h = 0; h < 2; h++) acc[0][h] = vfmaq_f32(acc[0][h], load_f16x4(w + i + 4 * h), vld1q_f32(a + i + 4 * h));
+    *lo = vaddq_f32(acc[0][0], acc[1][0]);
+    *hi = vaddq_f32(acc[0][1], acc[1][1]);
+}
+
+float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a)
+{
+    float32x4_t lo, hi;
+    dot_f16_halves(n, w, a, &lo, &hi);
+    float sum = hsum8(lo, hi);
+    for (int64_t i = n & ~(int64_t)7; i < n; i++) sum = fmaf(fp16_to_f32(w[i]), a[i], sum);
     return sum;
 }
 
@@ -291,21 +301,6 @@ void sp_vec_mad_f16_neon(int64_t n, float *y, const uint16_t *x, float a)
  * dot_avx2.c (not timed on a board yet). Scores: four positions' s = lo +
  * hi vectors are transposed so that ((s0 + s2) + (s1 + s3)), hsum8's
  * order, is three vector additions for all four. */
-static inline void dot_f16_halves(int hd, const uint16_t *w, const float *a, float32x4_t *lo, float32x4_t *hi)
-{
-    float32x4_t acc[2][2];
-    for (int k = 0; k < 2; k++) acc[k][0] = acc[k][1] = vdupq_n_f32(0.0f);
-    int i = 0;
-    for (; i + 16 <= hd; i += 16)
-        for (int k = 0; k < 2; k++)
-            for (int h = 0; h < 2; h++)
-                acc[k][h] = vfmaq_f32(acc[k][h], load_f16x4(w + i + 8 * k + 4 * h), vld1q_f32(a + i + 8 * k + 4 * h));
-    if (i + 8 <= hd)
-        for (int h = 0; h < 2; h++) acc[0][h] = vfmaq_f32(acc[0][h], load_f16x4(w + i + 4 * h), vld1q_f32(a + i + 4 * h));
-    *lo = vaddq_f32(acc[0][0], acc[1][0]);
-    *hi = vaddq_f32(acc[0][1], acc[1][1]);
-}
-
 void sp_attn_scores_f16_neon(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
                              float scale, float *s, int64_t s_stride)
 {
