@@ -27,20 +27,9 @@ if [ ! -x "$SP" ]; then
 fi
 mkdir -p "$OUT" "$RESULTS"
 
-# Models: Q4_0 keeps a Q8_0 output matrix, as llama.cpp's Q4_0 files do.
-# The vocabulary comes from the shared tiny-random model when it is there
-# (32000 SentencePiece tokens, like TinyLlama), else synth's byte vocabulary
-# padded to 32000.
-vocab=(--vocab 32000)
-[ -r "$SHARED/models/tiny-random-q8_0.gguf" ] && vocab=(--vocab-from "$SHARED/models/tiny-random-q8_0.gguf")
-for t in q8_0 q4_0; do
-  f=$OUT/tinyllama-$t.gguf
-  if [ ! -s "$f" ]; then
-    echo "engine.sh: writing $f" >&2
-    "$SP" synth -o "$f.tmp" --shape tinyllama-1.1b --type "$t" --embd-type "$t" --output-type q8_0 "${vocab[@]}"
-    mv "$f.tmp" "$f"
-  fi
-done
+# The models (benchmarks/models.sh says which).
+. benchmarks/models.sh
+write_tinyllama_models "$SP" "$SHARED" "$OUT"
 
 stamp=$(date -u +%Y-%m-%dT%H%MZ)
 json=$RESULTS/engine-$stamp.json

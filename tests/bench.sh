@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench.sh - `shardpipe bench engine` on a small synthetic model: it runs for
 # each thread count, writes the JSON record the benchmarks keep, and its
-# figures are consistent with each other. Speed itself is not judged here
-# (benchmarks/engine.sh measures it); this checks the instrument.
+# figures are consistent with each other; and benchmarks/prefetch.sh sweeps
+# the prefetch distance, refuses bad settings, and records every run. Speed
+# itself is not judged here (the benchmarks measure it); this checks the
+# instruments.
 # Usage: bash bench.sh SHARDPIPE
 set -u
 bin=$1
@@ -59,6 +61,43 @@ for r in runs:
 for b in bad: print("FAIL: bench JSON:", b)
 sys.exit(1 if bad else 0)
 PY
+
+# the prefetch sweep on the same model and a second one: every distance of
+# every round is a run in the JSON, and generate used the distance asked for
+sweep=$(cd "$(dirname "$0")/.." && pwd)/benchmarks/prefetch.sh
+build=$(cd "$(dirname "$bin")" && pwd)
+"$bin" synth -o "$tmp/m8.gguf" --shape tiny --type q8_0 --tied >/dev/null 2>&1 || fail "synth q8_0 exited $?"
+DISTANCES="1x" BUILD=$build MODELS="$tmp/m.gguf" bash "$sweep" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q "DISTANCES must be byte counts" "$tmp/err" || fail "bad DISTANCES: $(cat "$tmp/err")"
+BUILD=$build MODELS="$tmp/none.gguf" bash "$sweep" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -qF "cannot read model $tmp/none.gguf" "$tmp/err" || fail "missing model: $(cat "$tmp/err")"
+mkdir -p "$tmp/res"
+if BUILD=$build MODELS="$tmp/m.gguf $tmp/m8.gguf" DISTANCES="0 64 4096" REPS=2 GEN=4 RESULTS=$tmp/res \
+     bash "$sweep" >"$tmp/sweep.txt" 2>"$tmp/err"; then
+  [ "$(grep -c '^| m8\?\.gguf |' "$tmp/sweep.txt")" -eq 6 ] || fail "sweep table: $(cat "$tmp/sweep.txt")"
+  grep -Eq '^m\.gguf: best (0|64|4096) B' "$tmp/sweep.txt" || fail "no best distance: $(cat "$tmp/sweep.txt")"
+  python3 - "$tmp"/res/prefetch-*.json <<'PY' || fails=$((fails + 1))
+import json, sys
+d = json.load(open(sys.argv[1]))
+bad = []
+r = d["results"]
+if d["benchmark"] != "prefetch" or d["settings"] != {"threads": 1, "gen_tokens": 4, "rounds": 2}:
+    bad.append("header")
+if [(x["model"].rsplit("/", 1)[1], x["distance_bytes"]) for x in r] != \
+        [(m, dd) for m in ("m.gguf", "m8.gguf") for dd in (0, 64, 4096)]:
+    bad.append("one entry per model and distance, in order")
+for x in r:
+    v = x["decode_tok_s"]
+    if len(v) != 2 or not all(t > 0 for t in v) or not min(v) <= x["median"] <= max(v):
+        bad.append(f"runs of {x['distance_bytes']}: {v}, median {x['median']}")
+if d["environment"]["default_prefetch_bytes"] < 0:
+    bad.append("default distance")
+for b in bad: print("FAIL: prefetch JSON:", b)
+sys.exit(1 if bad else 0)
+PY
+else
+  fail "prefetch.sh exited $?: $(tail -3 "$tmp/err")"
+fi
 
 [ $fails -eq 0 ] && echo "bench: all checks passed" || echo "bench: $fails failure(s)"
 exit $((fails > 0))

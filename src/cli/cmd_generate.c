@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "cli_util.h"
 #include "shardpipe/model.h"
+#include "shardpipe/quant.h"
 #include "shardpipe/sampler.h"
 #include "shardpipe/tokenizer.h"
 #include "shardpipe/util.h"
@@ -153,9 +154,10 @@ int cmd_generate(int argc, char **argv)
     } else {
         fprintf(stderr,
                 "\nprompt: %d tokens in %.3f s (%.2f tok/s) | decode: %d tokens in %.3f s (%.2f tok/s) | "
-                "threads %d | peak RSS %.1f MiB\n",
+                "threads %d | peak RSS %.1f MiB | kernels %s, prefetch %d B\n",
                 n_prompt, t_prompt, n_prompt / t_prompt, n_done, t_decode,
-                n_done > 1 ? (n_done - 1) / t_decode : 0.0, threads, sp_peak_rss_bytes() / 1048576.0);
+                n_done > 1 ? (n_done - 1) / t_decode : 0.0, threads, sp_peak_rss_bytes() / 1048576.0,
+                sp_simd_name(), sp_simd_prefetch());
     }
     free(x); free(logits); free(seq); free(pos); free(ids);
     sp_sampler_free(&smp);
