@@ -126,11 +126,12 @@ static const sp_simd_level level_neon_dotprod = {
 int sp_prefetch_ahead = 3072;
 
 /* The per-CPU default, then SHARDPIPE_PREFETCH=<bytes> (0 = off) to tune
- * a board by hand (bench engine shows the effect). */
+ * a board by hand (benchmarks/prefetch.sh sweeps it). */
 static void pick_prefetch(void)
 {
 #if defined(__x86_64__)
-    /* measured on Zen 4; Intel cores measured best at 3 KB */
+    /* measured on Zen 4 (7 KB best); the one Intel core measured, a Xeon,
+     * was best at 3 KB; other AMD and Intel cores are not measured */
     if (__builtin_cpu_is("amd")) sp_prefetch_ahead = 7168;
 #endif
     const char *want = getenv("SHARDPIPE_PREFETCH");

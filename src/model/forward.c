@@ -91,8 +91,8 @@ sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, in
     e->att_out = sp_calloc(r * c->dim, sizeof(float));
     e->hb = sp_calloc(r * c->ffn_dim, sizeof(float));
     e->hb2 = sp_calloc(r * c->ffn_dim, sizeof(float));
-    /* per thread, for the heads of one KV group: scores, fp16-rounded
-     * queries, and each head's max score and 1/sum (see attn_worker) */
+    /* per thread, for the heads of one KV group: scores (then softmax
+     * weights) over the context, and the fp16-rounded queries (attn_worker) */
     int group = c->n_heads / c->n_kv_heads;
     e->scores = sp_calloc((size_t)n_threads * group * (ctx + c->head_dim), sizeof(float));
     e->rope_cs = sp_calloc(r * (c->rope_dim / 2) * 2, sizeof(float));
