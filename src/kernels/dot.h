@@ -50,16 +50,15 @@ static inline __attribute__((always_inline)) void sp_prefetch_group(const void *
     for (int o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
 }
 
-/* The KV-group values kernels' elements i0..hd-1 past their last full
- * vector, positions p0..p1-1: one fmaf per position, as sp_vec_mad_f16's
- * scalar tail does at every level. */
-static inline void sp_attn_values_tail(int i0, int hd, int p0, int p1, const uint16_t *v, int64_t v_stride,
-                                       const float *wg, float *yg)
+/* The values kernels' elements i0..hd-1 past their last full vector: one
+ * fmaf per position, as sp_vec_mad_f16's scalar tail does at every level. */
+static inline void sp_attn_values_tail(int i0, int hd, int n, const uint16_t *v, int64_t v_stride, const float *w,
+                                       float *y)
 {
     for (int i = i0; i < hd; i++) {
-        float acc = yg[i];
-        for (int p = p0; p < p1; p++) acc = __builtin_fmaf(wg[p], sp_fp16_to_f32(v[(int64_t)p * v_stride + i]), acc);
-        yg[i] = acc;
+        float acc = y[i];
+        for (int p = 0; p < n; p++) acc = __builtin_fmaf(w[p], sp_fp16_to_f32(v[(int64_t)p * v_stride + i]), acc);
+        y[i] = acc;
     }
 }
 
@@ -80,8 +79,7 @@ void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a);
 void sp_round_f16_avx2(float *x, int64_t n);
 void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
                              float scale, float *s, int64_t s_stride);
-void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
-                             int64_t w_stride, float *y);
+void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, float *y);
 void sp_quantize_row_q8g_avx2(const float *x, sp_q8_group *g, int64_t n);
 void sp_vec_dot_q8_0_q8g_rows_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
@@ -112,8 +110,7 @@ float sp_vec_dot_f16_f32_neon(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16_neon(int64_t n, float *y, const uint16_t *x, float a);
 void sp_attn_scores_f16_neon(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
                              float scale, float *s, int64_t s_stride);
-void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
-                             int64_t w_stride, float *y);
+void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, float *y);
 void sp_round_f16_neon(float *x, int64_t n);
 void sp_vec_dot_q8_0_q8g_rows_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);

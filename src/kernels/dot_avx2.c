@@ -377,44 +377,32 @@ void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride,
             s[g * s_stride + p] = sp_vec_dot_f16_f32_avx2(hd, k + (int64_t)p * k_stride, q + (int64_t)g * hd) * scale;
 }
 
-/* V rows: y += w_p * v_p for p in order, as n calls of sp_vec_mad_f16_avx2
- * would do it, but with 64 (then 8) elements of y held in registers over a
- * block of positions instead of loaded and stored for each one. Blocks of
- * 64 positions outside, heads inside, so the block's V rows stay in L1 for
- * the KV group's heads. */
-#define ATTN_VALUES_BLOCK 64
-void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
-                             int64_t w_stride, float *y)
+/* V rows of one head: y += w_p * v_p for p in order, as n calls of
+ * sp_vec_mad_f16_avx2 would do it, but with 64 (then 8) elements of y held
+ * in registers over the positions instead of loaded and stored for each
+ * one (simd.c hands it blocks of positions). */
+void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, float *y)
 {
-    for (int p0 = 0; p0 < n; p0 += ATTN_VALUES_BLOCK) {
-        int p1 = n - p0 < ATTN_VALUES_BLOCK ? n : p0 + ATTN_VALUES_BLOCK;
-        for (int g = 0; g < nq; g++) {
-            const float *wg = w + g * w_stride;
-            float *yg = y + (int64_t)g * hd;
-            int i = 0;
-            for (; i + 64 <= hd; i += 64) {
-                __m256 acc[8];
-                for (int j = 0; j < 8; j++) acc[j] = _mm256_loadu_ps(yg + i + 8 * j);
-                for (int p = p0; p < p1; p++) {
-                    const uint16_t *vp = v + (int64_t)p * v_stride + i;
-                    __m256 wp = _mm256_set1_ps(wg[p]);
-                    for (int j = 0; j < 8; j++)
-                        acc[j] = _mm256_fmadd_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + 8 * j))),
-                                                 acc[j]);
-                }
-                for (int j = 0; j < 8; j++) _mm256_storeu_ps(yg + i + 8 * j, acc[j]);
-            }
-            for (; i + 8 <= hd; i += 8) {
-                __m256 acc = _mm256_loadu_ps(yg + i);
-                for (int p = p0; p < p1; p++)
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(wg[p]),
-                                          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (int64_t)p * v_stride + i))),
-                                          acc);
-                _mm256_storeu_ps(yg + i, acc);
-            }
-            sp_attn_values_tail(i, hd, p0, p1, v, v_stride, wg, yg);
+    int i = 0;
+    for (; i + 64 <= hd; i += 64) {
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_loadu_ps(y + i + 8 * j);
+        for (int p = 0; p < n; p++) {
+            const uint16_t *vp = v + (int64_t)p * v_stride + i;
+            __m256 wp = _mm256_set1_ps(w[p]);
+            for (int j = 0; j < 8; j++)
+                acc[j] = _mm256_fmadd_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + 8 * j))), acc[j]);
         }
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(y + i + 8 * j, acc[j]);
     }
+    for (; i + 8 <= hd; i += 8) {
+        __m256 acc = _mm256_loadu_ps(y + i);
+        for (int p = 0; p < n; p++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(w[p]),
+                                  _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (int64_t)p * v_stride + i))), acc);
+        _mm256_storeu_ps(y + i, acc);
+    }
+    sp_attn_values_tail(i, hd, n, v, v_stride, w, y);
 }
 
 /* x[i] = fp16(x[i]) back in f32: vcvtps2ph rounds to nearest even with the

@@ -331,37 +331,27 @@ void sp_attn_scores_f16_neon(int hd, int n, const uint16_t *k, int64_t k_stride,
             s[g * s_stride + p] = sp_vec_dot_f16_f32_neon(hd, k + (int64_t)p * k_stride, q + (int64_t)g * hd) * scale;
 }
 
-/* Values: 64 (then 4) elements of y in registers over blocks of 64
+/* Values of one head: 64 (then 4) elements of y in registers over the
  * positions, as in dot_avx2.c. */
-#define ATTN_VALUES_BLOCK 64
-void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
-                             int64_t w_stride, float *y)
+void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, float *y)
 {
-    for (int p0 = 0; p0 < n; p0 += ATTN_VALUES_BLOCK) {
-        int p1 = n - p0 < ATTN_VALUES_BLOCK ? n : p0 + ATTN_VALUES_BLOCK;
-        for (int g = 0; g < nq; g++) {
-            const float *wg = w + g * w_stride;
-            float *yg = y + (int64_t)g * hd;
-            int i = 0;
-            for (; i + 64 <= hd; i += 64) {
-                float32x4_t acc[16];
-                for (int j = 0; j < 16; j++) acc[j] = vld1q_f32(yg + i + 4 * j);
-                for (int p = p0; p < p1; p++) {
-                    const uint16_t *vp = v + (int64_t)p * v_stride + i;
-                    float32x4_t wp = vdupq_n_f32(wg[p]);
-                    for (int j = 0; j < 16; j++) acc[j] = vfmaq_f32(acc[j], wp, load_f16x4(vp + 4 * j));
-                }
-                for (int j = 0; j < 16; j++) vst1q_f32(yg + i + 4 * j, acc[j]);
-            }
-            for (; i + 4 <= hd; i += 4) {
-                float32x4_t acc = vld1q_f32(yg + i);
-                for (int p = p0; p < p1; p++)
-                    acc = vfmaq_f32(acc, vdupq_n_f32(wg[p]), load_f16x4(v + (int64_t)p * v_stride + i));
-                vst1q_f32(yg + i, acc);
-            }
-            sp_attn_values_tail(i, hd, p0, p1, v, v_stride, wg, yg);
+    int i = 0;
+    for (; i + 64 <= hd; i += 64) {
+        float32x4_t acc[16];
+        for (int j = 0; j < 16; j++) acc[j] = vld1q_f32(y + i + 4 * j);
+        for (int p = 0; p < n; p++) {
+            const uint16_t *vp = v + (int64_t)p * v_stride + i;
+            float32x4_t wp = vdupq_n_f32(w[p]);
+            for (int j = 0; j < 16; j++) acc[j] = vfmaq_f32(acc[j], wp, load_f16x4(vp + 4 * j));
         }
+        for (int j = 0; j < 16; j++) vst1q_f32(y + i + 4 * j, acc[j]);
     }
+    for (; i + 4 <= hd; i += 4) {
+        float32x4_t acc = vld1q_f32(y + i);
+        for (int p = 0; p < n; p++) acc = vfmaq_f32(acc, vdupq_n_f32(w[p]), load_f16x4(v + (int64_t)p * v_stride + i));
+        vst1q_f32(y + i, acc);
+    }
+    sp_attn_values_tail(i, hd, n, v, v_stride, w, y);
 }
 
 /* fp16 rounding: FCVTN rounds by FPCR, which Linux leaves at round to

@@ -38,10 +38,11 @@ typedef struct sp_simd_level {
     float (*dot_f16_f32)(int64_t, const uint16_t *, const float *);
     void (*mad_f16)(int64_t, float *, const uint16_t *, float);
     void (*quantize_q8g)(const float *, sp_q8_group *, int64_t);   /* NULL: the scalar one */
-    /* attention over the fp16 KV cache for the heads of a KV group; NULL:
-     * loops over dot_f16_f32 / mad_f16 (the same bits by definition) */
+    /* attention over the fp16 KV cache: scores for the heads of a KV
+     * group, values for one head over a block of positions; NULL: loops
+     * over dot_f16_f32 / mad_f16 (the same bits by definition) */
     void (*attn_scores)(int, int, const uint16_t *, int64_t, const float *, int, float, float *, int64_t);
-    void (*attn_values)(int, int, const uint16_t *, int64_t, const float *, int, int64_t, float *);
+    void (*attn_values)(int, int, const uint16_t *, int64_t, const float *, float *);
     void (*round_f16)(float *, int64_t); /* NULL: sp_f32_to_fp16 and back per value */
     /* 1 where quantized weights take the int8 tiles at every micro-batch
      * size, never dequantize + sgemm (matmul.c says why) */
@@ -311,16 +312,27 @@ void sp_attn_scores_f16(int hd, int n, const uint16_t *k, int64_t k_stride, cons
             s[g * s_stride + p] = l->dot_f16_f32(hd, k + (int64_t)p * k_stride, q + (int64_t)g * hd) * scale;
 }
 
+/* Blocks of 64 positions outside, heads inside, so a block's V rows
+ * (8 KB at head size 64) stay in L1 for the KV group's heads; each head
+ * still adds its positions in order. */
+#define ATTN_VALUES_BLOCK 64
+
 void sp_attn_values_f16(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
                         int64_t w_stride, float *y)
 {
     const sp_simd_level *l = current();
-    if (l->attn_values) {
-        l->attn_values(hd, n, v, v_stride, w, nq, w_stride, y);
-        return;
+    for (int p0 = 0; p0 < n; p0 += ATTN_VALUES_BLOCK) {
+        int len = n - p0 < ATTN_VALUES_BLOCK ? n - p0 : ATTN_VALUES_BLOCK;
+        const uint16_t *vb = v + (int64_t)p0 * v_stride;
+        for (int g = 0; g < nq; g++) {
+            const float *wg = w + g * w_stride + p0;
+            float *yg = y + (int64_t)g * hd;
+            if (l->attn_values)
+                l->attn_values(hd, len, vb, v_stride, wg, yg);
+            else
+                for (int p = 0; p < len; p++) l->mad_f16(hd, yg, vb + (int64_t)p * v_stride, wg[p]);
+        }
     }
-    for (int p = 0; p < n; p++)
-        for (int g = 0; g < nq; g++) l->mad_f16(hd, y + (int64_t)g * hd, v + (int64_t)p * v_stride, w[g * w_stride + p]);
 }
 
 void sp_simd_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n)
