@@ -4,7 +4,11 @@
 # one-ulp difference in the logits would soon pick another token) on models
 # the test writes itself (Q4_0, Q8_0 with a tied output, F32), once per
 # level named by SHARDPIPE_SIMD, with the weights in huge pages and left
-# mapped (SHARDPIPE_MMAP=1). Also: an unknown SHARDPIPE_SIMD is reported,
+# mapped (SHARDPIPE_MMAP=1). The Q4_0 model's rows are 20 and 19 blocks
+# long, so where the level regroups Q4_0 in memory (sp_block_q4_0x16:
+# a 16-block panel, then a whole group, or a partial one, in the file's
+# layout) the huge-page runs take that layout and the mapped ones the
+# file's; SHARDPIPE_REPACK=0 keeps the file's in huge pages too. Also: an unknown SHARDPIPE_SIMD is reported,
 # with the levels there are, and the run goes on at the fastest; the
 # prefetch distance (SHARDPIPE_PREFETCH) does not change the tokens, and a
 # bad one is reported and replaced by the default.
@@ -17,7 +21,7 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 # the levels, from the message an unknown name gets
-"$bin" synth -o "$tmp/q4.gguf" --shape tiny --type q4_0 --dim 256 --ffn 512 --layers 3 --seed 3 >/dev/null ||
+"$bin" synth -o "$tmp/q4.gguf" --shape tiny --type q4_0 --dim 640 --ffn 608 --layers 3 --seed 3 >/dev/null ||
   { echo "FAIL: synth"; exit 1; }
 SHARDPIPE_SIMD=no-such-level "$bin" generate -m "$tmp/q4.gguf" -p "x" -n 2 >/dev/null 2>"$tmp/err" ||
   fail "an unknown SHARDPIPE_SIMD stopped the run: $(cat "$tmp/err")"
@@ -50,6 +54,15 @@ for model in q4 q8 f32; do
   done
   [ $fails -eq "$before" ] && echo "$model: ${#levels[@]} levels x 2 weight placements, same 40 sampled tokens"
 done
+
+# the file layout in huge pages, at the fastest level
+before=$fails
+SHARDPIPE_REPACK=0 "$bin" generate -m "$tmp/q4.gguf" -p "once upon a time" -n 40 --temp 1.0 --top-k 0 --top-p 1 \
+  --min-p 0 --seed 9 --ignore-eos --tokens-out "$tmp/q4-norepack.txt" >/dev/null 2>"$tmp/err" ||
+  fail "SHARDPIPE_REPACK=0: $(cat "$tmp/err")"
+cmp -s "$tmp/q4-${levels[0]}-0.txt" "$tmp/q4-norepack.txt" ||
+  fail "SHARDPIPE_REPACK=0 sampled other tokens than the runs above"
+[ $fails -eq "$before" ] && echo "q4: SHARDPIPE_REPACK=0 (file layout in huge pages), same 40 sampled tokens"
 
 # prefetch distance: off, one line, the default, far; a bad value is named
 SHARDPIPE_PREFETCH=12kb "$bin" generate -m "$tmp/q4.gguf" -p "x" -n 2 >/dev/null 2>"$tmp/err" ||

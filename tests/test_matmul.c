@@ -438,3 +438,69 @@ Test(matmul, empty_batch_writes_nothing)
     sp_matmul_free(&ctx);
     free_fixture(&f);
 }
+
+/* Q4_0 regrouped in memory (sp_matrix_copy_rows, as sp_model_load_weights
+ * does): the same Y bit for bit as the file layout on both paths, at every
+ * SIMD level (the levels without a kernel for it run the portable loop),
+ * for 1, 3 and 6 rows (single-row decode, a partial tile, a full tile and
+ * more) and 1 and 2 threads; 19 blocks per row: a panel, a whole group and
+ * a partial one. */
+Test(matmul, q4_0x16_layout_same_bits_as_file_layout)
+{
+    fixture f = make_fixture(SP_DTYPE_Q4_0, 37, 19 * SP_QK, 6, 21);
+    sp_matrix x16 = f.w;
+    void *data = sp_alloc(f.w.row_bytes * f.rows);
+    sp_matrix_copy_rows(&f.w, SP_LAYOUT_Q4_0X16, data, 0, 20);
+    sp_matrix_copy_rows(&f.w, SP_LAYOUT_Q4_0X16, data, 20, f.rows);
+    x16.data = data;
+    x16.layout = SP_LAYOUT_Q4_0X16;
+    cr_assert(memcmp(data, f.wdata, f.w.row_bytes * f.rows) != 0, "regrouping left the bytes as they were");
+    const int ns[] = {1, 3, 6};
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        for (int p = SP_PATH_DOT; p <= SP_PATH_SGEMM; p++)
+            for (int nth = 1; nth <= 2; nth++)
+                for (int k = 0; k < 3; k++) {
+                    sp_matmul_ctx ctx;
+                    sp_matmul_init(&ctx, nth);
+                    ctx.force = (sp_matmul_path)p;
+                    float *want = sp_alloc(sizeof(float) * ns[k] * f.rows);
+                    float *got = sp_alloc(sizeof(float) * ns[k] * f.rows);
+                    for (int64_t i = 0; i < ns[k] * f.rows; i++) got[i] = NAN;
+                    sp_matmul(&ctx, &f.w, f.x, ns[k], want);
+                    sp_matmul(&ctx, &x16, f.x, ns[k], got);
+                    cr_assert(memcmp(want, got, sizeof(float) * ns[k] * f.rows) == 0,
+                              "%s, %s path, %d threads, %d rows: regrouped Q4_0 differs", sp_simd_level_name(lv),
+                              p == SP_PATH_DOT ? "dot" : "sgemm", nth, ns[k]);
+                    free(want);
+                    free(got);
+                    sp_matmul_free(&ctx);
+                }
+    }
+    sp_simd_force(sp_simd_count() - 1);
+    free(data);
+    free_fixture(&f);
+}
+
+/* Which matrices the loader regroups: Q4_0 of at least 16 blocks per row,
+ * where the level in use has the kernel, unless SHARDPIPE_REPACK=0. */
+Test(matmul, best_layout_follows_level_type_and_env)
+{
+    sp_matrix q4 = {.type = SP_DTYPE_Q4_0, .rows = 8, .cols = 16 * SP_QK};
+    sp_matrix q4_short = {.type = SP_DTYPE_Q4_0, .rows = 8, .cols = 15 * SP_QK};
+    sp_matrix q8 = {.type = SP_DTYPE_Q8_0, .rows = 8, .cols = 16 * SP_QK};
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        sp_layout want = sp_simd_q4_0x16() ? SP_LAYOUT_Q4_0X16 : SP_LAYOUT_FILE;
+        cr_assert_eq(sp_matrix_best_layout(&q4), want, "%s", sp_simd_level_name(lv));
+        cr_assert_eq(sp_matrix_best_layout(&q4_short), SP_LAYOUT_FILE, "%s", sp_simd_level_name(lv));
+        cr_assert_eq(sp_matrix_best_layout(&q8), SP_LAYOUT_FILE, "%s", sp_simd_level_name(lv));
+        setenv("SHARDPIPE_REPACK", "0", 1);
+        cr_assert_eq(sp_matrix_best_layout(&q4), SP_LAYOUT_FILE, "%s, SHARDPIPE_REPACK=0", sp_simd_level_name(lv));
+        unsetenv("SHARDPIPE_REPACK");
+    }
+    sp_simd_force(sp_simd_count() - 1);
+    if (!sp_simd_q4_0x16())
+        cr_log_warn("the fastest SIMD level here (%s) has no kernel for regrouped Q4_0: only the portable loop "
+                    "was compared", sp_simd_name());
+}

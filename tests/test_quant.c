@@ -521,15 +521,19 @@ Test(vec_dot, long_rows_and_packed_dots_every_level)
  * rows, the prompt path) must give every row the bits of the single-row
  * dot, whatever na is and which rows share the call: that is what keeps a
  * sequence's logits independent of the micro-batch it rides in. Lengths
- * with and without a partial last group; Q8_0 weights of -128 included. */
+ * with and without a partial last group; Q8_0 weights of -128 included.
+ * The Q4_0 rows regrouped as sp_block_q4_0x16 must give those bits too,
+ * single rows and tiles: rows too short for a panel, whole panels only,
+ * panels with a tail of whole groups, of a partial group, and of both. */
 Test(vec_dot, tile_kernels_equal_single_rows_bit_for_bit)
 {
     enum { NB = 67, NA = SP_DOT_ROWS + 1, NW = 3 };
     static sp_block_q8_0 w8[NW][NB], a[NA][NB];
     static sp_block_q4_0 w4[NW][NB];
+    static uint8_t x4[NW][NB * sizeof(sp_block_q4_0)];
     static sp_q8_group g[NA][(NB + 3) / 4];
     const int64_t stride = (NB + 3) / 4;
-    const int counts[] = {1, 3, 4, 8, 64, 66, 67};
+    const int counts[] = {1, 3, 4, 8, 16, 17, 20, 23, 64, 66, 67};
     sp_rng rng;
     sp_rng_seed(&rng, 16);
     for (int lv = 0; lv < sp_simd_count(); lv++) {
@@ -540,6 +544,7 @@ Test(vec_dot, tile_kernels_equal_single_rows_bit_for_bit)
             for (int r = 0; r < NW; r++) {
                 fill_q8(&rng, w8[r], nb, FILL_RANDOM, 0);
                 fill_q4(&rng, w4[r], nb, FILL_RANDOM, 0);
+                sp_q4_0x16_from_q4_0(w4[r], x4[r], n);
             }
             memset(w8[1][0].qs, -128, 8);
             for (int r = 0; r < NA; r++) {
@@ -550,13 +555,20 @@ Test(vec_dot, tile_kernels_equal_single_rows_bit_for_bit)
             for (int nw = 1; nw <= NW; nw++)
                 for (int na = 1; na <= SP_DOT_ROWS; na++)
                     for (int first = 0; first + na <= NA; first++) {
-                        float y8[SP_DOT_ROWS][NW], y4[SP_DOT_ROWS][NW];
+                        float y8[SP_DOT_ROWS][NW], y4[SP_DOT_ROWS][NW], yx[SP_DOT_ROWS][NW];
                         sp_vec_dot_q8_0_q8g_tile(n, w8, sizeof w8[0], nw, g[first], stride, na, &y8[0][0], NW);
                         sp_vec_dot_q4_0_q8g_tile(n, w4, sizeof w4[0], nw, g[first], stride, na, &y4[0][0], NW);
+                        sp_vec_dot_q4_0x16_q8g_tile(n, x4, sizeof x4[0], nw, g[first], stride, na, &yx[0][0], NW);
                         for (int i = 0; i < na; i++)
                             for (int r = 0; r < nw; r++) {
                                 float one8 = sp_vec_dot_q8_0_q8g(n, w8[r], g[first + i]);
                                 float one4 = sp_vec_dot_q4_0_q8g(n, w4[r], g[first + i]);
+                                float onex = sp_vec_dot_q4_0x16_q8g(n, x4[r], g[first + i]);
+                                cr_assert(memcmp(&yx[i][r], &one4, sizeof one4) == 0 &&
+                                              memcmp(&onex, &one4, sizeof one4) == 0,
+                                          "%s q4_0x16 %d blocks, weight row %d of %d, act row %d of %d: tile %a, "
+                                          "single row %a, file layout %a",
+                                          sp_simd_name(), nb, r, nw, i, na, yx[i][r], onex, one4);
                                 cr_assert(memcmp(&y8[i][r], &one8, sizeof one8) == 0,
                                           "%s q8_0 %d blocks, weight row %d of %d, act row %d of %d: %.9g vs %.9g",
                                           sp_simd_name(), nb, r, nw, i, na, y8[i][r], one8);
@@ -566,6 +578,38 @@ Test(vec_dot, tile_kernels_equal_single_rows_bit_for_bit)
                             }
                     }
         }
+    }
+}
+
+/* sp_block_q4_0x16: panel p holds blocks 16p..16p+15 (scales first, then
+ * the quants in block order), the blocks after the last whole panel stay
+ * as they are, and the row keeps its size and its values. */
+Test(q4_0x16, regrouped_bytes_and_values)
+{
+    enum { NB = 344 };
+    static sp_block_q4_0 w[NB];
+    static uint8_t x[NB * sizeof(sp_block_q4_0) + 1];
+    static float want[NB * SP_QK], got[NB * SP_QK];
+    const int counts[] = {1, 15, 16, 17, 20, 31, 32, 33, 176, 344};
+    sp_rng rng;
+    sp_rng_seed(&rng, 40);
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        int nb = counts[c], nx = nb / 16;
+        int64_t n = (int64_t)nb * SP_QK;
+        fill_q4(&rng, w, nb, FILL_RANDOM, 0);
+        memset(x, 0xa5, sizeof x);
+        sp_q4_0x16_from_q4_0(w, x, n);
+        const sp_block_q4_0x16 *p = (const sp_block_q4_0x16 *)x;
+        for (int b = 0; b < 16 * nx; b++) {
+            cr_assert_eq(p[b / 16].d[b % 16], w[b].d, "%d blocks: scale of block %d", nb, b);
+            cr_assert(memcmp(p[b / 16].qs[b % 16], w[b].qs, 16) == 0, "%d blocks: quants of block %d", nb, b);
+        }
+        cr_assert(memcmp(p + nx, w + 16 * nx, (size_t)(nb - 16 * nx) * sizeof w[0]) == 0,
+                  "%d blocks: the last %d blocks are not in the file layout", nb, nb - 16 * nx);
+        cr_assert_eq(x[nb * sizeof(sp_block_q4_0)], 0xa5, "%d blocks: wrote past the row", nb);
+        sp_dequantize_row_q4_0(w, want, n);
+        sp_dequantize_row_q4_0x16(x, got, n);
+        cr_assert(memcmp(want, got, (size_t)n * sizeof(float)) == 0, "%d blocks: values differ", nb);
     }
 }
 

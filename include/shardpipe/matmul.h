@@ -27,12 +27,21 @@
 #include "shardpipe/gguf.h"
 #include "shardpipe/threads.h"
 
+/* How a matrix's rows are laid out: as in the file, or regrouped for the
+ * kernels (Q4_0 as sp_block_q4_0x16, quant.h), with the same bytes per row
+ * and the same results bit for bit. */
+typedef enum sp_layout {
+    SP_LAYOUT_FILE = 0,
+    SP_LAYOUT_Q4_0X16 = 1,
+} sp_layout;
+
 typedef struct sp_matrix {
     sp_dtype type;
     int64_t rows;       /* output features */
     int64_t cols;       /* input features (multiple of 32 for quantized) */
     const void *data;   /* rows * row_bytes, e.g. into the GGUF mapping */
     size_t row_bytes;
+    sp_layout layout;   /* SP_LAYOUT_FILE unless sp_matrix_copy_rows made it */
 } sp_matrix;
 
 typedef enum sp_matmul_path {
@@ -59,6 +68,17 @@ void sp_matmul_init(sp_matmul_ctx *ctx, int n_threads);
 void sp_matmul_free(sp_matmul_ctx *ctx);
 
 sp_matrix sp_matrix_from_tensor(const sp_gguf_tensor *t);
+
+/* The layout the kernels read W fastest in: SP_LAYOUT_Q4_0X16 for Q4_0
+ * rows of at least 16 blocks where the SIMD level in use has a kernel for
+ * it (sp_simd_q4_0x16) and SHARDPIPE_REPACK is not "0"; otherwise the
+ * file's. */
+sp_layout sp_matrix_best_layout(const sp_matrix *w);
+/* "file" or "q4_0x16". */
+const char *sp_layout_name(sp_layout layout);
+/* Rows [r0, r1) of W (in the file layout) to the same offsets of dst, in
+ * `layout` (SP_LAYOUT_FILE copies them). */
+void sp_matrix_copy_rows(const sp_matrix *w, sp_layout layout, void *dst, int64_t r0, int64_t r1);
 
 /* The measured crossover (rows from which sgemm is used) for weights of
  * this type on the SIMD level in use; SP_SGEMM_NEVER when the dot path wins

@@ -82,12 +82,19 @@ sp_model *sp_model_open_full(const char *path, sp_error *err);
  * streams every matrix once per token, and with 4 KiB pages each page is a
  * TLB miss and a restart of the hardware prefetcher: measured +8% (Q8_0) to
  * +15% (Q4_0) decode tok/s (TinyLlama-1.1B shape, 2-core Intel Xeon). The
- * bits are the same. Call it once the shard has been validated (it reads
+ * bits are the same. On the way, each matrix is put in the layout the
+ * kernels read fastest (sp_matrix_best_layout: Q4_0 regrouped as
+ * sp_block_q4_0x16 where the SIMD level has a kernel for it; the same bits
+ * again), except a tied output, whose rows the embedding reads.
+ * Call it once the shard has been validated (it reads
  * every weight: seconds on an SD card). With SHARDPIPE_MMAP=1 in the
- * environment the weights stay mapped (and the page cache may evict them
- * under memory pressure rather than the process failing). Returns 0, or -1
- * with err set when the memory cannot be had. */
+ * environment the weights stay mapped, in the file's layout (and the page
+ * cache may evict them under memory pressure rather than the process
+ * failing). Returns 0, or -1 with err set when the memory cannot be had. */
 int sp_model_load_weights(sp_model *m, sp_error *err);
+/* SP_LAYOUT_Q4_0X16 if sp_model_load_weights regrouped any of the shard's
+ * matrices, else SP_LAYOUT_FILE (for the run summaries). */
+sp_layout sp_model_weights_layout(const sp_model *m);
 void sp_model_close(sp_model *m);
 
 /* Bytes of weight data a shard references (what it will read per token,

@@ -59,6 +59,26 @@ float sp_vec_dot_f16_f32_ref(int64_t n, const uint16_t *w, const float *a);
  * sum of V rows). Fused, so every level gives bit-identical results. Any n. */
 void sp_vec_mad_f16_ref(int64_t n, float *y, const uint16_t *x, float a);
 
+/* Q4_0 regrouped for the kernels (in memory only, never in a file): sixteen
+ * consecutive blocks of a row with their scales moved to the front, the
+ * same 288 bytes as the sixteen sp_block_q4_0 they hold. One 32-byte load
+ * then gives sixteen scales and one 64-byte load four blocks' quants, where
+ * the file's 18-byte blocks need a gather of both for every four blocks. A
+ * row of nb blocks is nb / 16 of these followed by its last nb % 16 blocks
+ * as sp_block_q4_0, so it keeps the file's row size. sp_model_load_weights
+ * regroups Q4_0 matrices only where the SIMD level in use has a kernel for
+ * it (sp_simd_q4_0x16); every level computes the same bits on both layouts. */
+typedef struct sp_block_q4_0x16 {
+    uint16_t d[16];              /* fp16 scales of blocks 0..15 */
+    uint8_t qs[16][SP_QK / 2];   /* their quants, as in sp_block_q4_0 */
+} sp_block_q4_0x16;              /* 288 bytes */
+
+_Static_assert(sizeof(sp_block_q4_0x16) == 16 * sizeof(sp_block_q4_0), "x16 panel is 16 blocks' bytes");
+
+/* One row of n elements (a multiple of SP_QK); x and y must not overlap. */
+void sp_q4_0x16_from_q4_0(const sp_block_q4_0 *x, void *y, int64_t n);
+void sp_dequantize_row_q4_0x16(const void *x, float *y, int64_t n);
+
 /* Decode activations. matmul's dot path quantizes an activation row to
  * Q8_0 once and dots it with every weight row, so it first lays the row out
  * for the kernels: groups of four blocks with each block's quants split in
@@ -111,6 +131,11 @@ void sp_vec_dot_q8_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long n
                               int64_t stride, int na, float *y, int64_t y_stride);
 void sp_vec_dot_q4_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
                               int64_t stride, int na, float *y, int64_t y_stride);
+/* The same on weight rows regrouped as sp_block_q4_0x16: the bits of the
+ * Q4_0 functions on the rows they were made from. */
+float sp_vec_dot_q4_0x16_q8g(int64_t n, const void *w, const sp_q8_group *a);
+void sp_vec_dot_q4_0x16_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
+                                 int64_t stride, int na, float *y, int64_t y_stride);
 float sp_vec_dot_f32(int64_t n, const float *w, const float *a);
 /* Any n (attention head sizes need not be multiples of 32). */
 float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a);
@@ -142,6 +167,9 @@ int sp_simd_prefetch(void);
  * size on the level in use (every SIMD level; not the scalar one: see
  * matmul.c). */
 int sp_simd_int8_prompts(void);
+/* 1 when the level in use has a kernel for sp_block_q4_0x16 rows (so the
+ * loader regroups Q4_0 weights); the others run a portable loop on them. */
+int sp_simd_q4_0x16(void);
 int sp_simd_count(void);                 /* levels compiled in and supported here */
 const char *sp_simd_level_name(int i);   /* i < sp_simd_count(), 0 = scalar */
 void sp_simd_force(int i);               /* use level i from now on */

@@ -389,6 +389,7 @@ static int write_json(const char *path, const bench_opts *o, const bench_env *en
     json_str(f, o->model);
     fprintf(f, ",\n    \"layer_type\": \"%s\",\n    \"output_type\": \"%s\",\n", sp_dtype_name(m->layers[0].wq.type),
             sp_dtype_name(m->output.type));
+    fprintf(f, "    \"weights_layout\": \"%s\",\n", sp_layout_name(sp_model_weights_layout(m)));
     fprintf(f, "    \"n_layers\": %d, \"dim\": %d, \"n_heads\": %d, \"n_kv_heads\": %d, \"ffn_dim\": %d, "
                "\"n_vocab\": %d,\n", c->n_layers, c->dim, c->n_heads, c->n_kv_heads, c->ffn_dim, c->n_vocab);
     fprintf(f, "    \"weight_bytes_per_decode_token\": %llu,\n    \"flops_per_prompt_token\": %.0f\n  },\n",

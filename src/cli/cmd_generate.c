@@ -154,10 +154,10 @@ int cmd_generate(int argc, char **argv)
     } else {
         fprintf(stderr,
                 "\nprompt: %d tokens in %.3f s (%.2f tok/s) | decode: %d tokens in %.3f s (%.2f tok/s) | "
-                "threads %d | peak RSS %.1f MiB | kernels %s, prefetch %d B\n",
+                "threads %d | peak RSS %.1f MiB | kernels %s, prefetch %d B, layer weights in %s layout\n",
                 n_prompt, t_prompt, n_prompt / t_prompt, n_done, t_decode,
                 n_done > 1 ? (n_done - 1) / t_decode : 0.0, threads, sp_peak_rss_bytes() / 1048576.0,
-                sp_simd_name(), sp_simd_prefetch());
+                sp_simd_name(), sp_simd_prefetch(), sp_layout_name(sp_model_weights_layout(m)));
     }
     free(x); free(logits); free(seq); free(pos); free(ids);
     sp_sampler_free(&smp);

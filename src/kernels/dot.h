@@ -65,6 +65,7 @@ static inline void sp_attn_values_tail(int i0, int hd, int n, const uint16_t *v,
 /* The portable dots on packed activations (quant.c), for the scalar level. */
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
+float sp_vec_dot_q4_0x16_q8g_scalar(int64_t n, const void *w, const sp_q8_group *a);
 void sp_quantize_row_q8g_scalar(const float *x, sp_q8_group *g, int64_t n);
 float sp_vec_dot_f32_scalar(int64_t n, const float *w, const float *a);
 float sp_vec_dot_f16_f32_scalar(int64_t n, const uint16_t *w, const float *a);
@@ -99,6 +100,9 @@ void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp
 /* Q4_0 with AVX-512 VBMI's byte gathers (dot_avx512.c) */
 void sp_vec_dot_q4_0_q8g_rows_avx512vbmi(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
+/* and on rows regrouped as sp_block_q4_0x16 */
+void sp_vec_dot_q4_0x16_q8g_rows_avx512vbmi(int64_t n, const void *w, const sp_q8_group *a, int64_t stride,
+    int na, float *out);
 #endif
 
 #if defined(__aarch64__)

@@ -144,7 +144,41 @@ sp_matrix sp_matrix_from_tensor(const sp_gguf_tensor *t)
     m.rows = (int64_t)t->ne[1];
     m.data = t->data;
     m.row_bytes = (size_t)sp_dtype_row_bytes(t->type, t->ne[0]);
+    m.layout = SP_LAYOUT_FILE;
     return m;
+}
+
+sp_layout sp_matrix_best_layout(const sp_matrix *w)
+{
+    const char *env = getenv("SHARDPIPE_REPACK");
+    if (env && !strcmp(env, "0")) return SP_LAYOUT_FILE;
+    if (w->type == SP_DTYPE_Q4_0 && w->cols / SP_QK >= 16 && sp_simd_q4_0x16()) return SP_LAYOUT_Q4_0X16;
+    return SP_LAYOUT_FILE;
+}
+
+const char *sp_layout_name(sp_layout layout)
+{
+    return layout == SP_LAYOUT_Q4_0X16 ? "q4_0x16" : "file";
+}
+
+void sp_matrix_copy_rows(const sp_matrix *w, sp_layout layout, void *dst, int64_t r0, int64_t r1)
+{
+    const char *src = (const char *)w->data + r0 * w->row_bytes;
+    char *out = (char *)dst + r0 * w->row_bytes;
+    if (layout != SP_LAYOUT_Q4_0X16) {
+        memcpy(out, src, (size_t)(r1 - r0) * w->row_bytes);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r++, src += w->row_bytes, out += w->row_bytes)
+        sp_q4_0x16_from_q4_0((const sp_block_q4_0 *)src, out, w->cols);
+}
+
+/* Row r of W in f32, whatever its layout. */
+static void dequantize_matrix_row(const sp_matrix *w, int64_t r, float *out)
+{
+    const void *row = (const uint8_t *)w->data + r * w->row_bytes;
+    if (w->layout == SP_LAYOUT_Q4_0X16) sp_dequantize_row_q4_0x16(row, out, w->cols);
+    else sp_dequantize_row(w->type, row, out, w->cols);
 }
 
 sp_matmul_path sp_matmul_choose(const sp_matmul_ctx *ctx, const sp_matrix *w, int n)
@@ -210,6 +244,8 @@ static void dot_part(void *arg, int ith, int nth)
                 float *y = j->y + (int64_t)i * rows + r0;
                 if (w->type == SP_DTYPE_Q8_0)
                     sp_vec_dot_q8_0_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
+                else if (w->layout == SP_LAYOUT_Q4_0X16)
+                    sp_vec_dot_q4_0x16_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
                 else sp_vec_dot_q4_0_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
             }
         }
@@ -223,7 +259,7 @@ static void dot_part(void *arg, int ith, int nth)
     default: { /* F16, BF16: widen the row once, reuse it for all n */
         float *buf = j->rowbuf + (size_t)ith * cols;
         for (long r = lo; r < hi; r++) {
-            sp_dequantize_row(w->type, wd + r * w->row_bytes, buf, cols);
+            dequantize_matrix_row(w, r, buf);
             for (int i = 0; i < j->n; i++) j->y[i * rows + r] = dot_f32(cols, buf, j->x + i * cols);
         }
         break;
@@ -286,8 +322,7 @@ static void gemm_panel(const gemm_job *j, long p, float *buf)
     if (w->type == SP_DTYPE_F32) {
         b = (const float *)(wd + r0 * w->row_bytes);
     } else {
-        for (long r = r0; r < r1; r++)
-            sp_dequantize_row(w->type, wd + r * w->row_bytes, buf + (r - r0) * cols, cols);
+        for (long r = r0; r < r1; r++) dequantize_matrix_row(w, r, buf + (r - r0) * cols);
         b = buf;
         buf += (size_t)m * cols;
     }

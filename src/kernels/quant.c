@@ -431,22 +431,77 @@ float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_
     return lanes_sum(&ls);
 }
 
+/* Block b of a Q4_0 row of nb blocks, in the file's layout (x16 = 0) or
+ * regrouped (x16 = 1, sp_block_q4_0x16): its scale and its 16 quant bytes. */
+static const uint8_t *q4_block(const void *row, int64_t nb, int x16, int64_t b, uint16_t *d)
+{
+    const sp_block_q4_0x16 *x = row;
+    int64_t whole = x16 ? nb / 16 * 16 : 0;
+    if (b < whole) {
+        *d = x[b / 16].d[b % 16];
+        return x[b / 16].qs[b % 16];
+    }
+    const sp_block_q4_0 *t = (const sp_block_q4_0 *)(x + whole / 16) + (b - whole);
+    *d = t->d;
+    return t->qs;
+}
+
 /* Q4_0: the raw nibbles q in [0, 15] times the activations, plus the bias
  * lanes (-8 x the lane's activations): sum (q - 8) a per lane. */
-float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
+static float q4_dot_scalar(int64_t n, const void *w, int x16, const sp_q8_group *a)
 {
     int64_t nb = n / SP_QK;
     lane_sums ls = {{0}, {0}};
     for (int64_t b = 0; b < nb; b++) {
         const sp_q8_group *g = a + b / 4;
         int k = (int)(b % 4);
+        uint16_t dw;
+        const uint8_t *qs = q4_block(w, nb, x16, b, &dw);
         int32_t isum[4];
         for (int j = 0; j < 4; j++) {
             isum[j] = g->bias[4 * k + j];
             for (int i = 4 * j; i < 4 * j + 4; i++)
-                isum[j] += (w[b].qs[i] & 0x0f) * g->lo[k][i] + (w[b].qs[i] >> 4) * g->hi[k][i];
+                isum[j] += (qs[i] & 0x0f) * g->lo[k][i] + (qs[i] >> 4) * g->hi[k][i];
         }
-        lanes_add(&ls, b, nb - nb % 4, isum, sp_fp16_to_f32(w[b].d) * g->d[4 * k]);
+        lanes_add(&ls, b, nb - nb % 4, isum, sp_fp16_to_f32(dw) * g->d[4 * k]);
     }
     return lanes_sum(&ls);
+}
+
+float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a)
+{
+    return q4_dot_scalar(n, w, 0, a);
+}
+
+float sp_vec_dot_q4_0x16_q8g_scalar(int64_t n, const void *w, const sp_q8_group *a)
+{
+    return q4_dot_scalar(n, w, 1, a);
+}
+
+/* ---------------------------------------------------------------------------
+ * Q4_0 regrouped in panels of 16 blocks (sp_block_q4_0x16, quant.h). */
+
+void sp_q4_0x16_from_q4_0(const sp_block_q4_0 *x, void *y, int64_t n)
+{
+    int64_t nb = n / SP_QK, nx = nb / 16;
+    sp_block_q4_0x16 *p = y;
+    for (int64_t i = 0; i < nx; i++)
+        for (int k = 0; k < 16; k++) {
+            p[i].d[k] = x[16 * i + k].d;
+            memcpy(p[i].qs[k], x[16 * i + k].qs, SP_QK / 2);
+        }
+    memcpy(p + nx, x + 16 * nx, (size_t)(nb - 16 * nx) * sizeof *x);
+}
+
+void sp_dequantize_row_q4_0x16(const void *x, float *y, int64_t n)
+{
+    int64_t nb = n / SP_QK;
+    for (int64_t b = 0; b < nb; b++) {
+        uint16_t d;
+        const uint8_t *qs = q4_block(x, nb, 1, b, &d);
+        sp_block_q4_0 blk;
+        blk.d = d;
+        memcpy(blk.qs, qs, sizeof blk.qs);
+        sp_dequantize_row_q4_0(&blk, y + b * SP_QK, SP_QK);
+    }
 }

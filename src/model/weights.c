@@ -153,21 +153,37 @@ int sp_model_load_weights(sp_model *m, sp_error *err)
     bool tied = m->has_head && m->output.data == m->tok_embd.data;
     size_t off = 0;
     for (int i = 0; i < n; i++) {
-        size_t bytes = matrix_bytes(mats[i]);
-        /* in pieces, so at most one piece is resident twice */
-        for (size_t o = 0; o < bytes; o += COPY_PIECE) {
-            size_t len = bytes - o < COPY_PIECE ? bytes - o : COPY_PIECE;
-            memcpy(copy + off + o, (const char *)mats[i]->data + o, len);
-            release_mapped((const char *)mats[i]->data + o, len);
+        sp_matrix *w = mats[i];
+        /* the tied head keeps the file layout: the embedding reads its rows */
+        sp_layout layout = tied && w == &m->output ? SP_LAYOUT_FILE : sp_matrix_best_layout(w);
+        /* in pieces of whole rows, so at most one piece is resident twice */
+        int64_t piece = (int64_t)(COPY_PIECE / w->row_bytes) + 1;
+        for (int64_t r = 0; r < w->rows; r += piece) {
+            int64_t r1 = r + piece < w->rows ? r + piece : w->rows;
+            sp_matrix_copy_rows(w, layout, copy + off, r, r1);
+            release_mapped((const char *)w->data + r * w->row_bytes, (size_t)(r1 - r) * w->row_bytes);
         }
-        mats[i]->data = copy + off;
-        off += (bytes + 63) & ~(size_t)63;
+        w->data = copy + off;
+        w->layout = layout;
+        off += (matrix_bytes(w) + 63) & ~(size_t)63;
     }
     if (tied) m->tok_embd.data = m->output.data;
     m->copy = copy;
     m->copy_bytes = total;
     free(mats);
     return 0;
+}
+
+sp_layout sp_model_weights_layout(const sp_model *m)
+{
+    int n_layers = m->last >= m->first ? m->last - m->first + 1 : 0;
+    sp_matrix **mats = sp_calloc((size_t)n_layers * 7 + 1, sizeof *mats);
+    int n = shard_matrices((sp_model *)m, mats);
+    sp_layout layout = SP_LAYOUT_FILE;
+    for (int i = 0; i < n; i++)
+        if (mats[i]->layout != SP_LAYOUT_FILE) layout = mats[i]->layout;
+    free(mats);
+    return layout;
 }
 
 void sp_model_close(sp_model *m)

@@ -142,6 +142,25 @@ static void fill_weights(sp_dtype t, void *buf, size_t bytes, sp_rng *r)
     }
 }
 
+/* Puts W's rows in the layout the engine would load them in
+ * (sp_model_load_weights), so the profile times the engine's kernels. */
+static void regroup(sp_matrix *w)
+{
+    sp_layout layout = sp_matrix_best_layout(w);
+    if (layout == SP_LAYOUT_FILE) return;
+    sp_matrix row = *w;
+    void *tmp = sp_alloc(w->row_bytes);
+    row.rows = 1;
+    row.data = tmp;
+    for (int64_t r = 0; r < w->rows; r++) {
+        char *p = (char *)w->data + r * w->row_bytes;
+        memcpy(tmp, p, w->row_bytes);
+        sp_matrix_copy_rows(&row, layout, p, 0, 1);
+    }
+    free(tmp);
+    w->layout = layout;
+}
+
 typedef struct mv_set {
     sp_matrix *m;
     int count;
@@ -237,8 +256,11 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
         }
         fill_weights(types[k], buf, (size_t)s.count * mat_bytes, &r);
         s.m = sp_alloc(sizeof(sp_matrix) * s.count);
-        for (int i = 0; i < s.count; i++)
-            s.m[i] = (sp_matrix){types[k], MV_ROWS, MV_COLS, (char *)buf + (size_t)i * mat_bytes, row_bytes};
+        for (int i = 0; i < s.count; i++) {
+            s.m[i] = (sp_matrix){types[k], MV_ROWS, MV_COLS, (char *)buf + (size_t)i * mat_bytes, row_bytes,
+                                 SP_LAYOUT_FILE};
+            regroup(&s.m[i]);
+        }
         for (int i = 0; i < nc; i++) {
             tick(&pg, "%s matvec, %d thread%s", sp_mv_name((sp_mv_type)k), counts[i], counts[i] > 1 ? "s" : "");
             sp_matmul_ctx ctx;
