@@ -31,9 +31,9 @@ typedef struct sp_simd_level {
      * activation rows; a single-row dot is na = 1 */
     void (*rows_q8_0)(int64_t, const sp_block_q8_0 *, const sp_q8_group *, int64_t, int, float *);
     void (*rows_q4_0)(int64_t, const sp_block_q4_0 *, const sp_q8_group *, int64_t, int, float *);
-    /* on sp_block_q4_0x16 rows; NULL: the portable loop (and the loader
-     * keeps the file layout) */
-    void (*rows_q4_0x16)(int64_t, const void *, const sp_q8_group *, int64_t, int, float *);
+    /* a whole tile of sp_block_q4_0x16 rows (sp_vec_dot_q4_0x16_q8g_tile);
+     * NULL: the portable loop (and the loader keeps the file layout) */
+    void (*tile_q4_0x16)(int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *, int64_t);
     float (*dot_f32)(int64_t, const float *, const float *);
     void (*dequant_q8_0)(const sp_block_q8_0 *, float *, int64_t);
     void (*dequant_q4_0)(const sp_block_q4_0 *, float *, int64_t);
@@ -106,7 +106,7 @@ static const sp_simd_level level_avx512vnni = {
 };
 static const sp_simd_level level_avx512vbmi = {
     "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512vbmi,
-    sp_vec_dot_q4_0x16_q8g_rows_avx512vbmi, sp_vec_dot_f32_avx2,
+    sp_vec_dot_q4_0x16_q8g_tile_avx512vbmi, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
@@ -229,25 +229,16 @@ float sp_vec_dot_q4_0_q8g(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *
     return r;
 }
 
-static void rows_q4_0x16(const sp_simd_level *l, int64_t n, const void *w, const sp_q8_group *a, int64_t stride,
-                         int na, float *out)
-{
-    if (l->rows_q4_0x16) l->rows_q4_0x16(n, w, a, stride, na, out);
-    else rows_q4_0x16_scalar(n, w, a, stride, na, out);
-}
-
 float sp_vec_dot_q4_0x16_q8g(int64_t n, const void *w, const sp_q8_group *a)
 {
     float r;
-    rows_q4_0x16(current(), n, w, a, 0, 1, &r);
+    sp_vec_dot_q4_0x16_q8g_tile(n, w, 0, 1, a, 0, 1, &r, 0);
     return r;
 }
 
 /* The tiles: weight rows r = 0..nw-1 (row_bytes apart) against na
- * activation rows, one rows-kernel call per weight row. (A kernel taking
- * two regrouped Q4_0 rows against one activation row, sharing its loads,
- * was 9% faster from L2 in a harness but not in decode: 38.4 against 39.1
- * tok/s, medians of 8 alternating runs on Zen 4.) */
+ * activation rows, one rows-kernel call per weight row (regrouped Q4_0:
+ * the portable loop, for levels without a tile kernel). */
 enum tile_kind { TILE_Q8_0, TILE_Q4_0, TILE_Q4_0X16 };
 
 static void tile(enum tile_kind kind, int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
@@ -261,7 +252,7 @@ static void tile(enum tile_kind kind, int64_t n, const void *w, size_t row_bytes
         switch (kind) {
         case TILE_Q8_0: l->rows_q8_0(n, wr, a, stride, na, out); break;
         case TILE_Q4_0: l->rows_q4_0(n, wr, a, stride, na, out); break;
-        case TILE_Q4_0X16: rows_q4_0x16(l, n, wr, a, stride, na, out); break;
+        case TILE_Q4_0X16: rows_q4_0x16_scalar(n, wr, a, stride, na, out); break;
         }
         for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
     }
@@ -282,7 +273,10 @@ void sp_vec_dot_q4_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long n
 void sp_vec_dot_q4_0x16_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
                                  int64_t stride, int na, float *y, int64_t y_stride)
 {
-    tile(TILE_Q4_0X16, n, w, row_bytes, nw, a, stride, na, y, y_stride);
+    const sp_simd_level *l = current();
+    if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
+    if (l->tile_q4_0x16) l->tile_q4_0x16(n, w, row_bytes, nw, a, stride, na, y, y_stride);
+    else tile(TILE_Q4_0X16, n, w, row_bytes, nw, a, stride, na, y, y_stride);
 }
 
 /* The dots on Q8_0 blocks pack the activations on the stack, a chunk of
@@ -399,7 +393,7 @@ void sp_quantize_row_q8g(const float *x, sp_q8_group *g, int64_t n)
 
 int sp_simd_q4_0x16(void)
 {
-    return current()->rows_q4_0x16 != NULL;
+    return current()->tile_q4_0x16 != NULL;
 }
 
 int sp_simd_int8_prompts(void)
