@@ -386,13 +386,19 @@ void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride,
     int i = 0;
     for (; i + 64 <= hd; i += 64) {
         __m256 acc[8];
+        /* unrolled, so acc stays in registers: GCC -O2 otherwise keeps it
+         * on the stack and every FMA waits on a store and a reload (measured
+         * 14 -> see benchmarks/README.md) */
+        #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) acc[j] = _mm256_loadu_ps(y + i + 8 * j);
         for (int p = 0; p < n; p++) {
             const uint16_t *vp = v + (int64_t)p * v_stride + i;
             __m256 wp = _mm256_set1_ps(w[p]);
+            #pragma GCC unroll 8
             for (int j = 0; j < 8; j++)
                 acc[j] = _mm256_fmadd_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + 8 * j))), acc[j]);
         }
+        #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) _mm256_storeu_ps(y + i + 8 * j, acc[j]);
     }
     for (; i + 8 <= hd; i += 8) {

@@ -338,12 +338,16 @@ void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride,
     int i = 0;
     for (; i + 64 <= hd; i += 64) {
         float32x4_t acc[16];
+        /* unrolled, so acc stays in registers (dot_avx2.c says why) */
+        #pragma GCC unroll 16
         for (int j = 0; j < 16; j++) acc[j] = vld1q_f32(y + i + 4 * j);
         for (int p = 0; p < n; p++) {
             const uint16_t *vp = v + (int64_t)p * v_stride + i;
             float32x4_t wp = vdupq_n_f32(w[p]);
+            #pragma GCC unroll 16
             for (int j = 0; j < 16; j++) acc[j] = vfmaq_f32(acc[j], wp, load_f16x4(vp + 4 * j));
         }
+        #pragma GCC unroll 16
         for (int j = 0; j < 16; j++) vst1q_f32(y + i + 4 * j, acc[j]);
     }
     for (; i + 4 <= hd; i += 4) {
