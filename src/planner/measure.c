@@ -148,16 +148,11 @@ static void regroup(sp_matrix *w)
 {
     sp_layout layout = sp_matrix_best_layout(w);
     if (layout == SP_LAYOUT_FILE) return;
-    sp_matrix row = *w;
-    void *tmp = sp_alloc(w->row_bytes);
-    row.rows = 1;
-    row.data = tmp;
-    for (int64_t r = 0; r < w->rows; r++) {
-        char *p = (char *)w->data + r * w->row_bytes;
-        memcpy(tmp, p, w->row_bytes);
-        sp_matrix_copy_rows(&row, layout, p, 0, 1);
-    }
-    free(tmp);
+    size_t bytes = (size_t)w->rows * w->row_bytes;
+    sp_matrix file = *w; /* a copy of the rows as filled, to regroup from */
+    file.data = memcpy(sp_alloc(bytes), w->data, bytes);
+    sp_matrix_copy_rows(&file, layout, (void *)w->data, 0, w->rows);
+    free((void *)file.data);
     w->layout = layout;
 }
 
