@@ -58,6 +58,17 @@ for r in runs:
     check(0 < r["decode_vs_bandwidth"] < 3 and 0 < r["prompt_vs_sgemm"] < 10, f"{t} threads: ratios in range")
     check(r["mem_read_gbs"] > 0 and r["sgemm_gflops"] > 0, f"{t} threads: ceilings measured")
     check(r["peak_rss_bytes"] > 0, f"{t} threads: peak RSS")
+    # every timed run, in the order it ran, each ratio its own tok/s over the
+    # ceiling measured just before it; the medians are those of these runs
+    tr = r["timed_runs"]
+    check(len(tr) == 3, f"{t} threads: {len(tr)} timed runs, expected 3")
+    for x in tr:
+        check(abs(x["decode_vs_bandwidth"] - x["decode_tok_s"] * d["model"]["weight_bytes_per_decode_token"] / 1e9
+                  / x["mem_read_gbs"]) <= 1e-3 * x["decode_vs_bandwidth"] + 1e-4, f"{t} threads: run ratio = tok/s x bytes / bw")
+    med = lambda v: sorted(v)[len(v) // 2]
+    check(abs(med([x["decode_tok_s"] for x in tr]) - r["decode_tok_s"]["median"]) < 2e-3, f"{t} threads: decode median of the runs")
+    check(abs(med([x["decode_vs_bandwidth"] for x in tr]) - r["decode_vs_bandwidth"]) < 2e-4, f"{t} threads: ratio median of the runs")
+    check(abs(med([x["mem_read_gbs"] for x in tr]) - r["mem_read_gbs"]) < 2e-3, f"{t} threads: read bandwidth median of the runs")
 for b in bad: print("FAIL: bench JSON:", b)
 sys.exit(1 if bad else 0)
 PY

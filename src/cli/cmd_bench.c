@@ -228,6 +228,12 @@ typedef struct run_result {
     double decode_gbs, decode_ratio;
     uint64_t peak_rss;
     int peak_rss_reset;
+    /* each timed run in the order it ran (the medians above sort copies):
+     * the ceilings measured just before it, its tok/s and its two ratios */
+    int n_timed;
+    struct timed_run {
+        double read_gbs, sgemm_gflops, prompt_tps, decode_tps, prompt_ratio, decode_ratio;
+    } *timed;
 } run_result;
 
 typedef struct bench_opts {
@@ -288,6 +294,7 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
     const int R = o->reps;
     memset(r, 0, sizeof *r);
     r->threads = threads;
+    r->timed = sp_calloc((size_t)R, sizeof *r->timed);
     r->n_shapes = model_shapes(m, r->shapes);
     sp_engine *e = sp_engine_new(m, threads, o->prompt, 1, o->prompt + o->gen, err);
     if (!e) return -1;
@@ -327,6 +334,8 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
             td[rep] = o->gen / b;
             rp[rep] = flops_prompt / a / 1e9 / sg[rep];
             rd[rep] = td[rep] * (double)bytes_per_token / 1e9 / bw[rep];
+            r->timed[rep] = (struct timed_run){bw[rep], sg[rep], tp[rep], td[rep], rp[rep], rd[rep]};
+            r->n_timed = rep + 1;
         }
     }
     if (!rc) {
@@ -413,6 +422,15 @@ static int write_json(const char *path, const bench_opts *o, const bench_env *en
         json_stat(f, "decode_tok_s", r->decode_tps);
         fprintf(f, ",\n      \"decode_weight_gbs\": %.3f, \"decode_vs_bandwidth\": %.4f,\n", r->decode_gbs,
                 r->decode_ratio);
+        fprintf(f, "      \"timed_runs\": [");
+        for (int t = 0; t < r->n_timed; t++) {
+            const struct timed_run *x = &r->timed[t];
+            fprintf(f, "%s\n        {\"mem_read_gbs\": %.3f, \"sgemm_gflops\": %.3f, \"prompt_tok_s\": %.3f, "
+                       "\"decode_tok_s\": %.3f, \"prompt_vs_sgemm\": %.4f, \"decode_vs_bandwidth\": %.4f}",
+                    t ? "," : "", x->read_gbs, x->sgemm_gflops, x->prompt_tps, x->decode_tps, x->prompt_ratio,
+                    x->decode_ratio);
+        }
+        fprintf(f, "],\n");
         fprintf(f, "      \"peak_rss_bytes\": %llu, \"peak_rss_reset\": %s\n    }%s\n",
                 (unsigned long long)r->peak_rss, r->peak_rss_reset ? "true" : "false", i + 1 < n_runs ? "," : "");
     }
@@ -552,8 +570,8 @@ static int bench_engine(int argc, char **argv)
     bench_env env;
     env_collect(&env);
     run_result runs[MAX_THREAD_COUNTS];
-    int rc = 0;
-    for (int i = 0; i < o.n_threads && !rc; i++)
+    int rc = 0, started = 0;
+    for (int i = 0; i < o.n_threads && !rc; i++, started++)
         rc = run_threads(m, &o, o.threads[i], prompt, bytes_per_token, flops, &runs[i], &err);
     if (rc) {
         sp_cli_fail("bench", &err);
@@ -564,6 +582,7 @@ static int bench_engine(int argc, char **argv)
             rc = -1;
         }
     }
+    for (int i = 0; i < started; i++) free(runs[i].timed);
     free(prompt);
     sp_model_close(m);
     return rc ? 1 : 0;
