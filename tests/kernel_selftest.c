@@ -10,8 +10,8 @@
  * scales, and that row dequantization is bit-identical to the portable
  * loops; that the tile kernels give the single-row bits and the activation
  * quantizer the scalar level's bytes; and that every level's packed int8,
- * f32 and fp16 dots, KV-group attention and fp16 rounding have exactly the
- * bits of the scalar level, which sums
+ * f32 and fp16 dots, KV-group attention, fp16 rounding, e^x and SwiGLU have
+ * exactly the bits of the scalar level, which sums
  * in one fixed order on every architecture (src/kernels/quant.c). It prints
  * one line per level, then a digest of those outputs: tests/kernel_selftest.sh
  * checks that the x86-64 build and the aarch64 one print the same digest,
@@ -238,6 +238,16 @@ static void canonical_outputs(outputs *o)
     memcpy(rnd + 30, special, sizeof special);
     sp_round_f16(rnd, 37);
     put(o, rnd, sizeof rnd);
+    /* e^x (softmax) over [-60, 60] and the edges, and SwiGLU rows */
+    static float ex[41], sw[41];
+    for (int i = 0; i < 41; i++) ex[i] = 30.0f * x[i];
+    const float edges[] = {88.7228317f, 88.7228394f, -103.5f, -104.0f, INFINITY, -INFINITY};
+    memcpy(ex + 35, edges, sizeof edges);
+    sp_exp_f32(ex, ex, 41);
+    put(o, ex, sizeof ex);
+    for (int i = 0; i < 41; i++) sw[i] = 4.0f * x[i + 41];
+    sp_swiglu_f32(sw, y, 41);
+    put(o, sw, sizeof sw);
 }
 
 /* FNV-1a over the outputs' bits. */

@@ -156,6 +156,18 @@ void sp_attn_scores_f16(int hd, int n, const uint16_t *k, int64_t k_stride, cons
 void sp_attn_values_f16(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
                         int64_t w_stride, float *y);
 
+/* e^x, rounded to f32 from a double evaluation whose error is ~1e-14 of
+ * the result (so it is the correctly rounded e^x but where e^x lies that
+ * close to a rounding midpoint), with the same bits at every level and on
+ * every architecture: y[i] = e^x[i] (y may be x), sp_expf for one value.
+ * Results below the f32 range round to subnormals or 0, above it to inf;
+ * NaN stays NaN. */
+void sp_exp_f32(float *y, const float *x, int64_t n);
+float sp_expf(float x);
+/* SwiGLU's elementwise part: g[i] = g[i] / (1 + e^-g[i]) * u[i], with
+ * sp_expf's e^ and the operations in that order at every level. */
+void sp_swiglu_f32(float *g, const float *u, int64_t n);
+
 /* Name of the SIMD level in use ("scalar", "avx2", "avxvnni", "avx512vnni",
  * "avx512vbmi", "neon", "neon-dotprod") and a way for tests and benchmarks
  * to list and force the available levels. */

@@ -62,6 +62,45 @@ static inline void sp_attn_values_tail(int i0, int hd, int n, const uint16_t *v,
     }
 }
 
+/* e^x for sp_exp_f32 (quant.h), one recipe for every level, evaluated in
+ * double and rounded to f32 once at the end:
+ *   clamp x to [-150, 128] (e^-150 rounds to 0 in f32 and e^128 to inf, so
+ *     nothing changes but the exponent arithmetic below stays in range);
+ *   n = x * log2(e) rounded to an integer (adding 1.5 * 2^52 rounds; the
+ *     integer then sits in the low bits of z);
+ *   r = x - n ln2, with ln2 in two parts (hi has 32 significant bits, so
+ *     n * hi is exact) and |r| <= ln2/2 + tiny;
+ *   e^r = sum r^k / k! for k = 0..11 by Horner: the first term left out,
+ *     (ln2/2)^12 / 12!, is 6.4e-15 of the result, against half an f32 ulp of
+ *     3e-8, so the final rounding goes the way exact e^x would unless e^x
+ *     lies within about 1e-14 (relative) of a rounding midpoint;
+ *   times 2^n, built in the exponent field (exact), then one rounding to
+ *     f32, which also makes the subnormal and overflowing results right.
+ * Every step is an IEEE double operation or fma, so a level that does them
+ * lane by lane gets these bits. NaN comes back as the input. */
+#define SP_EXP_MAGIC 0x1.8p52
+#define SP_EXP_LOG2E 0x1.71547652b82fep0
+#define SP_EXP_LN2_HI 0x1.62e42fee00000p-1
+#define SP_EXP_LN2_LO 0x1.a39ef35793c76p-33
+#define SP_EXP_MIN (-150.0)
+#define SP_EXP_MAX 128.0
+/* 1/k! for k = 11 down to 2 (k = 1 and 0 are 1) */
+#define SP_EXP_C11 (1.0 / 39916800.0)
+#define SP_EXP_C10 (1.0 / 3628800.0)
+#define SP_EXP_C9 (1.0 / 362880.0)
+#define SP_EXP_C8 (1.0 / 40320.0)
+#define SP_EXP_C7 (1.0 / 5040.0)
+#define SP_EXP_C6 (1.0 / 720.0)
+#define SP_EXP_C5 (1.0 / 120.0)
+#define SP_EXP_C4 (1.0 / 24.0)
+#define SP_EXP_C3 (1.0 / 6.0)
+#define SP_EXP_C2 0.5
+
+/* The portable e^x and SwiGLU rows (quant.c), for the scalar level and the
+ * tails of the vector ones. */
+void sp_exp_f32_scalar(float *y, const float *x, int64_t n);
+void sp_swiglu_f32_scalar(float *g, const float *u, int64_t n);
+
 /* The portable dots on packed activations (quant.c), for the scalar level. */
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
 float sp_vec_dot_q4_0_q8g_scalar(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a);
@@ -78,6 +117,10 @@ void sp_dequantize_row_f16_avx2(const uint16_t *x, float *y, int64_t n);
 float sp_vec_dot_f16_f32_avx2(int64_t n, const uint16_t *w, const float *a);
 void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a);
 void sp_round_f16_avx2(float *x, int64_t n);
+void sp_exp_f32_avx2(float *y, const float *x, int64_t n);
+void sp_swiglu_f32_avx2(float *g, const float *u, int64_t n);
+void sp_exp_f32_avx512(float *y, const float *x, int64_t n);
+void sp_swiglu_f32_avx512(float *g, const float *u, int64_t n);
 void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
                              float scale, float *s, int64_t s_stride);
 void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, float *y);
@@ -116,6 +159,8 @@ void sp_attn_scores_f16_neon(int hd, int n, const uint16_t *k, int64_t k_stride,
                              float scale, float *s, int64_t s_stride);
 void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, float *y);
 void sp_round_f16_neon(float *x, int64_t n);
+void sp_exp_f32_neon(float *y, const float *x, int64_t n);
+void sp_swiglu_f32_neon(float *g, const float *u, int64_t n);
 void sp_vec_dot_q8_0_q8g_rows_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 void sp_vec_dot_q4_0_q8g_rows_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,

@@ -451,3 +451,50 @@ void sp_round_f16_avx2(float *x, int64_t n)
         _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
     for (; i < n; i++) x[i] = sp_fp16_to_f32(sp_f32_to_fp16(x[i]));
 }
+
+/* e^x of four floats: the steps of sp_expf (dot.h) in four double lanes.
+ * NaN lanes give the input back, as sp_expf does. */
+static inline __m128 exp4(__m128 xf)
+{
+    const __m256d magic = _mm256_set1_pd(SP_EXP_MAGIC);
+    __m256d x = _mm256_cvtps_pd(xf);
+    x = _mm256_min_pd(_mm256_max_pd(x, _mm256_set1_pd(SP_EXP_MIN)), _mm256_set1_pd(SP_EXP_MAX));
+    __m256d z = _mm256_fmadd_pd(x, _mm256_set1_pd(SP_EXP_LOG2E), magic);
+    __m256d n = _mm256_sub_pd(z, magic);
+    __m256d r = _mm256_fnmadd_pd(n, _mm256_set1_pd(SP_EXP_LN2_HI), x);
+    r = _mm256_fnmadd_pd(n, _mm256_set1_pd(SP_EXP_LN2_LO), r);
+    __m256d p = _mm256_set1_pd(SP_EXP_C11);
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(SP_EXP_C10));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(SP_EXP_C9));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(SP_EXP_C8));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(SP_EXP_C7));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(SP_EXP_C6));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(SP_EXP_C5));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(SP_EXP_C4));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(SP_EXP_C3));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(SP_EXP_C2));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+    __m256i e = _mm256_sub_epi64(_mm256_castpd_si256(z), _mm256_castpd_si256(magic));
+    __m256d scale = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(e, _mm256_set1_epi64x(1023)), 52));
+    __m128 y = _mm256_cvtpd_ps(_mm256_mul_pd(p, scale));
+    return _mm_blendv_ps(y, xf, _mm_cmpunord_ps(xf, xf));
+}
+
+void sp_exp_f32_avx2(float *y, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(y + i, exp4(_mm_loadu_ps(x + i)));
+    sp_exp_f32_scalar(y + i, x + i, n - i);
+}
+
+void sp_swiglu_f32_avx2(float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 gv = _mm_loadu_ps(g + i);
+        __m128 e = exp4(_mm_xor_ps(gv, _mm_set1_ps(-0.0f)));
+        _mm_storeu_ps(g + i, _mm_mul_ps(_mm_div_ps(gv, _mm_add_ps(_mm_set1_ps(1.0f), e)), _mm_loadu_ps(u + i)));
+    }
+    sp_swiglu_f32_scalar(g + i, u + i, n - i);
+}

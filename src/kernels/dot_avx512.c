@@ -272,3 +272,51 @@ VBMI void sp_vec_dot_q4_0x16_q8g_tile_avx512vbmi(int64_t n, const void *w, size_
     default: q4x16_tile_vbmi(n, w, row_bytes, nw, a, stride, 4, y, y_stride); break;
     }
 }
+
+/* ---- e^x and SwiGLU: the steps of sp_expf (dot.h) in eight double lanes ---- */
+
+static inline __m256 exp8(__m256 xf)
+{
+    const __m512d magic = _mm512_set1_pd(SP_EXP_MAGIC);
+    __m512d x = _mm512_cvtps_pd(xf);
+    x = _mm512_min_pd(_mm512_max_pd(x, _mm512_set1_pd(SP_EXP_MIN)), _mm512_set1_pd(SP_EXP_MAX));
+    __m512d z = _mm512_fmadd_pd(x, _mm512_set1_pd(SP_EXP_LOG2E), magic);
+    __m512d n = _mm512_sub_pd(z, magic);
+    __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(SP_EXP_LN2_HI), x);
+    r = _mm512_fnmadd_pd(n, _mm512_set1_pd(SP_EXP_LN2_LO), r);
+    __m512d p = _mm512_set1_pd(SP_EXP_C11);
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(SP_EXP_C10));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(SP_EXP_C9));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(SP_EXP_C8));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(SP_EXP_C7));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(SP_EXP_C6));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(SP_EXP_C5));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(SP_EXP_C4));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(SP_EXP_C3));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(SP_EXP_C2));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+    __m512i e = _mm512_sub_epi64(_mm512_castpd_si512(z), _mm512_castpd_si512(magic));
+    __m512d scale = _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(e, _mm512_set1_epi64(1023)), 52));
+    __m256 y = _mm512_cvtpd_ps(_mm512_mul_pd(p, scale));
+    return _mm256_blendv_ps(y, xf, _mm256_cmp_ps(xf, xf, _CMP_UNORD_Q));
+}
+
+void sp_exp_f32_avx512(float *y, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    sp_exp_f32_scalar(y + i, x + i, n - i);
+}
+
+void sp_swiglu_f32_avx512(float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i);
+        __m256 e = exp8(_mm256_xor_ps(gv, _mm256_set1_ps(-0.0f)));
+        _mm256_storeu_ps(g + i,
+                         _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), _mm256_loadu_ps(u + i)));
+    }
+    sp_swiglu_f32_scalar(g + i, u + i, n - i);
+}

@@ -367,3 +367,56 @@ void sp_round_f16_neon(float *x, int64_t n)
     for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vcvt_f32_f16(vcvt_f16_f32(vld1q_f32(x + i))));
     for (; i < n; i++) x[i] = sp_fp16_to_f32(sp_f32_to_fp16(x[i]));
 }
+
+/* ---- e^x and SwiGLU: the steps of sp_expf (dot.h) in two double lanes per
+ * register, four floats a step ---- */
+
+static inline float64x2_t exp2d(float64x2_t x)
+{
+    const float64x2_t magic = vdupq_n_f64(SP_EXP_MAGIC);
+    x = vminq_f64(vmaxq_f64(x, vdupq_n_f64(SP_EXP_MIN)), vdupq_n_f64(SP_EXP_MAX));
+    float64x2_t z = vfmaq_f64(magic, x, vdupq_n_f64(SP_EXP_LOG2E));
+    float64x2_t n = vsubq_f64(z, magic);
+    float64x2_t r = vfmsq_f64(x, n, vdupq_n_f64(SP_EXP_LN2_HI));
+    r = vfmsq_f64(r, n, vdupq_n_f64(SP_EXP_LN2_LO));
+    float64x2_t p = vdupq_n_f64(SP_EXP_C11);
+    p = vfmaq_f64(vdupq_n_f64(SP_EXP_C10), p, r);
+    p = vfmaq_f64(vdupq_n_f64(SP_EXP_C9), p, r);
+    p = vfmaq_f64(vdupq_n_f64(SP_EXP_C8), p, r);
+    p = vfmaq_f64(vdupq_n_f64(SP_EXP_C7), p, r);
+    p = vfmaq_f64(vdupq_n_f64(SP_EXP_C6), p, r);
+    p = vfmaq_f64(vdupq_n_f64(SP_EXP_C5), p, r);
+    p = vfmaq_f64(vdupq_n_f64(SP_EXP_C4), p, r);
+    p = vfmaq_f64(vdupq_n_f64(SP_EXP_C3), p, r);
+    p = vfmaq_f64(vdupq_n_f64(SP_EXP_C2), p, r);
+    p = vfmaq_f64(vdupq_n_f64(1.0), p, r);
+    p = vfmaq_f64(vdupq_n_f64(1.0), p, r);
+    int64x2_t e = vsubq_s64(vreinterpretq_s64_f64(z), vreinterpretq_s64_f64(magic));
+    float64x2_t scale = vreinterpretq_f64_s64(vshlq_n_s64(vaddq_s64(e, vdupq_n_s64(1023)), 52));
+    return vmulq_f64(p, scale);
+}
+
+static inline float32x4_t exp4(float32x4_t xf)
+{
+    float32x2_t lo = vcvt_f32_f64(exp2d(vcvt_f64_f32(vget_low_f32(xf))));
+    float32x4_t y = vcvt_high_f32_f64(lo, exp2d(vcvt_high_f64_f32(xf)));
+    return vbslq_f32(vceqq_f32(xf, xf), y, xf); /* NaN lanes: the input */
+}
+
+void sp_exp_f32_neon(float *y, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, exp4(vld1q_f32(x + i)));
+    sp_exp_f32_scalar(y + i, x + i, n - i);
+}
+
+void sp_swiglu_f32_neon(float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t gv = vld1q_f32(g + i);
+        float32x4_t e = exp4(vnegq_f32(gv));
+        vst1q_f32(g + i, vmulq_f32(vdivq_f32(gv, vaddq_f32(vdupq_n_f32(1.0f), e)), vld1q_f32(u + i)));
+    }
+    sp_swiglu_f32_scalar(g + i, u + i, n - i);
+}

@@ -339,6 +339,56 @@ void sp_vec_mad_f16_ref(int64_t n, float *y, const uint16_t *x, float a)
 }
 
 /* ---------------------------------------------------------------------------
+ * e^x and SwiGLU (dot.h gives the recipe). The softmax of attention and
+ * SwiGLU's silu take e^x of every score and every hidden unit; libm's expf
+ * is a call per value and its last bit may differ between C libraries and
+ * builds, while these are the same bits on every level and architecture. */
+
+float sp_expf(float xf)
+{
+    if (xf != xf) return xf;
+    double x = xf;
+    x = x < SP_EXP_MIN ? SP_EXP_MIN : x > SP_EXP_MAX ? SP_EXP_MAX : x;
+    double z = fma(x, SP_EXP_LOG2E, SP_EXP_MAGIC);
+    double n = z - SP_EXP_MAGIC;
+    double r = fma(n, -SP_EXP_LN2_HI, x);
+    r = fma(n, -SP_EXP_LN2_LO, r);
+    double p = SP_EXP_C11;
+    p = fma(p, r, SP_EXP_C10);
+    p = fma(p, r, SP_EXP_C9);
+    p = fma(p, r, SP_EXP_C8);
+    p = fma(p, r, SP_EXP_C7);
+    p = fma(p, r, SP_EXP_C6);
+    p = fma(p, r, SP_EXP_C5);
+    p = fma(p, r, SP_EXP_C4);
+    p = fma(p, r, SP_EXP_C3);
+    p = fma(p, r, SP_EXP_C2);
+    p = fma(p, r, 1.0);
+    p = fma(p, r, 1.0);
+    /* 2^n: n sits in the low bits of z; add the exponent bias, shift it in */
+    int64_t zb, mb;
+    double m = SP_EXP_MAGIC, scale;
+    memcpy(&zb, &z, sizeof zb);
+    memcpy(&mb, &m, sizeof mb);
+    uint64_t sb = (uint64_t)(zb - mb + 1023) << 52;
+    memcpy(&scale, &sb, sizeof scale);
+    return (float)(p * scale);
+}
+
+void sp_exp_f32_scalar(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = sp_expf(x[i]);
+}
+
+void sp_swiglu_f32_scalar(float *g, const float *u, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float e = sp_expf(-g[i]);
+        g[i] = g[i] / (1.0f + e) * u[i];
+    }
+}
+
+/* ---------------------------------------------------------------------------
  * Packed decode activations (see sp_q8_group in quant.h) and the portable
  * dots on them, which the scalar level uses. They define the f32 summation
  * order every SIMD level follows (below); the _ref functions above sum

@@ -204,11 +204,10 @@ static void attn_worker(void *arg, int ith, int nth)
             float m = -INFINITY;
             for (int p = 0; p <= pos; p++)
                 if (sc[p] > m) m = sc[p];
+            for (int p = 0; p <= pos; p++) sc[p] -= m;
+            sp_exp_f32(sc, sc, pos + 1);
             double sum = 0.0;
-            for (int p = 0; p <= pos; p++) {
-                sc[p] = expf(sc[p] - m);
-                sum += sc[p];
-            }
+            for (int p = 0; p <= pos; p++) sum += sc[p];
             /* the weights, rounded to fp16 like the cache they weigh */
             float inv = (float)(1.0 / sum);
             for (int p = 0; p <= pos; p++) sc[p] *= inv;
@@ -327,9 +326,9 @@ static void add_rows(float *x, const float *d, size_t n)
     for (size_t i = 0; i < n; i++) x[i] += d[i];
 }
 
-/* SwiGLU's elementwise part, g = silu(g) * u, split across the pool: an
- * expf per element of every row's ffn_dim outputs, which on one thread
- * left the others idle between the gate/up and down matmuls. */
+/* SwiGLU's elementwise part, g = silu(g) * u (sp_swiglu_f32), split across
+ * the pool: an e^x per element of every row's ffn_dim outputs, which on one
+ * thread left the others idle between the gate/up and down matmuls. */
 typedef struct swiglu_job {
     float *g;
     const float *u;
@@ -341,10 +340,7 @@ static void swiglu_part(void *arg, int ith, int nth)
     swiglu_job *j = arg;
     long lo, hi;
     sp_split_range((long)j->n, ith, nth, 16, &lo, &hi);
-    for (long i = lo; i < hi; i++) {
-        float g = j->g[i];
-        j->g[i] = g / (1.0f + expf(-g)) * j->u[i];
-    }
+    sp_swiglu_f32(j->g + lo, j->u + lo, hi - lo);
 }
 
 int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)

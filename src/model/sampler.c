@@ -15,6 +15,8 @@
 
 #include "shardpipe/sampler.h"
 
+#include "shardpipe/quant.h" /* sp_expf: the same bits on every board */
+
 sp_sampler_params sp_sampler_defaults(void)
 {
     /* temperature 0 means greedy; the other values are llama.cpp's defaults
@@ -160,13 +162,13 @@ static int top_p(const float *l, int *idx, int m, bool sorted, float p, float lm
         if (cut > 1.0f / (float)m) cut = 1.0f / (float)m; /* the argmax (p >= 1/m) always stays */
         int kept = 0;
         for (int j = 0; j < m; j++)
-            if (expf(l[idx[j]] - lmax) / z >= cut) idx[kept++] = idx[j];
+            if (sp_expf(l[idx[j]] - lmax) / z >= cut) idx[kept++] = idx[j];
         m = kept;
         sort_desc(l, idx, m);
     }
     float cum = 0.0f;
     for (int j = 0; j < m; j++) {
-        cum += expf(l[idx[j]] - lmax) / z;
+        cum += sp_expf(l[idx[j]] - lmax) / z;
         if (cum >= p) return j + 1;
     }
     return m;
@@ -196,7 +198,7 @@ int sp_sampler_sample(sp_sampler *s, float *logits)
         if (logits[idx[j]] > lmax) lmax = logits[idx[j]];
     if (p->top_p < 1.0f && m > 1) {
         float z = 0.0f;
-        for (int j = 0; j < m; j++) z += expf(logits[idx[j]] - lmax);
+        for (int j = 0; j < m; j++) z += sp_expf(logits[idx[j]] - lmax);
         m = top_p(logits, idx, m, sorted, p->top_p, lmax, z);
     }
     /* min-p compares with the most probable token, so no normalisation:
@@ -205,7 +207,7 @@ int sp_sampler_sample(sp_sampler *s, float *logits)
         float ratio = p->min_p < 1.0f ? p->min_p : 1.0f;
         int kept = 0;
         for (int j = 0; j < m; j++)
-            if (expf(logits[idx[j]] - lmax) >= ratio) idx[kept++] = idx[j];
+            if (sp_expf(logits[idx[j]] - lmax) >= ratio) idx[kept++] = idx[j];
         m = kept;
     }
 
@@ -213,7 +215,7 @@ int sp_sampler_sample(sp_sampler *s, float *logits)
     float *w = s->probs;
     float total = 0.0f;
     for (int j = 0; j < m; j++) {
-        w[j] = expf((logits[idx[j]] - lmax) / p->temperature);
+        w[j] = sp_expf((logits[idx[j]] - lmax) / p->temperature);
         total += w[j];
     }
     float r = sp_rng_f32(&s->rng) * total;
