@@ -2,8 +2,9 @@
  *
  * Dot path (decode, and prompts for quantized weights where the SIMD level
  * has rows kernels): for Q8_0/Q4_0 weights each X row is quantized to Q8_0
- * and packed for the kernels (sp_q8_group, quant.h) once, then the output
- * rows are split across the pool in chunks of DOT_CHUNK. A thread takes a
+ * and packed for the kernels (sp_q8_group, quant.h) once, then the pool's
+ * threads claim the output rows in chunks of DOT_CHUNK as they go (see
+ * "who computes which output rows" below). A thread takes a
  * chunk's weight rows (tens of KB: they stay in L2) against SP_DOT_ROWS
  * activation rows at a time (those stay in L1), each weight row unpacked
  * once per SP_DOT_ROWS rows by the tile kernel; W is streamed from memory
@@ -39,6 +40,7 @@
 #include "shardpipe/matmul.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,6 +202,53 @@ typedef struct dot_job {
     float *y;
 } dot_job;
 
+/* ---- who computes which output rows ----
+ *
+ * Output rows go in units of DOT_CHUNK, claimed while the job runs rather
+ * than split evenly up front: on a shared or virtualized board two cores
+ * streaming at once do not get equal shares of the memory bandwidth from
+ * one moment to the next, and with a fixed split the core that got less
+ * was measured finishing 16-64 us after the other in most matvecs of a
+ * ~110 us decode step (2-core Zen 4 VM, TinyLlama Q4_0: both threads idle
+ * 7-9% of the time). Claims come in guided batches (a 1/(2 nth) share of
+ * what is left, at least one unit), so a job takes a few claims per thread
+ * and the last units go to whoever is free. Even threads take batches from
+ * the front of the rows and odd ones from the back, so with two threads
+ * each one's batches continue where its last ended and the weight stream
+ * (and its prefetch) stays contiguous. Which thread computes a row never
+ * changes its bits. The two ends live in one atomic word, front in the
+ * high half, back in the low half. */
+typedef struct claim {
+    _Alignas(64) _Atomic uint64_t ends;
+} claim;
+
+static void claim_init(claim *c, uint32_t units)
+{
+    atomic_init(&c->ends, (uint64_t)units);
+}
+
+/* Claims a batch [*u0, *u1) of units for thread ith; 0 when none is left. */
+static int claim_next(claim *c, int ith, int nth, uint32_t *u0, uint32_t *u1)
+{
+    uint64_t e = atomic_load_explicit(&c->ends, memory_order_relaxed);
+    for (;;) {
+        uint32_t front = (uint32_t)(e >> 32), back = (uint32_t)e;
+        if (front >= back) return 0;
+        uint32_t k = (back - front) / (2u * (uint32_t)nth);
+        if (k < 1) k = 1;
+        uint64_t next;
+        if (ith % 2 == 0) {
+            *u0 = front, *u1 = front + k;
+            next = ((uint64_t)(front + k) << 32) | back;
+        } else {
+            *u0 = back - k, *u1 = back;
+            next = ((uint64_t)front << 32) | (back - k);
+        }
+        if (atomic_compare_exchange_weak_explicit(&c->ends, &e, next, memory_order_relaxed, memory_order_relaxed))
+            return 1;
+    }
+}
+
 /* Quantize X rows to Q8_0 and pack them for the dot kernels. */
 static void quantize_x_part(void *arg, int ith, int nth)
 {
@@ -220,14 +269,12 @@ static float dot_f32(int64_t n, const float *w, const float *a)
     return s;
 }
 
-static void dot_part(void *arg, int ith, int nth)
+/* Output rows [lo, hi) of one job. */
+static void dot_rows(const dot_job *j, long lo, long hi, int ith)
 {
-    dot_job *j = arg;
     const sp_matrix *w = j->w;
     const int64_t rows = w->rows, cols = w->cols, ng = j->xq_stride;
     const uint8_t *wd = w->data;
-    long lo, hi;
-    sp_split_range(rows, ith, nth, DOT_CHUNK, &lo, &hi);
 
     /* Quantized weights: a chunk of DOT_CHUNK weight rows (in L2) against
      * SP_DOT_ROWS activation rows at a time (in L1); W is read from memory
@@ -267,6 +314,51 @@ static void dot_part(void *arg, int ith, int nth)
     }
 }
 
+static long units_of(const sp_matrix *w)
+{
+    return (long)((w->rows + DOT_CHUNK - 1) / DOT_CHUNK);
+}
+
+/* Runs unit range [u0, u1) of the jobs' units laid end to end. */
+static void run_units(const dot_job *jobs, int n_jobs, long u0, long u1, int ith)
+{
+    long base = 0;
+    for (int i = 0; i < n_jobs && u0 < u1; i++) {
+        long nu = units_of(jobs[i].w), end = base + nu;
+        if (u0 < end) {
+            long a = u0 - base, b = (u1 < end ? u1 : end) - base;
+            long lo = a * DOT_CHUNK, hi = b * DOT_CHUNK;
+            if (hi > jobs[i].w->rows) hi = (long)jobs[i].w->rows;
+            dot_rows(&jobs[i], lo, hi, ith);
+            u0 = base + b;
+        }
+        base = end;
+    }
+}
+
+/* Several dot jobs on one pool run, their rows claimed as one list. */
+typedef struct multi_job {
+    dot_job *jobs;
+    int n_w;
+    claim c;
+} multi_job;
+
+static void multi_part(void *arg, int ith, int nth)
+{
+    multi_job *mj = arg;
+    uint32_t u0, u1;
+    while (claim_next(&mj->c, ith, nth, &u0, &u1)) run_units(mj->jobs, mj->n_w, u0, u1, ith);
+}
+
+static void run_dot_jobs(sp_matmul_ctx *ctx, dot_job *jobs, int n_w)
+{
+    long units = 0;
+    for (int i = 0; i < n_w; i++) units += units_of(jobs[i].w);
+    multi_job mj = {.jobs = jobs, .n_w = n_w};
+    claim_init(&mj.c, (uint32_t)units);
+    sp_pool_run(ctx->pool, multi_part, &mj);
+}
+
 static void matmul_dot(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, float *y)
 {
     dot_job j = {.w = w, .x = x, .n = n, .y = y};
@@ -282,7 +374,7 @@ static void matmul_dot(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, i
         ctx->panel = grow(ctx->panel, &ctx->panel_cap, need);
         j.rowbuf = ctx->panel;
     }
-    sp_pool_run(ctx->pool, dot_part, &j);
+    run_dot_jobs(ctx, &j, 1);
 }
 
 /* ---- sgemm path ---- */
@@ -397,21 +489,10 @@ void sp_matmul(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, fl
 /* ---- several matrices on one input ----
  *
  * On the dot path with quantized weights the activations are quantized and
- * packed once for all the matrices, and one pool run covers them all, each
- * thread taking its usual share of every matrix's rows. Each output element
+ * packed once for all the matrices, and one pool run covers them all, the
+ * matrices' row chunks claimed as one list. Each output element
  * is still the same kernel on the same packed X row and W row, so the
  * results equal those of separate sp_matmul calls bit for bit. */
-
-typedef struct multi_job {
-    dot_job *jobs;
-    int n_w;
-} multi_job;
-
-static void multi_part(void *arg, int ith, int nth)
-{
-    multi_job *mj = arg;
-    for (int i = 0; i < mj->n_w; i++) dot_part(&mj->jobs[i], ith, nth);
-}
 
 void sp_matmul_multi(sp_matmul_ctx *ctx, const sp_matrix *const *w, int n_w, const float *x, int n,
                      float *const *y)
@@ -433,6 +514,5 @@ void sp_matmul_multi(sp_matmul_ctx *ctx, const sp_matrix *const *w, int n_w, con
         jobs[i] = (dot_job){.w = w[i], .x = x, .xq = ctx->xq, .xq_stride = ng, .n = n, .y = y[i]};
     if (n > 1 && ctx->n_threads > 1) sp_pool_run(ctx->pool, quantize_x_part, &jobs[0]);
     else quantize_x_part(&jobs[0], 0, 1);
-    multi_job mj = {jobs, n_w};
-    sp_pool_run(ctx->pool, multi_part, &mj);
+    run_dot_jobs(ctx, jobs, n_w);
 }
