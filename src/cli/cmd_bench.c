@@ -229,11 +229,13 @@ typedef struct run_result {
     uint64_t peak_rss;
     int peak_rss_reset;
     /* each timed run in the order it ran (the medians above sort copies):
-     * the ceilings measured just before it, its tok/s and its two ratios */
+     * the read bandwidth just before and after it, the sgemm ceiling just
+     * before it, its tok/s and its two ratios */
     int n_timed;
     struct timed_run {
-        double read_gbs, sgemm_gflops, prompt_tps, decode_tps, prompt_ratio, decode_ratio;
+        double read_before, read_after, sgemm_gflops, prompt_tps, decode_tps, prompt_ratio, decode_ratio;
     } *timed;
+    int unsettled; /* runs done again: the read bandwidth moved during them */
 } run_result;
 
 typedef struct bench_opts {
@@ -286,7 +288,14 @@ static double median_of(double *v, int n)
 /* The ceilings are measured again just before each timed run, and each
  * run's engine figure is divided by its own ceilings: on a shared machine
  * the load changes from second to second, and a ratio taken across minutes
- * would mostly measure that. */
+ * would mostly measure that. The read bandwidth is measured again just
+ * after the run, and the decode ratio takes the mean of the two. Where they
+ * differ by more than SETTLE_TOLERANCE the host changed speed during the
+ * run (seen here: 32 GB/s before and 56 after, two threads), the ratio
+ * would pair the run with the wrong ceiling, so the run is done again, at
+ * most SETTLE_RETRIES times (then kept, and counted in the JSON). */
+#define SETTLE_TOLERANCE 0.15
+#define SETTLE_RETRIES 3
 static int run_threads(sp_model *m, const bench_opts *o, int threads, const int *prompt,
                        uint64_t bytes_per_token, double flops_prompt, run_result *r, sp_error *err)
 {
@@ -308,7 +317,7 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
     double *bw = sp_alloc((size_t)R * sizeof(double)), *sg = sp_alloc((size_t)R * sizeof(double));
     double *rp = sp_alloc((size_t)R * sizeof(double)), *rd = sp_alloc((size_t)R * sizeof(double));
     double *shape_g = sp_alloc((size_t)R * MAX_SHAPES * sizeof(double));
-    int rc = 0;
+    int rc = 0, retries = 0;
     for (int rep = -1; rep < R && !rc; rep++) {
         if (rep >= 0) {
             fprintf(stderr, "threads %d: run %d/%d: memory bandwidth, sgemm, engine...\n", threads, rep + 1, R);
@@ -330,11 +339,23 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
         rc = one_rep(e, prompt, o->prompt, o->gen, x, logits, pos, &a, &b, err);
         if (rep < 0) r->peak_rss = sp_peak_rss_bytes();
         if (rep >= 0 && !rc) {
+            double after = sp_membw_read_gbs(e->mm.pool, bw_bytes, BW_PASSES), before = bw[rep];
+            double hi = after > before ? after : before, lo = after > before ? before : after;
+            if (hi - lo > SETTLE_TOLERANCE * hi && retries < SETTLE_RETRIES) {
+                fprintf(stderr, "threads %d: run %d: read bandwidth %.1f GB/s before, %.1f after: again\n", threads,
+                        rep + 1, before, after);
+                retries++;
+                r->unsettled++;
+                rep--;
+                continue;
+            }
+            retries = 0;
+            bw[rep] = 0.5 * (before + after);
             tp[rep] = o->prompt / a;
             td[rep] = o->gen / b;
             rp[rep] = flops_prompt / a / 1e9 / sg[rep];
             rd[rep] = td[rep] * (double)bytes_per_token / 1e9 / bw[rep];
-            r->timed[rep] = (struct timed_run){bw[rep], sg[rep], tp[rep], td[rep], rp[rep], rd[rep]};
+            r->timed[rep] = (struct timed_run){before, after, sg[rep], tp[rep], td[rep], rp[rep], rd[rep]};
             r->n_timed = rep + 1;
         }
     }
@@ -425,17 +446,25 @@ static int write_json(const char *path, const bench_opts *o, const bench_env *en
         fprintf(f, "      \"timed_runs\": [");
         for (int t = 0; t < r->n_timed; t++) {
             const struct timed_run *x = &r->timed[t];
-            fprintf(f, "%s\n        {\"mem_read_gbs\": %.3f, \"sgemm_gflops\": %.3f, \"prompt_tok_s\": %.3f, "
-                       "\"decode_tok_s\": %.3f, \"prompt_vs_sgemm\": %.4f, \"decode_vs_bandwidth\": %.4f}",
-                    t ? "," : "", x->read_gbs, x->sgemm_gflops, x->prompt_tps, x->decode_tps, x->prompt_ratio,
-                    x->decode_ratio);
+            fprintf(f, "%s\n        {\"mem_read_gbs_before\": %.3f, \"mem_read_gbs_after\": %.3f, "
+                       "\"sgemm_gflops\": %.3f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "
+                       "\"prompt_vs_sgemm\": %.4f, \"decode_vs_bandwidth\": %.4f}",
+                    t ? "," : "", x->read_before, x->read_after, x->sgemm_gflops, x->prompt_tps, x->decode_tps,
+                    x->prompt_ratio, x->decode_ratio);
         }
-        fprintf(f, "],\n");
+        fprintf(f, "],\n      \"unsettled_runs_repeated\": %d,\n", r->unsettled);
         fprintf(f, "      \"peak_rss_bytes\": %llu, \"peak_rss_reset\": %s\n    }%s\n",
                 (unsigned long long)r->peak_rss, r->peak_rss_reset ? "true" : "false", i + 1 < n_runs ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
     return fclose(f) == 0 ? 0 : -1;
+}
+
+static int unsettled_total(const run_result *runs, int n_runs)
+{
+    int t = 0;
+    for (int i = 0; i < n_runs; i++) t += runs[i].unsettled;
+    return t;
 }
 
 /* A Markdown table (readable as is, pastes into a report); benchmarks/
@@ -462,8 +491,10 @@ static void print_table(const bench_opts *o, const sp_model *m, uint64_t bytes_p
                r->prompt_tps.min, r->prompt_tps.max, r->prompt_gflops, r->sgemm_gflops, 100.0 * r->prompt_ratio,
                r->peak_rss / 1048576.0);
     }
-    printf("\n(read GB/s: a %d MiB buffer summed by the same threads; the ratios are medians of each run's "
-           "figure over the ceilings measured just before it; STREAM triad:", o->bw_mib);
+    printf("\n(read GB/s: a %d MiB buffer summed by the same threads, just before and after each run; the "
+           "ratios are medians of each run's figure over its own ceilings (decode: the mean of the two reads; a run "
+           "whose reads differ by more than %.0f%% is done again: %d such); STREAM triad:", o->bw_mib,
+           100.0 * SETTLE_TOLERANCE, unsettled_total(runs, n_runs));
     for (int i = 0; i < n_runs; i++) printf(" %.2f", runs[i].triad_gbs);
     printf(" GB/s)\n");
 }
