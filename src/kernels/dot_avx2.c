@@ -481,20 +481,35 @@ static inline __m128 exp4(__m128 xf)
     return _mm_blendv_ps(y, xf, _mm_cmpunord_ps(xf, xf));
 }
 
+/* The last n % 4 values go through the same lanes from a zero-padded copy
+ * (a scalar tail would call libm's fma per step on x86-64). */
 void sp_exp_f32_avx2(float *y, const float *x, int64_t n)
 {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) _mm_storeu_ps(y + i, exp4(_mm_loadu_ps(x + i)));
-    sp_exp_f32_scalar(y + i, x + i, n - i);
+    if (i < n) {
+        float t[4] = {0};
+        memcpy(t, x + i, (size_t)(n - i) * sizeof(float));
+        _mm_storeu_ps(t, exp4(_mm_loadu_ps(t)));
+        memcpy(y + i, t, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+static inline __m128 swiglu4(__m128 g, __m128 u)
+{
+    __m128 e = exp4(_mm_xor_ps(g, _mm_set1_ps(-0.0f)));
+    return _mm_mul_ps(_mm_div_ps(g, _mm_add_ps(_mm_set1_ps(1.0f), e)), u);
 }
 
 void sp_swiglu_f32_avx2(float *g, const float *u, int64_t n)
 {
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m128 gv = _mm_loadu_ps(g + i);
-        __m128 e = exp4(_mm_xor_ps(gv, _mm_set1_ps(-0.0f)));
-        _mm_storeu_ps(g + i, _mm_mul_ps(_mm_div_ps(gv, _mm_add_ps(_mm_set1_ps(1.0f), e)), _mm_loadu_ps(u + i)));
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(g + i, swiglu4(_mm_loadu_ps(g + i), _mm_loadu_ps(u + i)));
+    if (i < n) {
+        float tg[4] = {0}, tu[4] = {0};
+        memcpy(tg, g + i, (size_t)(n - i) * sizeof(float));
+        memcpy(tu, u + i, (size_t)(n - i) * sizeof(float));
+        _mm_storeu_ps(tg, swiglu4(_mm_loadu_ps(tg), _mm_loadu_ps(tu)));
+        memcpy(g + i, tg, (size_t)(n - i) * sizeof(float));
     }
-    sp_swiglu_f32_scalar(g + i, u + i, n - i);
 }

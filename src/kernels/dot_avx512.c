@@ -302,21 +302,30 @@ static inline __m256 exp8(__m256 xf)
     return _mm256_blendv_ps(y, xf, _mm256_cmp_ps(xf, xf, _CMP_UNORD_Q));
 }
 
+/* The last n % 8 values go through the same lanes, masked (a scalar tail
+ * would call libm's fma per step on x86-64). */
 void sp_exp_f32_avx512(float *y, const float *x, int64_t n)
 {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
-    sp_exp_f32_scalar(y + i, x + i, n - i);
+    if (i < n) {
+        __mmask8 m = (__mmask8)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_ps(y + i, m, exp8(_mm256_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+static inline __m256 swiglu8(__m256 g, __m256 u)
+{
+    __m256 e = exp8(_mm256_xor_ps(g, _mm256_set1_ps(-0.0f)));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
 }
 
 void sp_swiglu_f32_avx512(float *g, const float *u, int64_t n)
 {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 gv = _mm256_loadu_ps(g + i);
-        __m256 e = exp8(_mm256_xor_ps(gv, _mm256_set1_ps(-0.0f)));
-        _mm256_storeu_ps(g + i,
-                         _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), _mm256_loadu_ps(u + i)));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(g + i, swiglu8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+    if (i < n) {
+        __mmask8 m = (__mmask8)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_ps(g + i, m, swiglu8(_mm256_maskz_loadu_ps(m, g + i), _mm256_maskz_loadu_ps(m, u + i)));
     }
-    sp_swiglu_f32_scalar(g + i, u + i, n - i);
 }
