@@ -10,7 +10,7 @@
  * scales, and that row dequantization is bit-identical to the portable
  * loops; that the tile kernels give the single-row bits and the activation
  * quantizer the scalar level's bytes; and that every level's packed int8,
- * f32 and fp16 dots, KV-group attention, fp16 rounding, e^x and SwiGLU have
+ * f32 and fp16 dots, KV-group attention, fp16 rounding, e^x, SwiGLU and softmax have
  * exactly the bits of the scalar level, which sums
  * in one fixed order on every architecture (src/kernels/quant.c). It prints
  * one line per level, then a digest of those outputs: tests/kernel_selftest.sh
@@ -248,6 +248,13 @@ static void canonical_outputs(outputs *o)
     for (int i = 0; i < 41; i++) sw[i] = 4.0f * x[i + 41];
     sp_swiglu_f32(sw, y, 41);
     put(o, sw, sizeof sw);
+    /* softmax rows of several lengths (partial sums and tails) */
+    static float sm[100];
+    for (int len = 1; len <= 100; len += 33) {
+        for (int i = 0; i < len; i++) sm[i] = 6.0f * x[i + 100];
+        sp_softmax_f32(sm, len);
+        put(o, sm, sizeof(float) * (size_t)len);
+    }
 }
 
 /* FNV-1a over the outputs' bits. */

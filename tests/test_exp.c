@@ -135,3 +135,47 @@ Test(exp, every_level_has_the_scalar_bits)
     }
     sp_simd_force(sp_simd_count() - 1);
 }
+
+/* Softmax rows: the scalar level against a double-precision softmax, and
+ * every level with the scalar bits at every length 1-40 and some longer,
+ * with -inf scores (what a mask would give) and large spreads. */
+Test(exp, softmax_every_level_has_the_scalar_bits)
+{
+    enum { N = 333 };
+    static float x[N], want[N], got[N];
+    sp_rng rng;
+    sp_rng_seed(&rng, 5);
+    for (int i = 0; i < N; i++) x[i] = (i % 3 ? 8.0f : 40.0f) * (sp_rng_f32(&rng) - 0.5f);
+    x[7] = -INFINITY;
+    x[40] = -INFINITY;
+    const int lens[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 23, 31, 33, 40, 64, 100, 129, 333};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        int n = lens[k];
+        sp_simd_force(0);
+        memcpy(want, x, sizeof want);
+        sp_softmax_f32(want, n);
+        /* against softmax in double of the same f32 differences x - max
+         * (the one rounding the definition has before e^x): each weight
+         * within 4 f32 ulps (e^x correctly rounded, one division, one product) */
+        float m = -INFINITY;
+        for (int i = 0; i < n; i++) m = fmaxf(m, x[i]);
+        double sum = 0.0;
+        for (int i = 0; i < n; i++) sum += exp((double)(x[i] - m));
+        for (int i = 0; i < n; i++) {
+            double p = exp((double)(x[i] - m)) / sum;
+            cr_assert(fabs(want[i] - p) <= 4.0 * FLT_EPSILON * p + 1e-45, "n %d, weight %d: %a, double %a", n, i,
+                      (double)want[i], p);
+        }
+        for (int lv = 0; lv < sp_simd_count(); lv++) {
+            sp_simd_force(lv);
+            memcpy(got, x, sizeof got);
+            sp_softmax_f32(got, n);
+            for (int i = 0; i < N; i++) {
+                const float *w = i < n ? &want[i] : &x[i];
+                cr_assert(same_bits(got[i], *w), "%s softmax, n %d, value %d: %a, expected %a", sp_simd_name(), n, i,
+                          (double)got[i], (double)*w);
+            }
+        }
+    }
+    sp_simd_force(sp_simd_count() - 1);
+}

@@ -164,6 +164,11 @@ void sp_attn_values_f16(int hd, int n, const uint16_t *v, int64_t v_stride, cons
  * NaN stays NaN. */
 void sp_exp_f32(float *y, const float *x, int64_t n);
 float sp_expf(float x);
+/* Softmax of a row of attention scores, in place: m = max s[i], s[i] =
+ * sp_expf(s[i] - m), then every s[i] times (float)(1 / sum), the sum in
+ * double with element i in partial sum i % 8 and the eight added in a fixed
+ * tree; the same bits at every level. */
+void sp_softmax_f32(float *s, int64_t n);
 /* SwiGLU's elementwise part: g[i] = g[i] / (1 + e^-g[i]) * u[i], with
  * sp_expf's e^ and the operations in that order at every level. */
 void sp_swiglu_f32(float *g, const float *u, int64_t n);

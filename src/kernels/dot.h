@@ -96,10 +96,18 @@ static inline void sp_attn_values_tail(int i0, int hd, int n, const uint16_t *v,
 #define SP_EXP_C3 (1.0 / 6.0)
 #define SP_EXP_C2 0.5
 
-/* The portable e^x and SwiGLU rows (quant.c), for the scalar level and the
- * tails of the vector ones. */
+/* The portable e^x, SwiGLU and softmax rows (quant.c), for the scalar
+ * level and the tails of the vector ones. */
 void sp_exp_f32_scalar(float *y, const float *x, int64_t n);
 void sp_swiglu_f32_scalar(float *g, const float *u, int64_t n);
+void sp_softmax_f32_scalar(float *s, int64_t n);
+
+/* sp_softmax_f32's sum: element i of the row goes to partial sum i % 8 (in
+ * double, in order), and the eight are added in this tree. */
+static inline double sp_softmax_sum8(const double a[8])
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
 
 /* The portable dots on packed activations (quant.c), for the scalar level. */
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a);
@@ -121,6 +129,8 @@ void sp_exp_f32_avx2(float *y, const float *x, int64_t n);
 void sp_swiglu_f32_avx2(float *g, const float *u, int64_t n);
 void sp_exp_f32_avx512(float *y, const float *x, int64_t n);
 void sp_swiglu_f32_avx512(float *g, const float *u, int64_t n);
+void sp_softmax_f32_avx2(float *s, int64_t n);
+void sp_softmax_f32_avx512(float *s, int64_t n);
 void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
                              float scale, float *s, int64_t s_stride);
 void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, float *y);
@@ -161,6 +171,7 @@ void sp_attn_values_f16_neon(int hd, int n, const uint16_t *v, int64_t v_stride,
 void sp_round_f16_neon(float *x, int64_t n);
 void sp_exp_f32_neon(float *y, const float *x, int64_t n);
 void sp_swiglu_f32_neon(float *g, const float *u, int64_t n);
+void sp_softmax_f32_neon(float *s, int64_t n);
 void sp_vec_dot_q8_0_q8g_rows_neon(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 void sp_vec_dot_q4_0_q8g_rows_neon(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,

@@ -513,3 +513,48 @@ void sp_swiglu_f32_avx2(float *g, const float *u, int64_t n)
         memcpy(g + i, tg, (size_t)(n - i) * sizeof(float));
     }
 }
+
+/* sp_softmax_f32 (quant.h): partial sums 0-3 are the double lanes of lo,
+ * 4-7 those of hi; the last n % 8 elements go through a zero-padded copy
+ * whose unused lanes are cleared before they are added. */
+void sp_softmax_f32_avx2(float *s, int64_t n)
+{
+    int64_t i = 0;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(_mm256_loadu_ps(s + i), mv);
+    float lanes[8], m;
+    _mm256_storeu_ps(lanes, mv);
+    m = lanes[0];
+    for (int k = 1; k < 8; k++)
+        if (lanes[k] > m) m = lanes[k];
+    for (; i < n; i++)
+        if (s[i] > m) m = s[i];
+    const __m128 mm = _mm_set1_ps(m);
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m128 e0 = exp4(_mm_sub_ps(_mm_loadu_ps(s + i), mm)), e1 = exp4(_mm_sub_ps(_mm_loadu_ps(s + i + 4), mm));
+        _mm_storeu_ps(s + i, e0);
+        _mm_storeu_ps(s + i + 4, e1);
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(e0));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(e1));
+    }
+    const int64_t rest = n - i;
+    if (rest) {
+        float t[8] = {0};
+        memcpy(t, s + i, (size_t)rest * sizeof(float));
+        __m128 e0 = exp4(_mm_sub_ps(_mm_loadu_ps(t), mm)), e1 = exp4(_mm_sub_ps(_mm_loadu_ps(t + 4), mm));
+        _mm_storeu_ps(t, e0);
+        _mm_storeu_ps(t + 4, e1);
+        for (int k = (int)rest; k < 8; k++) t[k] = 0.0f;
+        memcpy(s + i, t, (size_t)rest * sizeof(float));
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm_loadu_ps(t)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm_loadu_ps(t + 4)));
+    }
+    double a[8];
+    _mm256_storeu_pd(a, lo);
+    _mm256_storeu_pd(a + 4, hi);
+    const float inv1 = (float)(1.0 / sp_softmax_sum8(a));
+    const __m256 inv = _mm256_set1_ps(inv1);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(s + i, _mm256_mul_ps(_mm256_loadu_ps(s + i), inv));
+    for (; i < n; i++) s[i] *= inv1;
+}

@@ -420,3 +420,44 @@ void sp_swiglu_f32_neon(float *g, const float *u, int64_t n)
     }
     sp_swiglu_f32_scalar(g + i, u + i, n - i);
 }
+
+/* sp_softmax_f32 (quant.h): partial sum j of the eight is a double lane of
+ * acc[j / 2]; the last n % 8 elements are added to the same partial sums in
+ * scalar code (fma is an instruction here, so sp_expf is cheap). */
+void sp_softmax_f32_neon(float *s, int64_t n)
+{
+    int64_t i = 0;
+    float32x4_t mv = vdupq_n_f32(-INFINITY);
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t x = vld1q_f32(s + i);
+        mv = vbslq_f32(vcgtq_f32(x, mv), x, mv); /* x > m ? x : m, as the scalar loop */
+    }
+    float lanes[4], m;
+    vst1q_f32(lanes, mv);
+    m = lanes[0];
+    for (int k = 1; k < 4; k++)
+        if (lanes[k] > m) m = lanes[k];
+    for (; i < n; i++)
+        if (s[i] > m) m = s[i];
+    const float32x4_t mm = vdupq_n_f32(m);
+    float64x2_t acc[4] = {vdupq_n_f64(0.0), vdupq_n_f64(0.0), vdupq_n_f64(0.0), vdupq_n_f64(0.0)};
+    for (i = 0; i + 8 <= n; i += 8) {
+        float32x4_t e0 = exp4(vsubq_f32(vld1q_f32(s + i), mm)), e1 = exp4(vsubq_f32(vld1q_f32(s + i + 4), mm));
+        vst1q_f32(s + i, e0);
+        vst1q_f32(s + i + 4, e1);
+        acc[0] = vaddq_f64(acc[0], vcvt_f64_f32(vget_low_f32(e0)));
+        acc[1] = vaddq_f64(acc[1], vcvt_high_f64_f32(e0));
+        acc[2] = vaddq_f64(acc[2], vcvt_f64_f32(vget_low_f32(e1)));
+        acc[3] = vaddq_f64(acc[3], vcvt_high_f64_f32(e1));
+    }
+    double a[8];
+    for (int k = 0; k < 4; k++) vst1q_f64(a + 2 * k, acc[k]);
+    for (; i < n; i++) {
+        s[i] = sp_expf(s[i] - m);
+        a[i % 8] += s[i];
+    }
+    const float inv1 = (float)(1.0 / sp_softmax_sum8(a));
+    const float32x4_t inv = vdupq_n_f32(inv1);
+    for (i = 0; i + 4 <= n; i += 4) vst1q_f32(s + i, vmulq_f32(vld1q_f32(s + i), inv));
+    for (; i < n; i++) s[i] *= inv1;
+}

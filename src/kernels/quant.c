@@ -380,6 +380,20 @@ void sp_exp_f32_scalar(float *y, const float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) y[i] = sp_expf(x[i]);
 }
 
+void sp_softmax_f32_scalar(float *s, int64_t n)
+{
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (s[i] > m) m = s[i];
+    double acc[8] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        s[i] = sp_expf(s[i] - m);
+        acc[i % 8] += s[i];
+    }
+    float inv = (float)(1.0 / sp_softmax_sum8(acc));
+    for (int64_t i = 0; i < n; i++) s[i] *= inv;
+}
+
 void sp_swiglu_f32_scalar(float *g, const float *u, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {

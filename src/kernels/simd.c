@@ -53,6 +53,7 @@ typedef struct sp_simd_level {
     /* e^x and SwiGLU rows in double lanes (dot.h); NULL: the scalar loops */
     void (*exp_f32)(float *, const float *, int64_t);
     void (*swiglu_f32)(float *, const float *, int64_t);
+    void (*softmax_f32)(float *, int64_t);
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -82,7 +83,7 @@ static void rows_q4_0x16_scalar(int64_t n, const void *w, const sp_q8_group *a, 
 static const sp_simd_level level_scalar = {
     "scalar", rows_q8_0_scalar, rows_q4_0_scalar, NULL, sp_vec_dot_f32_scalar,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
-    sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, NULL, NULL, NULL, 0, NULL, NULL,
+    sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL,
 };
 
 #if defined(__x86_64__)
@@ -91,21 +92,21 @@ static const sp_simd_level level_avx2 = {
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2,
 };
 static const sp_simd_level level_avxvnni = {
     "avxvnni", sp_vec_dot_q8_0_q8g_rows_avxvnni, sp_vec_dot_q4_0_q8g_rows_avxvnni, NULL, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, NULL, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512,
 };
 static const sp_simd_level level_avx512vbmi = {
     "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512vbmi,
@@ -113,7 +114,7 @@ static const sp_simd_level level_avx512vbmi = {
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512,
 };
 #endif
 
@@ -123,7 +124,7 @@ static const sp_simd_level level_neon = {
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
-    sp_swiglu_f32_neon,
+    sp_swiglu_f32_neon, sp_softmax_f32_neon,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod, NULL,
@@ -131,7 +132,7 @@ static const sp_simd_level level_neon_dotprod = {
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
-    sp_swiglu_f32_neon,
+    sp_swiglu_f32_neon, sp_softmax_f32_neon,
 };
 #endif
 
@@ -340,6 +341,13 @@ void sp_swiglu_f32(float *g, const float *u, int64_t n)
     const sp_simd_level *l = current();
     if (l->swiglu_f32) l->swiglu_f32(g, u, n);
     else sp_swiglu_f32_scalar(g, u, n);
+}
+
+void sp_softmax_f32(float *s, int64_t n)
+{
+    const sp_simd_level *l = current();
+    if (l->softmax_f32) l->softmax_f32(s, n);
+    else sp_softmax_f32_scalar(s, n);
 }
 
 void sp_round_f16(float *x, int64_t n)

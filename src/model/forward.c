@@ -201,17 +201,8 @@ static void attn_worker(void *arg, int ith, int nth)
                            inv_sqrt, scores, ctx);
         for (int g = 0; g < group; g++) {
             float *sc = scores + g * ctx;
-            float m = -INFINITY;
-            for (int p = 0; p <= pos; p++)
-                if (sc[p] > m) m = sc[p];
-            for (int p = 0; p <= pos; p++) sc[p] -= m;
-            sp_exp_f32(sc, sc, pos + 1);
-            double sum = 0.0;
-            for (int p = 0; p <= pos; p++) sum += sc[p];
-            /* the weights, rounded to fp16 like the cache they weigh */
-            float inv = (float)(1.0 / sum);
-            for (int p = 0; p <= pos; p++) sc[p] *= inv;
-            sp_round_f16(sc, pos + 1);
+            sp_softmax_f32(sc, pos + 1);
+            sp_round_f16(sc, pos + 1); /* the weights, rounded to fp16 like the cache they weigh */
         }
         float *out = e->att_out + (size_t)row * c->dim + (size_t)kvh * group * hd;
         memset(out, 0, (size_t)group * hd * sizeof(float));
