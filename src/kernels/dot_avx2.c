@@ -519,16 +519,8 @@ void sp_swiglu_f32_avx2(float *g, const float *u, int64_t n)
  * whose unused lanes are cleared before they are added. */
 void sp_softmax_f32_avx2(float *s, int64_t n)
 {
-    int64_t i = 0;
-    __m256 mv = _mm256_set1_ps(-INFINITY);
-    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(_mm256_loadu_ps(s + i), mv);
-    float lanes[8], m;
-    _mm256_storeu_ps(lanes, mv);
-    m = lanes[0];
-    for (int k = 1; k < 8; k++)
-        if (lanes[k] > m) m = lanes[k];
-    for (; i < n; i++)
-        if (s[i] > m) m = s[i];
+    int64_t i;
+    const float m = max_row_ps(s, n);
     const __m128 mm = _mm_set1_ps(m);
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
     for (i = 0; i + 8 <= n; i += 8) {

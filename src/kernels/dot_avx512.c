@@ -335,16 +335,8 @@ void sp_swiglu_f32_avx512(float *g, const float *u, int64_t n)
  * acc; the last n % 8 elements go through masked lanes (the others add 0). */
 void sp_softmax_f32_avx512(float *s, int64_t n)
 {
-    int64_t i = 0;
-    __m256 mv = _mm256_set1_ps(-INFINITY);
-    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(_mm256_loadu_ps(s + i), mv);
-    float lanes[8], m;
-    _mm256_storeu_ps(lanes, mv);
-    m = lanes[0];
-    for (int k = 1; k < 8; k++)
-        if (lanes[k] > m) m = lanes[k];
-    for (; i < n; i++)
-        if (s[i] > m) m = s[i];
+    int64_t i;
+    const float m = max_row_ps(s, n);
     const __m256 mm = _mm256_set1_ps(m);
     const __mmask8 tail = (__mmask8)((1u << (n % 8)) - 1);
     __m512d acc = _mm512_setzero_pd();

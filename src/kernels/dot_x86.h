@@ -35,4 +35,21 @@ static inline float hsum_lanes(__m256 acc0, __m256 acc1, __m128 tail)
     return _mm_cvtss_f32(t);
 }
 
+/* The largest of s[0..n) (the softmax kernels' first pass), the same value
+ * as the scalar loop `if (s[i] > m) m = s[i]` from -inf. */
+static inline float max_row_ps(const float *s, int64_t n)
+{
+    int64_t i = 0;
+    __m256 mv = _mm256_set1_ps(-__builtin_inff());
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(_mm256_loadu_ps(s + i), mv);
+    float lanes[8], m;
+    _mm256_storeu_ps(lanes, mv);
+    m = lanes[0];
+    for (int k = 1; k < 8; k++)
+        if (lanes[k] > m) m = lanes[k];
+    for (; i < n; i++)
+        if (s[i] > m) m = s[i];
+    return m;
+}
+
 #endif
