@@ -129,7 +129,20 @@ static sp_model *open_stories(const char *name, reference *r)
  * angle cache, double-sum f16 dots, its vectorized expf, an fp16 flash-
  * attention accumulator (9.8e-3) - were emulated and ruled out; 30 random
  * 1-ulp perturbations of our embedding rows leave the max at 5.3e-3..5.7e-3,
- * as they must if the reference's own departures dominate.)
+ * as they must if the reference's own departures dominate. On 2026-12-06 a
+ * throwaway harness redid ggml's CPU arithmetic for this model bit by bit -
+ * llamafile's tinyBLAS for the batch matmuls (8 or 16 f32 lanes of fma,
+ * then its horizontal sum), ggml_vec_dot_f32's four accumulators and tail
+ * for ffn_down's 172 columns, rms_norm's f32 squares summed in double and
+ * its f32 1/sqrtf, the RoPE angle cache, ggml_v_expf / ggml_v_silu (AVX2
+ * and AVX-512 variants), the softmax's 8/16-value sums, fp16 KV, q and
+ * weights, a 32-cell padded cache - for AVX2 and AVX-512, with and
+ * without fma contraction of the f32 tails: none reproduced the
+ * reference's bits even at position 0, where no softmax is involved (at
+ * most 146 of 512 logits bit-equal, max 2e-6), so the reference came from
+ * a path that cannot be pinned down from here (another ISA or compiler).
+ * ARM's fp16-arithmetic tinyBLAS for the attention (n >= 8 rows, so only
+ * "park") was emulated too: 2.3e-2 from the reference, far worse.)
  * The sgemm path gives max 2.2e-3 (rms 4.1e-4). So: max <= max_tol at every
  * position, rms over the prompt <= 1e-3, and all 64 greedy tokens equal;
  * the oracle test below holds both us and the reference to exact arithmetic. */
