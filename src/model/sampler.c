@@ -147,28 +147,39 @@ static void top_k(const float *l, int n, int k, int *idx)
     sort_desc(l, idx, k);
 }
 
+/* e[j] = e^(l[idx[j]] - lmax) for j < m, all at once (sp_exp_f32: the
+ * bits of sp_expf, several values per instruction; with top-k off, m is the
+ * whole vocabulary). */
+static void exps(const float *l, const int *idx, int m, float lmax, float *e)
+{
+    for (int j = 0; j < m; j++) e[j] = l[idx[j]] - lmax;
+    sp_exp_f32(e, e, m);
+}
+
 /* Nucleus over idx[0..m) (sorted best first if `sorted`), with p_i =
- * exp(l_i - lmax) / z. Returns the new count.
+ * exp(l_i - lmax) / z and e[j] = exp(l[idx[j]] - lmax) on entry (scratch
+ * afterwards). Returns the new count.
  *
  * When unsorted, first drop every id with p_i < (1 - p) / (m - 1): at most
  * m - 1 ids are dropped, together they weigh less than 1 - p, so what is
  * kept weighs more than p and - being the most probable ids - contains the
  * whole nucleus. On near-flat 32000-token rows this leaves a few thousand
  * ids to sort instead of all of them. */
-static int top_p(const float *l, int *idx, int m, bool sorted, float p, float lmax, float z)
+static int top_p(const float *l, int *idx, int m, bool sorted, float p, float lmax, float z, float *e)
 {
     if (!sorted) {
         float cut = (1.0f - p) / (float)(m - 1);
         if (cut > 1.0f / (float)m) cut = 1.0f / (float)m; /* the argmax (p >= 1/m) always stays */
         int kept = 0;
         for (int j = 0; j < m; j++)
-            if (sp_expf(l[idx[j]] - lmax) / z >= cut) idx[kept++] = idx[j];
+            if (e[j] / z >= cut) idx[kept++] = idx[j];
         m = kept;
         sort_desc(l, idx, m);
+        exps(l, idx, m, lmax, e); /* in the new order */
     }
     float cum = 0.0f;
     for (int j = 0; j < m; j++) {
-        cum += sp_expf(l[idx[j]] - lmax) / z;
+        cum += e[j] / z;
         if (cum >= p) return j + 1;
     }
     return m;
@@ -196,28 +207,30 @@ int sp_sampler_sample(sp_sampler *s, float *logits)
     float lmax = logits[idx[0]];
     for (int j = 1; j < m; j++)
         if (logits[idx[j]] > lmax) lmax = logits[idx[j]];
+    float *e = s->probs; /* scratch: e^(l - lmax) of the candidates, then the weights */
     if (p->top_p < 1.0f && m > 1) {
+        exps(logits, idx, m, lmax, e);
         float z = 0.0f;
-        for (int j = 0; j < m; j++) z += sp_expf(logits[idx[j]] - lmax);
-        m = top_p(logits, idx, m, sorted, p->top_p, lmax, z);
+        for (int j = 0; j < m; j++) z += e[j];
+        m = top_p(logits, idx, m, sorted, p->top_p, lmax, z, e);
     }
     /* min-p compares with the most probable token, so no normalisation:
      * p_i / p_max = exp(l_i - lmax). The argmax always passes. */
     if (p->min_p > 0.0f) {
         float ratio = p->min_p < 1.0f ? p->min_p : 1.0f;
+        exps(logits, idx, m, lmax, e);
         int kept = 0;
         for (int j = 0; j < m; j++)
-            if (sp_expf(logits[idx[j]] - lmax) >= ratio) idx[kept++] = idx[j];
+            if (e[j] >= ratio) idx[kept++] = idx[j];
         m = kept;
     }
 
     /* temperature, then one draw from the unnormalised weights */
     float *w = s->probs;
     float total = 0.0f;
-    for (int j = 0; j < m; j++) {
-        w[j] = sp_expf((logits[idx[j]] - lmax) / p->temperature);
-        total += w[j];
-    }
+    for (int j = 0; j < m; j++) w[j] = (logits[idx[j]] - lmax) / p->temperature;
+    sp_exp_f32(w, w, m);
+    for (int j = 0; j < m; j++) total += w[j];
     float r = sp_rng_f32(&s->rng) * total;
     float cum = 0.0f;
     for (int j = 0; j < m; j++) {
