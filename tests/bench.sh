@@ -58,8 +58,9 @@ for r in runs:
     check(0 < r["decode_vs_bandwidth"] < 3 and 0 < r["prompt_vs_sgemm"] < 10, f"{t} threads: ratios in range")
     check(r["mem_read_gbs"] > 0 and r["sgemm_gflops"] > 0, f"{t} threads: ceilings measured")
     check(r["peak_rss_bytes"] > 0, f"{t} threads: peak RSS")
-    # every timed run, in the order it ran, each ratio its own tok/s over the
-    # ceiling measured just before it; the medians are those of these runs
+    # every timed run, in the order it ran, each decode ratio its own tok/s
+    # over the mean of the reads just before and after it; the medians are
+    # those of these runs
     tr = r["timed_runs"]
     check(len(tr) == 3, f"{t} threads: {len(tr)} timed runs, expected 3")
     for x in tr:

@@ -231,10 +231,9 @@ typedef struct run_result {
     /* each timed run in the order it ran (the medians above sort copies):
      * the read bandwidth just before and after it, the sgemm ceiling just
      * before it, its tok/s and its two ratios */
-    int n_timed;
     struct timed_run {
         double read_before, read_after, sgemm_gflops, prompt_tps, decode_tps, prompt_ratio, decode_ratio;
-    } *timed;
+    } *timed; /* reps of them */
     int unsettled; /* runs done again: the read bandwidth moved during them */
 } run_result;
 
@@ -356,7 +355,6 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
             rp[rep] = flops_prompt / a / 1e9 / sg[rep];
             rd[rep] = td[rep] * (double)bytes_per_token / 1e9 / bw[rep];
             r->timed[rep] = (struct timed_run){before, after, sg[rep], tp[rep], td[rep], rp[rep], rd[rep]};
-            r->n_timed = rep + 1;
         }
     }
     if (!rc) {
@@ -444,7 +442,7 @@ static int write_json(const char *path, const bench_opts *o, const bench_env *en
         fprintf(f, ",\n      \"decode_weight_gbs\": %.3f, \"decode_vs_bandwidth\": %.4f,\n", r->decode_gbs,
                 r->decode_ratio);
         fprintf(f, "      \"timed_runs\": [");
-        for (int t = 0; t < r->n_timed; t++) {
+        for (int t = 0; t < o->reps; t++) {
             const struct timed_run *x = &r->timed[t];
             fprintf(f, "%s\n        {\"mem_read_gbs_before\": %.3f, \"mem_read_gbs_after\": %.3f, "
                        "\"sgemm_gflops\": %.3f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "

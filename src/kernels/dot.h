@@ -97,7 +97,8 @@ static inline void sp_attn_values_tail(int i0, int hd, int n, const uint16_t *v,
 #define SP_EXP_C2 0.5
 
 /* The portable e^x, SwiGLU and softmax rows (quant.c), for the scalar
- * level and the tails of the vector ones. */
+ * level and the NEON kernels' tails (the x86 kernels take their tails
+ * through masked or padded lanes: there fma is a libm call). */
 void sp_exp_f32_scalar(float *y, const float *x, int64_t n);
 void sp_swiglu_f32_scalar(float *g, const float *u, int64_t n);
 void sp_softmax_f32_scalar(float *s, int64_t n);

@@ -50,7 +50,8 @@ typedef struct sp_simd_level {
     /* 1 where quantized weights take the int8 tiles at every micro-batch
      * size, never dequantize + sgemm (matmul.c says why) */
     int int8_prompts;
-    /* e^x and SwiGLU rows in double lanes (dot.h); NULL: the scalar loops */
+    /* e^x, SwiGLU and softmax rows in double lanes (dot.h); NULL: the
+     * scalar loops */
     void (*exp_f32)(float *, const float *, int64_t);
     void (*swiglu_f32)(float *, const float *, int64_t);
     void (*softmax_f32)(float *, int64_t);

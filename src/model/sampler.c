@@ -15,7 +15,7 @@
 
 #include "shardpipe/sampler.h"
 
-#include "shardpipe/quant.h" /* sp_expf: the same bits on every board */
+#include "shardpipe/quant.h" /* sp_exp_f32: the same bits on every board */
 
 sp_sampler_params sp_sampler_defaults(void)
 {
@@ -157,8 +157,8 @@ static void exps(const float *l, const int *idx, int m, float lmax, float *e)
 }
 
 /* Nucleus over idx[0..m) (sorted best first if `sorted`), with p_i =
- * exp(l_i - lmax) / z and e[j] = exp(l[idx[j]] - lmax) on entry (scratch
- * afterwards). Returns the new count.
+ * exp(l_i - lmax) / z and e[j] = exp(l[idx[j]] - lmax) on entry; on return
+ * e[j] is that of the new idx[j] for j below the count returned.
  *
  * When unsorted, first drop every id with p_i < (1 - p) / (m - 1): at most
  * m - 1 ids are dropped, together they weigh less than 1 - p, so what is
@@ -208,17 +208,19 @@ int sp_sampler_sample(sp_sampler *s, float *logits)
     for (int j = 1; j < m; j++)
         if (logits[idx[j]] > lmax) lmax = logits[idx[j]];
     float *e = s->probs; /* scratch: e^(l - lmax) of the candidates, then the weights */
+    bool have_e = false;  /* e[j] is e^(l[idx[j]] - lmax) for the current idx */
     if (p->top_p < 1.0f && m > 1) {
         exps(logits, idx, m, lmax, e);
+        have_e = true;
         float z = 0.0f;
         for (int j = 0; j < m; j++) z += e[j];
-        m = top_p(logits, idx, m, sorted, p->top_p, lmax, z, e);
+        m = top_p(logits, idx, m, sorted, p->top_p, lmax, z, e); /* leaves e matching idx[0..m) */
     }
     /* min-p compares with the most probable token, so no normalisation:
      * p_i / p_max = exp(l_i - lmax). The argmax always passes. */
     if (p->min_p > 0.0f) {
         float ratio = p->min_p < 1.0f ? p->min_p : 1.0f;
-        exps(logits, idx, m, lmax, e);
+        if (!have_e) exps(logits, idx, m, lmax, e);
         int kept = 0;
         for (int j = 0; j < m; j++)
             if (e[j] >= ratio) idx[kept++] = idx[j];
@@ -226,7 +228,7 @@ int sp_sampler_sample(sp_sampler *s, float *logits)
     }
 
     /* temperature, then one draw from the unnormalised weights */
-    float *w = s->probs;
+    float *w = e;
     float total = 0.0f;
     for (int j = 0; j < m; j++) w[j] = (logits[idx[j]] - lmax) / p->temperature;
     sp_exp_f32(w, w, m);
