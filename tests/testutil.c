@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <glob.h>
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,16 @@ const char *sp_test_tmpfile(const char *name)
     return buf;
 }
 
+bool sp_test_tmp_left(const char *path)
+{
+    char pat[600];
+    snprintf(pat, sizeof pat, "%s.??????", path);
+    glob_t g;
+    bool left = glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+    globfree(&g);
+    return left;
+}
+
 void *sp_test_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -63,8 +75,9 @@ void *sp_test_read_file(const char *path, size_t *len)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    void *buf = malloc(n > 0 ? (size_t)n : 1);
+    char *buf = malloc(n > 0 ? (size_t)n + 1 : 1);
     if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); fclose(f); return NULL; }
+    buf[n > 0 ? n : 0] = '\0'; /* a text file reads as a string */
     fclose(f);
     if (len) *len = (size_t)n;
     return buf;

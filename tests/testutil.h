@@ -16,7 +16,12 @@ const char *sp_test_tmpdir(void);
 /* tmpdir/name into a static rotating buffer. */
 const char *sp_test_tmpfile(const char *name);
 
-/* Read a whole file; returns malloc'ed buffer, *len set; NULL if absent. */
+/* True when a temporary of an atomic write to `path` (PATH.XXXXXX, see
+ * atomicfile.h) is still in its folder. */
+bool sp_test_tmp_left(const char *path);
+
+/* Read a whole file; returns malloc'ed buffer, NUL-terminated past *len;
+ * NULL if absent. */
 void *sp_test_read_file(const char *path, size_t *len);
 
 /* Integers of the JSON array at "key": [...] in a JSON text; returns the
