@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "shardpipe/escape.h"
 #include "shardpipe/gguf.h"
 
 /* Tensor types in column order. */
@@ -202,10 +203,15 @@ static int build_report(const sp_gguf *g, report *r, sp_error *err)
 
 /* ---- text ---- */
 
-/* File strings may hold anything: show control bytes as '?'. */
+/* File strings may hold anything: control characters and stray bytes are
+ * escaped (\x1b), as in error messages. */
 static void print_str(FILE *f, const char *p, uint64_t n)
 {
-    for (uint64_t i = 0; i < n; i++) fputc((unsigned char)p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i], f);
+    size_t cap = (size_t)n * 4 + 1;
+    char *buf = malloc(cap);
+    if (!buf) return;
+    fputs(sp_escape_text(buf, cap, p, (size_t)n), f);
+    free(buf);
 }
 
 static void print_kv_str(const sp_gguf *g, const char *key)
@@ -223,7 +229,9 @@ static void print_text(const sp_gguf *g, const report *r)
     print_kv_str(g, "general.architecture");
     printf("\nname:          ");
     print_kv_str(g, "general.name");
-    printf("\n\nhyper-parameters (%s.*):\n", r->arch);
+    printf("\n\nhyper-parameters (");
+    print_str(stdout, r->arch, strlen(r->arch));
+    printf(".*):\n");
     for (int i = 0; i < N_HP; i++) {
         const hparam *h = &r->hp[i];
         printf("  %-34s ", h->key);
@@ -274,17 +282,8 @@ static void print_text(const sp_gguf *g, const report *r)
 
 /* ---- JSON ---- */
 
-static void json_str(const char *p, uint64_t n)
-{
-    putchar('"');
-    for (uint64_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
+/* Always valid JSON, whatever bytes the file's strings hold. */
+static void json_str(const char *p, uint64_t n) { sp_json_put_string(stdout, p, (size_t)n); }
 
 static void json_kv_str(const sp_gguf *g, const char *key)
 {
