@@ -101,10 +101,15 @@ void sp_model_close(sp_model *m);
  * except the embedding, of which one row per token is read). */
 uint64_t sp_shard_weight_bytes(const sp_gguf *g, const sp_config *c, int first, int last,
                                bool embed, bool head);
+/* Positions per sequence a model header or a plan may give (2^24). */
+#define SP_MAX_CONTEXT (1 << 24)
+/* The estimates below saturate: UINT64_MAX means "past 2^64 bytes", never a
+ * wrapped small number. sp_sat_add sums them the same way. */
 /* Bytes of fp16 KV cache for n_layers layers, n_seq sequences, ctx positions. */
 uint64_t sp_kv_bytes(const sp_config *c, int n_layers, int n_seq, int ctx);
 /* Bytes of scratch buffers for micro-batches of up to max_rows rows. */
 uint64_t sp_scratch_bytes(const sp_config *c, int max_rows, int ctx, bool head);
+uint64_t sp_sat_add(uint64_t a, uint64_t b);
 
 /* KV cache of a shard: for each of its layers, each sequence slot, each
  * position, kv_dim values of K and of V, stored as fp16 (as llama.cpp does:

@@ -12,6 +12,7 @@
 #include "shardpipe/quant.h"
 #include "shardpipe/sampler.h"
 #include "shardpipe/tokenizer.h"
+#include "shardpipe/threads.h"
 #include "shardpipe/util.h"
 
 static void usage(FILE *f)
@@ -51,7 +52,7 @@ int cmd_generate(int argc, char **argv)
         case 'p': prompt = optarg; break;
         case 'n': if (sp_cli_int("generate", "-n", optarg, 0, 1 << 20, &n_gen)) return 2; break;
         case O_CTX: if (sp_cli_int("generate", "--ctx", optarg, 1, 1 << 20, &ctx)) return 2; break;
-        case O_THREADS: if (sp_cli_int("generate", "--threads", optarg, 1, 256, &threads)) return 2; break;
+        case O_THREADS: if (sp_cli_int("generate", "--threads", optarg, 1, SP_MAX_THREADS, &threads)) return 2; break;
         case O_CHUNK: if (sp_cli_int("generate", "--chunk", optarg, 1, 1 << 16, &chunk)) return 2; break;
         case O_IGNORE_EOS: ignore_eos = 1; break;
         case O_TOKENS_OUT: tokens_out = optarg; break;

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shardpipe/infile.h"
 #include "shardpipe/util.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -288,8 +289,14 @@ static int parse_tensor_info(parser *ps, uint64_t i, sp_gguf_tensor *t)
     if (t->ne[0] % blk != 0)
         return fail(ps, "row length %" PRIu64 " is not a multiple of the %s block size %" PRIu32,
                     t->ne[0], sp_dtype_name(t->type), blk);
-    /* nel < 2^63 and block bytes <= 34 per 32 elements: no overflow */
-    t->nbytes = sp_dtype_row_bytes(t->type, t->ne[0]) * (nel / t->ne[0]);
+    /* nel < 2^63 elements, but F32 takes 4 bytes each: an F32 shape near
+     * 2^62 elements has a byte count past 2^64, which must not wrap to a
+     * small size that then "fits" the file */
+    uint64_t row_bytes = sp_dtype_row_bytes(t->type, t->ne[0]), rows = nel / t->ne[0];
+    if (row_bytes > UINT64_MAX / rows)
+        return fail(ps, "%" PRIu64 " rows of %" PRIu64 " bytes overflow a 64-bit byte count; the shape is "
+                    "corrupt", rows, row_bytes);
+    t->nbytes = row_bytes * rows;
     if (rd_u64(ps, &t->offset, "data offset")) return -1;
     return 0;
 }
@@ -463,14 +470,11 @@ static int parse(parser *ps, sp_gguf *g)
 
 sp_gguf *sp_gguf_open(const char *path, sp_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        sp_errorf(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    int fd = sp_infile_open(path, "the GGUF model file", err);
+    if (fd < 0) return NULL;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        sp_errorf(err, "%s: not a regular file; expected a GGUF model file", path);
+    if (fstat(fd, &st) != 0) {
+        sp_errorf(err, "%s: cannot read the model: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }

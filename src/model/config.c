@@ -30,6 +30,33 @@ static int arch_f32(const sp_gguf *g, const char *arch, const char *suffix, floa
     return sp_gguf_get_f32_or(g, key, def, out, err);
 }
 
+/* The sizes in the header against what the file really holds, before
+ * anything is sized from them: a header is a few numbers, a lie there would
+ * otherwise cost a 378 GB allocation (block_count 2^30) or a 34 s plan
+ * search over 5 M layers. Every layer has its own tensors, so block_count
+ * is bounded by the tensor index; dim and ffn by the shapes of layer 0;
+ * the context by what a plan may ask for. */
+static int bound_by_index(const sp_gguf *g, const sp_config *c, sp_error *err)
+{
+    char name[64];
+    snprintf(name, sizeof name, "blk.%d.attn_norm.weight", c->n_layers - 1);
+    if ((uint64_t)c->n_layers > g->n_tensors || !sp_gguf_find_tensor(g, name))
+        return sp_errorf(err, "%s: llama.block_count is %d but the file's tensor index (%llu tensors) has no "
+                              "'%s'; the header is corrupt or the file is cut short",
+                         g->path, c->n_layers, (unsigned long long)g->n_tensors, name);
+    const sp_gguf_tensor *up = sp_gguf_find_tensor(g, "blk.0.ffn_up.weight");
+    if (up && (up->ne[0] != (uint64_t)c->dim || up->ne[1] != (uint64_t)c->ffn_dim))
+        return sp_errorf(err, "%s: tensor 'blk.0.ffn_up.weight' has shape [%llu, %llu] but the header says "
+                              "embedding_length %d and feed_forward_length %d; the header is corrupt",
+                         g->path, (unsigned long long)up->ne[0], (unsigned long long)up->ne[1], c->dim,
+                         c->ffn_dim);
+    if (c->ctx_train > SP_MAX_CONTEXT)
+        return sp_errorf(err, "%s: llama.context_length %d is over the %d positions shardpipe supports; the "
+                              "header is corrupt, or set a smaller context_length",
+                         g->path, c->ctx_train, SP_MAX_CONTEXT);
+    return 0;
+}
+
 int sp_config_read(const sp_gguf *g, sp_config *c, sp_error *err)
 {
     memset(c, 0, sizeof *c);
@@ -86,7 +113,7 @@ int sp_config_read(const sp_gguf *g, sp_config *c, sp_error *err)
     if ((int)vocab_kv != c->n_vocab)
         return sp_errorf(err, "%s: llama.vocab_size is %u but token_embd.weight has %d rows", g->path,
                          vocab_kv, c->n_vocab);
-    return 0;
+    return bound_by_index(g, c, err);
 }
 
 /* Names of the per-layer tensors, in the order the forward pass uses them. */
@@ -122,10 +149,25 @@ uint64_t sp_shard_weight_bytes(const sp_gguf *g, const sp_config *c, int first, 
     return total;
 }
 
+/* Products and sums that stick at UINT64_MAX instead of wrapping: an
+ * estimate past 2^64 bytes must never come out as a small number that
+ * "fits" (dim 2^20 x 65536 sequences x 2^24 positions once gave 0.0 KiB). */
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+uint64_t sp_sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 uint64_t sp_kv_bytes(const sp_config *c, int n_layers, int n_seq, int ctx)
 {
     /* K and V, fp16, per layer, sequence and position */
-    return 2ull * (uint64_t)n_layers * (uint64_t)n_seq * (uint64_t)ctx * (uint64_t)c->kv_dim * sizeof(uint16_t);
+    uint64_t per_pos = 2ull * sizeof(uint16_t) * (uint64_t)c->kv_dim;
+    return sat_mul(sat_mul(sat_mul(per_pos, (uint64_t)n_layers), (uint64_t)n_seq), (uint64_t)ctx);
 }
 
 /* Threads the attention scratch is sized for (one score row each). */
@@ -134,12 +176,12 @@ uint64_t sp_kv_bytes(const sp_config *c, int n_layers, int n_seq, int ctx)
 uint64_t sp_scratch_bytes(const sp_config *c, int max_rows, int ctx, bool head)
 {
     uint64_t per_row = 5ull * c->dim + 2ull * c->kv_dim + 2ull * c->ffn_dim; /* xn q att_out xb + one row of hidden state in, k v, hb hb2 */
-    uint64_t bytes = (uint64_t)max_rows * per_row * sizeof(float);
-    bytes += (uint64_t)SCRATCH_THREADS * ctx * sizeof(float);
+    uint64_t bytes = sat_mul(sat_mul((uint64_t)max_rows, per_row), sizeof(float));
+    bytes = sp_sat_add(bytes, (uint64_t)SCRATCH_THREADS * (uint64_t)ctx * sizeof(float));
     /* matmul scratch: Q8_0 copy of the activations and one dequantized f32
      * panel of at most 1024 rows of the widest matrix (see matmul.c) */
-    int wide = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
-    bytes += (uint64_t)max_rows * wide * 2 + 1024ull * wide * sizeof(float);
-    if (head) bytes += (uint64_t)max_rows * c->n_vocab * sizeof(float);
+    uint64_t wide = (uint64_t)(c->ffn_dim > c->dim ? c->ffn_dim : c->dim);
+    bytes = sp_sat_add(bytes, sat_mul((uint64_t)max_rows, wide * 2) + 1024ull * wide * sizeof(float));
+    if (head) bytes = sp_sat_add(bytes, sat_mul(sat_mul((uint64_t)max_rows, (uint64_t)c->n_vocab), sizeof(float)));
     return bytes;
 }

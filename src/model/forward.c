@@ -25,6 +25,7 @@
 
 #include "shardpipe/model.h"
 #include "shardpipe/quant.h"
+#include "shardpipe/threads.h"
 #include "shardpipe/util.h"
 
 /* ---- KV cache ---- */
@@ -67,8 +68,8 @@ static uint16_t *kv_row(const sp_kv_cache *kv, uint16_t *base, int layer, int se
 sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, int ctx, sp_error *err)
 {
     const sp_config *c = &m->cfg;
-    if (n_threads < 1 || n_threads > 256)
-        return sp_errorf(err, "threads must be in [1, 256], got %d", n_threads), NULL;
+    if (n_threads < 1 || n_threads > SP_MAX_THREADS)
+        return sp_errorf(err, "threads must be in [1, %d], got %d", SP_MAX_THREADS, n_threads), NULL;
     if (max_rows < 1 || n_seq < 1)
         return sp_errorf(err, "micro-batch rows (%d) and sequences (%d) must be >= 1", max_rows, n_seq), NULL;
     if (ctx < 1 || ctx > c->ctx_train)

@@ -168,7 +168,7 @@ int sp_profile_from_node(yamldoc *d, yaml_node_t *n, sp_profile *p)
 int sp_profile_load(const char *path, sp_profile *p, sp_error *err)
 {
     yamldoc d;
-    if (yd_open(&d, path, err)) return -1;
+    if (yd_open(&d, path, "the board profile", err)) return -1;
     int rc = sp_profile_from_node(&d, d.root, p);
     yd_close(&d);
     return rc;
