@@ -3,7 +3,7 @@
 # on files that are not models.
 # Usage: bash inspect.sh SHARDPIPE SHARED_DIR SOURCE_DIR
 set -u
-bin=$1 shared=$2
+bin=$1 shared=$2 src=$3
 tmp=$(mktemp -d /tmp/sp_inspect_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -30,23 +30,24 @@ printf 'this is not a GGUF model, just some text\n' >"$tmp/garbage.gguf"
 expect_error 1 "shardpipe inspect: $tmp/garbage.gguf: not a GGUF file" "$bin" inspect "$tmp/garbage.gguf"
 expect_error 2 "unknown option '--bogus'" "$bin" inspect --bogus "$tmp/garbage.gguf"
 
-# ---- the shared models ----
-m=$shared/models
-if [ ! -r "$m/stories260K.gguf" ] || [ ! -r "$m/tiny-random-q4_0.gguf" ]; then
-    echo "SKIP: the shared models are missing under $m; only the error cases were checked"
-else
-    out=$tmp/stories.txt
-    "$bin" inspect "$m/stories260K.gguf" >"$out" || fail "inspect stories260K exited $?"
-    expect_line "$out" '^GGUF version: +3$'
-    expect_line "$out" '^architecture: +llama$'
-    expect_line "$out" '^ +block_count +5$'
-    expect_line "$out" '^ +attention.head_count_kv +4$'
-    expect_line "$out" '^ +vocab_size +512 '
-    expect_line "$out" '^tokenizer: +llama, 512 tokens$'
-    # each layer: 4 attention + 3 ffn matrices + 2 norms of F32 = 181760 bytes
-    expect_line "$out" '^blk\.4 +181760 +181760$'
-    expect_line "$out" '^total +1171200 +1171200 +\(1\.12 MiB in 48 tensors\)$'
+# ---- stories260K (shipped in models/) ----
+out=$tmp/stories.txt
+"$bin" inspect "$src/models/stories260K.gguf" >"$out" || fail "inspect stories260K exited $?"
+expect_line "$out" '^GGUF version: +3$'
+expect_line "$out" '^architecture: +llama$'
+expect_line "$out" '^ +block_count +5$'
+expect_line "$out" '^ +attention.head_count_kv +4$'
+expect_line "$out" '^ +vocab_size +512 '
+expect_line "$out" '^tokenizer: +llama, 512 tokens$'
+# each layer: 4 attention + 3 ffn matrices + 2 norms of F32 = 181760 bytes
+expect_line "$out" '^blk\.4 +181760 +181760$'
+expect_line "$out" '^total +1171200 +1171200 +\(1\.12 MiB in 48 tensors\)$'
 
+# ---- a model of ../shared: a Q4_0 file as llama.cpp's quantizer writes it ----
+m=$shared/models
+if [ ! -r "$m/tiny-random-q4_0.gguf" ]; then
+    echo "SKIP: $m/tiny-random-q4_0.gguf is missing (needs ../shared); its byte counts per type were not checked"
+else
     out=$tmp/q4.txt
     "$bin" inspect "$m/tiny-random-q4_0.gguf" >"$out" || fail "inspect tiny-random-q4_0 exited $?"
     expect_line "$out" '^tensors +F32 +Q8_0 +Q4_0 +bytes$'

@@ -58,8 +58,10 @@ printf '%s\n' '{"prompt": "Once upon a time"}' '{"prompt": "Lily and Tom went to
 # name:layers:vocab:f16-bound:q8_0-bound (see "Lossy wires" below)
 for m in stories260K:5:512:2e-2:0.3 tiny-random-q8_0:6:32000:5e-2:5e-2 tiny-random-q4_0:6:32000:5e-2:5e-2; do
     IFS=: read -r name layers vocab f16_bound q8_bound <<<"$m"
-    model="$shared/models/$name.gguf"
-    if [ ! -r "$model" ]; then skip "$name: $model is missing (needs ../shared)"; continue; fi
+    # without ../shared, the tiny-random models are written with synth
+    # (stories260K's vocabulary): the same checks, another vocabulary size
+    if ! model=$(model_for "$name"); then skip "$name: synth could not write a stand-in model"; continue; fi
+    vocab=$(model_vocab "$model")
     last=$((layers - 1))
     write_plan "$tmp/$name-1.yaml" "$model" 128 2 2 f32 "0:0:$last"
     write_plan "$tmp/$name-2.yaml" "$model" 128 2 2 f32 "0:0:0" "1:1:$last"
@@ -104,7 +106,7 @@ done
 # Prompts longer than a prefill chunk: their chunks pipeline (a prompt's
 # next chunk enters stage 0 while the previous one is further down), and
 # the result must not change: chunks of 4 tokens on 4 ranks vs 1 rank.
-model="$shared/models/stories260K.gguf"
+model=$(model_for stories260K)
 if [ -r "$model" ]; then
     PREFILL_CHUNK=4 write_plan "$tmp/chunk1.yaml" "$model" 128 2 2 f32 "0:0:4"
     PREFILL_CHUNK=4 write_plan "$tmp/chunk4.yaml" "$model" 128 2 2 f32 "0:0:1" "1:2:2" "2:3:3" "3:4:4"
@@ -140,7 +142,7 @@ fi
 
 # Many sequences in flight (4 slots, 2 micro-batch groups, 3 stages) give
 # each of 6 prompts the tokens it gets alone on one rank.
-model="$shared/models/stories260K.gguf"
+model=$(model_for stories260K)
 if [ -r "$model" ]; then
     printf '%s\n' '{"prompt": "Once upon a time"}' '{"prompt": "Lily and Tom went to the park. They saw"}' \
         '{"prompt": "The cat"}' '{"prompt": "One day, a little boy named Tim"}' '{"prompt": "Sara had a red ball"}' \

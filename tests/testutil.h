@@ -6,7 +6,9 @@
 #include <stddef.h>
 
 /* Path of a file under the shared data folder (SP_SHARED env var, else the
- * configured ../shared). Returns NULL - after calling cr_skip_test with a
+ * configured ../shared); "models/stories260K.gguf" is the copy shipped in
+ * models/, present on every clone. Otherwise
+ * returns NULL - after calling cr_skip_test with a
  * message naming the missing file - when absent: use as
  *   const char *p = sp_test_shared("models/stories260K.gguf"); if (!p) return; */
 const char *sp_test_shared(const char *rel);
