@@ -12,6 +12,18 @@ int sp_cli_fail(const char *cmd, const sp_error *err)
     return 1;
 }
 
+int sp_cli_finish_stdout(const char *cmd, int rc)
+{
+    /* a failed write leaves its bytes in the buffer: the flush tries them
+     * again and sets errno to the reason */
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+    int e = errno;
+    fprintf(stderr, "shardpipe %s: stdout: cannot write: %s; the output is incomplete (check the free space or "
+                    "the reader of the pipe)\n", cmd, e ? strerror(e) : "write error");
+    return 1;
+}
+
 int sp_cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out)
 {
     char *end;

@@ -12,6 +12,11 @@
 /* Prints "shardpipe CMD: err->msg" to stderr; returns exit code 1. */
 int sp_cli_fail(const char *cmd, const sp_error *err);
 
+/* Flush stdout and report a write error there (a full disk, /dev/full, a
+ * closed pipe) once: "shardpipe CMD: stdout: cannot write: REASON". Returns
+ * 1 then, else rc. Every command's exit goes through it (main.c). */
+int sp_cli_finish_stdout(const char *cmd, int rc);
+
 /* Parse an integer in [lo, hi]; prints a message naming the option on error. */
 int sp_cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
 int sp_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);

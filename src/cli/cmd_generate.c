@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "cli_util.h"
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/model.h"
 #include "shardpipe/quant.h"
 #include "shardpipe/sampler.h"
@@ -102,10 +103,15 @@ int cmd_generate(int argc, char **argv)
     float *x = sp_alloc((size_t)chunk * cfg->dim * sizeof(float));
     float *logits = sp_alloc((size_t)cfg->n_vocab * sizeof(float));
     int *seq = sp_calloc((size_t)chunk, sizeof(int)), *pos = sp_alloc((size_t)chunk * sizeof(int));
-    FILE *tf = tokens_out ? fopen(tokens_out, "w") : NULL;
-    if (tokens_out && !tf) {
-        fprintf(stderr, "shardpipe generate: cannot write %s\n", tokens_out);
-        return 1;
+    sp_atomic_file tokens_file;
+    FILE *tf = NULL;
+    if (tokens_out) {
+        if (sp_atomic_open(&tokens_file, tokens_out, "the token ids", &err)) {
+            free(x); free(logits); free(seq); free(pos); free(ids);
+            sp_sampler_free(&smp); sp_engine_free(e); sp_tokenizer_free(tok); sp_model_close(m);
+            return sp_cli_fail("generate", &err);
+        }
+        tf = tokens_file.f;
     }
 
     sp_detok dt;
@@ -128,6 +134,7 @@ int cmd_generate(int argc, char **argv)
 
     /* decode */
     int n_done = 0;
+    bool stdout_lost = false;
     double t1 = sp_now();
     for (int p = n_prompt; !rc && n_done < n_gen; p++) {
         int next = sp_sampler_sample(&smp, logits);
@@ -137,7 +144,10 @@ int cmd_generate(int argc, char **argv)
         if (next == sp_tokenizer_eos(tok) && !ignore_eos) break;
         int len = sp_detok_push(tok, &dt, next, text, sizeof text);
         fwrite(text, 1, (size_t)len, stdout);
-        fflush(stdout);
+        if (fflush(stdout) != 0) { /* the text is lost: no use computing more (main.c reports it) */
+            stdout_lost = true;
+            break;
+        }
         if (n_done == n_gen) break;
         pos[0] = p;
         sp_batch b = {1, seq, pos};
@@ -148,10 +158,18 @@ int cmd_generate(int argc, char **argv)
     int len = sp_detok_flush(&dt, text, sizeof text);
     fwrite(text, 1, (size_t)len, stdout);
     fputc('\n', stdout);
-    if (tf) fclose(tf);
+    /* the token ids: every write checked at the commit (a full disk once
+     * left an empty file and exit 0) */
+    if (tf) {
+        bool ok = !rc && !stdout_lost;
+        sp_error werr = {{0}};
+        if (sp_atomic_commit(&tokens_file, ok, &werr) && ok) err = werr, rc = -1;
+    }
 
     if (rc) {
         sp_cli_fail("generate", &err);
+    } else if (stdout_lost) {
+        rc = 1; /* main.c names stdout and the reason */
     } else {
         fprintf(stderr,
                 "\nprompt: %d tokens in %.3f s (%.2f tok/s) | decode: %d tokens in %.3f s (%.2f tok/s) | "

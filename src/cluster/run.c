@@ -10,6 +10,7 @@
  *     with non-blocking, double-buffered messages;
  *  4. statistics and trace events are gathered on rank 0, which prints the
  *     summary; then the orderly shutdown of comm.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "comm.h"
 #include "sched.h"
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/cluster.h"
 #include "shardpipe/tokenizer.h"
 #include "shardpipe/util.h"
@@ -401,9 +403,12 @@ static void token_gaps_free(token_gaps *tg)
     free(tg->req_max);
 }
 
-static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched *s, const rank_stats *rs,
-                    double t_start, double t_end, const char *json_path)
+/* Prints the summary to f (NULL: quiet) and writes it as JSON to json_path;
+ * -1 with err when the JSON cannot be written. */
+static int summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched *s, const rank_stats *rs,
+                   double t_start, double t_end, const char *json_path, sp_error *err)
 {
+    int rc = 0;
     int n = s->n_reqs;
     long prompt_toks = 0, gen = 0, dec_toks = 0;
     double first_any = 1e300, first_last = 0;
@@ -503,7 +508,9 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
     }
     }
     if (json_path) {
-        FILE *j = fopen(json_path, "w");
+        sp_atomic_file jf;
+        FILE *j = sp_atomic_open(&jf, json_path, "the run summary", err) ? NULL : jf.f;
+        if (!j) rc = -1;
         if (j) {
             fprintf(j, "{\"stages\": %d, \"sequences\": %d, \"in_flight\": %d, \"micro_batches\": %d, \"wire\": \"%s\",\n",
                     p->n_stages, n, p->sequences, p->micro_batches, sp_wire_name(p->wire));
@@ -550,12 +557,13 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
                         (unsigned long long)x->peak_rss);
             }
             fprintf(j, "\n]}\n");
-            fclose(j);
+            if (sp_atomic_commit(&jf, true, err)) rc = -1;
         }
     }
     free(ttft);
     free(dec);
     token_gaps_free(&tg);
+    return rc;
 }
 
 /* ---- entry ---- */
@@ -738,13 +746,21 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
         }
     }
     if (comm.rank == 0) {
-        summary(o->quiet ? NULL : stderr, &comm, &plan, &sched, stats, t_start, t_end, o->summary_json);
+        if (summary(o->quiet ? NULL : stderr, &comm, &plan, &sched, stats, t_start, t_end, o->summary_json, &err)) {
+            fprintf(stderr, "shardpipe run: %s\n", err.msg);
+            rc = 1;
+        }
         if (o->prompts_file && sp_sched_write_jsonl(&sched, o->output_path, t_start, &err)) {
             fprintf(stderr, "shardpipe run: %s\n", err.msg);
             rc = 1;
         }
         if (o->tokens_out && sp_sched_write_tokens(&sched, o->tokens_out, &err)) {
             fprintf(stderr, "shardpipe run: %s\n", err.msg);
+            rc = 1;
+        }
+        /* the streamed text (or results on stdout) lost to a full disk */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "shardpipe run: stdout: cannot write: %s; the output is incomplete\n", strerror(errno));
             rc = 1;
         }
         sp_sched_free(&sched);
