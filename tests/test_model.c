@@ -397,10 +397,12 @@ static void check_tiny(const char *model, const char *ref, sp_matmul_path path, 
     cr_assert(m, "%s", err.msg);
     sp_tokenizer *tok = sp_tokenizer_load(m->gguf, &err);
     cr_assert(tok, "%s", err.msg);
-    int ids[64];
-    int n = sp_tokenize(tok, "The quick brown fox jumps over the lazy dog.", true, ids, 64);
+    int n;
+    int *ids = sp_tokenize(tok, "The quick brown fox jumps over the lazy dog.", SP_TOK_ADD_SPECIAL, &n, &err);
+    cr_assert(ids, "%s", err.msg);
     cr_assert_eq(n, r.n_prompt, "prompt tokens: %d, reference %d", n, r.n_prompt);
     for (int i = 0; i < n; i++) cr_assert_eq(ids[i], r.prompt[i], "prompt token %d", i);
+    free(ids);
     sp_tokenizer_free(tok);
 
     sp_engine *e = sp_engine_new(m, 2, 64, 1, 64, &err);

@@ -101,6 +101,9 @@ typedef struct sp_gguf {
 
 /* Open and validate. Returns NULL and fills err on any problem. */
 sp_gguf *sp_gguf_open(const char *path, sp_error *err);
+/* Metadata only: the tensor index is not read (n_tensors is 0), so a file
+ * whose tensor types this build cannot run still gives its tokenizer. */
+sp_gguf *sp_gguf_open_meta(const char *path, sp_error *err);
 void sp_gguf_close(sp_gguf *g);
 
 /* Size in bytes of a fixed-size metadata value type; 0 for string, array

@@ -26,7 +26,7 @@ static void usage(FILE *f)
             "      --ctx N            context positions (default: prompt + N, at most the model's)\n"
             "      --threads N        kernel threads (default 1)\n"
             "      --chunk N          prompt tokens per prefill micro-batch (default 64)\n"
-            "      --ignore-eos       keep generating past the end-of-sequence token\n"
+            "      --ignore-eos       keep generating past end-of-generation tokens (EOS, EOT)\n"
             "      --tokens-out FILE  also write the generated token ids, one per line\n"
             SP_SAMPLER_USAGE);
 }
@@ -79,9 +79,9 @@ int cmd_generate(int argc, char **argv)
     sp_tokenizer *tok = sp_tokenizer_load(m->gguf, &err);
     if (!tok) { sp_model_close(m); return sp_cli_fail("generate", &err); }
 
-    int cap = (int)strlen(prompt) + 8;
-    int *ids = malloc((size_t)cap * sizeof(int));
-    int n_prompt = sp_tokenize(tok, prompt, true, ids, cap);
+    int n_prompt;
+    int *ids = sp_tokenize(tok, prompt, SP_TOK_ADD_SPECIAL, &n_prompt, &err);
+    if (!ids) { sp_tokenizer_free(tok); sp_model_close(m); return sp_cli_fail("generate", &err); }
     const sp_config *cfg = &m->cfg;
     if (ctx == 0) ctx = n_prompt + n_gen < cfg->ctx_train ? n_prompt + n_gen : cfg->ctx_train;
     if (n_prompt + n_gen > ctx) {
@@ -141,7 +141,7 @@ int cmd_generate(int argc, char **argv)
         sp_sampler_accept(&smp, next);
         n_done++;
         if (tf) fprintf(tf, "%d\n", next);
-        if (next == sp_tokenizer_eos(tok) && !ignore_eos) break;
+        if (sp_token_is_eog(tok, next) && !ignore_eos) break;
         int len = sp_detok_push(tok, &dt, next, text, sizeof text);
         fwrite(text, 1, (size_t)len, stdout);
         if (fflush(stdout) != 0) { /* the text is lost: no use computing more (main.c reports it) */

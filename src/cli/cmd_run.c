@@ -20,7 +20,7 @@ static void usage(FILE *f)
             "                      (mpiexec -n 1 shardpipe run ... : -n 1 shardpipe run ... --model PATH)\n"
             "  --sequences N       sequences in flight (overrides the plan's batching.sequences)\n"
             "  --micro-batches N   micro-batch groups (overrides batching.micro_batches)\n"
-            "  --ignore-eos        keep generating past the end-of-sequence token\n"
+            "  --ignore-eos        keep generating past end-of-generation tokens (EOS, EOT)\n"
             "  --trace FILE        write a Chrome trace (open in ui.perfetto.dev)\n"
             "  --tokens-out FILE   token ids per sequence, one line each\n"
             "  --summary-json FILE the run summary as JSON\n"

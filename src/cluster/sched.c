@@ -86,15 +86,18 @@ static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int n_t
     sp_request *r = &s->reqs[s->n_reqs];
     memset(r, 0, sizeof *r);
     r->prompt_text = text;
-    int cap = (int)strlen(text) + 8;
-    r->prompt = sp_alloc((size_t)cap * sizeof(int));
-    r->n_prompt = sp_tokenize(tok, text, true, r->prompt, cap);
+    r->prompt = sp_tokenize(tok, text, SP_TOK_ADD_SPECIAL, &r->n_prompt, err);
     r->max_new = n_tokens;
     r->out = sp_alloc((size_t)(n_tokens > 0 ? n_tokens : 1) * sizeof(int));
     r->t_out = sp_alloc((size_t)(n_tokens > 0 ? n_tokens : 1) * sizeof(double));
     r->slot = -1;
     sp_detok_init_continuation(&r->dt);
     s->n_reqs++;
+    if (!r->prompt) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return sp_errorf(err, "%s: %s", where, why);
+    }
     if (r->n_prompt < 1 || r->n_prompt + n_tokens > context)
         return sp_errorf(err, "%s: prompt of %d tokens + %d new tokens does not fit the plan's context of %d "
                               "positions; lower -n, shorten the prompt or raise `context` in the plan",
@@ -108,7 +111,6 @@ int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, cons
 {
     memset(s, 0, sizeof *s);
     s->tok = tok;
-    s->eos = sp_tokenizer_eos(tok);
     s->ignore_eos = ignore_eos;
     s->n_slots = n_slots;
     s->n_groups = n_groups;
@@ -234,7 +236,7 @@ void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double 
         r->t_out[r->n_out] = now;
         r->out[r->n_out++] = tok;
         s->generated++;
-        bool eos = tok == s->eos && !s->ignore_eos;
+        bool eos = sp_token_is_eog(s->tok, tok) && !s->ignore_eos;
         if (!eos) {
             int len = sp_detok_push(s->tok, &r->dt, tok, buf, sizeof buf);
             append_text(r, buf, len);

@@ -42,7 +42,6 @@ typedef struct sp_sched {
     int *group_inflight; /* micro-batches of each group in the pipeline */
     int depth;           /* at most this many per group (the stage count) */
     int *group_rr;     /* round-robin start within the group */
-    int eos;
     bool ignore_eos;
     const sp_tokenizer *tok;
     FILE *stream;      /* text of request 0 streamed here, or NULL */

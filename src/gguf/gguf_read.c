@@ -119,6 +119,7 @@ typedef struct parser {
     size_t size;
     size_t pos;
     sp_error *err;
+    bool meta_only;  /* sp_gguf_open_meta: stop after the metadata */
     char where[320]; /* the item being parsed, e.g. "metadata entry 3 (key 'x')" */
 } parser;
 
@@ -460,6 +461,7 @@ static int parse(parser *ps, sp_gguf *g)
     uint64_t n_strs = 0;
     for (uint64_t i = 0; i < g->n_kv; i++)
         if (parse_kv(ps, i, &g->kv[i], &n_strs)) return -1;
+    if (ps->meta_only) g->n_tensors = 0; /* the tensor index is not read at all */
     for (uint64_t i = 0; i < g->n_tensors; i++)
         if (parse_tensor_info(ps, i, &g->tensors[i])) return -1;
     if (build_indexes(ps, g)) return -1;
@@ -468,7 +470,7 @@ static int parse(parser *ps, sp_gguf *g)
     return place_tensors(ps, g);
 }
 
-sp_gguf *sp_gguf_open(const char *path, sp_error *err)
+static sp_gguf *open_file(const char *path, bool meta_only, sp_error *err)
 {
     int fd = sp_infile_open(path, "the GGUF model file", err);
     if (fd < 0) return NULL;
@@ -502,13 +504,17 @@ sp_gguf *sp_gguf_open(const char *path, sp_error *err)
     g->base = map;
     g->size = size;
     g->fd = -1;
-    parser ps = {.path = path, .base = map, .size = size, .err = err};
+    parser ps = {.path = path, .base = map, .size = size, .err = err, .meta_only = meta_only};
     if (parse(&ps, g)) {
         sp_gguf_close(g);
         return NULL;
     }
     return g;
 }
+
+sp_gguf *sp_gguf_open(const char *path, sp_error *err) { return open_file(path, false, err); }
+
+sp_gguf *sp_gguf_open_meta(const char *path, sp_error *err) { return open_file(path, true, err); }
 
 void sp_gguf_close(sp_gguf *g)
 {
