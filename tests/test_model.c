@@ -320,6 +320,11 @@ static void check_oracle(const char *name, int n_exact_ours, int n_exact_ref, bo
     const sp_matmul_path paths[2] = {SP_PATH_DOT, SP_PATH_SGEMM};
     double ref_max = 0;
     for (int k = 0; k < 2; k++) {
+        if (paths[k] == SP_PATH_SGEMM && !sp_matmul_sgemm_row_invariant()) {
+            fprintf(stderr, "SKIP %s oracle on the sgemm path: this OpenBLAS core type is not row-invariant, so "
+                            "the engine never takes that path here\n", name);
+            continue;
+        }
         sp_engine *e = sp_engine_new(m, 1, 64, 1, 256, &err);
         cr_assert(e, "%s", err.msg);
         e->mm.force = paths[k];
@@ -528,6 +533,11 @@ Test(model, layer_ranges_bit_identical_q4_0_sgemm) { check_splits(SP_DTYPE_Q4_0,
  * rows) give each the logits it gets alone, for each matmul path. */
 static void check_batch(sp_dtype type, sp_matmul_path force)
 {
+    if (force == SP_PATH_SGEMM && !sp_matmul_sgemm_row_invariant()) {
+        cr_skip_test("SKIP model batch vs alone on the sgemm path: this OpenBLAS core type adds a row in an order "
+                     "that depends on its place in the call, so the engine never takes that path here");
+        return;
+    }
     const char *path = synth_model(type);
     sp_error err = {{0}};
     sp_model *m = sp_model_open_full(path, &err);

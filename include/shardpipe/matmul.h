@@ -22,6 +22,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "shardpipe/gguf.h"
@@ -87,6 +88,15 @@ void sp_matrix_copy_rows(const sp_matrix *w, sp_layout layout, void *dst, int64_
  * model's weight type. */
 #define SP_SGEMM_NEVER INT_MAX
 int sp_matmul_default_min_rows(sp_dtype type);
+
+/* Whether this OpenBLAS gives a row of X * W^T the same bits whatever rows
+ * share its call (probed once on a small problem). Not every core type
+ * does: OpenBLAS 0.3.21's Haswell kernels (what OPENBLAS_CORETYPE=Haswell
+ * selects, e.g. on Zen 5 hosts) add rows 6-11 of every 12 in another order
+ * than rows 0-5. Where it is false the sgemm path would break the promise
+ * that a sequence gets the same bits alone or among others, so
+ * sp_matmul_default_min_rows never picks it (the env override still can). */
+bool sp_matmul_sgemm_row_invariant(void);
 
 void sp_matmul(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, float *y);
 

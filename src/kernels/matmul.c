@@ -40,6 +40,7 @@
 #include "shardpipe/matmul.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,42 @@ int sp_matmul_default_min_rows(sp_dtype type)
         if (*end == '\0' && v >= 1 && v <= (1L << 30)) return (int)v;
     }
     int quantized = type == SP_DTYPE_Q8_0 || type == SP_DTYPE_Q4_0;
-    return quantized && sp_simd_int8_prompts() ? SP_SGEMM_NEVER : DEFAULT_SGEMM_MIN_ROWS;
+    if (quantized && sp_simd_int8_prompts()) return SP_SGEMM_NEVER;
+    return sp_matmul_sgemm_row_invariant() ? DEFAULT_SGEMM_MIN_ROWS : SP_SGEMM_NEVER;
+}
+
+/* The probe behind sp_matmul_sgemm_row_invariant: 24 rows of X against a
+ * 64 x 64 W in one call, then each row alone in a call padded with zero rows
+ * to the same 24 (so only the row's position differs), with one OpenBLAS
+ * thread as the engine runs it. Two dozen small sgemm calls, once. */
+static bool row_invariant;
+static void probe_row_invariance(void)
+{
+    enum { N = 24, M = 64, K = 64 };
+    float *w = sp_alloc(sizeof(float) * M * K), *x = sp_alloc(sizeof(float) * N * K);
+    float *y = sp_alloc(sizeof(float) * N * M), *x1 = sp_alloc(sizeof(float) * N * K);
+    float *y1 = sp_alloc(sizeof(float) * N * M);
+    sp_rng r;
+    sp_rng_seed(&r, 12345);
+    for (int i = 0; i < M * K; i++) w[i] = sp_rng_f32(&r) - 0.5f;
+    for (int i = 0; i < N * K; i++) x[i] = sp_rng_f32(&r) - 0.5f;
+    openblas_set_num_threads(1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, M, K, 1.0f, x, K, w, K, 0.0f, y, M);
+    row_invariant = true;
+    for (int i = 0; i < N && row_invariant; i++) {
+        memset(x1, 0, sizeof(float) * N * K);
+        memcpy(x1, x + (size_t)i * K, sizeof(float) * K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, M, K, 1.0f, x1, K, w, K, 0.0f, y1, M);
+        row_invariant = memcmp(y1, y + (size_t)i * M, sizeof(float) * M) == 0;
+    }
+    free(w), free(x), free(y), free(x1), free(y1);
+}
+
+bool sp_matmul_sgemm_row_invariant(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, probe_row_invariance);
+    return row_invariant;
 }
 
 /* Scratch buffers only grow; their old contents are not kept. */
