@@ -9,6 +9,7 @@ bin=$1 shared=$2 src=$3
 tmp=$(mktemp -d)
 trap 'pkill -9 -f "$tmp/" 2>/dev/null; rm -rf "$tmp"' EXIT
 model=$(model_for stories260K)
+export SHARDPIPE_HASH_CACHE=$tmp/hash-cache # the shard hashes of this test only
 if [ ! -r "$model" ]; then
     skip "run errors: $model is missing (needs ../shared)"
     finish
@@ -57,8 +58,21 @@ expect_fail "malformed prompts file names file:line" 60 "bad.jsonl:2" -n 2 "$bin
 
 # a board with a different model file (MPMD launch: rank 1 names its own copy)
 "$bin" synth -o "$tmp/other.gguf" --shape stories260K --type f32 --vocab-from "$model" 2>/dev/null
-expect_fail "a rank with a different model is refused by name" 60 "rank 1 (host .*) (stage 1) has a different model file" \
+expect_fail "a rank with a different model is refused by name and the path it opened" 60 \
+    "rank 1 (host .*) (stage 1) has a different model file at $tmp/other.gguf than the coordinator's $model" \
     -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/other.gguf"
+# one corrupted float in the middle of blk.4.ffn_down (bytes 10000-10003 of
+# its 44032; stage 1 holds layers 3-4): the 3 x 4 KiB samples per tensor of
+# the old identity missed it, every byte of the shard is hashed now
+cp "$model" "$tmp/corrupt.gguf"
+printf '\377\377\377\177' | dd of="$tmp/corrupt.gguf" bs=1 seek=$((1097056 + 10000)) conv=notrunc 2>/dev/null
+expect_fail "a copy corrupted in the middle of a layer is refused" 60 \
+    "rank 1 (host .*) (stage 1) has a different model file at $tmp/corrupt.gguf" \
+    -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/corrupt.gguf"
+# ... also the second time, when rank 0's hash comes from the cache
+expect_fail "... also with the hashes cached" 60 "rank 1 (host .*) (stage 1) has a different model file at $tmp/corrupt.gguf" \
+    -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/corrupt.gguf"
+check "the hash cache has a line per file and shard" test "$(wc -l <"$SHARDPIPE_HASH_CACHE")" -ge 3
 expect_fail "a rank without the model file is named" 60 "rank 1 (host .*) could not load its shard" \
     -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/none.gguf"
 

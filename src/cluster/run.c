@@ -4,8 +4,9 @@
  *     MPI world, loads the tokenizer and the prompts; any problem is printed
  *     once and every rank exits 1 - before any weight is touched;
  *  2. the plan is broadcast; every stage maps the model and hashes its header
- *     and samples of its shard's tensors; rank 0 compares them with its own
- *     file and refuses a board with a different model by rank and host;
+ *     and every byte of its shard (cached per file); rank 0 compares them
+ *     with its own file and refuses a board with a different model by rank,
+ *     host and the path that rank opened;
  *  3. the coordinator loop (rank 0) and the stage loops run the pipeline
  *     with non-blocking, double-buffered messages;
  *  4. statistics and trace events are gathered on rank 0, which prints the
@@ -20,6 +21,7 @@
 #include "sched.h"
 #include "shardpipe/atomicfile.h"
 #include "shardpipe/cluster.h"
+#include "shardpipe/shardhash.h"
 #include "shardpipe/tokenizer.h"
 #include "shardpipe/util.h"
 #include "stage.h"
@@ -40,38 +42,14 @@ typedef struct rank_stats {
 
 /* ---- model identity ---- */
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Hash of the file's header and tensor index, and of 3 x 4 KiB samples (start,
- * middle, end) of every tensor of the stage's shard: cheap, yet a different
- * model, quantization or a corrupted copy is caught before generation. */
+/* Every byte of the stage's shard and the file's header (shardhash.c:
+ * XXH3, cached per file and shard, so a board reads it once). */
 static uint64_t shard_identity(const sp_gguf *g, const sp_plan *plan, int stage)
 {
-    uint64_t h = fnv1a(0xcbf29ce484222325ull, g->base, g->data_offset);
     const sp_stage_plan *st = &plan->stages[stage];
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const sp_gguf_tensor *t = &g->tensors[i];
-        int layer = -1;
-        bool mine;
-        if (t->name.len > 4 && !memcmp(t->name.ptr, "blk.", 4)) {
-            layer = atoi(t->name.ptr + 4);
-            mine = layer >= st->first && layer <= st->last;
-        } else {
-            mine = stage == 0 || stage == plan->n_stages - 1;
-        }
-        if (!mine) continue;
-        const unsigned char *d = t->data;
-        size_t n = t->nbytes, s = n < 4096 ? n : 4096;
-        h = fnv1a(h, d, s);
-        h = fnv1a(h, d + (n - s) / 2, s);
-        h = fnv1a(h, d + n - s, s);
-    }
-    return h;
+    sp_shard_sel sel = {st->first, st->last, stage == 0 || stage == plan->n_stages - 1};
+    bool cached;
+    return sp_shard_hash(g, sel, &cached);
 }
 
 /* ---- the loops ---- */
@@ -650,8 +628,10 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
         if (!rc) mine = shard_identity(rt.st.model->gguf, &plan, rt.stage);
     }
     /* report load failures by rank, then compare identities on rank 0 */
+    /* msg: the error, or the model path this rank opened (for a refusal) */
     struct { int32_t rc; uint64_t id; char msg[512]; } me = {rc, mine, ""}, *all = NULL;
     if (rc) memcpy(me.msg, err.msg, sizeof me.msg - 1);
+    else snprintf(me.msg, sizeof me.msg, "%.500s", plan.model_path);
     if (comm.rank == 0) all = sp_calloc((size_t)comm.size, sizeof *all);
     MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
     rc = 0;
@@ -665,9 +645,9 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
             sp_comm_who(&comm, r, who, sizeof who);
             if (all[r].rc) rc = sp_errorf(&err, "%s could not load its shard: %s", who, all[r].msg);
             else if (s >= 0 && g && shard_identity(g, &plan, s) != all[r].id)
-                rc = sp_errorf(&err, "%s (stage %d) has a different model file at %s than the coordinator "
+                rc = sp_errorf(&err, "%s (stage %d) has a different model file at %s than the coordinator's %s "
                                      "(header, tensor index or the bytes of its layers differ); copy the same "
-                                     "file to every board", who, s, plan.model_path);
+                                     "file to every board", who, s, all[r].msg, g->path);
         }
         if (!g) rc = -1;
         sp_gguf_close(own);
