@@ -25,6 +25,7 @@
 #include "shardpipe/tokenizer.h"
 #include "shardpipe/util.h"
 #include "stage.h"
+#include "supervise.h"
 #include "trace.h"
 
 typedef struct rank_stats {
@@ -616,6 +617,16 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
     rt.comm = &comm;
     rt.plan = &plan;
     rt.stage = sp_plan_stage_of_rank(&plan, comm.rank);
+    {
+        char who[128], name[256];
+        sp_comm_who(&comm, comm.rank, who, sizeof who);
+        if (rt.stage >= 0)
+            snprintf(name, sizeof name, "%s (stage %d, layers %d-%d)", who, rt.stage, plan.stages[rt.stage].first,
+                     plan.stages[rt.stage].last);
+        else
+            snprintf(name, sizeof name, "%s (the coordinator, no stage)", who);
+        sp_supervise_name(name);
+    }
     rt.sreq[0] = rt.sreq[1] = rt.rreq = rt.treq = MPI_REQUEST_NULL;
     rc = 0;
     uint64_t mine = 0;
