@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shardpipe/plan.h"
 #include "testutil.h"
@@ -178,7 +179,7 @@ Test(plan, shipped_plans_load_and_fit_their_world)
 
 Test(plan, shipped_plans_pass_their_model)
 {
-    int n = list_yaml(PARTITIONS_DIR, files, 128), checked = 0, sha_checked = 0;
+    int n = list_yaml(PARTITIONS_DIR, files, 128), checked = 0, sha_checked = 0, missing = 0;
     for (int i = 0; i < n; i++) {
         sp_error err = {{0}};
         cr_assert_eq(sp_plan_load(files[i], &plan, &err), 0, "%s", err.msg);
@@ -186,6 +187,16 @@ Test(plan, shipped_plans_pass_their_model)
         if (!in_shared) continue; /* board examples: the model is not shipped */
         char rel[128];
         snprintf(rel, sizeof rel, "models/%s", in_shared + strlen("shared/models/"));
+        /* stories260K ships in models/; the plans of the other shared models
+         * are checked where ../shared is (each missing one says so) */
+        char where[1024];
+        const char *root = getenv("SP_SHARED");
+        snprintf(where, sizeof where, "%s/%s", root && *root ? root : SP_SHARED_DIR, rel);
+        if (strcmp(rel, "models/stories260K.gguf") && access(where, R_OK) != 0) {
+            fprintf(stderr, "SKIP: %s needs %s, which is missing (../shared)\n", files[i], where);
+            missing++;
+            continue;
+        }
         const char *model = sp_test_shared(rel);
         if (!model) return;
         sp_gguf *g = sp_gguf_open(model, &err);
@@ -200,7 +211,8 @@ Test(plan, shipped_plans_pass_their_model)
         sp_gguf_close(g);
         checked++;
     }
-    cr_assert_geq(checked, 8, "only %d plans for the shared models", checked);
+    cr_assert_geq(checked + missing, 8, "only %d plans for the shared models", checked + missing);
+    cr_assert_geq(checked, 4, "only %d plans for stories260K", checked);
     cr_assert_geq(sha_checked, 1, "no shipped plan gives model.sha256");
 }
 
