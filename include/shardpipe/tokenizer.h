@@ -69,6 +69,13 @@ int *sp_tokenize(const sp_tokenizer *t, const char *text, unsigned flags, int *n
 /* The raw piece of a token ("▁the", "<0x0A>", "Ġthe", ...); "" when out of range. */
 const char *sp_token_piece(const sp_tokenizer *t, int id);
 
+/* The bytes token id stands for, before any UTF-8 checking (so possibly part
+ * of a character): SentencePiece "▁" as ' ', <0xXX> as that byte, <unk> as
+ * U+2585, control tokens nothing; BPE pieces' GPT-2 characters as their
+ * bytes, control tokens their text, unused ones nothing. Writes at most cap
+ * bytes (no NUL) and returns the count; 0 for an id out of range. */
+int sp_token_bytes(const sp_tokenizer *t, int id, char *out, int cap);
+
 /* Streaming detokenizer. */
 typedef struct sp_detok {
     char pending[8];  /* bytes of an incomplete UTF-8 character */

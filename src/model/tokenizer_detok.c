@@ -83,59 +83,75 @@ static void push_bytes(sp_detok *d, const char *bytes, int n, outbuf *o)
 }
 
 /* SentencePiece: "▁" means a space, byte tokens are their byte, control
- * tokens are silent. The leading space of the first piece after the start
- * is dropped when the encoder adds a prefix space: it is that space. A
- * leading space typed by the user survives because the encoder keeps it as
- * an extra "▁" (" Hi" -> "▁" "▁Hi"), so decode(encode(x)) == x. */
-static void push_spm(const sp_tokenizer *t, sp_detok *d, int id, outbuf *o)
+ * tokens are silent, <unk> is U+2585 (as llama.cpp prints it). */
+static int spm_bytes(const sp_tokenizer *t, int id, char *out)
 {
-    if (t->types[id] == TT_CONTROL) return;
-    bool strip = d->at_start && t->add_space_prefix;
-    d->at_start = false;
-    int b = tok_spm_byte(t, id);
+    int ty = t->types[id], b = tok_spm_byte(t, id);
+    if (ty == TT_CONTROL) return 0;
     if (b >= 0) {
-        char c = (char)b;
-        push_bytes(d, &c, 1, o);
-    } else if (t->types[id] == TT_UNKNOWN) {
-        push_bytes(d, "\xe2\x96\x85", 3, o); /* U+2585, as llama.cpp prints <unk> */
-    } else {
-        const char *p = t->pieces[id];
-        int n = t->piece_len[id];
-        for (int i = 0; i < n;) {
-            if (i + 3 <= n && memcmp(p + i, "\xe2\x96\x81", 3) == 0) {
-                if (!(strip && i == 0)) push_bytes(d, " ", 1, o);
-                i += 3;
-            } else {
-                push_bytes(d, p + i, 1, o);
-                i++;
-            }
+        out[0] = (char)b;
+        return 1;
+    }
+    if (ty == TT_UNKNOWN) {
+        memcpy(out, "\xe2\x96\x85", 3);
+        return 3;
+    }
+    const char *p = t->pieces[id];
+    int n = t->piece_len[id], o = 0;
+    for (int i = 0; i < n;) {
+        if (i + 3 <= n && memcmp(p + i, "\xe2\x96\x81", 3) == 0) {
+            out[o++] = ' ';
+            i += 3;
+        } else {
+            out[o++] = p[i++];
         }
     }
+    return o;
 }
 
-/* BPE: control tokens print their text (as the references render them),
+/* BPE: control tokens are their text (as the references render them),
  * unused fillers nothing, every other piece its bytes. */
-static void push_bpe(const sp_tokenizer *t, sp_detok *d, int id, outbuf *o)
+static int bpe_bytes(const sp_tokenizer *t, int id, char *out)
 {
     int ty = t->types[id];
-    if (ty == TT_UNUSED) return;
+    if (ty == TT_UNUSED) return 0;
     if (ty == TT_CONTROL) {
-        push_bytes(d, t->pieces[id], t->piece_len[id], o);
-        return;
+        memcpy(out, t->pieces[id], (size_t)t->piece_len[id]);
+        return t->piece_len[id];
     }
-    char bytes[4096]; /* a piece's bytes are never more than the piece */
-    int n = tok_bpe_unmap(t, t->pieces[id], t->piece_len[id], bytes);
-    push_bytes(d, bytes, n, o);
+    return tok_bpe_unmap(t, t->pieces[id], t->piece_len[id], out);
 }
 
+/* Every token's bytes fit: a piece is at most 4096 bytes and decoding never
+ * lengthens one (<unk>'s 3 bytes excepted). */
+#define TOKEN_BYTES_MAX 4096
+
+int sp_token_bytes(const sp_tokenizer *t, int id, char *out, int cap)
+{
+    char buf[TOKEN_BYTES_MAX];
+    if (id < 0 || id >= t->n_vocab || cap <= 0) return 0;
+    int n = t->kind == TOK_SPM ? spm_bytes(t, id, buf) : bpe_bytes(t, id, buf);
+    if (n > cap) n = cap;
+    memcpy(out, buf, (size_t)n);
+    return n;
+}
+
+/* The leading space of the first piece after the start is dropped when the
+ * SentencePiece encoder adds a prefix space: it is that space. A leading
+ * space typed by the user survives because the encoder keeps it as an extra
+ * "▁" (" Hi" -> "▁" "▁Hi"), so decode(encode(x)) == x. Control tokens print
+ * nothing and do not count as the first piece. */
 int sp_detok_push(const sp_tokenizer *t, sp_detok *d, int id, char *out, int cap)
 {
     outbuf o = {out, 0, cap};
     if (cap <= 0) return 0;
-    if (id >= 0 && id < t->n_vocab) {
-        if (t->kind == TOK_SPM) push_spm(t, d, id, &o);
-        else push_bpe(t, d, id, &o);
+    char bytes[TOKEN_BYTES_MAX];
+    int n = sp_token_bytes(t, id, bytes, sizeof bytes), skip = 0;
+    if (t->kind == TOK_SPM && id >= 0 && id < t->n_vocab && t->types[id] != TT_CONTROL) {
+        if (d->at_start && t->add_space_prefix && !memcmp(t->pieces[id], "\xe2\x96\x81", 3)) skip = 1;
+        d->at_start = false;
     }
+    push_bytes(d, bytes + skip, n - skip, &o);
     out[o.n] = '\0';
     return o.n;
 }
