@@ -66,6 +66,34 @@ else
     fi
 fi
 
+# ---- K-quant models: types by name, the verdict, an unsupported type ----
+k=$m/ktiny-Q4_K_M.gguf
+if [ ! -r "$k" ]; then
+    echo "SKIP: $k is missing; the K-quant inspect checks were not run"
+else
+    out=$tmp/k.txt
+    "$bin" inspect "$k" >"$out" || fail "inspect ktiny-Q4_K_M exited $?"
+    expect_line "$out" '^tensors +F32 +Q6_K +Q4_K +bytes$'
+    expect_line "$out" '^runs: yes$'
+    "$bin" inspect "$m/ktiny-Q2_K.gguf" >"$out" || fail "inspect ktiny-Q2_K exited $?"
+    expect_line "$out" '^tensors +F32 +Q6_K +Q3_K +Q2_K +bytes$'
+    if command -v python3 >/dev/null; then
+        # blk.1.attn_q as IQ2_XXS (type 16): inspect describes the file and
+        # says why it does not run; generate names the tensor and the type
+        python3 "$3/tests/tools/gguf_set_type.py" "$k" "$tmp/iq2.gguf" blk.1.attn_q.weight 16 ||
+            fail "gguf_set_type.py failed"
+        "$bin" inspect "$tmp/iq2.gguf" >"$out" || fail "inspect of an IQ2_XXS tensor exited $?"
+        expect_line "$out" '^tensors +F32 +Q6_K +Q4_K +IQ2_XXS +bytes$'
+        expect_line "$out" "^runs: no, because tensor 'blk.1.attn_q.weight' has type IQ2_XXS, which shardpipe cannot multiply; fix: re-quantize"
+        "$bin" inspect --json "$tmp/iq2.gguf" >"$out" || fail "inspect --json exited $?"
+        expect_line "$out" '"runs": false, "runs_because": "tensor '"'"'blk.1.attn_q.weight'"'"' has type IQ2_XXS'
+        expect_error 1 "tensor 'blk.1.attn_q.weight' has type IQ2_XXS, which shardpipe cannot multiply" \
+            "$bin" generate -m "$tmp/iq2.gguf" -p hi -n 1
+    else
+        echo "SKIP: python3 is missing; the unsupported-type checks were not run"
+    fi
+fi
+
 if [ $fails -ne 0 ]; then
     echo "$fails check(s) failed"
     exit 1

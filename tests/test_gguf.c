@@ -389,10 +389,21 @@ Test(gguf_getters, dtype_helpers)
     cr_assert_eq(sp_dtype_row_bytes(SP_DTYPE_F32, 3), 12);
     cr_assert_eq(sp_dtype_row_bytes(SP_DTYPE_F16, 3), 6);
     cr_assert_eq(sp_dtype_row_bytes(SP_DTYPE_BF16, 3), 6);
-    cr_assert_eq(sp_dtype_row_bytes((sp_dtype)3, 32), 0);
+    cr_assert_eq(sp_dtype_row_bytes((sp_dtype)3, 32), 20); /* Q4_1: known, not supported */
+    cr_assert_eq(sp_dtype_row_bytes((sp_dtype)4, 32), 0);
     cr_assert_eq(sp_dtype_block(SP_DTYPE_Q4_0), 32);
     cr_assert_eq(sp_dtype_block(SP_DTYPE_F16), 1);
-    cr_assert(sp_dtype_known(30) && !sp_dtype_known(3) && !sp_dtype_known(12));
+    cr_assert(sp_dtype_known(30) && sp_dtype_known(3) && sp_dtype_known(12) && !sp_dtype_known(4) &&
+              !sp_dtype_known(31) && !sp_dtype_known(1000));
+    cr_assert(sp_dtype_supported(12) && sp_dtype_supported(14) && !sp_dtype_supported(3) && !sp_dtype_supported(16));
+    cr_assert_str_eq(sp_dtype_name(SP_DTYPE_Q4_K), "Q4_K");
+    cr_assert_str_eq(sp_dtype_name(16), "IQ2_XXS");
+    cr_assert_str_eq(sp_dtype_name(4), "type 4");
+    const uint32_t k_bytes[5] = {84, 110, 144, 176, 210};
+    for (int t = SP_DTYPE_Q2_K; t <= SP_DTYPE_Q6_K; t++) {
+        cr_assert_eq(sp_dtype_block(t), 256);
+        cr_assert_eq(sp_dtype_row_bytes(t, 512), 2 * k_bytes[t - SP_DTYPE_Q2_K]);
+    }
     cr_assert_str_eq(sp_dtype_name(SP_DTYPE_Q8_0), "Q8_0");
     cr_assert_str_eq(sp_dtype_name(SP_DTYPE_BF16), "BF16");
 }

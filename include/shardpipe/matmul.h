@@ -61,6 +61,8 @@ typedef struct sp_matmul_ctx {
     size_t panel_cap;
     void *xq;
     size_t xq_cap;
+    void *xk;               /* X as Q8_K blocks (K-quant weights) */
+    size_t xk_cap;
 } sp_matmul_ctx;
 
 /* Creates the pool and sets OpenBLAS to 1 thread: each pool thread runs
@@ -102,8 +104,10 @@ void sp_matmul(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, fl
 
 /* Y_i = X * W_i^T for n_w matrices that share the input X (e.g. wq, wk, wv):
  * bit-identical to n_w sp_matmul calls, but on the dot path X is quantized
- * once and the pool woken once when all W_i are Q8_0/Q4_0 of the same cols
- * and n_w <= SP_MATMUL_MULTI_MAX (otherwise it makes the separate calls). */
+ * once per activation format (Q8_0 groups for Q8_0/Q4_0, Q8_K for the
+ * K-quants; types may be mixed) and the pool woken once when all W_i are
+ * int8-dot types of the same cols on the dot path and n_w <=
+ * SP_MATMUL_MULTI_MAX (otherwise it makes the separate calls). */
 #define SP_MATMUL_MULTI_MAX 4
 void sp_matmul_multi(sp_matmul_ctx *ctx, const sp_matrix *const *w, int n_w, const float *x, int n,
                      float *const *y);

@@ -1,4 +1,4 @@
-/* gguf_read.c - the GGUF reader (v2 and v3) and the dtype helpers.
+/* gguf_read.c - the GGUF reader (v2 and v3); dtypes are in dtype.c.
  *
  * File layout (all integers little-endian):
  *
@@ -36,50 +36,6 @@
  * a kv with an empty key and a 1-byte value, a 1-d tensor with an empty name. */
 #define GGUF_MIN_KV_BYTES (8 + 4 + 1)
 #define GGUF_MIN_TENSOR_BYTES (8 + 4 + 8 + 4 + 8)
-
-/* ---- dtypes ---- */
-
-bool sp_dtype_known(uint32_t t)
-{
-    return t == SP_DTYPE_F32 || t == SP_DTYPE_F16 || t == SP_DTYPE_Q4_0 || t == SP_DTYPE_Q8_0 ||
-           t == SP_DTYPE_BF16;
-}
-
-uint32_t sp_dtype_block(sp_dtype t)
-{
-    return (t == SP_DTYPE_Q4_0 || t == SP_DTYPE_Q8_0) ? 32 : 1;
-}
-
-/* Bytes per block: Q8_0 is an f16 scale + 32 int8; Q4_0 an f16 scale + 32 nibbles. */
-static uint64_t dtype_block_bytes(sp_dtype t)
-{
-    switch (t) {
-    case SP_DTYPE_F32: return 4;
-    case SP_DTYPE_F16: return 2;
-    case SP_DTYPE_BF16: return 2;
-    case SP_DTYPE_Q8_0: return 2 + 32;
-    case SP_DTYPE_Q4_0: return 2 + 16;
-    }
-    return 0;
-}
-
-uint64_t sp_dtype_row_bytes(sp_dtype t, uint64_t n)
-{
-    if (!sp_dtype_known(t)) return 0;
-    return n / sp_dtype_block(t) * dtype_block_bytes(t);
-}
-
-const char *sp_dtype_name(sp_dtype t)
-{
-    switch (t) {
-    case SP_DTYPE_F32: return "F32";
-    case SP_DTYPE_F16: return "F16";
-    case SP_DTYPE_Q4_0: return "Q4_0";
-    case SP_DTYPE_Q8_0: return "Q8_0";
-    case SP_DTYPE_BF16: return "BF16";
-    }
-    return "unknown";
-}
 
 /* ---- metadata value types ---- */
 
@@ -283,14 +239,14 @@ static int parse_tensor_info(parser *ps, uint64_t i, sp_gguf_tensor *t)
     uint32_t type;
     if (rd_u32(ps, &type, "type")) return -1;
     if (!sp_dtype_known(type))
-        return fail(ps, "tensor type %" PRIu32 " is not supported (expected F32, F16, BF16, Q8_0 "
-                    "or Q4_0); re-quantize the model to Q8_0 or Q4_0", type);
+        return fail(ps, "tensor type %" PRIu32 " is not a ggml type this reader knows (a newer or a "
+                    "damaged file?); shardpipe runs %s", type, sp_dtype_supported_list());
     t->type = (sp_dtype)type;
     uint32_t blk = sp_dtype_block(t->type);
     if (t->ne[0] % blk != 0)
         return fail(ps, "row length %" PRIu64 " is not a multiple of the %s block size %" PRIu32,
                     t->ne[0], sp_dtype_name(t->type), blk);
-    /* nel < 2^63 elements, but F32 takes 4 bytes each: an F32 shape near
+    /* nel < 2^63 elements, but up to 8 bytes each (F32, I64, F64): such a shape near
      * 2^62 elements has a byte count past 2^64, which must not wrap to a
      * small size that then "fits" the file */
     uint64_t row_bytes = sp_dtype_row_bytes(t->type, t->ne[0]), rows = nel / t->ne[0];

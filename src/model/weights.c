@@ -19,12 +19,10 @@ static int bind_matrix(const sp_gguf *g, const char *name, int cols, int rows, s
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
     const sp_gguf_tensor *t = sp_gguf_need_tensor(g, name, 2, ne, err);
     if (!t) return -1;
-    switch (t->type) {
-    case SP_DTYPE_F32: case SP_DTYPE_F16: case SP_DTYPE_BF16: case SP_DTYPE_Q8_0: case SP_DTYPE_Q4_0: break;
-    default:
-        return sp_errorf(err, "%s: tensor '%s' has type %s, which shardpipe cannot multiply "
-                              "(supported: F32, F16, BF16, Q8_0, Q4_0)", g->path, name, sp_dtype_name(t->type));
-    }
+    if (!sp_dtype_supported(t->type))
+        return sp_errorf(err, "%s: tensor '%s' has type %s, which shardpipe cannot multiply (it runs %s); "
+                              "re-quantize the model to one of those, e.g. llama-quantize ... Q4_K_M",
+                         g->path, name, sp_dtype_name(t->type), sp_dtype_supported_list());
     *out = sp_matrix_from_tensor(t);
     return 0;
 }
