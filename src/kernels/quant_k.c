@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dot.h"
+#include "dot_k.h"
 #include "shardpipe/quant.h"
 
 int sp_dtype_is_k(sp_dtype t)
@@ -13,41 +14,9 @@ int sp_dtype_is_k(sp_dtype t)
     return t >= SP_DTYPE_Q2_K && t <= SP_DTYPE_Q6_K;
 }
 
-/* (not sp_dtype_row_bytes: the kernels build alone for the aarch64 self-test) */
 static size_t block_bytes(sp_dtype t)
 {
-    switch (t) {
-    case SP_DTYPE_Q2_K: return sizeof(sp_block_q2_K);
-    case SP_DTYPE_Q3_K: return sizeof(sp_block_q3_K);
-    case SP_DTYPE_Q4_K: return sizeof(sp_block_q4_K);
-    case SP_DTYPE_Q5_K: return sizeof(sp_block_q5_K);
-    default: return sizeof(sp_block_q6_K);
-    }
-}
-
-/* Q3_K's sixteen 6-bit scales in 12 bytes: the low 4 bits of scale j are
- * byte j's low nibble (j < 8) or byte j - 8's high nibble; its high 2 bits
- * are bits 2 (j / 4) .. 2 (j / 4) + 1 of byte 8 + j % 4. */
-static int q3_scale(const uint8_t *s, int j)
-{
-    int lo = j < 8 ? s[j] & 0xf : s[j - 8] >> 4;
-    int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-    return lo | hi << 4;
-}
-
-/* Q4_K / Q5_K: eight 6-bit scales and mins in 12 bytes (ggml's
- * get_scale_min_k4): for j < 4 the low 6 bits of bytes j (scale) and j + 4
- * (min); for j >= 4 the nibbles of byte j + 4 (scale low, min high) with
- * their top 2 bits in bits 6-7 of bytes j - 4 (scale) and j (min). */
-static void k4_scale_min(const uint8_t *s, int j, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4;
-        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-    }
+    return sp_k_block_bytes(t);
 }
 
 void sp_k_unpack(sp_dtype type, const void *block, sp_k_unpacked *u)
@@ -75,7 +44,7 @@ void sp_k_unpack(sp_dtype type, const void *block, sp_k_unpacked *u)
                 for (int l = 0; l < 32; l++)
                     u->q[128 * h + 32 * j + l] = (uint8_t)(((b->qs[32 * h + l] >> (2 * j)) & 3) |
                                                            ((b->hmask[l] >> (4 * h + j)) & 1) << 2);
-        for (int g = 0; g < 16; g++) u->sc[g] = q3_scale(b->scales, g) - 32;
+        for (int g = 0; g < 16; g++) u->sc[g] = sp_q3_k_scale(b->scales, g) - 32;
         u->off = 4;
         u->d = sp_fp16_to_f32(b->d);
         break;
@@ -103,7 +72,7 @@ void sp_k_unpack(sp_dtype type, const void *block, sp_k_unpacked *u)
             }
         for (int j = 0; j < 8; j++) {
             int s, m;
-            k4_scale_min(sc, j, &s, &m);
+            sp_k4_scale_min(sc, j, &s, &m);
             u->sc[2 * j] = u->sc[2 * j + 1] = s;
             u->m[2 * j] = u->m[2 * j + 1] = m;
         }
@@ -356,8 +325,7 @@ float sp_vec_dot_k_q8_K_ref(sp_dtype type, int64_t n, const void *w, const sp_bl
             s += u.sc[g] * (isum - u.off * a[b].bsums[g]);
             m += u.m[g] * a[b].bsums[g];
         }
-        acc = acc + (a[b].d * u.d) * (float)s;
-        if (has_min(type)) acc = acc - (a[b].d * u.dmin) * (float)m;
+        acc = sp_k_accumulate(acc, a[b].d, u.d, u.dmin, has_min(type), s, m);
     }
     return acc;
 }
