@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "dot.h"
 #include "shardpipe/quant.h"
 
 /* Q3_K's sixteen 6-bit scales in 12 bytes: the low 4 bits of scale j are
@@ -80,5 +81,20 @@ static inline float sp_k_accumulate(float acc, float da, float d, float dmin, in
     if (has_min) acc = acc - (da * dmin) * (float)m;
     return acc;
 }
+
+/* A level's table of rows kernels (dot.h's sp_rows_k_fn, by type) from
+ * its always-inline rows_k(type, n, w, a, stride, na, out). */
+#define SP_K_ROWS_ONE(fn, rows_k, type)                                                                   \
+    static void fn(int64_t n, const void *w, const sp_block_q8_K *a, int64_t stride, int na, float *out) \
+    {                                                                                                    \
+        rows_k(type, n, w, a, stride, na, out);                                                          \
+    }
+#define SP_K_ROWS_TABLE(table, rows_k)                                                   \
+    SP_K_ROWS_ONE(rows_q2_k, rows_k, SP_DTYPE_Q2_K)                                      \
+    SP_K_ROWS_ONE(rows_q3_k, rows_k, SP_DTYPE_Q3_K)                                      \
+    SP_K_ROWS_ONE(rows_q4_k, rows_k, SP_DTYPE_Q4_K)                                      \
+    SP_K_ROWS_ONE(rows_q5_k, rows_k, SP_DTYPE_Q5_K)                                      \
+    SP_K_ROWS_ONE(rows_q6_k, rows_k, SP_DTYPE_Q6_K)                                      \
+    const sp_rows_k_fn table[SP_N_KTYPES] = {rows_q2_k, rows_q3_k, rows_q4_k, rows_q5_k, rows_q6_k};
 
 #endif

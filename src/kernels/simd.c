@@ -109,7 +109,7 @@ static const sp_simd_level level_avx512vnni = {
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx2,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
 };
 static const sp_simd_level level_avx512vbmi = {
     "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512vbmi,
@@ -117,7 +117,7 @@ static const sp_simd_level level_avx512vbmi = {
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx2,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
 };
 #endif
 
