@@ -62,6 +62,17 @@ static inline void sp_q3_scales16(const uint8_t *s, uint32_t u[4])
     u[1] = (u[1] & m4) | (((t >> 2) & m2) << 4);
 }
 
+/* Types with mins (w = d sc q - dmin m) and the quant offset (w = d sc (q - off)). */
+static inline int sp_k_has_min(sp_dtype t)
+{
+    return t == SP_DTYPE_Q2_K || t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q5_K;
+}
+
+static inline int sp_k_off(sp_dtype t)
+{
+    return t == SP_DTYPE_Q3_K ? 4 : t == SP_DTYPE_Q6_K ? 32 : 0;
+}
+
 static inline size_t sp_k_block_bytes(sp_dtype t)
 {
     switch (t) {

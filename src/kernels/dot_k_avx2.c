@@ -37,8 +37,8 @@ static inline void scales_of(sp_dtype type, const void *block, kscales *k)
 static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t n, const void *w,
                                                          const sp_block_q8_K *a, int64_t stride, int na, float *out)
 {
-    const int has_min = type == SP_DTYPE_Q2_K || type == SP_DTYPE_Q4_K || type == SP_DTYPE_Q5_K;
-    const int off_shift = type == SP_DTYPE_Q3_K ? 2 : type == SP_DTYPE_Q6_K ? 5 : 0;
+    const int has_min = sp_k_has_min(type);
+    const int off_shift = sp_k_off(type) == 4 ? 2 : sp_k_off(type) == 32 ? 5 : 0; /* x off as a shift */
     const size_t bb = sp_k_block_bytes(type);
     const int64_t ahead = sp_prefetch_ahead;
     float acc[SP_DOT_ROWS] = {0};

@@ -104,7 +104,7 @@ void sp_k_unpack(sp_dtype type, const void *block, sp_k_unpacked *u)
 
 static int has_min(sp_dtype t)
 {
-    return t == SP_DTYPE_Q2_K || t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q5_K;
+    return sp_k_has_min(t);
 }
 
 /* ggml's arithmetic per value: (d * sc) * q, minus dmin * m where the type

@@ -127,7 +127,7 @@ static const sp_simd_level level_neon = {
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
-    sp_swiglu_f32_neon, sp_softmax_f32_neon, NULL,
+    sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod, NULL,
@@ -135,7 +135,7 @@ static const sp_simd_level level_neon_dotprod = {
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
-    sp_swiglu_f32_neon, sp_softmax_f32_neon, NULL,
+    sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon_dotprod,
 };
 #endif
 
