@@ -15,33 +15,6 @@
 #include "shardpipe/tokenizer.h"
 #include "testutil.h"
 
-typedef struct reference {
-    int prompt[64], n_prompt;
-    int greedy[128], n_greedy;
-    float *logits; /* n_prompt x n_vocab */
-    size_t n_logits;
-} reference;
-
-static int load_reference(const char *name, reference *r)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "reference/%s.json", name);
-    const char *jp = sp_test_shared(rel);
-    if (!jp) return -1;
-    char *json = sp_test_read_file(jp, NULL);
-    cr_assert(json, "cannot read %s", jp);
-    r->n_prompt = sp_test_json_ints(json, "prompt_tokens", r->prompt, 64);
-    r->n_greedy = sp_test_json_ints(json, "greedy_tokens", r->greedy, 128);
-    free(json);
-    snprintf(rel, sizeof rel, "reference/%s.logits.f32", name);
-    const char *lp = sp_test_shared(rel);
-    if (!lp) return -1;
-    size_t len;
-    r->logits = sp_test_read_file(lp, &len);
-    r->n_logits = len / sizeof(float);
-    return 0;
-}
-
 /* Runs the prompt through the whole model in one micro-batch and returns
  * logits for every position (n x n_vocab, malloc'ed). */
 static float *prompt_logits(sp_engine *e, const int *toks, int n, int seq)
@@ -93,9 +66,9 @@ static void max_rms_diff(const float *a, const float *b, size_t n, double *maxd,
 
 /* The reference `name` and stories260K, or NULL (the test skips, saying
  * why) when ../shared does not have them. */
-static sp_model *open_stories(const char *name, reference *r)
+static sp_model *open_stories(const char *name, sp_test_ref *r)
 {
-    if (load_reference(name, r)) return NULL;
+    if (sp_test_load_ref(name, r)) return NULL;
     const char *mp = sp_test_shared("models/stories260K.gguf");
     if (!mp) return NULL;
     sp_error err = {{0}};
@@ -148,7 +121,7 @@ static sp_model *open_stories(const char *name, reference *r)
  * the oracle test below holds both us and the reference to exact arithmetic. */
 static void check_stories(const char *name, double max_tol)
 {
-    reference r;
+    sp_test_ref r;
     sp_model *m = open_stories(name, &r);
     if (!m) return;
     sp_error err = {{0}};
@@ -311,7 +284,7 @@ static double max_diff_d(const double *a, const float *b, int n)
  *    1e-3. If this one fails, the reference files changed: tighten park. */
 static void check_oracle(const char *name, int n_exact_ours, int n_exact_ref, bool ref_departs)
 {
-    reference r;
+    sp_test_ref r;
     sp_model *m = open_stories(name, &r);
     if (!m) return;
     sp_error err = {{0}};
@@ -391,8 +364,8 @@ Test(model, stories260K_park_float64_oracle) { check_oracle("s260k-park", 5, 3, 
 static void check_tiny(const char *model, const char *ref, sp_matmul_path path, double tol_max, double tol_rms,
                        int min_close_positions)
 {
-    reference r;
-    if (load_reference(ref, &r)) return;
+    sp_test_ref r;
+    if (sp_test_load_ref(ref, &r)) return;
     char rel[128];
     snprintf(rel, sizeof rel, "models/%s", model);
     const char *mp = sp_test_shared(rel);

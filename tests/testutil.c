@@ -166,3 +166,29 @@ int *sp_test_tokenize(const sp_tokenizer *t, const char *text, unsigned flags, i
     cr_assert_not_null(ids, "%s", err.msg);
     return ids;
 }
+
+int sp_test_load_ref(const char *name, sp_test_ref *r)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "reference/%s.json", name);
+    const char *jp = sp_test_shared(rel);
+    if (!jp) return -1;
+    char *json = sp_test_read_file(jp, NULL);
+    cr_assert(json, "cannot read %s", jp);
+    r->n_prompt = sp_test_json_ints(json, "prompt_tokens", r->prompt, 64);
+    r->n_greedy = sp_test_json_ints(json, "greedy_tokens", r->greedy, 128);
+    r->n_rows = sp_test_json_ints(json, "logits_positions", r->rows, 64);
+    free(json);
+    cr_assert(r->n_prompt > 0 && r->n_prompt <= 64 && r->n_greedy > 0, "%s: prompt_tokens / greedy_tokens missing", jp);
+    if (r->n_rows < 0) {
+        r->n_rows = r->n_prompt;
+        for (int i = 0; i < r->n_prompt; i++) r->rows[i] = i;
+    }
+    snprintf(rel, sizeof rel, "reference/%s.logits.f32", name);
+    const char *lp = sp_test_shared(rel);
+    if (!lp) return -1;
+    size_t len;
+    r->logits = sp_test_read_file(lp, &len);
+    r->n_logits = len / sizeof(float);
+    return 0;
+}

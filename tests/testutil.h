@@ -45,5 +45,18 @@ int *sp_test_json_int_array(const json_t *obj, const char *key, int *n);
 sp_tokenizer *sp_test_tokenizer(const char *model_rel);
 /* sp_tokenize that must succeed. */
 int *sp_test_tokenize(const sp_tokenizer *t, const char *text, unsigned flags, int *n);
+/* A llama.cpp reference of ../shared/reference: NAME.json's prompt_tokens,
+ * greedy_tokens and logits_positions (absent: every prompt position), and
+ * NAME.logits.f32 (malloc'ed, one row of n_vocab per position). */
+typedef struct sp_test_ref {
+    int prompt[64], n_prompt;
+    int greedy[128], n_greedy;
+    int rows[64], n_rows;
+    float *logits;
+    size_t n_logits;
+} sp_test_ref;
+
+/* 0, or -1 after a loud skip when the files are missing. */
+int sp_test_load_ref(const char *name, sp_test_ref *r);
 
 #endif

@@ -63,6 +63,47 @@ int sp_cli_float(const char *cmd, const char *opt, const char *s, float lo, floa
     return 0;
 }
 
+int sp_cli_parse_ids(const char *cmd, const char *opt, const char *s, int n_vocab, int *out, int cap)
+{
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) return n;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n') || v < 0 ||
+            v >= n_vocab) {
+            fprintf(stderr, "shardpipe %s: %s: '%.*s' (entry %d) is not a token id in [0, %d); give ids "
+                            "separated by spaces, e.g. \"1 15043\"\n",
+                    cmd, opt, (int)strcspn(p, " ,\t\n"), p, n + 1, n_vocab);
+            return -1;
+        }
+        if (n == cap) { /* cannot happen with cap >= strlen(s) / 2 + 1 */
+            fprintf(stderr, "shardpipe %s: %s: more than %d ids\n", cmd, opt, cap);
+            return -1;
+        }
+        out[n++] = (int)v;
+        p = end;
+    }
+}
+
+int sp_cli_eos_id(const sp_gguf *g)
+{
+    uint32_t id;
+    sp_error err = {{0}};
+    if (!sp_gguf_find(g, "tokenizer.ggml.eos_token_id") || sp_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &id, &err))
+        return -1;
+    return (int)id;
+}
+
+int sp_cli_write_f32(FILE *f, const float *v, size_t n, const char *path, sp_error *err)
+{
+    if (fwrite(v, sizeof(float), n, f) != n) return sp_errorf(err, "cannot write %s (disk full?)", path);
+    return 0;
+}
+
 static const char *const sampler_names[] = {"temp", "top-k", "top-p", "min-p", "repeat-penalty",
                                             "repeat-last-n", "seed"};
 

@@ -1,6 +1,9 @@
 /* cmd_generate.c - `shardpipe generate`: the whole model in one process.
- * Tokenize, prefill the prompt in chunks, then decode one token at a time,
- * streaming text; print prompt and decode tok/s and peak memory at the end. */
+ * Tokenize (or take the prompt's token ids), prefill the prompt in chunks,
+ * then decode one token at a time, streaming text (or ids when the model's
+ * tokenizer cannot be loaded); print prompt and decode tok/s and peak memory
+ * at the end. --logits-out writes every logit row computed, for comparing
+ * with another implementation. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +22,14 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: shardpipe generate -m MODEL.gguf -p PROMPT [-n TOKENS] [options]\n"
-            "  -m, --model PATH       GGUF llama model\n"
+            "usage: shardpipe generate -m MODEL.gguf (-p PROMPT | --prompt-tokens IDS) [-n TOKENS] [options]\n"
+            "  -m, --model PATH       GGUF model (llama, qwen2, qwen3)\n"
             "  -p, --prompt TEXT      prompt (BOS is added)\n"
+            "      --prompt-tokens IDS  the prompt as token ids, e.g. \"128000 791 4062\" (used as given:\n"
+            "                         no BOS added; the tokenizer is then optional, and without one\n"
+            "                         the output is printed as ids)\n"
+            "      --logits-out FILE  write float32 logits (n_vocab per row): one row per prompt position,\n"
+            "                         then one per generated token fed back (the last one is not)\n"
             "  -n, --tokens N         tokens to generate (default 64; stops early at EOS)\n"
             "      --ctx N            context positions (default: prompt + N, at most the model's)\n"
             "      --threads N        kernel threads (default 1)\n"
@@ -33,18 +41,19 @@ static void usage(FILE *f)
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *model_path = NULL, *prompt = NULL, *tokens_out = NULL;
+    const char *model_path = NULL, *prompt = NULL, *tokens_out = NULL, *prompt_ids = NULL, *logits_out = NULL;
     int n_gen = 64, ctx = 0, threads = 1, chunk = 64, ignore_eos = 0;
     sp_sampler_params sp = sp_sampler_defaults();
-    enum { O_CTX = 256, O_THREADS, O_CHUNK, O_IGNORE_EOS, O_TOKENS_OUT, O_SAMPLER_BASE };
+    enum { O_CTX = 256, O_THREADS, O_CHUNK, O_IGNORE_EOS, O_TOKENS_OUT, O_PROMPT_IDS, O_LOGITS_OUT, O_SAMPLER_BASE };
     struct option opts[32] = {
         {"model", required_argument, 0, 'm'},   {"prompt", required_argument, 0, 'p'},
         {"tokens", required_argument, 0, 'n'},  {"ctx", required_argument, 0, O_CTX},
         {"threads", required_argument, 0, O_THREADS}, {"chunk", required_argument, 0, O_CHUNK},
         {"ignore-eos", no_argument, 0, O_IGNORE_EOS}, {"tokens-out", required_argument, 0, O_TOKENS_OUT},
+        {"prompt-tokens", required_argument, 0, O_PROMPT_IDS}, {"logits-out", required_argument, 0, O_LOGITS_OUT},
         {"help", no_argument, 0, 'h'},
     };
-    sp_cli_sampler_options(opts + 9, O_SAMPLER_BASE);
+    sp_cli_sampler_options(opts + 11, O_SAMPLER_BASE);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:p:n:h", opts, NULL)) != -1) {
@@ -57,6 +66,8 @@ int cmd_generate(int argc, char **argv)
         case O_CHUNK: if (sp_cli_int("generate", "--chunk", optarg, 1, 1 << 16, &chunk)) return 2; break;
         case O_IGNORE_EOS: ignore_eos = 1; break;
         case O_TOKENS_OUT: tokens_out = optarg; break;
+        case O_PROMPT_IDS: prompt_ids = optarg; break;
+        case O_LOGITS_OUT: logits_out = optarg; break;
         case 'h': usage(stdout); return 0;
         default:
             if (c >= O_SAMPLER_BASE) {
@@ -67,8 +78,8 @@ int cmd_generate(int argc, char **argv)
             return 2;
         }
     }
-    if (!model_path || !prompt) {
-        fprintf(stderr, "shardpipe generate: -m MODEL and -p PROMPT are required\n");
+    if (!model_path || !prompt == !prompt_ids) {
+        fprintf(stderr, "shardpipe generate: -m MODEL and one of -p PROMPT or --prompt-tokens IDS are required\n");
         usage(stderr);
         return 2;
     }
@@ -76,12 +87,29 @@ int cmd_generate(int argc, char **argv)
     sp_error err = {{0}};
     sp_model *m = sp_model_open_full(model_path, &err);
     if (!m) return sp_cli_fail("generate", &err);
+    /* the tokenizer is needed to turn text into ids; with ids given it only
+     * prints the output as text, so a tokenizer shardpipe cannot load yet
+     * is then a note, not an error */
     sp_tokenizer *tok = sp_tokenizer_load(m->gguf, &err);
-    if (!tok) { sp_model_close(m); return sp_cli_fail("generate", &err); }
+    if (!tok && !prompt_ids) { sp_model_close(m); return sp_cli_fail("generate", &err); }
+    if (!tok) fprintf(stderr, "shardpipe generate: note: %s; printing token ids instead of text\n", err.msg);
 
     int n_prompt;
-    int *ids = sp_tokenize(tok, prompt, SP_TOK_ADD_SPECIAL, &n_prompt, &err);
-    if (!ids) { sp_tokenizer_free(tok); sp_model_close(m); return sp_cli_fail("generate", &err); }
+    int *ids;
+    if (prompt) {
+        ids = sp_tokenize(tok, prompt, SP_TOK_ADD_SPECIAL, &n_prompt, &err);
+        if (!ids) { sp_tokenizer_free(tok); sp_model_close(m); return sp_cli_fail("generate", &err); }
+    } else {
+        int cap = (int)strlen(prompt_ids) / 2 + 2;
+        ids = malloc((size_t)cap * sizeof(int));
+        n_prompt = sp_cli_parse_ids("generate", "--prompt-tokens", prompt_ids, m->cfg.n_vocab, ids, cap);
+    }
+    if (n_prompt < 1) {
+        if (n_prompt == 0) fprintf(stderr, "shardpipe generate: the prompt has no tokens\n");
+        free(ids); sp_tokenizer_free(tok); sp_model_close(m);
+        return 2;
+    }
+    int eos = tok ? sp_tokenizer_eos(tok) : sp_cli_eos_id(m->gguf);
     const sp_config *cfg = &m->cfg;
     if (ctx == 0) ctx = n_prompt + n_gen < cfg->ctx_train ? n_prompt + n_gen : cfg->ctx_train;
     if (n_prompt + n_gen > ctx) {
@@ -101,7 +129,13 @@ int cmd_generate(int argc, char **argv)
     sp_sampler_init(&smp, &sp, cfg->n_vocab);
     for (int i = 0; i < n_prompt; i++) sp_sampler_accept(&smp, ids[i]);
     float *x = sp_alloc((size_t)chunk * cfg->dim * sizeof(float));
-    float *logits = sp_alloc((size_t)cfg->n_vocab * sizeof(float));
+    /* with --logits-out, logits of every prompt row of a chunk */
+    float *logits = sp_alloc((size_t)(logits_out ? chunk : 1) * cfg->n_vocab * sizeof(float));
+    FILE *lf = logits_out ? fopen(logits_out, "wb") : NULL;
+    if (logits_out && !lf) {
+        fprintf(stderr, "shardpipe generate: cannot write %s\n", logits_out);
+        return 1;
+    }
     int *seq = sp_calloc((size_t)chunk, sizeof(int)), *pos = sp_alloc((size_t)chunk * sizeof(int));
     sp_atomic_file tokens_file;
     FILE *tf = NULL;
@@ -117,7 +151,8 @@ int cmd_generate(int argc, char **argv)
     sp_detok dt;
     sp_detok_init_continuation(&dt);
     char text[256];
-    fputs(prompt, stdout);
+    if (prompt) fputs(prompt, stdout);
+    else fputs(prompt_ids, stdout);
     fflush(stdout);
 
     /* prefill: chunks of the prompt; logits only for the last prompt token */
@@ -128,7 +163,14 @@ int cmd_generate(int argc, char **argv)
         for (int i = 0; i < n; i++) pos[i] = p0 + i;
         sp_batch b = {n, seq, pos};
         rc = sp_embed(e, ids + p0, n, x, &err) || sp_forward(e, &b, x, &err);
-        if (!rc && p0 + n == n_prompt) sp_head(e, x + (size_t)(n - 1) * cfg->dim, 1, logits);
+        if (!rc && lf) {
+            sp_head(e, x, n, logits);
+            rc = sp_cli_write_f32(lf, logits, (size_t)n * cfg->n_vocab, logits_out, &err);
+            /* the last row is what the first token is sampled from */
+            memmove(logits, logits + (size_t)(n - 1) * cfg->n_vocab, (size_t)cfg->n_vocab * sizeof(float));
+        } else if (!rc && p0 + n == n_prompt) {
+            sp_head(e, x + (size_t)(n - 1) * cfg->dim, 1, logits);
+        }
     }
     double t_prompt = sp_now() - t0;
 
@@ -141,8 +183,8 @@ int cmd_generate(int argc, char **argv)
         sp_sampler_accept(&smp, next);
         n_done++;
         if (tf) fprintf(tf, "%d\n", next);
-        if (sp_token_is_eog(tok, next) && !ignore_eos) break;
-        int len = sp_detok_push(tok, &dt, next, text, sizeof text);
+        if ((tok ? sp_token_is_eog(tok, next) : next == eos) && !ignore_eos) break;
+        int len = tok ? sp_detok_push(tok, &dt, next, text, sizeof text) : snprintf(text, sizeof text, " %d", next);
         fwrite(text, 1, (size_t)len, stdout);
         if (fflush(stdout) != 0) { /* the text is lost: no use computing more (main.c reports it) */
             stdout_lost = true;
@@ -153,6 +195,7 @@ int cmd_generate(int argc, char **argv)
         sp_batch b = {1, seq, pos};
         rc = sp_embed(e, &next, 1, x, &err) || sp_forward(e, &b, x, &err);
         if (!rc) sp_head(e, x, 1, logits);
+        if (!rc && lf) rc = sp_cli_write_f32(lf, logits, (size_t)cfg->n_vocab, logits_out, &err);
     }
     double t_decode = sp_now() - t1;
     int len = sp_detok_flush(&dt, text, sizeof text);
@@ -165,6 +208,7 @@ int cmd_generate(int argc, char **argv)
         sp_error werr = {{0}};
         if (sp_atomic_commit(&tokens_file, ok, &werr) && ok) err = werr, rc = -1;
     }
+    if (lf && fclose(lf) && !rc) rc = sp_errorf(&err, "cannot write %s (disk full?)", logits_out);
 
     if (rc) {
         sp_cli_fail("generate", &err);
