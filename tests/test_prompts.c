@@ -18,10 +18,10 @@ static void expect_rejected(const char *line, size_t len, int col, const char *r
 {
     char why[400];
     int c = -1;
-    char *p = sp_prompt_from_jsonl(line, len, &c, why, sizeof why);
-    cr_expect_null(p, "accepted '%.*s' as '%s'", (int)len, line, p ? p : "");
-    free(p);
-    if (p) return;
+    sp_prompt_line pl;
+    int rc = sp_prompt_from_jsonl(line, len, &pl, &c, why, sizeof why);
+    cr_expect_eq(rc, -1, "accepted '%.*s' as '%s'", (int)len, line, rc ? "" : pl.text);
+    if (!rc) { free(pl.text); free(pl.ids); return; }
     cr_expect(strstr(why, reason), "'%.*s': got '%s', expected '%s'", (int)len, line, why, reason);
     cr_expect_eq(c, col, "'%.*s': column %d, expected %d (%s)", (int)len, line, c, col, why);
 }
@@ -48,10 +48,27 @@ Test(prompts, valid_lines_unescape)
     static const char line[] = "{\"prompt\": \"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\"\\n\", \"other\": 1}\r\n";
     char why[400];
     int col;
-    char *p = sp_prompt_from_jsonl(line, sizeof line - 1, &col, why, sizeof why);
-    cr_assert_not_null(p, "%s", why);
-    cr_expect_str_eq(p, "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\"\n");
-    free(p);
+    sp_prompt_line pl;
+    cr_assert_eq(sp_prompt_from_jsonl(line, sizeof line - 1, &pl, &col, why, sizeof why), 0, "%s", why);
+    cr_expect_str_eq(pl.text, "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\"\n");
+    cr_expect_null(pl.ids);
+    free(pl.text);
+}
+
+Test(prompts, token_ids_with_an_optional_label)
+{
+    static const char ids[] = "{\"prompt_tokens\": [1, 15043, 0]}";
+    char why[400];
+    int col;
+    sp_prompt_line pl;
+    cr_assert_eq(sp_prompt_from_jsonl(ids, sizeof ids - 1, &pl, &col, why, sizeof why), 0, "%s", why);
+    cr_expect_eq(pl.n_ids, 3);
+    cr_expect(pl.ids[0] == 1 && pl.ids[1] == 15043 && pl.ids[2] == 0);
+    cr_expect_str_eq(pl.text, "");
+    free(pl.text), free(pl.ids);
+    expect_rejected("{\"prompt_tokens\": [1, -2]}", 26, 0, "\"prompt_tokens\"[1] is not a non-negative integer");
+    expect_rejected("{\"prompt_tokens\": [1, 2.5]}", 27, 0, "\"prompt_tokens\"[1] is not a non-negative integer");
+    expect_rejected("{\"prompt_tokens\": \"1 2\"}", 24, 0, "not an array");
 }
 
 /* The file reader names FILE:LINE:COLUMN and the fix. */

@@ -58,6 +58,9 @@ typedef struct sp_config {
 
 /* Reads and checks the hyper-parameters; errors name file, key, expected. */
 int sp_config_read(const sp_gguf *g, sp_config *c, sp_error *err);
+/* tokenizer.ggml.eos_token_id, or -1 when absent: where generation stops
+ * when the prompt came as ids and no tokenizer is loaded. */
+int sp_config_eos_id(const sp_gguf *g);
 
 typedef struct sp_layer {
     const float *attn_norm;   /* [dim] */

@@ -89,15 +89,6 @@ int sp_cli_parse_ids(const char *cmd, const char *opt, const char *s, int n_voca
     }
 }
 
-int sp_cli_eos_id(const sp_gguf *g)
-{
-    uint32_t id;
-    sp_error err = {{0}};
-    if (!sp_gguf_find(g, "tokenizer.ggml.eos_token_id") || sp_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &id, &err))
-        return -1;
-    return (int)id;
-}
-
 int sp_cli_write_f32(FILE *f, const float *v, size_t n, const char *path, sp_error *err)
 {
     if (fwrite(v, sizeof(float), n, f) != n) return sp_errorf(err, "cannot write %s (disk full?)", path);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 
 #include "shardpipe/error.h"
-#include "shardpipe/gguf.h"
 #include "shardpipe/sampler.h"
 
 /* Prints "shardpipe CMD: err->msg" to stderr; returns exit code 1. */
@@ -28,9 +27,6 @@ int sp_cli_float(const char *cmd, const char *opt, const char *s, float lo, floa
  * [0, n_vocab), into out (cap entries). Returns the count, or -1 after
  * printing a message naming the option and the bad id. */
 int sp_cli_parse_ids(const char *cmd, const char *opt, const char *s, int n_vocab, int *out, int cap);
-/* tokenizer.ggml.eos_token_id, or -1 when the file has none: the end of
- * generation when no tokenizer is loaded. */
-int sp_cli_eos_id(const sp_gguf *g);
 /* fwrite n floats; -1 with err naming path on a short write. */
 int sp_cli_write_f32(FILE *f, const float *v, size_t n, const char *path, sp_error *err);
 

@@ -109,7 +109,7 @@ int cmd_generate(int argc, char **argv)
         free(ids); sp_tokenizer_free(tok); sp_model_close(m);
         return 2;
     }
-    int eos = tok ? sp_tokenizer_eos(tok) : sp_cli_eos_id(m->gguf);
+    int eos = tok ? sp_tokenizer_eos(tok) : sp_config_eos_id(m->gguf);
     const sp_config *cfg = &m->cfg;
     if (ctx == 0) ctx = n_prompt + n_gen < cfg->ctx_train ? n_prompt + n_gen : cfg->ctx_train;
     if (n_prompt + n_gen > ctx) {

@@ -14,6 +14,8 @@ static void usage(FILE *f)
             "  --plan PATH         partition plan (docs/plan-format.md)\n"
             "  --prompt TEXT       one prompt; the text streams to stdout\n"
             "  --prompts FILE      JSONL, one {\"prompt\": \"...\"} per line; results as JSONL in input order\n"
+            "                      (or {\"prompt_tokens\": [ids]}: used as given, no BOS added, and the model's\n"
+            "                      tokenizer is then optional)\n"
             "  -o, --output FILE   where the JSONL results go (default stdout)\n"
             "  -n, --tokens N      new tokens per sequence (default 64)\n"
             "  --model PATH        use this model file instead of the plan's; per board with an MPMD launch\n"

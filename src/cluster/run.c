@@ -573,12 +573,25 @@ static int prepare(const sp_run_options *o, sp_comm *c, sp_plan *plan, sp_tokeni
     if (!rc && plan->wire == SP_WIRE_Q8_0 && cfg.dim % 32)
         rc = sp_errorf(err, "%s: wire q8_0 needs the embedding length (%d) to be a multiple of 32; use f16",
                        plan->path, cfg.dim);
-    if (!rc && !(*tok = sp_tokenizer_load(g, err))) rc = -1;
+    /* a tokenizer shardpipe cannot load is an error only for text prompts
+     * (sp_sched_init says so); prompts given as ids run without it */
+    if (!rc && !(*tok = sp_tokenizer_load(g, err))) {
+        fprintf(stderr, "shardpipe run: note: %s; prompts must be token ids and the output is ids\n", err->msg);
+        err->msg[0] = 0;
+    }
+    int eos = sp_config_eos_id(g);
     sp_gguf_close(g);
     if (rc) return -1;
-    return sp_sched_init(sched, *tok, o->prompt, o->prompts_file, o->n_tokens, plan->context, plan->sequences,
-                         plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, plan->n_stages,
-                         o->ignore_eos, err);
+    rc = sp_sched_init(sched, *tok, o->prompt, o->prompts_file, o->n_tokens, plan->context, plan->sequences,
+                       plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, plan->n_stages,
+                       o->ignore_eos, err);
+    if (!*tok) sched->eos = eos;
+    for (int i = 0; !rc && i < sched->n_reqs; i++)
+        for (int k = 0; !rc && k < sched->reqs[i].n_prompt; k++)
+            if (sched->reqs[i].prompt[k] >= cfg.n_vocab)
+                rc = sp_errorf(err, "prompt %d: token %d is %d, outside the vocabulary [0, %d) of %s", i + 1, k,
+                               sched->reqs[i].prompt[k], cfg.n_vocab, plan->model_path);
+    return rc;
 }
 
 /* Broadcasts rank 0's status; on failure every rank shuts down with 1. */

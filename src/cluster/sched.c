@@ -11,14 +11,22 @@
 
 /* ---- set-up ---- */
 
-static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int n_tokens, int context,
-                       const char *where, sp_error *err)
+static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int *ids, int n_ids, int n_tokens,
+                       int context, const char *where, sp_error *err)
 {
     s->reqs = realloc(s->reqs, (size_t)(s->n_reqs + 1) * sizeof *s->reqs);
     sp_request *r = &s->reqs[s->n_reqs];
     memset(r, 0, sizeof *r);
     r->prompt_text = text;
-    r->prompt = sp_tokenize(tok, text, SP_TOK_ADD_SPECIAL, &r->n_prompt, err);
+    if (ids) {
+        r->prompt = ids;
+        r->n_prompt = n_ids;
+    } else if (tok) {
+        r->prompt = sp_tokenize(tok, text, SP_TOK_ADD_SPECIAL, &r->n_prompt, err);
+    } else {
+        sp_errorf(err, "a text prompt needs the model's tokenizer, which could not be loaded (see the note "
+                       "above); give the prompt as token ids, {\"prompt_tokens\": [1, 15043]}");
+    }
     r->max_new = n_tokens;
     r->out = sp_alloc((size_t)(n_tokens > 0 ? n_tokens : 1) * sizeof(int));
     r->t_out = sp_alloc((size_t)(n_tokens > 0 ? n_tokens : 1) * sizeof(double));
@@ -43,6 +51,7 @@ int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, cons
 {
     memset(s, 0, sizeof *s);
     s->tok = tok;
+    s->eos = -1;
     s->ignore_eos = ignore_eos;
     s->n_slots = n_slots;
     s->n_groups = n_groups;
@@ -56,7 +65,7 @@ int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, cons
     if (prompt) {
         char *text = malloc(strlen(prompt) + 1);
         strcpy(text, prompt);
-        return add_request(s, tok, text, n_tokens, context, "--prompt", err);
+        return add_request(s, tok, text, NULL, 0, n_tokens, context, "--prompt", err);
     }
     FILE *f = fopen(prompts_file, "r");
     if (!f) return sp_errorf(err, "cannot read the prompts file %s", prompts_file);
@@ -71,16 +80,17 @@ int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, cons
         if (!*p) continue; /* blank line */
         char why[400];
         int col;
-        char *text = sp_prompt_from_jsonl(line, (size_t)len, &col, why, sizeof why);
+        sp_prompt_line pl;
+        int bad = sp_prompt_from_jsonl(line, (size_t)len, &pl, &col, why, sizeof why);
         char where[1100];
-        if (text || !col) snprintf(where, sizeof where, "%s:%d", prompts_file, lineno);
+        if (!bad || !col) snprintf(where, sizeof where, "%s:%d", prompts_file, lineno);
         else snprintf(where, sizeof where, "%s:%d:%d", prompts_file, lineno, col);
-        if (!text)
+        if (bad)
             rc = sp_errorf(err, "%s: %s; each line must be one JSON object like {\"prompt\": \"Once upon a time\"} "
-                                "in UTF-8, with nothing after it",
+                                "or {\"prompt_tokens\": [1, 15043]} in UTF-8, with nothing after it",
                            where, why);
         else
-            rc = add_request(s, tok, text, n_tokens, context, where, err);
+            rc = add_request(s, tok, pl.text, pl.ids, pl.n_ids, n_tokens, context, where, err);
     }
     free(line);
     fclose(f);
@@ -171,9 +181,11 @@ void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double 
         r->t_out[r->n_out] = now;
         r->out[r->n_out++] = tok;
         s->generated++;
-        bool eos = sp_token_is_eog(s->tok, tok) && !s->ignore_eos;
+        bool eos = (s->tok ? sp_token_is_eog(s->tok, tok) : tok == s->eos) && !s->ignore_eos;
         if (!eos) {
-            int len = sp_detok_push(s->tok, &r->dt, tok, buf, sizeof buf);
+            /* no tokenizer (prompts given as ids): the text is the ids */
+            int len = s->tok ? sp_detok_push(s->tok, &r->dt, tok, buf, sizeof buf)
+                             : snprintf(buf, sizeof buf, "%s%d", r->n_out > 1 ? " " : "", tok);
             append_text(r, buf, len);
             if (s->stream && rows[i].req == 0) { fwrite(buf, 1, (size_t)len, s->stream); fflush(s->stream); }
         }

@@ -182,6 +182,15 @@ int sp_config_read(const sp_gguf *g, sp_config *c, sp_error *err)
     return bound_by_index(g, c, err);
 }
 
+int sp_config_eos_id(const sp_gguf *g)
+{
+    uint32_t id;
+    sp_error err = {{0}};
+    if (!sp_gguf_find(g, "tokenizer.ggml.eos_token_id") || sp_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &id, &err))
+        return -1;
+    return (int)id;
+}
+
 /* Names of the per-layer tensors, in the order the forward pass uses them
  * (those an architecture lacks count 0 bytes). */
 static const char *const layer_tensors[] = {
@@ -248,7 +257,10 @@ uint64_t sp_scratch_bytes(const sp_config *c, int max_rows, int ctx, bool head)
     /* xn xb + one row of hidden state in; q att_out; k v; hb hb2 */
     uint64_t per_row = 3ull * c->dim + 2ull * c->q_dim + 2ull * c->kv_dim + 2ull * c->ffn_dim;
     uint64_t bytes = sat_mul(sat_mul((uint64_t)max_rows, per_row), sizeof(float));
-    bytes = sp_sat_add(bytes, (uint64_t)SCRATCH_THREADS * (uint64_t)ctx * sizeof(float));
+    /* per thread, for the heads of one KV group: scores over the context
+     * and the rounded queries (forward.c, attn_worker) */
+    bytes = sp_sat_add(bytes, sat_mul(sat_mul((uint64_t)SCRATCH_THREADS * (uint64_t)(c->n_heads / c->n_kv_heads),
+                                              (uint64_t)ctx + (uint64_t)c->head_dim), sizeof(float)));
     /* matmul scratch: Q8_0 copy of the activations and one dequantized f32
      * panel of at most 1024 rows of the widest matrix (see matmul.c) */
     uint64_t wide = (uint64_t)(c->ffn_dim > c->dim ? c->ffn_dim : c->dim);
