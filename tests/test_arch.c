@@ -19,6 +19,7 @@
 #include "shardpipe/model.h"
 #include "shardpipe/rowops.h"
 #include "shardpipe/sampler.h"
+#include "oracle.h"
 #include "testutil.h"
 
 #define MAX_D 0.06
@@ -294,4 +295,233 @@ Test(arch, bias_adds)
     const float b[3] = {0.5f, -2, 0};
     sp_add_bias(v, b, 3);
     cr_expect(v[0] == 1.5f && v[1] == 0 && v[2] == 3);
+}
+
+/* ---- against the float64 oracle (tests/oracle.c) ---- */
+
+/* Our logits of a prompt on one matmul path, compared with the oracle's:
+ * returns the largest |d| over every position. */
+static double oracle_gap(sp_model *m, const int *toks, int n, sp_matmul_path path)
+{
+    const sp_config *c = &m->cfg;
+    sp_error err = {{0}};
+    sp_engine *e = sp_engine_new(m, 1, n, 1, n, &err);
+    cr_assert(e, "%s", err.msg);
+    e->mm.force = path;
+    float *x = malloc((size_t)n * c->dim * sizeof(float)), *logits = malloc((size_t)n * c->n_vocab * sizeof(float));
+    int seq[64] = {0}, pos[64];
+    for (int i = 0; i < n; i++) pos[i] = i;
+    sp_batch b = {n, seq, pos};
+    cr_assert_eq(sp_embed(e, toks, n, x, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_forward(e, &b, x, &err), 0, "%s", err.msg);
+    sp_head(e, x, n, logits);
+    double *exact = sp_test_oracle_logits(m, toks, n), worst = 0;
+    for (size_t i = 0; i < (size_t)n * c->n_vocab; i++) worst = fmax(worst, fabs(exact[i] - logits[i]));
+    free(exact); free(x); free(logits);
+    sp_engine_free(e);
+    return worst;
+}
+
+/* qwen2-tiny's 11-token prompt: the sgemm path (f32 activations) follows
+ * the oracle to f32 rounding, the dot path (Q8_0 activations) to the
+ * activation quantization; measured 1.3e-6 and 1.75e-2. The oracle takes
+ * the architecture's features from the same config, so this holds the
+ * engine's arithmetic (biases, NeoX pairs, GQA, tied head) to their
+ * definition; that the config gives qwen2 the right features is what the
+ * llama.cpp references above show. */
+Test(arch, qwen2_matches_float64_oracle)
+{
+    sp_model *m = open_model("qwen2-tiny-Q8_0.gguf");
+    if (!m) return;
+    sp_test_ref r;
+    if (sp_test_load_ref("qwen2-tiny-Q8_0-once", &r)) { sp_model_close(m); return; }
+    double sg = oracle_gap(m, r.prompt, r.n_prompt, SP_PATH_SGEMM), dot = oracle_gap(m, r.prompt, r.n_prompt, SP_PATH_DOT);
+    fprintf(stderr, "qwen2-tiny once vs float64 oracle: sgemm path %.2e, dot path %.2e\n", sg, dot);
+    cr_expect_leq(sg, 1e-4, "sgemm path %.2e from the oracle", sg);
+    cr_expect_leq(dot, 0.03, "dot path %.2e from the oracle", dot);
+    free(r.logits);
+    sp_model_close(m);
+}
+
+/* ---- small random models of each architecture, head size != dim / heads ---- */
+
+enum { T_DIM = 64, T_HEADS = 4, T_KV = 2, T_HD = 32, T_FFN = 96, T_VOCAB = 40, T_LAYERS = 2, T_CTX = 64 };
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static float rnd(float scale) /* uniform in [-scale, scale) */
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return scale * ((float)(rng_state >> 40) / (float)(1u << 24) * 2.0f - 1.0f);
+}
+
+static void add_f32(sp_gguf_writer *w, const char *name, int cols, int rows, float scale, float offset)
+{
+    size_t n = (size_t)cols * (rows ? rows : 1);
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = offset + rnd(scale);
+    uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
+    sp_gguf_add_tensor(w, name, SP_DTYPE_F32, rows ? 2 : 1, ne, v);
+    free(v);
+}
+
+/* Writes a random F32 model of `arch` (dim 64, 4 heads of 32: q_dim 128;
+ * 2 KV heads; tied output) with the tensors its features need, plus
+ * rope_freqs.weight when freqs; returns its path. Weights are large enough
+ * (+-0.3) that attention is far from uniform, so RoPE matters. */
+static const char *write_tiny(const char *arch, bool freqs)
+{
+    char key[128], name[96];
+    sp_gguf_writer *w = sp_gguf_writer_new();
+    sp_gguf_add_str(w, "general.architecture", arch);
+#define KEY(s) (snprintf(key, sizeof key, "%s.%s", arch, s), key)
+    sp_gguf_add_u32(w, KEY("embedding_length"), T_DIM);
+    sp_gguf_add_u32(w, KEY("block_count"), T_LAYERS);
+    sp_gguf_add_u32(w, KEY("attention.head_count"), T_HEADS);
+    sp_gguf_add_u32(w, KEY("attention.head_count_kv"), T_KV);
+    sp_gguf_add_u32(w, KEY("attention.key_length"), T_HD);
+    sp_gguf_add_u32(w, KEY("attention.value_length"), T_HD);
+    sp_gguf_add_u32(w, KEY("feed_forward_length"), T_FFN);
+    sp_gguf_add_u32(w, KEY("context_length"), T_CTX);
+    sp_gguf_add_f32(w, KEY("rope.freq_base"), 10000.0f);
+    sp_gguf_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f);
+#undef KEY
+    add_f32(w, "token_embd.weight", T_DIM, T_VOCAB, 1.0f, 0);
+    add_f32(w, "output_norm.weight", T_DIM, 0, 0.2f, 1.0f);
+    if (freqs) {
+        float f[T_HD / 2];
+        for (int i = 0; i < T_HD / 2; i++) f[i] = 1.0f + (float)i; /* 1 .. 16 */
+        uint64_t ne[1] = {T_HD / 2};
+        sp_gguf_add_tensor(w, "rope_freqs.weight", SP_DTYPE_F32, 1, ne, f);
+    }
+    for (int l = 0; l < T_LAYERS; l++) {
+#define T(s) (snprintf(name, sizeof name, "blk.%d.%s", l, s), name)
+        add_f32(w, T("attn_norm.weight"), T_DIM, 0, 0.2f, 1.0f);
+        add_f32(w, T("ffn_norm.weight"), T_DIM, 0, 0.2f, 1.0f);
+        add_f32(w, T("attn_q.weight"), T_DIM, T_HEADS * T_HD, 0.3f, 0);
+        add_f32(w, T("attn_k.weight"), T_DIM, T_KV * T_HD, 0.3f, 0);
+        add_f32(w, T("attn_v.weight"), T_DIM, T_KV * T_HD, 0.3f, 0);
+        add_f32(w, T("attn_output.weight"), T_HEADS * T_HD, T_DIM, 0.1f, 0);
+        add_f32(w, T("ffn_gate.weight"), T_DIM, T_FFN, 0.2f, 0);
+        add_f32(w, T("ffn_up.weight"), T_DIM, T_FFN, 0.2f, 0);
+        add_f32(w, T("ffn_down.weight"), T_FFN, T_DIM, 0.1f, 0);
+        if (!strcmp(arch, "qwen2")) {
+            add_f32(w, T("attn_q.bias"), T_HEADS * T_HD, 0, 0.5f, 0);
+            add_f32(w, T("attn_k.bias"), T_KV * T_HD, 0, 0.5f, 0);
+            add_f32(w, T("attn_v.bias"), T_KV * T_HD, 0, 0.5f, 0);
+        }
+        if (!strcmp(arch, "qwen3")) {
+            add_f32(w, T("attn_q_norm.weight"), T_HD, 0, 0.5f, 1.0f);
+            add_f32(w, T("attn_k_norm.weight"), T_HD, 0, 0.5f, 1.0f);
+        }
+#undef T
+    }
+    char file[64];
+    snprintf(file, sizeof file, "tiny-%s%s.gguf", arch, freqs ? "-freqs" : "");
+    const char *path = sp_test_tmpfile(file);
+    sp_error err = {{0}};
+    cr_assert_eq(sp_gguf_write(w, path, &err), 0, "%s", err.msg);
+    sp_gguf_writer_free(w);
+    return path;
+}
+
+static uint64_t all_tensor_bytes(const sp_gguf *g)
+{
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) total += g->tensors[i].nbytes;
+    return total;
+}
+
+/* logits (n x n_vocab) of layers [first, last] run as separate shards, the
+ * hidden states handed from one to the next as a pipeline does */
+static float *run_split(const char *path, int cut, const int *toks, int n)
+{
+    sp_error err = {{0}};
+    sp_model *a = sp_model_open(path, 0, cut, true, false, &err), *b = sp_model_open(path, cut + 1, T_LAYERS - 1, false, true, &err);
+    cr_assert(a && b, "%s", err.msg);
+    sp_engine *ea = sp_engine_new(a, 1, n, 1, n, &err), *eb = sp_engine_new(b, 1, n, 1, n, &err);
+    cr_assert(ea && eb, "%s", err.msg);
+    float *x = malloc((size_t)n * T_DIM * sizeof(float)), *logits = malloc((size_t)n * T_VOCAB * sizeof(float));
+    int seq[64] = {0}, pos[64];
+    for (int i = 0; i < n; i++) pos[i] = i;
+    sp_batch bt = {n, seq, pos};
+    cr_assert_eq(sp_embed(ea, toks, n, x, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_forward(ea, &bt, x, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_forward(eb, &bt, x, &err), 0, "%s", err.msg);
+    sp_head(eb, x, n, logits);
+    sp_engine_free(ea); sp_engine_free(eb);
+    sp_model_close(a); sp_model_close(b);
+    free(x);
+    return logits;
+}
+
+static void check_tiny(const char *arch, bool freqs)
+{
+    const char *path = write_tiny(arch, freqs);
+    sp_error err = {{0}};
+    sp_model *m = sp_model_open_full(path, &err);
+    cr_assert(m, "%s", err.msg);
+    const sp_config *c = &m->cfg;
+    cr_expect_eq(c->head_dim, T_HD, "head size from key_length, not dim / heads (%d)", T_DIM / T_HEADS);
+    cr_expect_eq(c->q_dim, T_HEADS * T_HD);
+    cr_expect_eq(c->kv_dim, T_KV * T_HD);
+    cr_expect_eq(c->has_rope_freqs, freqs);
+    cr_expect_eq(!!m->rope_freqs, freqs);
+    /* memory estimates: every tensor of the file, and the KV cache at kv_dim */
+    cr_expect_eq(sp_shard_weight_bytes(m->gguf, c, 0, T_LAYERS - 1, true, true), all_tensor_bytes(m->gguf));
+    cr_expect_eq(sp_kv_bytes(c, T_LAYERS, 3, T_CTX), 2ull * T_LAYERS * 3 * T_CTX * (T_KV * T_HD) * 2);
+
+    int toks[24];
+    for (int i = 0; i < 24; i++) toks[i] = (i * 7 + 3) % T_VOCAB;
+    double sg = oracle_gap(m, toks, 24, SP_PATH_SGEMM), dot = oracle_gap(m, toks, 24, SP_PATH_DOT);
+    fprintf(stderr, "tiny %s%s vs float64 oracle: sgemm %.2e, dot %.2e\n", arch, freqs ? " + rope_freqs" : "", sg, dot);
+    /* logits here are O(10): measured 5e-6 (qwen2), 2.1e-3 (qwen3), 3.1e-3
+     * (llama + rope_freqs), the last two from values within an ulp of an
+     * fp16 rounding boundary that f32 and double round apart; leaving out
+     * the head norm or the frequency factors, or swapping the RoPE pairing,
+     * moved them by 9-12 */
+    cr_expect_leq(sg, 1e-2, "%s: sgemm path %.2e from the oracle", arch, sg);
+    cr_expect_leq(dot, 1e-2, "%s: dot path %.2e from the oracle", arch, dot);
+
+    /* a pipeline of two shards gives the bits of the whole model */
+    sp_engine *e = sp_engine_new(m, 1, 24, 1, 24, &err);
+    cr_assert(e, "%s", err.msg);
+    float *x = malloc(24 * T_DIM * sizeof(float)), *whole = malloc(24 * T_VOCAB * sizeof(float));
+    int seq[24] = {0}, pos[24];
+    for (int i = 0; i < 24; i++) pos[i] = i;
+    sp_batch b = {24, seq, pos};
+    cr_assert_eq(sp_embed(e, toks, 24, x, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_forward(e, &b, x, &err), 0, "%s", err.msg);
+    sp_head(e, x, 24, whole);
+    float *split = run_split(path, 0, toks, 24);
+    cr_expect_eq(memcmp(whole, split, 24 * T_VOCAB * sizeof(float)), 0, "%s: layers [0,0] + [1,1] differ from [0,1]", arch);
+    free(split); free(whole); free(x);
+    sp_engine_free(e);
+    sp_model_close(m);
+}
+
+Test(arch, tiny_qwen2_head_dim_not_dim_over_heads) { check_tiny("qwen2", false); }
+Test(arch, tiny_qwen3_head_dim_not_dim_over_heads) { check_tiny("qwen3", false); }
+Test(arch, tiny_llama_rope_freqs) { check_tiny("llama", true); }
+
+/* The error for an architecture that does not run names it, the file, and
+ * exactly what runs. */
+Test(arch, unsupported_arch_error)
+{
+    const char *names[2] = {"qwen3moe", "gemma2"};
+    for (int k = 0; k < 2; k++) {
+        sp_gguf_writer *w = sp_gguf_writer_new();
+        sp_gguf_add_str(w, "general.architecture", names[k]);
+        add_f32(w, "token_embd.weight", T_DIM, T_VOCAB, 1.0f, 0);
+        const char *path = sp_test_tmpfile(names[k]);
+        sp_error err = {{0}};
+        cr_assert_eq(sp_gguf_write(w, path, &err), 0, "%s", err.msg);
+        sp_gguf_writer_free(w);
+        sp_model *m = sp_model_open_full(path, &err);
+        cr_assert_null(m);
+        cr_log_info("%s", err.msg);
+        cr_expect(strstr(err.msg, path) && strstr(err.msg, names[k]) && strstr(err.msg, "not supported"), "%s", err.msg);
+        cr_expect(strstr(err.msg, "'llama'") && strstr(err.msg, "'qwen2'") && strstr(err.msg, "'qwen3'"), "%s", err.msg);
+        cr_expect(!strstr(err.msg, "'qwen3moe' ("), "qwen3moe must not be listed as running: %s", err.msg);
+        if (k == 0) cr_expect(strstr(err.msg, "mixture-of-experts"), "%s", err.msg);
+    }
 }

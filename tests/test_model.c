@@ -13,6 +13,7 @@
 #include "shardpipe/sampler.h"
 #include "shardpipe/synth.h"
 #include "shardpipe/tokenizer.h"
+#include "oracle.h"
 #include "testutil.h"
 
 /* Runs the prompt through the whole model in one micro-batch and returns
@@ -162,107 +163,7 @@ static void check_stories(const char *name, double max_tol)
 Test(model, stories260K_once_matches_reference) { check_stories("s260k-once", 1e-4); }
 Test(model, stories260K_park_matches_reference) { check_stories("s260k-park", 8e-3); }
 
-/* ---- a float64 oracle for the F32 model ----
- *
- * The forward pass in double precision: every product, sum, norm, exp and
- * RoPE angle exact to ~1e-16, with the four fp16 rounding points kept (k and
- * v into the cache, q and the softmax weights where they meet it), which
- * are part of the computation llama.cpp and we both define. It is written
- * for clarity, not speed (stories260K: 64-dim, 5 layers). */
-static double f16_round(double x) { return sp_fp16_to_f32(sp_f32_to_fp16((float)x)); }
-
-static void dmatvec(const sp_matrix *w, const double *x, double *y)
-{
-    float *row = malloc(w->cols * sizeof(float));
-    for (int64_t r = 0; r < w->rows; r++) {
-        sp_dequantize_row(w->type, (const char *)w->data + r * w->row_bytes, row, w->cols);
-        double s = 0;
-        for (int64_t i = 0; i < w->cols; i++) s += (double)row[i] * x[i];
-        y[r] = s;
-    }
-    free(row);
-}
-
-static void drmsnorm(double *out, const double *x, const float *w, int n, double eps)
-{
-    double ss = 0;
-    for (int i = 0; i < n; i++) ss += x[i] * x[i];
-    double scale = 1.0 / sqrt(ss / n + eps);
-    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
-}
-
-/* logits (n x n_vocab, doubles) of a prompt, all rows in one pass */
-static double *oracle_logits(const sp_model *m, const int *toks, int n)
-{
-    const sp_config *c = &m->cfg;
-    int D = c->dim, KV = c->kv_dim, F = c->ffn_dim, hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
-    double *x = calloc((size_t)n * D, sizeof(double)), *xn = malloc(D * sizeof(double));
-    double *q = malloc(D * sizeof(double)), *att = malloc(D * sizeof(double)), *o = malloc(D * sizeof(double));
-    double *kc = malloc((size_t)n * KV * sizeof(double)), *vc = malloc((size_t)n * KV * sizeof(double));
-    double *g = malloc(F * sizeof(double)), *u = malloc(F * sizeof(double)), *w = malloc(n * sizeof(double));
-    double *logits = malloc((size_t)n * c->n_vocab * sizeof(double));
-    float *row = malloc(D * sizeof(float));
-    for (int r = 0; r < n; r++) {
-        sp_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + toks[r] * m->tok_embd.row_bytes, row, D);
-        for (int i = 0; i < D; i++) x[(size_t)r * D + i] = row[i];
-    }
-    for (int l = 0; l < c->n_layers; l++) {
-        const sp_layer *L = &m->layers[l];
-        /* rows in order: row r's attention sees rows 0..r of this layer */
-        for (int r = 0; r < n; r++) {
-            double *xr = x + (size_t)r * D, *k = kc + (size_t)r * KV, *v = vc + (size_t)r * KV;
-            drmsnorm(xn, xr, L->attn_norm, D, c->norm_eps);
-            dmatvec(&L->wq, xn, q);
-            dmatvec(&L->wk, xn, k);
-            dmatvec(&L->wv, xn, v);
-            for (int i = 0; i < c->rope_dim / 2; i++) {
-                double th = r * pow((double)c->rope_base, -2.0 * i / c->rope_dim), cs = cos(th), sn = sin(th);
-                for (int h = 0; h < c->n_heads; h++) {
-                    double *p = q + h * hd + 2 * i, a = p[0], b = p[1];
-                    p[0] = a * cs - b * sn;
-                    p[1] = a * sn + b * cs;
-                }
-                for (int h = 0; h < c->n_kv_heads; h++) {
-                    double *p = k + h * hd + 2 * i, a = p[0], b = p[1];
-                    p[0] = a * cs - b * sn;
-                    p[1] = a * sn + b * cs;
-                }
-            }
-            for (int i = 0; i < KV; i++) { k[i] = f16_round(k[i]); v[i] = f16_round(v[i]); }
-            for (int i = 0; i < D; i++) q[i] = f16_round(q[i]);
-            for (int h = 0; h < c->n_heads; h++) {
-                int kvh = h / group;
-                double mx = -INFINITY, sum = 0;
-                for (int j = 0; j <= r; j++) {
-                    double s = 0;
-                    for (int i = 0; i < hd; i++) s += q[h * hd + i] * kc[(size_t)j * KV + kvh * hd + i];
-                    w[j] = s / sqrt((double)hd);
-                    if (w[j] > mx) mx = w[j];
-                }
-                for (int j = 0; j <= r; j++) sum += (w[j] = exp(w[j] - mx));
-                for (int i = 0; i < hd; i++) att[h * hd + i] = 0;
-                for (int j = 0; j <= r; j++) {
-                    double wj = f16_round(w[j] / sum);
-                    for (int i = 0; i < hd; i++) att[h * hd + i] += wj * vc[(size_t)j * KV + kvh * hd + i];
-                }
-            }
-            dmatvec(&L->wo, att, o);
-            for (int i = 0; i < D; i++) xr[i] += o[i];
-            drmsnorm(xn, xr, L->ffn_norm, D, c->norm_eps);
-            dmatvec(&L->w_gate, xn, g);
-            dmatvec(&L->w_up, xn, u);
-            for (int i = 0; i < F; i++) g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
-            dmatvec(&L->w_down, g, o);
-            for (int i = 0; i < D; i++) xr[i] += o[i];
-        }
-    }
-    for (int r = 0; r < n; r++) {
-        drmsnorm(xn, x + (size_t)r * D, m->out_norm, D, c->norm_eps);
-        dmatvec(&m->output, xn, logits + (size_t)r * c->n_vocab);
-    }
-    free(x); free(xn); free(q); free(att); free(o); free(kc); free(vc); free(g); free(u); free(w); free(row);
-    return logits;
-}
+/* ---- a float64 oracle for the F32 model (tests/oracle.c) ---- */
 
 static double max_diff_d(const double *a, const float *b, int n)
 {
@@ -289,7 +190,7 @@ static void check_oracle(const char *name, int n_exact_ours, int n_exact_ref, bo
     if (!m) return;
     sp_error err = {{0}};
     int V = m->cfg.n_vocab;
-    double *exact = oracle_logits(m, r.prompt, r.n_prompt);
+    double *exact = sp_test_oracle_logits(m, r.prompt, r.n_prompt);
     const sp_matmul_path paths[2] = {SP_PATH_DOT, SP_PATH_SGEMM};
     double ref_max = 0;
     for (int k = 0; k < 2; k++) {
