@@ -22,7 +22,7 @@ fi
 s=$m/stories260K.gguf
 
 # ---- template ----
-check "a model without a chat template" fails_with 1 "has no chat template (tokenizer.chat_template); choose a family with --chat-template NAME (one of: llama3, llama3.0, qwen3, chatml, llama2, mistral, phi3, gemma)" \
+check "a model without a chat template" fails_with 1 "has no chat template (tokenizer.chat_template); choose a family with --chat-template NAME (one of: llama3, llama3.0, qwen3, qwen2.5, chatml, llama2, mistral, phi3, gemma)" \
     "$bin" template -m "$s"
 check "an unknown family name" fails_with 1 "unknown chat template 'vicuna'; --chat-template takes one of: llama3," "$bin" template -m "$s" --chat-template vicuna
 "$bin" template -m "$s" --chat-template llama2 --system sys --user hi >"$tmp/l2" 2>"$tmp/l2.err" || fail "template llama2 exited $?"

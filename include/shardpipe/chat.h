@@ -30,6 +30,7 @@ typedef enum sp_chat_family {
     SP_CHAT_MISTRAL,  /* Mistral Instruct v0.1/v0.2: <s>[INST] user [/INST]answer</s> */
     SP_CHAT_PHI3,     /* Phi-3 / Phi-3.5: <|user|>\ncontent<|end|>\n */
     SP_CHAT_GEMMA,    /* Gemma 1/2: <start_of_turn>user\ncontent<end_of_turn>\n */
+    SP_CHAT_QWEN25,   /* Qwen2.5: ChatML, "You are Qwen, ..." by default, tool calls */
     SP_CHAT_N_FAMILIES
 } sp_chat_family;
 
@@ -39,6 +40,9 @@ enum {
                                         default date is today's, not 26 Jul 2024 */
     SP_CHAT_SKIP_EMPTY_SYSTEM = 1u << 1, /* phi3: Phi-3.5 drops a system message
                                             whose content is empty */
+    SP_CHAT_DEFAULT_SYSTEM = 1u << 2,    /* chatml: Qwen2 / Qwen1.5 write "You are a
+                                            helpful assistant." when there is no
+                                            system message */
 };
 
 typedef struct sp_chat_template {

@@ -30,7 +30,7 @@ static void usage(FILE *f)
             "      --chat MESSAGE     a user message, through the model's chat template; prints the answer\n"
             "      --system TEXT      with --chat: a system message before it\n"
             "      --chat-template NAME  with --chat: this template family instead of the file's\n"
-            "                         (llama3, llama3.0, qwen3, chatml, llama2, mistral, phi3, gemma)\n"
+            "                         (llama3, llama3.0, qwen3, qwen2.5, chatml, llama2, mistral, phi3, gemma)\n"
             "      --prompt-tokens IDS  the prompt as token ids, e.g. \"128000 791 4062\" (used as given:\n"
             "                         no BOS added; the tokenizer is then optional, and without one\n"
             "                         the output is printed as ids)\n"

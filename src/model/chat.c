@@ -24,6 +24,8 @@ static const family_info families[SP_CHAT_N_FAMILIES] = {
                          {"<|eot_id|>", "<|end_of_text|>", NULL}, false, sp_chat_render_llama30},
     [SP_CHAT_QWEN3] = {"qwen3", "", "<|im_end|>", {"<|im_end|>", "<|endoftext|>", NULL}, false,
                        sp_chat_render_qwen3},
+    [SP_CHAT_QWEN25] = {"qwen2.5", "", "<|im_end|>", {"<|im_end|>", "<|endoftext|>", NULL}, false,
+                        sp_chat_render_qwen25},
     [SP_CHAT_CHATML] = {"chatml", "", "<|im_end|>", {"<|im_end|>", "<|endoftext|>", NULL}, false,
                         sp_chat_render_chatml},
     [SP_CHAT_LLAMA2] = {"llama2", "<s>", "</s>", {NULL}, true, sp_chat_render_llama2},
@@ -41,7 +43,7 @@ const char *sp_chat_family_name(sp_chat_family f)
 
 const char *sp_chat_family_list(void)
 {
-    return "llama3, llama3.0, qwen3, chatml, llama2, mistral, phi3, gemma";
+    return "llama3, llama3.0, qwen3, qwen2.5, chatml, llama2, mistral, phi3, gemma";
 }
 
 sp_chat_opts sp_chat_opts_default(void)
@@ -99,6 +101,19 @@ static sp_chat_family detect(const char *s, unsigned *flags)
         if (!has(s, "tool") && !has(s, "Cutting Knowledge") && has(s, "| trim"))
             return SP_CHAT_LLAMA30;
         return SP_CHAT_NONE;
+    }
+    /* Qwen2.5: ChatML with a default system prompt and tool calls whose
+     * arguments always go through tojson; no thinking */
+    if (has(s, "<|im_start|>") && has(s, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.") &&
+        has(s, "<tool_call>") && has(s, "tool_call.arguments | tojson") && !has(s, "think"))
+        return SP_CHAT_QWEN25;
+    /* Qwen2 / Qwen1.5: plain ChatML plus "You are a helpful assistant." when
+     * the conversation has no system message (this exact statement) */
+    if (has(s, "{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a "
+               "helpful assistant.<|im_end|>\\n' }}{% endif %}") &&
+        !has(s, "tool") && !has(s, "think")) {
+        *flags |= SP_CHAT_DEFAULT_SYSTEM;
+        return SP_CHAT_CHATML;
     }
     /* plain ChatML (OpenHermes and many fine-tunes): no default system
      * prompt (Qwen2/2.5 write "<|im_start|>system\nYou are ..." themselves),

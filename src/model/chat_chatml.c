@@ -15,6 +15,17 @@ static void turn(sp_sbuf *b, const char *role, sp_sv content)
     sb_puts(b, "<|im_end|>\n");
 }
 
+/* A tool result of Qwen2.5 and Qwen3: consecutive results share one user
+ * turn, each in <tool_response> tags. */
+static void tool_result(sp_sbuf *b, const sp_chat_msg *msgs, int n, int i)
+{
+    if (i == 0 || !sp_chat_role_is(&msgs[i - 1], "tool")) sb_puts(b, "<|im_start|>user");
+    sb_puts(b, "\n<tool_response>\n");
+    sb_putv(b, sv_of(msgs[i].content));
+    sb_puts(b, "\n</tool_response>");
+    if (i == n - 1 || !sp_chat_role_is(&msgs[i + 1], "tool")) sb_puts(b, "<|im_end|>\n");
+}
+
 /* A user message that only carries tool output does not count as the
  * latest query: content.startswith('<tool_response>') and
  * content.endswith('</tool_response>'). */
@@ -91,12 +102,7 @@ int sp_chat_render_qwen3(const sp_chat_template *t, const sp_chat_msg *msgs, int
         } else if (sp_chat_role_is(m, "assistant")) {
             qwen3_assistant(m, i > last_query, i == n - 1, b);
         } else if (sp_chat_role_is(m, "tool")) {
-            /* consecutive tool results share one user turn */
-            if (i == 0 || !sp_chat_role_is(&msgs[i - 1], "tool")) sb_puts(b, "<|im_start|>user");
-            sb_puts(b, "\n<tool_response>\n");
-            sb_putv(b, sv_of(m->content));
-            sb_puts(b, "\n</tool_response>");
-            if (i == n - 1 || !sp_chat_role_is(&msgs[i + 1], "tool")) sb_puts(b, "<|im_end|>\n");
+            tool_result(b, msgs, n, i);
         }
         /* other roles render nothing */
     }
@@ -108,10 +114,54 @@ int sp_chat_render_qwen3(const sp_chat_template *t, const sp_chat_msg *msgs, int
     return 0;
 }
 
-/* Plain ChatML: every message as <|im_start|>role\ncontent<|im_end|>\n. */
+/* Qwen2.5 with tools = none: the system message, or "You are Qwen, created
+ * by Alibaba Cloud. You are a helpful assistant." without one; plain turns;
+ * an assistant turn with tool calls writes each as <tool_call>{"name": ...,
+ * "arguments": arguments|tojson}</tool_call> (a string argument is printed
+ * JSON-quoted); tool results as Qwen3 does. */
+int sp_chat_render_qwen25(const sp_chat_template *t, const sp_chat_msg *msgs, int n, const sp_chat_opts *o,
+                          sp_sbuf *b, sp_error *err)
+{
+    bool sys = sp_chat_role_is(&msgs[0], "system");
+    turn(b, "system", sv_of(sys ? msgs[0].content : "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."));
+    for (int i = 0; i < n; i++) {
+        const sp_chat_msg *m = &msgs[i];
+        bool assistant = sp_chat_role_is(m, "assistant");
+        if (sp_chat_role_is(m, "user") || (sp_chat_role_is(m, "system") && i > 0) ||
+            (assistant && m->n_tool_calls == 0)) {
+            turn(b, m->role, sv_of(m->content));
+        } else if (assistant) {
+            sb_puts(b, "<|im_start|>assistant");
+            sp_sv c = sv_of(m->content);
+            if (c.n) {
+                sb_puts(b, "\n");
+                sb_putv(b, c);
+            }
+            for (int j = 0; j < m->n_tool_calls; j++) {
+                const sp_chat_tool_call *call = &m->tool_calls[j];
+                sb_puts(b, "\n<tool_call>\n{\"name\": \"");
+                sb_puts(b, call->name ? call->name : "");
+                sb_puts(b, "\", \"arguments\": ");
+                sb_put_args_tojson(b, call);
+                sb_puts(b, "}\n</tool_call>");
+            }
+            sb_puts(b, "<|im_end|>\n");
+        } else if (sp_chat_role_is(m, "tool")) {
+            tool_result(b, msgs, n, i);
+        }
+    }
+    if (o->add_generation_prompt) sb_puts(b, "<|im_start|>assistant\n");
+    return 0;
+}
+
+/* Plain ChatML: every message as <|im_start|>role\ncontent<|im_end|>\n
+ * (Qwen2's variant first writes a default system message when the first
+ * message is not one). */
 int sp_chat_render_chatml(const sp_chat_template *t, const sp_chat_msg *msgs, int n, const sp_chat_opts *o,
                           sp_sbuf *b, sp_error *err)
 {
+    if ((t->flags & SP_CHAT_DEFAULT_SYSTEM) && !sp_chat_role_is(&msgs[0], "system"))
+        turn(b, "system", sv_of("You are a helpful assistant."));
     for (int i = 0; i < n; i++) turn(b, msgs[i].role, sv_of(msgs[i].content));
     if (o->add_generation_prompt) sb_puts(b, "<|im_start|>assistant\n");
     return 0;

@@ -24,6 +24,10 @@ void sb_puts(sp_sbuf *b, const char *s);
  * and \u00XX for the other control characters; other bytes as they are. */
 void sb_put_json_str(sp_sbuf *b, const char *s, size_t n);
 
+/* `arguments | tojson` of a tool call: an argument string JSON-quoted, an
+ * already serialized JSON value as it is. */
+void sb_put_args_tojson(sp_sbuf *b, const sp_chat_tool_call *c);
+
 /* A view of part of a string. */
 typedef struct sp_sv {
     const char *p;
@@ -59,6 +63,8 @@ int sp_chat_render_llama2(const sp_chat_template *t, const sp_chat_msg *msgs, in
                           const sp_chat_opts *o, sp_sbuf *b, sp_error *err);
 int sp_chat_render_qwen3(const sp_chat_template *t, const sp_chat_msg *msgs, int n,
                          const sp_chat_opts *o, sp_sbuf *b, sp_error *err);
+int sp_chat_render_qwen25(const sp_chat_template *t, const sp_chat_msg *msgs, int n,
+                          const sp_chat_opts *o, sp_sbuf *b, sp_error *err);
 int sp_chat_render_chatml(const sp_chat_template *t, const sp_chat_msg *msgs, int n,
                           const sp_chat_opts *o, sp_sbuf *b, sp_error *err);
 int sp_chat_render_mistral(const sp_chat_template *t, const sp_chat_msg *msgs, int n,

@@ -74,9 +74,7 @@ int sp_chat_render_llama3(const sp_chat_template *t, const sp_chat_msg *msgs, in
             sb_puts(b, "{\"name\": \"");
             sb_puts(b, c->name ? c->name : "");
             sb_puts(b, "\", \"parameters\": ");
-            sp_sv args = sv_of(c->arguments);
-            if (c->arguments_is_json) sb_putv(b, args);
-            else sb_put_json_str(b, args.p, args.n);
+            sb_put_args_tojson(b, c);
             sb_puts(b, "}");
             sb_puts(b, EOT);
         } else {

@@ -55,6 +55,13 @@ void sb_put_json_str(sp_sbuf *b, const char *s, size_t n)
     sb_putn(b, "\"", 1);
 }
 
+void sb_put_args_tojson(sp_sbuf *b, const sp_chat_tool_call *c)
+{
+    const char *a = c->arguments ? c->arguments : "";
+    if (c->arguments_is_json) sb_puts(b, a);
+    else sb_put_json_str(b, a, strlen(a));
+}
+
 sp_sv sv_of(const char *s)
 {
     sp_sv v = {s ? s : "", s ? strlen(s) : 0};
@@ -95,7 +102,7 @@ static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 
 static sp_sv sv_lstrip(sp_sv v)
 {
-    uint32_t cp;
+    uint32_t cp = 0;
     size_t len;
     while ((len = utf8_decode((const unsigned char *)v.p, v.n, &cp)) && is_py_space(cp)) {
         v.p += len;
@@ -113,7 +120,7 @@ static sp_sv sv_rstrip(sp_sv v)
             start--;
             back++;
         }
-        uint32_t cp;
+        uint32_t cp = 0;
         size_t len = utf8_decode((const unsigned char *)v.p + start, v.n - start, &cp);
         if (len != v.n - start || !is_py_space(cp)) break;
         v.n = start;
