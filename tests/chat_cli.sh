@@ -10,7 +10,7 @@ tmp=$(mktemp -d /tmp/sp_chat_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
-check "template without -m" fails_with 2 "-m MODEL is required" "$bin" template
+check "template without -m" fails_with 2 "one of -m MODEL or --template-file FILE is required" "$bin" template
 check "template of a missing file" fails_with 1 "$tmp/none.gguf" "$bin" template -m "$tmp/none.gguf"
 
 m=$shared/models

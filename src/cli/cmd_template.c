@@ -15,9 +15,12 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: shardpipe template -m MODEL.gguf [--json FILE | --user TEXT [--system TEXT]] [options]\n"
+            "usage: shardpipe template (-m MODEL.gguf | --template-file FILE) [--json FILE | --user TEXT [--system TEXT]]\n"
+            "                          [options]\n"
             "  prints the chat template family on stderr and the rendering, byte for byte, on stdout\n"
             "  -m, --model PATH          GGUF model (its tokenizer.chat_template and bos/eos tokens)\n"
+            "      --template-file FILE  a Jinja chat template as text (e.g. from tokenizer_config.json): is it\n"
+            "                            recognized, and how does it render (the family's usual bos/eos)\n"
             "      --chat-template NAME  this family instead of the file's (%s)\n"
             "      --json FILE           an array of OpenAI-style messages, or an object {\"messages\": [...],\n"
             "                            \"add_generation_prompt\": BOOL, \"kwargs\": {...}} as in the reference files\n"
@@ -49,17 +52,41 @@ static int load_json(const char *path, json_t **root, sp_chat_msgs *msgs, sp_cha
     return 0;
 }
 
+/* The family of the template text in path (the whole file, NUL-free). */
+static int detect_file(const char *path, sp_chat_template *t, sp_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return sp_errorf(err, "%s: cannot open the template file", path);
+    size_t cap = 1 << 16, n = 0;
+    char *text = malloc(cap);
+    size_t got;
+    while (text && (got = fread(text + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            char *p = cap < (64u << 20) ? realloc(text, cap *= 2) : NULL;
+            if (!p) { free(text); text = NULL; }
+            else text = p;
+        }
+    }
+    fclose(f);
+    if (!text) return sp_errorf(err, "%s: the template file is over 64 MiB or memory ran out", path);
+    text[n] = 0;
+    int rc = memchr(text, 0, n) ? sp_errorf(err, "%s: the template holds a NUL byte", path) : sp_chat_detect(text, t, err);
+    free(text);
+    return rc ? sp_error_prefix(err, "%s: ", path) : 0;
+}
+
 int cmd_template(int argc, char **argv)
 {
-    const char *model = NULL, *name = NULL, *json_path = NULL, *user = NULL, *system = NULL;
+    const char *model = NULL, *tmpl_file = NULL, *name = NULL, *json_path = NULL, *user = NULL, *system = NULL;
     sp_chat_opts o = sp_chat_opts_default();
-    enum { O_TMPL = 256, O_JSON, O_USER, O_SYSTEM, O_NOGEN, O_THINK, O_NOTHINK, O_DATE };
+    enum { O_TMPL = 256, O_TFILE, O_JSON, O_USER, O_SYSTEM, O_NOGEN, O_THINK, O_NOTHINK, O_DATE };
     struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"chat-template", required_argument, 0, O_TMPL},
         {"json", required_argument, 0, O_JSON}, {"user", required_argument, 0, O_USER},
         {"system", required_argument, 0, O_SYSTEM}, {"no-generation-prompt", no_argument, 0, O_NOGEN},
         {"think", no_argument, 0, O_THINK}, {"no-think", no_argument, 0, O_NOTHINK},
-        {"date", required_argument, 0, O_DATE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"date", required_argument, 0, O_DATE}, {"template-file", required_argument, 0, O_TFILE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     int c;
     optind = 1;
@@ -67,6 +94,7 @@ int cmd_template(int argc, char **argv)
         switch (c) {
         case 'm': model = optarg; break;
         case O_TMPL: name = optarg; break;
+        case O_TFILE: tmpl_file = optarg; break;
         case O_JSON: json_path = optarg; break;
         case O_USER: user = optarg; break;
         case O_SYSTEM: system = optarg; break;
@@ -78,8 +106,9 @@ int cmd_template(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (!model || optind < argc) {
-        fprintf(stderr, "shardpipe template: %s\n", model ? "unexpected argument" : "-m MODEL is required");
+    if (!model == !tmpl_file || optind < argc) {
+        fprintf(stderr, "shardpipe template: %s\n",
+                optind < argc ? "unexpected argument" : "one of -m MODEL or --template-file FILE is required");
         usage(stderr);
         return 2;
     }
@@ -89,13 +118,18 @@ int cmd_template(int argc, char **argv)
     }
 
     sp_error err = {{0}};
-    sp_gguf *g = sp_gguf_open(model, &err);
-    if (!g) return sp_cli_fail("template", &err);
+    sp_gguf *g = NULL;
     sp_chat_template t;
+    int rc;
+    if (model) {
+        if (!(g = sp_gguf_open(model, &err))) return sp_cli_fail("template", &err);
+        rc = sp_chat_from_gguf(g, name, &t, &err);
+    } else {
+        rc = name ? sp_chat_by_name(name, &t, &err) : detect_file(tmpl_file, &t, &err);
+    }
     json_t *root = NULL;
     sp_chat_msgs msgs = {0};
     char *out = NULL;
-    int rc = sp_chat_from_gguf(g, name, &t, &err);
     if (!rc && json_path) {
         rc = load_json(json_path, &root, &msgs, &o, &err);
     } else if (!rc) {
@@ -108,7 +142,7 @@ int cmd_template(int argc, char **argv)
         const char *stops[SP_CHAT_MAX_STOPS];
         int ns = sp_chat_stop_texts(&t, stops);
         fprintf(stderr, "chat template: %s (%s); stops:", sp_chat_family_name(t.family),
-                name ? "--chat-template" : "tokenizer.chat_template");
+                name ? "--chat-template" : tmpl_file ? "--template-file" : "tokenizer.chat_template");
         for (int i = 0; i < ns; i++) fprintf(stderr, " %s", stops[i]);
         fputc('\n', stderr);
         fputs(out, stdout);
@@ -116,6 +150,6 @@ int cmd_template(int argc, char **argv)
     free(out);
     sp_chat_msgs_free(&msgs);
     json_decref(root);
-    sp_gguf_close(g);
+    if (g) sp_gguf_close(g);
     return rc ? sp_cli_fail("template", &err) : 0;
 }
