@@ -414,3 +414,39 @@ Test(chat, json_messages)
     cr_expect(strstr(err.msg, "'tools' is not supported"), "%s", err.msg);
     json_decref(kw);
 }
+
+/* For templates that print arguments through tojson, a server can pass an
+ * OpenAI argument string as the object it holds (key order kept). */
+Test(chat, object_arguments_for_tojson_templates)
+{
+    sp_chat_template t;
+    sp_error err = {{0}};
+    cr_assert_eq(sp_chat_by_name("llama3", &t, &err), 0);
+    cr_expect(sp_chat_quotes_string_arguments(&t));
+    json_t *j = json_loads("[{\"role\": \"user\", \"content\": \"w\"}, {\"role\": \"assistant\", \"tool_calls\": "
+                           "[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"arguments\": "
+                           "\"{\\\"b\\\":1,\\\"a\\\":[1.5]}\"}}]}, {\"role\": \"assistant\", \"tool_calls\": "
+                           "[{\"function\": {\"name\": \"g\", \"arguments\": \"[1]\"}}]}]", 0, NULL);
+    cr_assert(j);
+    sp_chat_msgs m;
+    cr_assert_eq(sp_chat_msgs_from_json_ex(j, SP_CHAT_JSON_OBJECT_ARGS, &m, &err), 0, "%s", err.msg);
+    cr_expect(m.msgs[1].tool_calls[0].arguments_is_json);
+    cr_expect_str_eq(m.msgs[1].tool_calls[0].arguments, "{\"b\": 1, \"a\": [1.5]}");
+    cr_expect(!m.msgs[2].tool_calls[0].arguments_is_json, "a string that is not an object stays a string");
+    sp_chat_opts o = sp_chat_opts_default();
+    o.date_string = "x";
+    char *s = sp_chat_render(&t, m.msgs, 2, &o, &err);
+    cr_assert(s, "%s", err.msg);
+    cr_expect(strstr(s, "{\"name\": \"f\", \"parameters\": {\"b\": 1, \"a\": [1.5]}}<|eot_id|>"), "%s", s);
+    free(s);
+    sp_chat_msgs_free(&m);
+    /* without the flag the string is kept, and Llama 3 prints it quoted */
+    cr_assert_eq(sp_chat_msgs_from_json(j, &m, &err), 0, "%s", err.msg);
+    s = sp_chat_render(&t, m.msgs, 2, &o, &err);
+    cr_expect(strstr(s, "\"parameters\": \"{\\\"b\\\":1,\\\"a\\\":[1.5]}\"}"), "%s", s);
+    free(s);
+    sp_chat_msgs_free(&m);
+    json_decref(j);
+    cr_assert_eq(sp_chat_by_name("qwen3", &t, &err), 0);
+    cr_expect(!sp_chat_quotes_string_arguments(&t));
+}

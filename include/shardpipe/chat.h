@@ -104,6 +104,12 @@ int sp_chat_from_gguf(const sp_gguf *g, const char *override, sp_chat_template *
 char *sp_chat_render(const sp_chat_template *t, const sp_chat_msg *msgs, int n,
                      const sp_chat_opts *o, sp_error *err);
 
+/* Whether the family prints tool-call arguments through `tojson` (Llama 3,
+ * Qwen2.5): an OpenAI argument string then appears JSON-quoted, as Jinja
+ * prints it; the model was trained on the object. A server may want to pass
+ * arguments as parsed JSON for these (chat_json.h: SP_CHAT_JSON_OBJECT_ARGS). */
+bool sp_chat_quotes_string_arguments(const sp_chat_template *t);
+
 /* Texts of the tokens that end an answer in this family ("<|eot_id|>",
  * "<|im_end|>", the eos text for [INST] templates, ...): writes at most
  * SP_CHAT_MAX_STOPS pointers (into static strings or t) and returns how many;

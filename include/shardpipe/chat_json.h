@@ -29,6 +29,13 @@ typedef struct sp_chat_msgs {
 /* Copies what it needs: messages may be freed after. Returns 0, or -1 with
  * err set (out is then empty; sp_chat_msgs_free is still safe). */
 int sp_chat_msgs_from_json(const json_t *messages, sp_chat_msgs *out, sp_error *err);
+
+/* Flags of sp_chat_msgs_from_json_ex. SP_CHAT_JSON_OBJECT_ARGS: an argument
+ * string that is a JSON object is taken as that object (what llama.cpp's
+ * server does for templates that want objects, see
+ * sp_chat_quotes_string_arguments); other strings stay strings. */
+enum { SP_CHAT_JSON_OBJECT_ARGS = 1u << 0 };
+int sp_chat_msgs_from_json_ex(const json_t *messages, unsigned flags, sp_chat_msgs *out, sp_error *err);
 void sp_chat_msgs_free(sp_chat_msgs *m);
 
 /* Template variables from a JSON object (e.g. a request's

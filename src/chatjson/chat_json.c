@@ -227,8 +227,8 @@ static int get_content(sp_chat_msgs *m, const json_t *v, const char *where, cons
     return 0;
 }
 
-static int get_tool_call(sp_chat_msgs *m, const json_t *c, const char *where, sp_chat_tool_call *out,
-                         sp_error *err)
+static int get_tool_call(sp_chat_msgs *m, const json_t *c, const char *where, unsigned flags,
+                         sp_chat_tool_call *out, sp_error *err)
 {
     if (!json_is_object(c)) return sp_errorf(err, "%s: expected an object", where);
     const json_t *f = json_object_get(c, "function");
@@ -243,13 +243,21 @@ static int get_tool_call(sp_chat_msgs *m, const json_t *c, const char *where, sp
     if (get_text(m, name, sub, &out->name, err)) return -1;
     snprintf(sub, sizeof sub, "%s.function.arguments", where);
     out->arguments_is_json = false;
+    json_t *parsed = NULL;
+    if ((flags & SP_CHAT_JSON_OBJECT_ARGS) && json_is_string(args)) {
+        parsed = json_loadb(json_string_value(args), json_string_length(args), 0, NULL);
+        if (json_is_object(parsed)) args = parsed;
+    }
     if (!args || json_is_string(args)) {
+        json_decref(parsed);
         if (!args) out->arguments = "";
         else if (get_text(m, args, sub, &out->arguments, err)) return -1;
         return 0;
     }
     out->arguments_is_json = true;
-    if (!(out->arguments = keep(m, sp_json_dumps_py(args))))
+    out->arguments = keep(m, sp_json_dumps_py(args));
+    json_decref(parsed);
+    if (!out->arguments)
         return sp_errorf(err, "%s: cannot serialize (out of memory or nested deeper than 512)", sub);
     return 0;
 }
@@ -264,7 +272,7 @@ void sp_chat_msgs_free(sp_chat_msgs *m)
     memset(m, 0, sizeof *m);
 }
 
-static int from_json(const json_t *arr, sp_chat_msgs *m, sp_error *err)
+static int from_json(const json_t *arr, unsigned flags, sp_chat_msgs *m, sp_error *err)
 {
     if (!json_is_array(arr)) return sp_errorf(err, "messages: expected an array of message objects");
     size_t n = json_array_size(arr), n_calls = 0;
@@ -304,7 +312,7 @@ static int from_json(const json_t *arr, sp_chat_msgs *m, sp_error *err)
             msg->tool_calls = &m->calls[call];
             for (size_t j = 0; j < json_array_size(tc); j++) {
                 snprintf(where, sizeof where, "messages[%zu].tool_calls[%zu]", i, j);
-                if (get_tool_call(m, json_array_get(tc, j), where, &m->calls[call++], err)) return -1;
+                if (get_tool_call(m, json_array_get(tc, j), where, flags, &m->calls[call++], err)) return -1;
                 msg->n_tool_calls++;
             }
         }
@@ -315,8 +323,13 @@ static int from_json(const json_t *arr, sp_chat_msgs *m, sp_error *err)
 
 int sp_chat_msgs_from_json(const json_t *messages, sp_chat_msgs *out, sp_error *err)
 {
+    return sp_chat_msgs_from_json_ex(messages, 0, out, err);
+}
+
+int sp_chat_msgs_from_json_ex(const json_t *messages, unsigned flags, sp_chat_msgs *out, sp_error *err)
+{
     memset(out, 0, sizeof *out);
-    if (from_json(messages, out, err)) {
+    if (from_json(messages, flags, out, err)) {
         sp_chat_msgs_free(out);
         return -1;
     }

@@ -246,6 +246,11 @@ char *sp_chat_render(const sp_chat_template *t, const sp_chat_msg *msgs, int n, 
     return b.p;
 }
 
+bool sp_chat_quotes_string_arguments(const sp_chat_template *t)
+{
+    return t && (t->family == SP_CHAT_LLAMA3 || t->family == SP_CHAT_QWEN25);
+}
+
 int sp_chat_stop_texts(const sp_chat_template *t, const char *out[SP_CHAT_MAX_STOPS])
 {
     if (!t || t->family <= SP_CHAT_NONE || t->family >= SP_CHAT_N_FAMILIES) return 0;
