@@ -44,6 +44,15 @@ check "bad JSON messages" fails_with 1 "bad.json: messages[0].content: expected 
 printf '[{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]' >"$tmp/sys.json"
 check "gemma refuses a system message" fails_with 1 "gemma chat template: system role not supported" "$bin" template -m "$s" --chat-template gemma --json "$tmp/sys.json"
 
+printf '[{"role": "user", "content": "a\xff\xfeb"}]' >"$tmp/inv.json"
+check "invalid UTF-8 in a JSON file" fails_with 1 "inv.json:1:31: unable to decode byte 0xff" "$bin" template -m "$s" --chat-template chatml --json "$tmp/inv.json"
+printf '[{"role": "user", "content": "a\\u0000b"}]' >"$tmp/nul.json"
+check "a NUL in a message" fails_with 1 "nul.json: messages[0].content contains a NUL character" "$bin" template -m "$s" --chat-template chatml --json "$tmp/nul.json"
+# 8 MiB of content renders whole (+ 50 bytes of ChatML around it)
+{ printf '[{"role": "user", "content": "'; head -c 8388608 /dev/zero | tr '\0' x; printf '"}]'; } >"$tmp/big.json"
+n=$("$bin" template -m "$s" --chat-template chatml --json "$tmp/big.json" 2>/dev/null | wc -c)
+[ "$n" -eq $((8388608 + 50)) ] || fail "8 MiB message: $n bytes rendered"
+
 # ---- generate --chat ----
 check "--system without --chat" fails_with 2 "--system and --chat-template go with --chat MESSAGE" "$bin" generate -m "$s" -p hi --system x
 check "-p and --chat together" fails_with 2 "one of -p PROMPT or --chat MESSAGE" "$bin" generate -m "$s" -p hi --chat hi
