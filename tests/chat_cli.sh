@@ -55,7 +55,7 @@ n=$("$bin" template -m "$s" --chat-template chatml --json "$tmp/big.json" 2>/dev
 
 # ---- generate --chat ----
 check "--system without --chat" fails_with 2 "--system and --chat-template go with --chat MESSAGE" "$bin" generate -m "$s" -p hi --system x
-check "-p and --chat together" fails_with 2 "one of -p PROMPT or --chat MESSAGE" "$bin" generate -m "$s" -p hi --chat hi
+check "-p and --chat together" fails_with 2 "one of -p PROMPT, --chat MESSAGE or --prompt-tokens IDS" "$bin" generate -m "$s" -p hi --chat hi
 check "--chat without a template" fails_with 1 "--chat-template NAME" "$bin" generate -m "$s" --chat hi
 # A chat prompt is the rendering tokenized (the leading <s> text as the BOS id):
 # greedy tokens equal those of -p with the same text.
