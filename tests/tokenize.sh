@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tokenize.sh - `shardpipe tokenize`: ids on one line, -v one line per token,
 # --no-bos / --special, against the shared references where present (the
-# lines of tok-llama3.jsonl / tok-qwen3.jsonl without JSON escapes), on a
+# every third line of tok-llama3.jsonl / tok-qwen3.jsonl without JSON escapes), on a
 # vocabulary `synth` writes otherwise, and its errors.
 # Usage: bash tokenize.sh SHARDPIPE SHARED_DIR SOURCE_DIR
 set -u
@@ -61,7 +61,9 @@ for v in llama3 qwen3; do
         continue
     fi
     n=0
-    # lines whose text has no JSON escape, so the shell can pass it as it is
+    # every third line whose text has no JSON escape, so the shell can pass
+    # it as it is (test_tokenizer_bpe checks every line; each run here
+    # loads the vocabulary again, 0.1 s)
     # fields split by \x1f: a tab separator would fold the empty text away
     while IFS=$'\x1f' read -r text ids add parse; do
         args=()
@@ -69,9 +71,9 @@ for v in llama3 qwen3; do
         [ "$parse" = true ] && args+=(--special)
         expect_out "$ids" "$bin" tokenize -m "$model" "${args[@]}" -- "$text"
         n=$((n + 1))
-    done < <(grep -v '\\' "$ref" | sed -nE 's/^\{"text": "(.*)", "tokens": \[(.*)\], "add_special": (true|false), "parse_special": (true|false)\}$/\1\x1f\2\x1f\3\x1f\4/p' |
+    done < <(grep -v '\\' "$ref" | awk 'NR % 3 == 1' | sed -nE 's/^\{"text": "(.*)", "tokens": \[(.*)\], "add_special": (true|false), "parse_special": (true|false)\}$/\1\x1f\2\x1f\3\x1f\4/p' |
              awk -F'\x1f' -v OFS='\x1f' '{ gsub(/, /, " ", $2); print }')
-    [ $n -ge 40 ] || fail "$v: only $n reference lines were read"
+    [ $n -ge 25 ] || fail "$v: only $n reference lines were read"
     echo "$v: $n reference lines checked"
 done
 # -v shows the text of each token (Llama 3: BOS, "Hello", " world")
