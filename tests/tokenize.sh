@@ -40,6 +40,10 @@ expect_out "1 1 259 331" "$bin" tokenize -m "$tmp/syn.gguf" --special "<s>h"
 # issue 21 item 2: more ids than bytes
 out=$("$bin" tokenize -m "$tmp/syn.gguf" $'\xff \xff \xff \xff ')
 [ "$(wc -w <<<"$out")" -eq 18 ] || fail "'\\xff \\xff \\xff \\xff ' gave '$out', expected 18 ids"
+# ... and generate takes that prompt whole (it used to allot strlen + 8 ids)
+"$bin" generate -m "$tmp/syn.gguf" -p $'\xff \xff \xff \xff ' -n 2 >"$tmp/gen.out" 2>"$tmp/gen.err" ||
+    fail "generate with the \\xff prompt exited $?: $(cat "$tmp/gen.err")"
+grep -q "prompt: 18 tokens" "$tmp/gen.err" || fail "generate did not take the 18 prompt ids: $(cat "$tmp/gen.err")"
 expect_out $'     1 -> \'\'\n   259 -> \' \'\n   331 -> \'h\'\n     4 -> \'\\x01\'' \
     "$bin" tokenize -m "$tmp/syn.gguf" -v $'h\x01'
 got=$("$bin" tokenize -m "$tmp/syn.gguf" -v "hi!")
