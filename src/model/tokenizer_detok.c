@@ -31,36 +31,6 @@ static void put(outbuf *o, const char *s, int n)
 
 #define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
 
-/* How many bytes starting at s[0] form a valid UTF-8 character: its length
- * when complete, 0 when it is a valid prefix that needs more bytes, -1 when
- * s[0] cannot start a character here. Follows the well-formed byte table of
- * the Unicode standard (no overlongs, surrogates or values above U+10FFFF). */
-static int utf8_check(const uint8_t *s, int n)
-{
-    uint8_t c = s[0];
-    int len;
-    uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c < 0x80) return 1;
-    if (c < 0xC2) return -1;
-    if (c < 0xE0) len = 2;
-    else if (c < 0xF0) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c < 0xF5) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else
-        return -1;
-    for (int i = 1; i < len; i++) {
-        if (i >= n) return 0;
-        uint8_t lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xBF;
-        if (s[i] < lo_i || s[i] > hi_i) return -1;
-    }
-    return len;
-}
-
 /* Emit the complete characters of d->pending + bytes, replacing invalid
  * bytes with U+FFFD, and keep a trailing incomplete character pending. */
 static void push_bytes(sp_detok *d, const char *bytes, int n, outbuf *o)
@@ -68,7 +38,7 @@ static void push_bytes(sp_detok *d, const char *bytes, int n, outbuf *o)
     for (int i = 0; i < n; i++) {
         d->pending[d->n_pending++] = bytes[i];
         while (d->n_pending > 0) {
-            int r = utf8_check((const uint8_t *)d->pending, d->n_pending);
+            int r = tok_utf8_check((const uint8_t *)d->pending, d->n_pending);
             if (r == 0) break; /* wait for the rest of the character */
             if (r < 0) {
                 put(o, REPLACEMENT, 3);

@@ -6,7 +6,7 @@
  *
  *   tokenizer.c          load (common keys), accessors, sp_tokenize: BOS,
  *                        special-token matching, fragments to the algorithm
- *   tokenizer_map.c      piece -> id hash map, id vector
+ *   tokenizer_map.c      piece -> id hash map, id vector, UTF-8 check
  *   tokenizer_merge.c    best-pair-first merging over a symbol list
  *   tokenizer_spm.c      SentencePiece "llama": scores, U+2581, byte fallback
  *   tokenizer_bpe.c      byte-level BPE "gpt2": merges, GPT-2 byte map
@@ -76,6 +76,11 @@ typedef struct tok_ids {
     int n, cap;
 } tok_ids;
 void tok_ids_push(tok_ids *o, int id);
+
+/* How many bytes starting at s[0] (n >= 1 available) form a valid UTF-8
+ * character: its length when complete, 0 when they are a valid prefix that
+ * needs more bytes, -1 when s[0] cannot start a character here. */
+int tok_utf8_check(const uint8_t *s, int n);
 
 /* ---- tokenizer_merge.c ---- */
 /* A symbol of the text being merged: bytes [start, start+len) of the text

@@ -1,5 +1,6 @@
-/* tokenizer_map.c - the tokenizer's piece -> id hash map (open addressing,
- * keyed by the bytes of the piece) and its growing id vector. */
+/* tokenizer_map.c - the tokenizer's small shared helpers: the piece -> id
+ * hash map (open addressing, keyed by the bytes of the piece), the growing
+ * id vector, and the UTF-8 well-formedness check. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,4 +66,34 @@ void tok_ids_push(tok_ids *o, int id)
         o->v = v;
     }
     o->v[o->n++] = id;
+}
+
+/* How many bytes starting at s[0] form a valid UTF-8 character: its length
+ * when complete, 0 when it is a valid prefix that needs more bytes, -1 when
+ * s[0] cannot start a character here. Follows the well-formed byte table of
+ * the Unicode standard (no overlongs, surrogates or values above U+10FFFF). */
+int tok_utf8_check(const uint8_t *s, int n)
+{
+    uint8_t c = s[0];
+    int len;
+    uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c < 0x80) return 1;
+    if (c < 0xC2) return -1;
+    if (c < 0xE0) len = 2;
+    else if (c < 0xF0) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c < 0xF5) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return -1;
+    for (int i = 1; i < len; i++) {
+        if (i >= n) return 0;
+        uint8_t lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xBF;
+        if (s[i] < lo_i || s[i] > hi_i) return -1;
+    }
+    return len;
 }
