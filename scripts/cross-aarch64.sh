@@ -240,4 +240,15 @@ for q in q8_0 q4_0; do
   check "arm64 $q: same $(wc -w <"$tmp/nq.tok") token ids as x86-64" cmp "$tmp/nq.tok" "$tmp/aq.tok"
   check "arm64 $q: logits bit-identical to x86-64" "$OUT/sp_logits_diff" "$tmp/nq.logits" "$tmp/aq.logits" "$qvocab"
 done
+
+# Byte-level BPE with the arm64 PCRE2 and utf8proc: the same ids and pieces.
+btext=$'Hello world! It\'s 12345 caf\xc3\xa9 e\xcc\x81 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\xa6\x99\n<|im_start|><think> \xff'
+for v in llama3 qwen3; do
+  bm=$shared/models/$v-tiny-Q4_K_M.gguf
+  if [ ! -r "$bm" ]; then skip "arm64 $v tokenize: $bm is missing"; continue; fi
+  "$NATIVE" tokenize -m "$bm" --special -v "$btext" >"$tmp/bn.txt"
+  arm tokenize -m "$bm" --special -v "$btext" >"$tmp/ba.txt"
+  check "arm64 tokenize ($v byte-level BPE): same $(wc -l <"$tmp/bn.txt") ids and pieces as x86-64" \
+    cmp "$tmp/bn.txt" "$tmp/ba.txt"
+done
 finish
