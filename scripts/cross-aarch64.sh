@@ -251,4 +251,26 @@ for v in llama3 qwen3; do
   check "arm64 tokenize ($v byte-level BPE): same $(wc -l <"$tmp/bn.txt") ids and pieces as x86-64" \
     cmp "$tmp/bn.txt" "$tmp/ba.txt"
 done
+
+# K-quant models (Q2_K..Q6_K mixed per tensor, 4 layers, 512 tokens): the
+# same logits on arm64 as on x86-64, and a mixed x86-64 + arm64 pipeline.
+for k in ktiny-Q4_K_M ktiny-Q2_K; do
+  km=$shared/models/$k.gguf
+  if [ ! -r "$km" ]; then skip "arm64 $k: $km is missing"; continue; fi
+  write_plan "$tmp/k1.yaml" "$km" 128 1 1 f32 "0:0:3"
+  write_plan "$tmp/k2.yaml" "$km" 128 1 1 f32 "0:0:1" "1:2:3"
+  kargs=(--prompt "Once upon a time, there was a little robot." -n 24 -q --ignore-eos)
+  mpirun_bounded 120 -n 1 "$NATIVE" run --plan "$tmp/k1.yaml" "${kargs[@]}" \
+    --tokens-out "$tmp/nk.tok" --logits-out "$tmp/nk.logits" </dev/null
+  check "arm64 run $k (qemu)" mpirun_bounded 600 -n 1 qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" \
+    run --plan "$tmp/k1.yaml" "${kargs[@]}" --tokens-out "$tmp/ak.tok" --logits-out "$tmp/ak.logits" </dev/null
+  check "arm64 $k: same token ids as x86-64" cmp "$tmp/nk.tok" "$tmp/ak.tok"
+  check "arm64 $k: logits bit-identical to x86-64" "$OUT/sp_logits_diff" "$tmp/nk.logits" "$tmp/ak.logits" 512
+  check "mixed x86-64 + arm64 pipeline, $k" mpirun_bounded 600 \
+    -n 1 "$NATIVE" run --plan "$tmp/k2.yaml" "${kargs[@]}" --tokens-out "$tmp/mk.tok" --logits-out "$tmp/mk.logits" \
+    : -n 1 qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" run --plan "$tmp/k2.yaml" "${kargs[@]}" \
+    --logits-out "$tmp/mk.logits" </dev/null
+  check "mixed pipeline $k: logits bit-identical to x86-64 alone" "$OUT/sp_logits_diff" "$tmp/nk.logits" \
+    "$tmp/mk.logits" 512
+done
 finish
