@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/matmul.h"
 #include "shardpipe/quant.h"
 #include "shardpipe/util.h"
 
@@ -187,4 +188,51 @@ Test(quant_k, every_level_has_the_scalar_bits)
             sp_simd_force(sp_simd_count() - 1);
         }
     free(w), free(x), free(a);
+}
+
+/* sp_matmul's dot path on K matrices (activations as Q8_K) against the
+ * sgemm path (the weights dequantized, f32 activations): the difference
+ * is Q8_K's rounding of the activations alone, at most half a step per
+ * value, d_a / 2 = amax / 254, times |w|; 1, 2 threads, n = 1..5 rows. */
+Test(quant_k, matmul_dot_path_is_the_dequantized_product)
+{
+    enum { ROWS = 40, COLS = 768, NMAX = 5 };
+    sp_rng rng;
+    sp_rng_seed(&rng, 8);
+    float *wf = malloc(sizeof(float) * ROWS * COLS), *x = malloc(sizeof(float) * NMAX * COLS);
+    float *yd = malloc(sizeof(float) * NMAX * ROWS), *ys = malloc(sizeof(float) * NMAX * ROWS);
+    uint8_t *wq = malloc(ROWS * (COLS / SP_QK_K) * 210);
+    for (int i = 0; i < ROWS * COLS; i++) wf[i] = sp_rng_normal(&rng);
+    random_acts(&rng, x, NMAX * COLS);
+    for (int k = 0; k < 5; k++) {
+        sp_matrix w = {.type = ktypes[k], .rows = ROWS, .cols = COLS, .data = wq,
+                       .row_bytes = (size_t)sp_dtype_row_bytes(ktypes[k], COLS)};
+        for (int r = 0; r < ROWS; r++) sp_quantize_row(ktypes[k], wf + r * COLS, wq + r * w.row_bytes, COLS);
+        for (int threads = 1; threads <= 2; threads++)
+            for (int n = 1; n <= NMAX; n += 2) {
+                sp_matmul_ctx ctx;
+                sp_matmul_init(&ctx, threads);
+                ctx.force = SP_PATH_DOT;
+                sp_matmul(&ctx, &w, x, n, yd);
+                ctx.force = SP_PATH_SGEMM;
+                sp_matmul(&ctx, &w, x, n, ys);
+                sp_matmul_free(&ctx);
+                float deq[COLS];
+                for (int r = 0; r < ROWS; r++) {
+                    sp_dequantize_row(ktypes[k], wq + r * w.row_bytes, deq, COLS);
+                    for (int i = 0; i < n; i++) {
+                        double bound = 1e-5;
+                        for (int b = 0; b < COLS / SP_QK_K; b++) {
+                            float amax = 0;
+                            for (int j = 0; j < SP_QK_K; j++) amax = fmaxf(amax, fabsf(x[i * COLS + b * SP_QK_K + j]));
+                            for (int j = 0; j < SP_QK_K; j++) bound += fabsf(deq[b * SP_QK_K + j]) * amax / 254.0 * 1.001;
+                        }
+                        cr_assert_leq(fabs(yd[i * ROWS + r] - ys[i * ROWS + r]), bound,
+                                      "%s row %d act %d (n %d, %d threads): dot %.6g, dequantized %.6g",
+                                      sp_dtype_name(ktypes[k]), r, i, n, threads, yd[i * ROWS + r], ys[i * ROWS + r]);
+                    }
+                }
+            }
+    }
+    free(wf), free(x), free(yd), free(ys), free(wq);
 }
