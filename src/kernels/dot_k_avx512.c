@@ -30,6 +30,7 @@ static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t 
         __m256i q8[8];
         sp_k_unpack_avx2(type, blk, q8);
         __m512i q[4], scv[4];
+#pragma GCC unroll 4
         for (int v = 0; v < 4; v++)
             q[v] = _mm512_inserti64x4(_mm512_castsi256_si512(q8[2 * v]), q8[2 * v + 1], 1);
         __m128i sc, mn;
@@ -37,6 +38,7 @@ static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t 
         sp_k_group_scales_x86(type, blk, &sc, &mn, &d, &dmin);
         const __m512i arr =
             _mm512_permutexvar_epi64(lanes, _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, by4))));
+#pragma GCC unroll 4
         for (int v = 0; v < 4; v++) scv[v] = _mm512_shuffle_epi8(arr, _mm512_set1_epi16((short)(0x0100 + 0x0202 * v)));
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc), m16 = _mm256_cvtepu8_epi16(mn);
         for (int i = 0; i < na; i++) {

@@ -27,8 +27,10 @@ static inline void sp_k_unpack_avx2(sp_dtype type, const void *block, __m256i q[
     switch (type) {
     case SP_DTYPE_Q2_K: {
         const sp_block_q2_K *b = block;
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * h));
+#pragma GCC unroll 4
             for (int j = 0; j < 4; j++) q[4 * h + j] = _mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m2);
         }
         break;
@@ -48,6 +50,7 @@ static inline void sp_k_unpack_avx2(sp_dtype type, const void *block, __m256i q[
     case SP_DTYPE_Q4_K:
     case SP_DTYPE_Q5_K: {
         const uint8_t *qs = type == SP_DTYPE_Q4_K ? ((const sp_block_q4_K *)block)->qs : ((const sp_block_q5_K *)block)->qs;
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
             q[2 * c] = _mm256_and_si256(v, m4);
@@ -66,6 +69,7 @@ static inline void sp_k_unpack_avx2(sp_dtype type, const void *block, __m256i q[
     default: {
         const sp_block_q6_K *b = block;
         const __m256i m30 = _mm256_set1_epi8(0x30);
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
             __m256i l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
