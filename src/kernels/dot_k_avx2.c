@@ -41,7 +41,7 @@ static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t 
     const int off_shift = sp_k_off(type) == 4 ? 2 : sp_k_off(type) == 32 ? 5 : 0; /* x off as a shift */
     const size_t bb = sp_k_block_bytes(type);
     const int64_t ahead = sp_prefetch_ahead;
-    float acc[SP_DOT_ROWS] = {0};
+    __m128 acc = _mm_setzero_ps();
     const uint8_t *blk = w;
     for (int64_t b = 0; b < n / SP_QK_K; b++, blk += bb) {
         sp_prefetch_group(blk, (int)bb, ahead);
@@ -49,7 +49,11 @@ static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t 
         sp_k_unpack_avx2(type, blk, q);
         kscales k;
         scales_of(type, blk, &k);
-        for (int i = 0; i < na; i++) {
+        __m256i s8[SP_DOT_ROWS], m8[SP_DOT_ROWS];
+#pragma GCC unroll 4
+        for (int i = 0; i < SP_DOT_ROWS; i++) {
+            s8[i] = m8[i] = _mm256_setzero_si256();
+            if (i >= na) continue;
             const sp_block_q8_K *ab = a + i * stride + b;
             __m256i s = _mm256_setzero_si256();
 #pragma GCC unroll 8
@@ -61,13 +65,14 @@ static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t 
             }
             const __m256i bs = _mm256_loadu_si256((const __m256i *)ab->bsums);
             if (off_shift) s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(bs, k.sc16), off_shift));
-            __m256i m = has_min ? _mm256_madd_epi16(bs, k.m16) : _mm256_setzero_si256();
-            int32_t S, M;
-            sp_k_hsum2(s, m, &S, &M);
-            acc[i] = sp_k_accumulate(acc[i], ab->d, k.d, k.dmin, has_min, S, M);
+            s8[i] = s;
+            if (has_min) m8[i] = _mm256_madd_epi16(bs, k.m16);
         }
+        acc = sp_k_finish4(acc, s8, m8, a, stride, b, na, k.d, k.dmin, has_min);
     }
-    for (int i = 0; i < na; i++) out[i] = acc[i];
+    float r[4];
+    _mm_storeu_ps(r, acc);
+    for (int i = 0; i < na; i++) out[i] = r[i];
 }
 
 SP_K_ROWS_TABLE(sp_rows_k_avx2, rows_k)

@@ -23,7 +23,7 @@ static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t 
     /* group g to int16 position g / 4 of 128-bit lane g % 4 */
     const __m128i by4 = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __m512i lanes = _mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3);
-    float acc[SP_DOT_ROWS] = {0};
+    __m128 acc = _mm_setzero_ps();
     const uint8_t *blk = w;
     for (int64_t b = 0; b < n / SP_QK_K; b++, blk += bb) {
         sp_prefetch_group(blk, (int)bb, ahead);
@@ -41,7 +41,11 @@ static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t 
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++) scv[v] = _mm512_shuffle_epi8(arr, _mm512_set1_epi16((short)(0x0100 + 0x0202 * v)));
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc), m16 = _mm256_cvtepu8_epi16(mn);
-        for (int i = 0; i < na; i++) {
+        __m256i s8[SP_DOT_ROWS], m8[SP_DOT_ROWS];
+#pragma GCC unroll 4
+        for (int i = 0; i < SP_DOT_ROWS; i++) {
+            s8[i] = m8[i] = _mm256_setzero_si256();
+            if (i >= na) continue;
             const sp_block_q8_K *ab = a + i * stride + b;
             __m512i s = _mm512_setzero_si512();
 #pragma GCC unroll 4
@@ -49,16 +53,16 @@ static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t 
                 __m512i p = _mm512_maddubs_epi16(q[v], _mm512_loadu_si512((const void *)(ab->qs + 64 * v)));
                 s = _mm512_dpwssd_epi32(s, p, scv[v]);
             }
-            __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+            s8[i] = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
             const __m256i bs = _mm256_loadu_si256((const __m256i *)ab->bsums);
-            if (off_shift) s8 = _mm256_sub_epi32(s8, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), off_shift));
-            __m256i m = has_min ? _mm256_madd_epi16(bs, m16) : _mm256_setzero_si256();
-            int32_t S, M;
-            sp_k_hsum2(s8, m, &S, &M);
-            acc[i] = sp_k_accumulate(acc[i], ab->d, d, dmin, has_min, S, M);
+            if (off_shift) s8[i] = _mm256_sub_epi32(s8[i], _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), off_shift));
+            if (has_min) m8[i] = _mm256_madd_epi16(bs, m16);
         }
+        acc = sp_k_finish4(acc, s8, m8, a, stride, b, na, d, dmin, has_min);
     }
-    for (int i = 0; i < na; i++) out[i] = acc[i];
+    float r[4];
+    _mm_storeu_ps(r, acc);
+    for (int i = 0; i < na; i++) out[i] = r[i];
 }
 
 SP_K_ROWS_TABLE(sp_rows_k_avx512, rows_k)

@@ -133,6 +133,7 @@ static inline void sp_k_group_scales_x86(sp_dtype type, const void *block, __m12
     }
 }
 
+
 /* S and M (lanes 0 and 1) of 8-lane int32 partial sums s and m. */
 static inline void sp_k_hsum2(__m256i s, __m256i m, int32_t *S, int32_t *M)
 {
@@ -141,6 +142,33 @@ static inline void sp_k_hsum2(__m256i s, __m256i m, int32_t *S, int32_t *M)
     u = _mm_hadd_epi32(u, u);
     *S = _mm_cvtsi128_si32(u);
     *M = _mm_extract_epi32(u, 1);
+}
+
+/* The end of a super-block for up to four activation rows at once: the
+ * 8-lane partial sums s[i] and m[i] of row i reduced to S_i and M_i (an
+ * exact integer tree), then lane i of acc takes row i's f32 steps of
+ * sp_k_accumulate - the same IEEE operations, unfused, four rows per
+ * instruction. Rows na..3 are zero and their lanes are not used. */
+static inline __m128 sp_k_finish4(__m128 acc, const __m256i s[4], const __m256i m[4], const sp_block_q8_K *a,
+                                  int64_t stride, int64_t b, int na, float d, float dmin, int has_min)
+{
+    if (na == 1) { /* decode: one row, the scalar steps (an array of four would stall store forwarding) */
+        int32_t S1, M1;
+        sp_k_hsum2(s[0], m[0], &S1, &M1);
+        float r = sp_k_accumulate(_mm_cvtss_f32(acc), a[b].d, d, dmin, has_min, S1, M1);
+        return _mm_set_ss(r);
+    }
+    const __m128 va = _mm_setr_ps(a[b].d, a[stride + b].d, na > 2 ? a[2 * stride + b].d : 0.0f,
+                                  na > 3 ? a[3 * stride + b].d : 0.0f);
+    __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    __m128i S = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(va, _mm_set1_ps(d)), _mm_cvtepi32_ps(S)));
+    if (has_min) {
+        t = _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]));
+        __m128i M = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        acc = _mm_sub_ps(acc, _mm_mul_ps(_mm_mul_ps(va, _mm_set1_ps(dmin)), _mm_cvtepi32_ps(M)));
+    }
+    return acc;
 }
 
 #endif
