@@ -6,6 +6,7 @@
 # figures mean.
 #   benchmarks/engine.sh                        # threads 1,2, 5 runs each
 #   THREADS=1,2,4 REPS=9 BUILD=build-x benchmarks/engine.sh
+#   TYPES="q4_k_m q6_k" benchmarks/engine.sh     # the K-quant models
 # Writes benchmarks/results/engine-<date>.json and prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ THREADS=${THREADS:-1,2}
 REPS=${REPS:-5}
 PROMPT=${PROMPT:-128}
 GEN=${GEN:-64}
+TYPES=${TYPES:-q8_0 q4_0}
 SHARED=${SP_SHARED:-../shared}
 OUT=benchmarks/out
 RESULTS=benchmarks/results
@@ -29,7 +31,7 @@ mkdir -p "$OUT" "$RESULTS"
 
 # The models (benchmarks/models.sh says which).
 . benchmarks/models.sh
-write_tinyllama_models "$SP" "$SHARED" "$OUT"
+write_tinyllama_models "$SP" "$SHARED" "$OUT" "$TYPES"
 
 stamp=$(date -u +%Y-%m-%dT%H%MZ)
 json=$RESULTS/engine-$stamp.json
@@ -37,7 +39,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 n=0
-for t in q8_0 q4_0; do
+for t in $TYPES; do
   for th in ${THREADS//,/ }; do
     n=$((n + 1))
     echo "engine.sh: $t, $th thread(s)" >&2
@@ -49,7 +51,7 @@ done
 # One JSON document: each process's own result (environment included).
 {
   printf '{\n"benchmark": "engine",\n"date": "%s",\n' "$stamp"
-  printf '"command": "THREADS=%s REPS=%s PROMPT=%s GEN=%s benchmarks/engine.sh",\n' "$THREADS" "$REPS" "$PROMPT" "$GEN"
+  printf '"command": "THREADS=%s REPS=%s PROMPT=%s GEN=%s TYPES=\\"%s\\" benchmarks/engine.sh",\n' "$THREADS" "$REPS" "$PROMPT" "$GEN" "$TYPES"
   printf '"results": [\n'
   for i in $(seq 1 "$n"); do
     cat "$tmp/$i.json"
