@@ -14,11 +14,6 @@ int sp_dtype_is_k(sp_dtype t)
     return t >= SP_DTYPE_Q2_K && t <= SP_DTYPE_Q6_K;
 }
 
-static size_t block_bytes(sp_dtype t)
-{
-    return sp_k_block_bytes(t);
-}
-
 void sp_k_unpack(sp_dtype type, const void *block, sp_k_unpacked *u)
 {
     memset(u, 0, sizeof *u);
@@ -102,24 +97,19 @@ void sp_k_unpack(sp_dtype type, const void *block, sp_k_unpacked *u)
     }
 }
 
-static int has_min(sp_dtype t)
-{
-    return sp_k_has_min(t);
-}
-
 /* ggml's arithmetic per value: (d * sc) * q, minus dmin * m where the type
  * has mins. */
 void sp_dequantize_row_k(sp_dtype type, const void *x, float *y, int64_t n)
 {
     const uint8_t *p = x;
     sp_k_unpacked u;
-    for (int64_t b = 0; b < n / SP_QK_K; b++, p += block_bytes(type), y += SP_QK_K) {
+    for (int64_t b = 0; b < n / SP_QK_K; b++, p += sp_k_block_bytes(type), y += SP_QK_K) {
         sp_k_unpack(type, p, &u);
         for (int g = 0; g < 16; g++) {
             float dl = u.d * (float)u.sc[g], ml = u.dmin * (float)u.m[g];
             for (int i = 16 * g; i < 16 * g + 16; i++) {
                 float v = dl * (float)((int)u.q[i] - u.off);
-                y[i] = has_min(type) ? v - ml : v;
+                y[i] = sp_k_has_min(type) ? v - ml : v;
             }
         }
     }
@@ -138,7 +128,7 @@ static int clampi(int v, int lo, int hi)
 static void pack_k(sp_dtype type, const uint8_t *q, const int *sc, const int *m, uint16_t d, uint16_t dmin,
                    void *out)
 {
-    memset(out, 0, block_bytes(type));
+    memset(out, 0, sp_k_block_bytes(type));
     switch (type) {
     case SP_DTYPE_Q2_K: {
         sp_block_q2_K *b = out;
@@ -223,7 +213,7 @@ static void quantize_block_k(sp_dtype type, const float *x, void *out)
     int sc[16] = {0}, m[16] = {0};
     uint8_t q[SP_QK_K];
     uint16_t dh = 0, dmh = 0;
-    if (has_min(type)) {
+    if (sp_k_has_min(type)) {
         /* w = s * q - mn with q in [0, qmax], mn >= 0 */
         const int qmax = type == SP_DTYPE_Q2_K ? 3 : type == SP_DTYPE_Q4_K ? 15 : 31;
         const int smax = type == SP_DTYPE_Q2_K ? 15 : 63;
@@ -283,7 +273,7 @@ static void quantize_block_k(sp_dtype type, const float *x, void *out)
 void sp_quantize_row_k(sp_dtype type, const float *x, void *y, int64_t n)
 {
     uint8_t *p = y;
-    for (int64_t b = 0; b < n / SP_QK_K; b++) quantize_block_k(type, x + b * SP_QK_K, p + b * block_bytes(type));
+    for (int64_t b = 0; b < n / SP_QK_K; b++) quantize_block_k(type, x + b * SP_QK_K, p + b * sp_k_block_bytes(type));
 }
 
 /* ---------------------------------------------------------------------------
@@ -316,7 +306,7 @@ float sp_vec_dot_k_q8_K_ref(sp_dtype type, int64_t n, const void *w, const sp_bl
     const uint8_t *p = w;
     float acc = 0.0f;
     sp_k_unpacked u;
-    for (int64_t b = 0; b < n / SP_QK_K; b++, p += block_bytes(type)) {
+    for (int64_t b = 0; b < n / SP_QK_K; b++, p += sp_k_block_bytes(type)) {
         sp_k_unpack(type, p, &u);
         int32_t s = 0, m = 0;
         for (int g = 0; g < 16; g++) {
@@ -325,7 +315,7 @@ float sp_vec_dot_k_q8_K_ref(sp_dtype type, int64_t n, const void *w, const sp_bl
             s += u.sc[g] * (isum - u.off * a[b].bsums[g]);
             m += u.m[g] * a[b].bsums[g];
         }
-        acc = sp_k_accumulate(acc, a[b].d, u.d, u.dmin, has_min(type), s, m);
+        acc = sp_k_accumulate(acc, a[b].d, u.d, u.dmin, sp_k_has_min(type), s, m);
     }
     return acc;
 }
