@@ -348,9 +348,9 @@ static void add_f32(sp_gguf_writer *w, const char *name, int cols, int rows, flo
 
 /* Writes a random F32 model of `arch` (dim 64, 4 heads of 32: q_dim 128;
  * 2 KV heads; tied output) with the tensors its features need, plus
- * rope_freqs.weight when freqs; returns its path. Weights are large enough
+ * rope_freqs.weight when freqs (1 .. 16, the 4th = freq3); returns its path. Weights are large enough
  * (+-0.3) that attention is far from uniform, so RoPE matters. */
-static const char *write_tiny(const char *arch, bool freqs)
+static const char *write_tiny(const char *arch, bool freqs, float freq3)
 {
     char key[128], name[96];
     sp_gguf_writer *w = sp_gguf_writer_new();
@@ -372,6 +372,7 @@ static const char *write_tiny(const char *arch, bool freqs)
     if (freqs) {
         float f[T_HD / 2];
         for (int i = 0; i < T_HD / 2; i++) f[i] = 1.0f + (float)i; /* 1 .. 16 */
+        f[3] = freq3;
         uint64_t ne[1] = {T_HD / 2};
         sp_gguf_add_tensor(w, "rope_freqs.weight", SP_DTYPE_F32, 1, ne, f);
     }
@@ -438,7 +439,7 @@ static float *run_split(const char *path, int cut, const int *toks, int n)
 
 static void check_tiny(const char *arch, bool freqs)
 {
-    const char *path = write_tiny(arch, freqs);
+    const char *path = write_tiny(arch, freqs, 4.0f);
     sp_error err = {{0}};
     sp_model *m = sp_model_open_full(path, &err);
     cr_assert(m, "%s", err.msg);
@@ -506,4 +507,14 @@ Test(arch, unsupported_arch_error)
         cr_expect(!strstr(err.msg, "'qwen3moe' ("), "qwen3moe must not be listed as running: %s", err.msg);
         if (k == 0) cr_expect(strstr(err.msg, "mixture-of-experts"), "%s", err.msg);
     }
+}
+
+Test(arch, bad_rope_freqs_refused)
+{
+    const char *path = write_tiny("llama", true, 0.0f);
+    sp_error err = {{0}};
+    sp_model *m = sp_model_open_full(path, &err);
+    cr_assert_null(m, "a zero frequency factor (a division by zero) must be refused");
+    cr_expect(strstr(err.msg, path) && strstr(err.msg, "rope_freqs.weight") && strstr(err.msg, "value 3"), "%s",
+              err.msg);
 }

@@ -47,7 +47,7 @@ typedef struct hparam {
     const char *why; /* where a default came from */
 } hparam;
 
-enum { HP_VOCAB, HP_DIM, HP_LAYERS, HP_HEADS, HP_KV_HEADS, HP_FFN, HP_CTX, HP_ROPE_DIM,
+enum { HP_VOCAB, HP_DIM, HP_LAYERS, HP_HEADS, HP_KV_HEADS, HP_KEY_LEN, HP_FFN, HP_CTX, HP_ROPE_DIM,
        HP_ROPE_BASE, HP_EPS, N_HP };
 
 typedef struct report {
@@ -114,6 +114,7 @@ static int read_hparams(const sp_gguf *g, report *r, sp_error *err)
         [HP_LAYERS] = {"block_count", false},
         [HP_HEADS] = {"attention.head_count", false},
         [HP_KV_HEADS] = {"attention.head_count_kv", false},
+        [HP_KEY_LEN] = {"attention.key_length", false},
         [HP_FFN] = {"feed_forward_length", false},
         [HP_CTX] = {"context_length", false},
         [HP_ROPE_DIM] = {"rope.dimension_count", false},
@@ -147,11 +148,15 @@ static int read_hparams(const sp_gguf *g, report *r, sp_error *err)
     if (hp[HP_KV_HEADS].state == HP_MISSING && hp[HP_HEADS].state == HP_PRESENT)
         hp[HP_KV_HEADS] = (hparam){hp[HP_KV_HEADS].key, false, hp[HP_HEADS].value, HP_DEFAULT,
                                    "default: head_count"};
-    if (hp[HP_ROPE_DIM].state == HP_MISSING && hp[HP_DIM].state == HP_PRESENT &&
+    /* the head size: key_length when present (Qwen3: not dim / heads) */
+    if (hp[HP_KEY_LEN].state == HP_MISSING && hp[HP_DIM].state == HP_PRESENT &&
         hp[HP_HEADS].state == HP_PRESENT && hp[HP_HEADS].value > 0)
-        hp[HP_ROPE_DIM] = (hparam){hp[HP_ROPE_DIM].key, false,
-                                   (double)((uint64_t)hp[HP_DIM].value / (uint64_t)hp[HP_HEADS].value),
-                                   HP_DEFAULT, "default: the head dimension"};
+        hp[HP_KEY_LEN] = (hparam){hp[HP_KEY_LEN].key, false,
+                                  (double)((uint64_t)hp[HP_DIM].value / (uint64_t)hp[HP_HEADS].value),
+                                  HP_DEFAULT, "default: embedding_length / head_count"};
+    if (hp[HP_ROPE_DIM].state == HP_MISSING && hp[HP_KEY_LEN].state != HP_MISSING)
+        hp[HP_ROPE_DIM] = (hparam){hp[HP_ROPE_DIM].key, false, hp[HP_KEY_LEN].value, HP_DEFAULT,
+                                   "default: the head dimension"};
     if (hp[HP_ROPE_BASE].state == HP_MISSING)
         hp[HP_ROPE_BASE] = (hparam){hp[HP_ROPE_BASE].key, true, 10000.0, HP_DEFAULT, "default"};
     if (hp[HP_EPS].state == HP_MISSING)

@@ -5,6 +5,7 @@
  * checked for presence, shape and dtype before the model is handed out. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,13 @@ sp_model *sp_model_open(const char *path, int first, int last, bool embed, bool 
     if (n && c->has_rope_freqs &&
         bind_vector(g, "rope_freqs.weight", c->rope_dim / 2, "RoPE frequency factors", &m->rope_freqs, err))
         goto fail;
+    for (int i = 0; m->rope_freqs && i < c->rope_dim / 2; i++)
+        if (!(m->rope_freqs[i] > 0.0f) || !isfinite(m->rope_freqs[i])) { /* they divide the frequencies */
+            sp_errorf(err, "%s: tensor 'rope_freqs.weight' value %d is %g; the RoPE frequency factors must be "
+                           "positive and finite (the file is damaged; convert the model again)",
+                      path, i, m->rope_freqs[i]);
+            goto fail;
+        }
     m->layers = sp_calloc(n ? n : 1, sizeof *m->layers);
     for (int l = first; l <= last; l++)
         if (bind_layer(g, c, l, &m->layers[l - first], err)) goto fail;
