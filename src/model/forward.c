@@ -80,8 +80,8 @@ sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, in
     if (max_rows < 1 || n_seq < 1)
         return sp_errorf(err, "micro-batch rows (%d) and sequences (%d) must be >= 1", max_rows, n_seq), NULL;
     if (ctx < 1 || ctx > c->ctx_train)
-        return sp_errorf(err, "%s: context %d must be in [1, %d] (the model's llama.context_length)",
-                         m->gguf->path, ctx, c->ctx_train), NULL;
+        return sp_errorf(err, "%s: context %d must be in [1, %d] (the model's %s.context_length)",
+                         m->gguf->path, ctx, c->ctx_train, c->arch), NULL;
     sp_engine *e = sp_calloc(1, sizeof *e);
     e->model = m;
     e->max_rows = max_rows;
