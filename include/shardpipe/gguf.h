@@ -178,6 +178,11 @@ void sp_gguf_add_kv_copy(sp_gguf_writer *w, const sp_gguf_kv *kv);
 /* Tensor: data (already in the given dtype's on-disk layout) is copied. */
 void sp_gguf_add_tensor(sp_gguf_writer *w, const char *name, sp_dtype type, uint32_t n_dims,
                         const uint64_t *ne, const void *data);
+/* As above without the copy: `data` (e.g. another file's mapping) must stay
+ * valid until the writer is freed; a shard of a 40 GB model is written
+ * without holding it in memory. */
+void sp_gguf_add_tensor_ref(sp_gguf_writer *w, const char *name, sp_dtype type, uint32_t n_dims,
+                            const uint64_t *ne, const void *data);
 /* Write a v3 file atomically (PATH.tmp then rename). */
 int sp_gguf_write(sp_gguf_writer *w, const char *path, sp_error *err);
 /* Raw variant for tests of hostile input: version number to put in the header. */

@@ -42,6 +42,8 @@ typedef struct sp_stage_plan {
     char host[64];
     int first, last;         /* layer range, inclusive */
     int threads;             /* kernel threads on this rank (default 1) */
+    char model_path[512];    /* the stage's own GGUF (a `shardpipe split` shard), resolved like
+                              * model.path; "" = the plan's model_path */
     uint64_t memory_budget;  /* bytes; 0 = none given */
     double predicted_ms;     /* compute per decode micro-batch predicted by `shardpipe plan`; 0 = none */
     sp_plan_loc loc;         /* of the stage's mapping */
@@ -73,6 +75,11 @@ int sp_plan_check_world(const sp_plan *plan, int world_size, sp_error *err);
  * reads the whole file) and fails if it differs. 0 when none is given. */
 int sp_plan_check_sha256(const sp_plan *plan, sp_error *err);
 
+/* The GGUF file stage `stage` opens: its own `model:` when the plan gives
+ * one (a shard written by `shardpipe split`), else the plan's model.path.
+ * run/serve pass it to sp_model_open for the rank's stage. */
+const char *sp_plan_stage_model(const sp_plan *plan, int stage);
+
 /* Index of the stage run by `rank`, or -1 (a coordinator-only rank 0). */
 int sp_plan_stage_of_rank(const sp_plan *plan, int rank);
 /* Largest number of rows in one micro-batch under this plan. */
@@ -92,5 +99,13 @@ sp_stage_memory sp_plan_stage_memory(const sp_plan *plan, int stage, const sp_gg
  * The model path is written as given in plan->model_path. */
 int sp_plan_write(const sp_plan *plan, const char *path, const char *header,
                   const char *const *stage_comments, sp_error *err);
+
+/* `shardpipe split` (split.c): checks the plan against its model, writes
+ * each stage's shard as DIR/stage-K.gguf (shardfile.h; DIR is created) and
+ * DIR/plan.yaml, the same plan with `model: stage-K.gguf` per stage and
+ * model.path written as `model_ref` (the original, relative to DIR).
+ * stage_bytes (may be NULL, else n_stages entries) gets each file's size. */
+int sp_plan_split(const sp_plan *plan, const char *dir, const char *model_ref, uint64_t *stage_bytes,
+                  sp_error *err);
 
 #endif

@@ -2,6 +2,7 @@
 #include "cli_util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +124,31 @@ int sp_cli_sampler_parse(const char *cmd, int which, const char *arg, sp_sampler
     case 6: return sp_cli_u64(cmd, opt, arg, &p->seed);
     default: return -1;
     }
+}
+
+/* Path of `target` relative to the folder of `from_file` (both made
+ * absolute); the absolute path when that fails. */
+void sp_cli_relative_path(const char *target, const char *from_file, char *out, size_t size)
+{
+    char t[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", from_file);
+    char *slash = strrchr(tmp, '/');
+    if (slash) *slash = '\0';
+    else snprintf(tmp, sizeof tmp, ".");
+    if (!realpath(target, t) || !realpath(tmp, dir)) {
+        snprintf(out, size, "%s", target);
+        return;
+    }
+    /* the longest common run of whole folders: dir is a prefix of t up to a '/' */
+    size_t common = 0;
+    for (size_t i = 0; t[i] && t[i] == dir[i]; i++)
+        if (t[i] == '/') common = i;
+    size_t dl = strlen(dir);
+    if (!strncmp(t, dir, dl) && t[dl] == '/') common = dl;
+    size_t len = 0;
+    out[0] = '\0';
+    /* one "../" for each folder of dir below the common part */
+    for (const char *p = dir + common; *p; p++)
+        if (*p == '/' && len + 4 < size) len += (size_t)snprintf(out + len, size - len, "../");
+    snprintf(out + len, size - len, "%s", t + common + 1);
 }

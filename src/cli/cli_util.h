@@ -44,4 +44,8 @@ int sp_cli_write_f32(FILE *f, const float *v, size_t n, const char *path, sp_err
 void sp_cli_sampler_options(struct option *opts, int base);
 int sp_cli_sampler_parse(const char *cmd, int which, const char *arg, sp_sampler_params *p);
 
+/* Path of `target` relative to the folder of `from_file` (as a plan writes
+ * its model.path); the path as given when either cannot be resolved. */
+void sp_cli_relative_path(const char *target, const char *from_file, char *out, size_t size);
+
 #endif

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "shardpipe/escape.h"
 #include "shardpipe/gguf.h"
+#include "shardpipe/shardfile.h"
 #include "shardpipe/model.h"
 
 /* Tensor types in column order: the common ones first, then every other
@@ -64,6 +65,7 @@ typedef struct report {
     /* whether shardpipe runs it: the model loader's verdict */
     bool runs;
     char why[1100], fix[1100];
+    char shard[300]; /* "" for a whole model, else what a `shardpipe split` shard holds */
 } report;
 
 static int usage(FILE *f, int code)
@@ -181,7 +183,21 @@ static void judge(const sp_gguf *g, report *r)
         return;
     }
     sp_error err = {{0}};
-    sp_model *m = sp_model_open_full(g->path, &err);
+    sp_shard_info sh;
+    sp_model *m = NULL;
+    if (sp_shard_info_read(g, &sh, &err) == 0) {
+        if (sh.is_shard) {
+            const sp_gguf_kv *src = sp_gguf_find(g, SP_SHARD_KEY_SOURCE);
+            int n = src && src->type == SP_GGUF_STRING && src->val.str.len < 200 ? (int)src->val.str.len : 0;
+            snprintf(r->shard, sizeof r->shard, "layers %d-%d%s%s of %.*s (written by shardpipe split)", sh.first,
+                     sh.last, sh.embed ? " + embedding" : "", sh.head ? " + head" : "", n,
+                     n ? src->val.str.ptr : "");
+            /* a shard runs as the layers it holds of the original */
+            m = sp_model_open(g->path, sh.first, sh.last, sh.embed, sh.head, &err);
+        } else {
+            m = sp_model_open_full(g->path, &err);
+        }
+    }
     if (m) {
         r->runs = true;
         sp_model_close(m);
@@ -334,6 +350,7 @@ static void print_text(const sp_gguf *g, const report *r)
         if (used[c]) printf(" %12" PRIu64, r->total.bytes[c]);
     printf(" %12" PRIu64 "  (%.2f MiB in %d tensors)\n", r->total.total,
            (double)r->total.total / (1024.0 * 1024.0), r->total.n_tensors);
+    if (r->shard[0]) printf("\nshard:         %s\n", r->shard);
     if (r->runs) printf("\nruns: yes\n");
     else printf("\nruns: no, because %s; fix: %s\n", r->why, r->fix);
 }

@@ -28,33 +28,6 @@ static void usage(FILE *f)
             "  --explain             print the table behind the plan and the simple splits it beats\n");
 }
 
-/* Path of `target` relative to the folder of `from_file` (both made
- * absolute); the absolute path when that fails. */
-static void relative_path(const char *target, const char *from_file, char *out, size_t size)
-{
-    char t[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", from_file);
-    char *slash = strrchr(tmp, '/');
-    if (slash) *slash = '\0';
-    else snprintf(tmp, sizeof tmp, ".");
-    if (!realpath(target, t) || !realpath(tmp, dir)) {
-        snprintf(out, size, "%s", target);
-        return;
-    }
-    /* the longest common run of whole folders: dir is a prefix of t up to a '/' */
-    size_t common = 0;
-    for (size_t i = 0; t[i] && t[i] == dir[i]; i++)
-        if (t[i] == '/') common = i;
-    size_t dl = strlen(dir);
-    if (!strncmp(t, dir, dl) && t[dl] == '/') common = dl;
-    size_t len = 0;
-    out[0] = '\0';
-    /* one "../" for each folder of dir below the common part */
-    for (const char *p = dir + common; *p; p++)
-        if (*p == '/' && len + 4 < size) len += (size_t)snprintf(out + len, size - len, "../");
-    snprintf(out + len, size - len, "%s", t + common + 1);
-}
-
 static void print_explain(const sp_problem *p, const sp_solution *s, const sp_cluster *cl, int K)
 {
     printf("\nboard        host         thr  RAM GB usable GB  ms/layer  head ms  (decode micro-batch of %d row%s)\n",
@@ -182,7 +155,7 @@ int cmd_plan(int argc, char **argv)
 
     static sp_plan plan;
     char model_rel[PATH_MAX];
-    relative_path(model, out ? out : "./plan.yaml", model_rel, sizeof model_rel);
+    sp_cli_relative_path(model, out ? out : "./plan.yaml", model_rel, sizeof model_rel);
     sp_planner_to_plan(&s, &cl, &o, model_rel, &plan);
     const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
     char *header = sp_planner_header(&s, &cl, &cfg, base, &o);

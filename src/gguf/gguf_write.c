@@ -36,6 +36,7 @@ typedef struct wtensor {
     uint64_t ne[SP_GGUF_MAX_DIMS];
     uint64_t nbytes;
     void *data;
+    bool borrowed; /* sp_gguf_add_tensor_ref: the caller's bytes, not freed here */
 } wtensor;
 
 struct sp_gguf_writer {
@@ -130,7 +131,7 @@ void sp_gguf_writer_free(sp_gguf_writer *w)
     }
     for (size_t i = 0; i < w->n_tensors; i++) {
         free(w->tensors[i].name);
-        free(w->tensors[i].data);
+        if (!w->tensors[i].borrowed) free(w->tensors[i].data);
     }
     free(w->kv);
     free(w->tensors);
@@ -220,8 +221,8 @@ void sp_gguf_add_kv_copy(sp_gguf_writer *w, const sp_gguf_kv *kv)
     free(key);
 }
 
-void sp_gguf_add_tensor(sp_gguf_writer *w, const char *name, sp_dtype type, uint32_t n_dims,
-                        const uint64_t *ne, const void *data)
+static void add_tensor(sp_gguf_writer *w, const char *name, sp_dtype type, uint32_t n_dims, const uint64_t *ne,
+                       const void *data, bool copy)
 {
     if (!sp_dtype_known(type)) { misuse(w, "unknown tensor type for tensor", name); return; }
     if (n_dims == 0 || n_dims > SP_GGUF_MAX_DIMS) { misuse(w, "n_dims must be 1..4 for tensor", name); return; }
@@ -236,8 +237,13 @@ void sp_gguf_add_tensor(sp_gguf_writer *w, const char *name, sp_dtype type, uint
     for (uint32_t d = 0; d < SP_GGUF_MAX_DIMS; d++) t.ne[d] = d < n_dims ? ne[d] : 1;
     for (uint32_t d = 1; d < n_dims; d++) rows *= ne[d];
     t.nbytes = sp_dtype_row_bytes(type, ne[0]) * rows;
-    t.data = sp_alloc((size_t)t.nbytes);
-    memcpy(t.data, data, (size_t)t.nbytes);
+    if (copy) {
+        t.data = sp_alloc((size_t)t.nbytes);
+        memcpy(t.data, data, (size_t)t.nbytes);
+    } else {
+        t.data = (void *)data;
+        t.borrowed = true;
+    }
     if (w->n_tensors == w->cap_tensors) {
         w->cap_tensors = w->cap_tensors ? 2 * w->cap_tensors : 16;
         wtensor *ts = realloc(w->tensors, w->cap_tensors * sizeof *ts);
@@ -245,6 +251,18 @@ void sp_gguf_add_tensor(sp_gguf_writer *w, const char *name, sp_dtype type, uint
         w->tensors = ts;
     }
     w->tensors[w->n_tensors++] = t;
+}
+
+void sp_gguf_add_tensor(sp_gguf_writer *w, const char *name, sp_dtype type, uint32_t n_dims,
+                        const uint64_t *ne, const void *data)
+{
+    add_tensor(w, name, type, n_dims, ne, data, true);
+}
+
+void sp_gguf_add_tensor_ref(sp_gguf_writer *w, const char *name, sp_dtype type, uint32_t n_dims,
+                            const uint64_t *ne, const void *data)
+{
+    add_tensor(w, name, type, n_dims, ne, data, false);
 }
 
 /* The alignment the file will use: general.alignment if set, else 32. */

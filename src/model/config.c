@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "shardpipe/model.h"
+#include "shardpipe/shardfile.h"
 
 /* Read "<arch>.<suffix>" as u32, with a default when def >= 0. */
 static int arch_u32(const sp_gguf *g, const char *arch, const char *suffix, long def, int *out,
@@ -40,8 +41,22 @@ static int arch_f32(const sp_gguf *g, const char *arch, const char *suffix, floa
 static int bound_by_index(const sp_gguf *g, const sp_config *c, sp_error *err)
 {
     char name[64];
+    /* a shard (shardpipe split) holds layers [first, last] of the original,
+     * whose block_count it keeps: its index bounds its own range instead */
+    sp_shard_info sh;
+    if (sp_shard_info_read(g, &sh, err)) return -1;
+    if (sh.is_shard) {
+        snprintf(name, sizeof name, "blk.%d.attn_norm.weight", sh.last);
+        if (sh.last >= c->n_layers || (uint64_t)(sh.last - sh.first + 1) > g->n_tensors ||
+            (sh.last >= sh.first && !sp_gguf_find_tensor(g, name)))
+            return sp_errorf(err, "%s: shard of layers %d-%d of a %d-layer model but its tensor index (%llu "
+                                  "tensors) has no '%s'; the file is corrupt: write it again with `shardpipe split`",
+                             g->path, sh.first, sh.last, c->n_layers, (unsigned long long)g->n_tensors, name);
+    }
     snprintf(name, sizeof name, "blk.%d.attn_norm.weight", c->n_layers - 1);
-    if ((uint64_t)c->n_layers > g->n_tensors || !sp_gguf_find_tensor(g, name))
+    if (sh.is_shard) {
+        /* checked above */
+    } else if ((uint64_t)c->n_layers > g->n_tensors || !sp_gguf_find_tensor(g, name))
         return sp_errorf(err, "%s: %s.block_count is %d but the file's tensor index (%llu tensors) has no "
                               "'%s'; the header is corrupt or the file is cut short",
                          g->path, c->arch, c->n_layers, (unsigned long long)g->n_tensors, name);
@@ -163,6 +178,16 @@ int sp_config_read(const sp_gguf *g, sp_config *c, sp_error *err)
                          g->path, A, c->rope_base, c->norm_eps);
 
     const sp_gguf_tensor *emb = sp_gguf_find_tensor(g, "token_embd.weight");
+    /* a shard without the embedding (shardpipe split) says what the
+     * original's index held */
+    sp_shard_info sh;
+    if (sp_shard_info_read(g, &sh, err)) return -1;
+    if (!emb && sh.is_shard) {
+        c->n_vocab = sh.n_vocab;
+        c->tied_output = sh.tied_output;
+        c->has_rope_freqs = sp_gguf_find_tensor(g, "rope_freqs.weight") != NULL;
+        return bound_by_index(g, c, err);
+    }
     if (!emb)
         return sp_errorf(err, "%s: tensor 'token_embd.weight' is missing; every %s model needs the token "
                               "embedding", g->path, A);
@@ -177,7 +202,7 @@ int sp_config_read(const sp_gguf *g, sp_config *c, sp_error *err)
     if ((int)vocab_kv != c->n_vocab)
         return sp_errorf(err, "%s: %s is %u but token_embd.weight has %d rows", g->path, key, vocab_kv,
                          c->n_vocab);
-    c->tied_output = sp_gguf_find_tensor(g, "output.weight") == NULL;
+    c->tied_output = sh.is_shard ? sh.tied_output : sp_gguf_find_tensor(g, "output.weight") == NULL;
     c->has_rope_freqs = sp_gguf_find_tensor(g, "rope_freqs.weight") != NULL;
     return bound_by_index(g, c, err);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "shardpipe/model.h"
+#include "shardpipe/shardfile.h"
 #include "shardpipe/util.h"
 
 static int bind_matrix(const sp_gguf *g, const char *name, int cols, int rows, sp_matrix *out, sp_error *err)
@@ -88,17 +89,31 @@ sp_model *sp_model_open(const char *path, int first, int last, bool embed, bool 
                   c->n_layers - 1);
         goto fail;
     }
+    /* a shard file (shardpipe split) runs only what it holds */
+    sp_shard_info sh;
+    if (sp_shard_info_read(g, &sh, err)) goto fail;
+    if (sh.is_shard && ((last >= first && (first < sh.first || last > sh.last)) || (embed && !sh.embed) ||
+                        (head && !sh.head))) {
+        sp_errorf(err, "%s is a shard of layers %d-%d%s%s (shardpipe split) and cannot run layers %d-%d%s%s; "
+                       "use the plan written with the shards, or the original model",
+                  path, sh.first, sh.last, sh.embed ? " with the embedding" : "", sh.head ? " with the head" : "",
+                  first, last, embed ? " with the embedding" : "", head ? " with the head" : "");
+        goto fail;
+    }
     m->first = first;
     m->last = last;
     m->has_embed = embed;
     m->has_head = head;
-    if (embed || head) {
-        /* the embedding is [dim, n_vocab] of any dtype; rows are dequantized on use */
+    bool tied = !sp_gguf_find_tensor(g, "output.weight");
+    if (embed || (head && tied)) {
+        /* the embedding is [dim, n_vocab] of any dtype; rows are dequantized
+         * on use. A head with its own output matrix does not need it (a
+         * last-stage shard file does not hold it). */
         if (bind_matrix(g, "token_embd.weight", c->dim, c->n_vocab, &m->tok_embd, err)) goto fail;
     }
     if (head) {
         if (bind_norm(g, "output_norm.weight", c->dim, &m->out_norm, err)) goto fail;
-        if (sp_gguf_find_tensor(g, "output.weight")) {
+        if (!tied) {
             if (bind_matrix(g, "output.weight", c->dim, c->n_vocab, &m->output, err)) goto fail;
         } else {
             m->output = m->tok_embd; /* tied embeddings */

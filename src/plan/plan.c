@@ -36,7 +36,8 @@ const char *sp_wire_name(sp_wire_type w)
 static const char *const top_keys[] = {"model", "context", "batching", "wire", "predicted_tok_s", "stages", NULL};
 static const char *const model_keys[] = {"path", "sha256", NULL};
 static const char *const batching_keys[] = {"sequences", "micro_batches", "prefill_chunk", NULL};
-static const char *const stage_keys[] = {"rank", "host", "layers", "threads", "memory", "predicted_ms", NULL};
+static const char *const stage_keys[] = {"rank",   "host",         "layers", "threads",
+                                         "memory", "predicted_ms", "model",  NULL};
 static const char *const wire_names[] = {"f32", "f16", "q8_0", NULL};
 
 /* Byte-size suffixes of `memory`: decimal (KB = 1000) and binary (KiB = 1024). */
@@ -267,6 +268,18 @@ static int parse_size(const char *s, uint64_t *out)
 
 /* ---- schema ---- */
 
+/* Relative model paths are taken from the plan file's folder. */
+static int resolve_path(loader *ld, yaml_node_t *v, const char *key, const char *p, char *out, size_t size)
+{
+    const char *slash = strrchr(ld->path, '/');
+    int n;
+    if (p[0] == '/' || !slash) n = snprintf(out, size, "%s", p);
+    else n = snprintf(out, size, "%.*s/%s", (int)(slash - ld->path), ld->path, p);
+    if (n < 0 || (size_t)n >= size)
+        return fail(ld, v, "%s is longer than %zu characters once resolved; use a shorter path", key, size - 1);
+    return 0;
+}
+
 static int load_model(loader *ld, yaml_node_t *m, sp_plan *plan)
 {
     char buf[80];
@@ -279,16 +292,7 @@ static int load_model(loader *ld, yaml_node_t *m, sp_plan *plan)
     const char *p;
     if (get_str(ld, path, "model.path", "give the GGUF file, relative to this plan's folder or absolute", &p))
         return -1;
-    /* relative model paths are taken from the plan file's folder */
-    const char *slash = strrchr(ld->path, '/');
-    int n;
-    if (p[0] == '/' || !slash)
-        n = snprintf(plan->model_path, sizeof plan->model_path, "%s", p);
-    else
-        n = snprintf(plan->model_path, sizeof plan->model_path, "%.*s/%s", (int)(slash - ld->path), ld->path, p);
-    if (n < 0 || (size_t)n >= sizeof plan->model_path)
-        return fail(ld, path, "model.path is longer than %zu characters once resolved; use a shorter path",
-                    sizeof plan->model_path - 1);
+    if (resolve_path(ld, path, "model.path", p, plan->model_path, sizeof plan->model_path)) return -1;
 
     yaml_node_t *sha = lookup(ld, m, "sha256");
     if (sha) {
@@ -413,6 +417,14 @@ static int load_stage(loader *ld, yaml_node_t *s, sp_stage_plan *st, int index)
             return fail(ld, v, "memory must be a size, got %s; %s", describe(v, buf, sizeof buf), units);
         if (parse_size(scalar(v), &st->memory_budget))
             return fail(ld, v, "memory '%.40s' is not a size; %s", scalar(v), units);
+    }
+
+    if ((v = lookup(ld, s, "model"))) {
+        const char *p;
+        if (get_str(ld, v, "model", "give this stage's GGUF shard (shardpipe split), relative to this plan's "
+                                    "folder or absolute", &p) ||
+            resolve_path(ld, v, "the stage's model", p, st->model_path, sizeof st->model_path))
+            return -1;
     }
 
     if ((v = lookup(ld, s, "predicted_ms")) &&
@@ -625,7 +637,19 @@ int sp_plan_write(const sp_plan *plan, const char *path, const char *header, con
             fprintf(f, "    memory: %s\n", size);
         }
         if (st->predicted_ms > 0) fprintf(f, "    predicted_ms: %.3f\n", st->predicted_ms);
+        if (st->model_path[0]) {
+            fputs("    model: ", f);
+            write_scalar(f, st->model_path);
+            fputc('\n', f);
+        }
     }
 
     return sp_atomic_commit(&out, true, err);
+}
+
+const char *sp_plan_stage_model(const sp_plan *plan, int stage)
+{
+    if (stage >= 0 && stage < plan->n_stages && plan->stages[stage].model_path[0])
+        return plan->stages[stage].model_path;
+    return plan->model_path;
 }
