@@ -43,7 +43,21 @@ check "plan on a 2-board cluster" quiet "$bin" plan --model "$tmp/m.gguf" --clus
     --context 64 --prefill-chunk 8 -o "$tmp/run.yaml"
 check "the plan uses both boards (neither holds the model alone)" grep -q "rank: 1" "$tmp/run.yaml"
 check "the plan carries its predicted tok/s" grep -Eq "^predicted_tok_s: [0-9]+[.][0-9]+" "$tmp/run.yaml"
-mpirun_bounded 120 -n 2 "$bin" run --plan "$tmp/run.yaml" --prompt "a b c" -n 6 --ignore-eos >/dev/null 2>"$tmp/run.err"
+# the host file beside the plan, in rank order, and the command that uses it
+check "plan writes the hydra host file beside the plan" test -s "$tmp/run.hosts"
+check "one host:1 line per rank, in rank order" \
+    test "$(cat "$tmp/run.hosts")" = "$(grep -A1 -- '- rank:' "$tmp/run.yaml" | sed -n 's/^ *host: //p' | sed 's/$/:1/')"
+check "plan prints the exact mpiexec line" grep -qF "mpiexec -f $tmp/run.hosts -n 2 shardpipe run --plan $tmp/run.yaml" \
+    "$tmp/last.out"
+check "the cluster names its hosts: no note about host:" bash -c "! grep -q 'gives no .host:' '$tmp/last.out'"
+sed 's/host: localhost, //' "$tmp/pair.yaml" >"$tmp/nohost.yaml"
+check "plan on a cluster without host names" quiet "$bin" plan --model "$tmp/m.gguf" --cluster "$tmp/nohost.yaml" \
+    --sequences 2 --context 64 --prefill-chunk 8 -o "$tmp/nohost-plan.yaml"
+check "says how to name the hosts" grep -q "gives no .host:. for a, b, so the host file uses the board names" \
+    "$tmp/last.out"
+check "and the host file has the board names" test "$(cat "$tmp/nohost-plan.hosts")" = "$(printf 'a:1\nb:1')"
+mpirun_bounded 120 -f "$tmp/run.hosts" -n 2 "$bin" run --plan "$tmp/run.yaml" --prompt "a b c" -n 6 --ignore-eos \
+    >/dev/null 2>"$tmp/run.err"
 check "run prints measured against predicted" grep -q "measured against the plan.s prediction" "$tmp/run.err"
 check "over decode micro-batches" grep -Eq "^1 +1 +[1-9][0-9]* +[0-9.]+ ms" "$tmp/run.err"
 check "and steady decode against the plan's tok/s" \

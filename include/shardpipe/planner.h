@@ -139,6 +139,13 @@ int sp_search(const sp_problem *p, sp_objective obj, sp_solution *best, sp_error
  * predicted compute per micro-batch. */
 void sp_planner_to_plan(const sp_solution *s, const sp_cluster *cl, const sp_cost_options *o, const char *model_path,
                         sp_plan *plan);
+/* The hydra host file of a plan, in rank order: line r is `HOST:1`, the
+ * host of the stage rank r runs, so `mpiexec -f FILE -n N` puts each rank
+ * on its board (hydra fills a host file's slots in order). Written
+ * atomically. hosts_path: PLAN.yaml -> PLAN.hosts (else PLAN + ".hosts"). */
+int sp_planner_write_hosts(const sp_plan *plan, const char *path, sp_error *err);
+void sp_planner_hosts_path(const char *plan_path, char *out, size_t size);
+
 /* Comments for sp_plan_write (malloc'ed text): the header, and one per
  * stage with its layers, predicted times and memory against the board's. */
 char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_config *cfg, const char *model_name,

@@ -112,6 +112,7 @@ typedef struct sp_link {
 typedef struct sp_board {
     char name[64];
     char host[64];
+    bool host_given;        /* `host:` in the cluster file (else the name) */
     int threads;            /* kernel threads the stage will use */
     uint64_t memory;        /* usable bytes for shardpipe (RAM minus the reserve, or as given) */
     bool memory_given;

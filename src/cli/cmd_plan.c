@@ -66,6 +66,36 @@ static void print_explain(const sp_problem *p, const sp_solution *s, const sp_cl
     }
 }
 
+/* The hydra host file beside the plan and the exact command that runs it;
+ * says how to name the boards when the cluster file gives no host. */
+static int write_hosts(const sp_plan *plan, const sp_cluster *cl, const char *out, const char *cluster_path,
+                       sp_error *err)
+{
+    char hosts[PATH_MAX];
+    sp_planner_hosts_path(out, hosts, sizeof hosts);
+    if (sp_planner_write_hosts(plan, hosts, err)) return -1;
+    printf("wrote %s (hydra host file: one line per rank, in the plan's order)\n", hosts);
+    int n_ranks = 0;
+    for (int i = 0; i < plan->n_stages; i++)
+        if (plan->stages[i].rank + 1 > n_ranks) n_ranks = plan->stages[i].rank + 1;
+    printf("run it with:\n  mpiexec -f %s -n %d shardpipe run --plan %s --prompt \"Hello\" -n 128\n", hosts,
+           n_ranks, out);
+    char unnamed[512] = "";
+    size_t len = 0;
+    for (int i = 0; i < plan->n_stages; i++)
+        for (int b = 0; b < cl->n_boards; b++)
+            if (!cl->boards[b].host_given && !strcmp(cl->boards[b].host, plan->stages[i].host) &&
+                len + 70 < sizeof unnamed)
+                len += (size_t)snprintf(unnamed + len, sizeof unnamed - len, "%s%s", len ? ", " : "",
+                                        cl->boards[b].name);
+    if (len)
+        printf("note: %s gives no `host:` for %s, so the host file uses the board name%s; if that is not the "
+               "name ssh reaches the board by, add `host: NAME` (or its address) under the board in %s "
+               "(docs/profile-format.md) and plan again\n",
+               cluster_path, unnamed, strchr(unnamed, ',') ? "s" : "", cluster_path);
+    return 0;
+}
+
 static int parse_objective(const char *s, sp_objective *o)
 {
     if (!strcmp(s, "throughput")) *o = SP_OBJ_THROUGHPUT;
@@ -178,6 +208,7 @@ int cmd_plan(int argc, char **argv)
             rc = 1;
         }
         if (!rc) printf("wrote %s\n", out);
+        if (!rc && write_hosts(&plan, &cl, out, cluster_path, &err)) rc = 1;
     }
     free(header);
     for (int i = 0; i < s.n_stages; i++) free(comments[i]);

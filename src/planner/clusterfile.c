@@ -71,6 +71,7 @@ static int load_board(yamldoc *d, yaml_node_t *n, int index, sp_cluster *c)
         return yd_fail(d, v, "board name '%s' is used twice; give each board its own name", b->name);
     memcpy(b->host, b->name, sizeof b->host); /* the host defaults to the name */
     if ((v = yd_get(d, n, "host")) && yd_word(d, v, "host", b->host, sizeof b->host)) return -1;
+    b->host_given = v != NULL;
 
     yaml_node_t *pn = yd_need(d, n, "profile", what, "add `profile: ../boards/NAME.yaml` or an inline profile");
     if (!pn) return -1;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/planner.h"
 #include "shardpipe/util.h"
 
@@ -32,6 +33,32 @@ void sp_planner_to_plan(const sp_solution *s, const sp_cluster *cl, const sp_cos
         st->memory_budget = b->memory;
         st->predicted_ms = s->stage_s[i] * 1e3;
     }
+}
+
+void sp_planner_hosts_path(const char *plan_path, char *out, size_t size)
+{
+    size_t n = strlen(plan_path);
+    const char *dot = strrchr(plan_path, '.'), *slash = strrchr(plan_path, '/');
+    if (dot && (!slash || dot > slash) && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml")))
+        n = (size_t)(dot - plan_path);
+    snprintf(out, size, "%.*s.hosts", (int)n, plan_path);
+}
+
+int sp_planner_write_hosts(const sp_plan *plan, const char *path, sp_error *err)
+{
+    int n_ranks = 0;
+    for (int i = 0; i < plan->n_stages; i++)
+        if (plan->stages[i].rank + 1 > n_ranks) n_ranks = plan->stages[i].rank + 1;
+    sp_atomic_file a;
+    if (sp_atomic_open(&a, path, "the host file", err)) return -1;
+    bool ok = true;
+    for (int r = 0; r < n_ranks; r++) {
+        int s = sp_plan_stage_of_rank(plan, r);
+        /* a coordinator-only rank 0 runs beside stage 0 */
+        const char *host = plan->stages[s >= 0 ? s : 0].host;
+        ok &= fprintf(a.f, "%s:1\n", host) > 0;
+    }
+    return sp_atomic_commit(&a, ok, err);
 }
 
 /* A growing text buffer. */
