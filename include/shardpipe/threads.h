@@ -12,6 +12,26 @@
  * engine would. */
 #define SP_MAX_THREADS 256
 
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Kernel threads a rank uses when not told: the CPUs in this process's
+ * affinity mask (sched_getaffinity: what taskset, cgroups' cpusets and
+ * mpiexec's binding leave it), at least 1 and at most SP_MAX_THREADS. */
+int sp_default_threads(void);
+/* CPUs online on this host (sysconf), whatever the affinity mask. */
+int sp_host_cores(void);
+
+/* Oversubscription on one host: the ranks placed there (their kernel
+ * threads in threads[0..n_ranks-1]) together run more threads than the host
+ * has cores, so they take turns on the cores and every stage of the
+ * pipeline waits for the slowest. Returns true and a one-line warning in
+ * msg (naming the host, the sum and the cores, and what to change) when
+ * sum(threads) > cores; false and msg "" otherwise. For run/serve, after
+ * each rank has reported its host and threads. */
+bool sp_threads_oversubscribed(const char *host, int n_ranks, const int *threads, int cores, char *msg,
+                               size_t size);
+
 typedef struct sp_pool sp_pool;
 typedef void (*sp_pool_fn)(void *arg, int ith, int nth);
 

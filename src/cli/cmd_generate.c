@@ -38,18 +38,19 @@ static void usage(FILE *f)
             "                         then one per generated token fed back (the last one is not)\n"
             "  -n, --tokens N         tokens to generate (default 64; stops early at EOS)\n"
             "      --ctx N            context positions (default: prompt + N, at most the model's)\n"
-            "      --threads N        kernel threads (default 1)\n"
+            "      --threads N        kernel threads (default: the CPUs this process may use, %d here)\n"
             "      --chunk N          prompt tokens per prefill micro-batch (default 64)\n"
             "      --ignore-eos       keep generating past end-of-generation tokens (EOS, EOT)\n"
             "      --tokens-out FILE  also write the generated token ids, one per line\n"
-            SP_SAMPLER_USAGE);
+            SP_SAMPLER_USAGE,
+            sp_default_threads());
 }
 
 int cmd_generate(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = NULL, *tokens_out = NULL, *prompt_ids = NULL, *logits_out = NULL;
     const char *chat_msg = NULL, *chat_system = NULL, *chat_tmpl = NULL;
-    int n_gen = 64, ctx = 0, threads = 1, chunk = 64, ignore_eos = 0;
+    int n_gen = 64, ctx = 0, threads = sp_default_threads(), chunk = 64, ignore_eos = 0;
     sp_sampler_params sp = sp_sampler_defaults();
     enum { O_CTX = 256, O_THREADS, O_CHUNK, O_IGNORE_EOS, O_TOKENS_OUT, O_PROMPT_IDS, O_LOGITS_OUT, O_CHAT, O_SYSTEM,
            O_CHAT_TEMPLATE, O_SAMPLER_BASE };
