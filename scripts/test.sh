@@ -4,6 +4,7 @@
 # need them skip with a message where they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-test-deps.sh
 scripts/setup.sh
 cd "${BUILD_DIR:-build}"
 rc=0
