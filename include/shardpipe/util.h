@@ -13,6 +13,9 @@ double sp_now(void);
 uint64_t sp_peak_rss_bytes(void);
 /* Current resident set size in bytes (VmRSS), 0 if unknown. */
 uint64_t sp_rss_bytes(void);
+/* A /proc/meminfo field ("MemTotal", "MemAvailable") in bytes; 0 when it
+ * cannot be read. */
+uint64_t sp_meminfo_bytes(const char *key);
 
 /* malloc/calloc that abort with a message on failure (out of memory is not a
  * recoverable input error); aligned to 64 bytes. Free with free(). */

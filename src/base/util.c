@@ -125,3 +125,19 @@ float sp_rng_normal(sp_rng *rng)
     if (u1 < 1e-7f) u1 = 1e-7f;
     return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
 }
+
+uint64_t sp_meminfo_bytes(const char *key)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long v = 0;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, kl) && line[kl] == ':') {
+            sscanf(line + kl + 1, "%llu", &v); /* kB */
+            break;
+        }
+    fclose(f);
+    return (uint64_t)v * 1024;
+}

@@ -54,22 +54,6 @@ static bool cpuinfo(const char *key, char *out, size_t size)
     return found;
 }
 
-static uint64_t meminfo_kb(const char *key)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long v = 0;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, kl) && line[kl] == ':') {
-            sscanf(line + kl + 1, "%llu", &v);
-            break;
-        }
-    fclose(f);
-    return v;
-}
-
 /* The CPU features the kernels (or a future kernel) care about. */
 static void simd_features(sp_profile *p)
 {
@@ -100,8 +84,8 @@ static void describe_system(sp_profile *p)
         snprintf(p->cpu, sizeof p->cpu, "unknown");
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     p->cores = n > 0 ? (int)n : 1;
-    p->ram_total = meminfo_kb("MemTotal") * 1024;
-    p->ram_available = meminfo_kb("MemAvailable") * 1024;
+    p->ram_total = sp_meminfo_bytes("MemTotal");
+    p->ram_available = sp_meminfo_bytes("MemAvailable");
     if (p->ram_available > p->ram_total) p->ram_available = p->ram_total;
     char host[64] = "this-board";
     gethostname(host, sizeof host - 1);
