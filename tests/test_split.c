@@ -1,8 +1,10 @@
 /* test_split.c - `shardpipe split`'s shard files: a pipeline of engines over
  * the shard files (each opened as its stage's layers, as a rank would) gives
  * the logits of the whole file bit for bit, for stories260K (F32, its own
- * output matrix) through a plan, and for a tied Q4_0 model; a shard refuses
- * layers it does not hold, and a shard cannot be split again. */
+ * output matrix) through a plan, and for a tied Q4_0 model; the content
+ * identity of a stage is the same in the shard file and the whole file and
+ * changes with a weight byte; a shard refuses layers it does not hold, and
+ * a shard cannot be split again. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +102,37 @@ Test(split, plan_shards_equal_the_whole_file)
     free(a);
     free(b);
 
+    /* the content identity is the file's whatever file holds the stage */
+    sp_gguf *whole_g = sp_gguf_open(model, &err);
+    cr_assert(whole_g, "%s", err.msg);
+    uint64_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        sp_gguf *sg = sp_gguf_open(paths[i], &err);
+        cr_assert(sg, "%s", err.msg);
+        ids[i] = sp_shard_content_hash(whole_g, first[i], last[i], i == 0, i == 2);
+        cr_expect_eq(sp_shard_content_hash(sg, first[i], last[i], i == 0, i == 2), ids[i],
+                     "stage %d: the shard file and the whole file give different identities", i);
+        sp_gguf_close(sg);
+    }
+    cr_expect_neq(ids[0], ids[1]);
+    cr_expect_neq(ids[1], ids[2]);
+    sp_gguf_close(whole_g);
+    /* one byte of a weight changed: another identity */
+    size_t n1;
+    unsigned char *b1 = sp_test_read_file(paths[1], &n1);
+    cr_assert(b1);
+    b1[n1 - 5] ^= 0x40;
+    const char *bad = sp_test_tmpfile("bad-stage-1.gguf");
+    FILE *f = fopen(bad, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(b1, 1, n1, f), n1);
+    fclose(f);
+    free(b1);
+    sp_gguf *bg = sp_gguf_open(bad, &err);
+    cr_assert(bg, "%s", err.msg);
+    cr_expect_neq(sp_shard_content_hash(bg, 2, 2, false, false), ids[1], "a changed weight byte went unseen");
+    sp_gguf_close(bg);
+
     /* a shard refuses what it does not hold, by name */
     sp_model *m = sp_model_open(paths[1], 0, 2, false, false, &err);
     cr_expect_null(m);
@@ -149,6 +182,11 @@ Test(split, tied_quantized_model)
     sp_shard_info sh;
     cr_assert_eq(sp_shard_info_read(g1, &sh, &err), 0, "%s", err.msg);
     cr_expect(sh.is_shard && sh.first == 3 && sh.last == 3 && sh.head && !sh.embed && sh.tied_output);
+    sp_gguf *gw = sp_gguf_open(model, &err);
+    cr_assert(gw, "%s", err.msg);
+    cr_expect_eq(sp_shard_content_hash(g1, 3, 3, false, true), sp_shard_content_hash(gw, 3, 3, false, true),
+                 "the tied head's shard and the whole file give different identities");
+    sp_gguf_close(gw);
     sp_gguf_close(g1);
 
     float *a = chain_logits(2, paths, first, last);

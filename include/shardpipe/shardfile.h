@@ -38,6 +38,21 @@ typedef struct sp_shard_info {
  * -1 when the keys are present but inconsistent. */
 int sp_shard_info_read(const sp_gguf *g, sp_shard_info *out, sp_error *err);
 
+/* Whether a shard of layers [first, last] (with the embedding / head; tied:
+ * the model has no output.weight) holds the tensor of that name. */
+bool sp_shard_holds(sp_gguf_str name, int first, int last, bool embed, bool head, bool tied);
+
+/* The identity of a stage's shard that does not depend on which file holds
+ * it: XXH3-64 over the model's metadata (every key but shardpipe.shard.*
+ * and general.alignment, in key order) and over the name, type, shape and
+ * bytes of each tensor the shard holds (sp_shard_holds, in name order). The
+ * whole model and a `shardpipe split` shard of it give the same value for
+ * the same stage, so a rank running a shard file proves it holds the same
+ * weights as the coordinator's whole file (run.c's shard_identity hashes
+ * the file's header, which a shard file cannot share). Reads every byte of
+ * the shard; not cached. */
+uint64_t sp_shard_content_hash(const sp_gguf *g, int first, int last, bool embed, bool head);
+
 /* Writes layers [first, last] of the model `g` (with the embedding and/or
  * head) to `path` as a shard file, atomically. Tensor bytes are written
  * straight from g's mapping. Fails on a file that is itself a shard. */

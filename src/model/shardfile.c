@@ -55,7 +55,7 @@ static long block_of(sp_gguf_str name)
     return i > 4 && i < name.len && name.ptr[i] == '.' ? l : -1;
 }
 
-static bool shard_wants(sp_gguf_str name, int first, int last, bool embed, bool head, bool tied)
+bool sp_shard_holds(sp_gguf_str name, int first, int last, bool embed, bool head, bool tied)
 {
     long l = block_of(name);
     if (l >= 0) return l >= first && l <= last;
@@ -95,7 +95,7 @@ int sp_shard_write(const sp_gguf *g, int first, int last, bool embed, bool head,
     int n = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const sp_gguf_tensor *t = &g->tensors[i];
-        if (!shard_wants(t->name, first, last, embed, head, tied)) continue;
+        if (!sp_shard_holds(t->name, first, last, embed, head, tied)) continue;
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(t->name.len < 255 ? t->name.len : 255), t->name.ptr);
         sp_gguf_add_tensor_ref(w, name, t->type, t->n_dims, t->ne, t->data);
