@@ -147,6 +147,9 @@ static void step(conn *c)
         c->gone = true;
         return;
     }
+    /* a chat answer starts after "Assistant:": its first token's space is
+     * the template's, not the answer's (and the next turn renders it so) */
+    if (j->chat && c->released == 0 && !c->first_sent && c->tlen > 0 && c->text[0] == ' ') c->released = 1;
     bool hit, final = how != 0;
     size_t safe = sp_stop_scan(c->text ? c->text : "", c->tlen, c->released, j->stops, j->n_stops, final, &hit);
     if (hit && !how) {
@@ -182,13 +185,14 @@ static void step(conn *c)
             c->ended = true;
         }
     } else if (final) {
+        if (c->released > safe) c->released = safe;
         char *json;
         if (!finish) {
             sp_api_error e;
             sp_api_fail(&e, 503, "server_shutting_down", NULL, "the server stopped before the answer was done");
             json = sp_api_error_json(&e);
         } else {
-            json = sp_answer_full(j, c->text ? c->text : "", safe, finish);
+            json = sp_answer_full(j, c->text ? c->text + c->released : "", safe - c->released, finish);
         }
         out_append(c, json ? json : "", NULL, "\n");
         free(json);
