@@ -207,7 +207,7 @@ check "metrics: stage 1 was busy some of the time" python3 -c "
 import re,sys; v=float(re.search(r'stage_busy_ratio\{stage=\"1\"\} (\S+)', open('$tmp/metrics.txt').read()).group(1)); print(v); sys.exit(0 if 0 < v <= 1 else 1)"
 
 # ---- SIGTERM: every rank exits 0 ----
-stop_server "$s_pid" TERM
+stop_server s TERM
 rc=$?
 check "SIGTERM: serve exits 0" test "$rc" -eq 0
 check "SIGTERM: no BAD TERMINATION" bash -c "! grep -q 'BAD TERMINATION' '$s_log'"

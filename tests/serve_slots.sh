@@ -72,7 +72,7 @@ check "A's answer was cut short (A + C counted, far below 1500 + 5)" bash -c "[ 
 check "one request running (B)" test "$(gauge shardpipe_requests_running)" = 1
 
 # SIGINT while B streams: new requests 503, B finishes, exit 0
-kill -INT "$s_pid"
+kill -INT "$s_mpiexec"
 sleep 0.5
 code=$(curl -s -o "$tmp/e.out" -w '%{http_code}' "$U/v1/completions" -d '{"prompt": "Hi", "max_tokens": 5}')
 echo "E during shutdown: $code $(cat "$tmp/e.out")"
@@ -81,7 +81,7 @@ check "during shutdown: /health says degraded" bash -c "curl -s '$U/health' | gr
 wait "$b"
 b_done() { sse_text "$tmp/b.out" >/dev/null && grep -q '"finish_reason":"length"' "$tmp/b.out"; }
 check "B finished its 1500 tokens after SIGINT (finish_reason length)" b_done
-stop_server "$s_pid" INT
+stop_server s 0 # no second SIGINT: hydra would take it as "kill now"
 rc=$?
 check "SIGINT: serve exits 0" test "$rc" -eq 0
 check "no BAD TERMINATION" bash -c "! grep -q 'BAD TERMINATION' '$s_log'"

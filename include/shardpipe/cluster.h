@@ -52,6 +52,7 @@ typedef struct sp_serve_options {
     size_t max_body;           /* bytes */
     int sequences, micro_batches; /* > 0: override the plan's batching */
     double timeout_s;          /* a rank silent this long with work in flight ends the job */
+    bool no_prompt_cache;      /* feed every prompt whole (to measure the cache) */
 } sp_serve_options;
 
 /* Never returns in practice: every rank exits 0 after SIGINT/SIGTERM, 1 on

@@ -321,6 +321,7 @@ typedef struct results_out {
     char partial_path[4200];
     int next_print;
     double t_start;
+    bool to_stdout;     /* results on stdout, in order as they finish */
 } results_out;
 
 static void on_result(void *arg, sp_sched *s, sp_request *r, const char *text, int len, bool done)
@@ -330,7 +331,7 @@ static void on_result(void *arg, sp_sched *s, sp_request *r, const char *text, i
     if (ro->partial) {
         sp_sched_result_line(ro->partial, r, ro->t_start);
         fflush(ro->partial);
-    } else if (ro->o->prompts_file) {
+    } else if (ro->to_stdout) {
         while (ro->next_print < s->n_reqs && s->reqs[ro->next_print].done) {
             sp_sched_result_line(stdout, &s->reqs[ro->next_print++], ro->t_start);
             fflush(stdout);
@@ -396,7 +397,8 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
     double t_start = sp_now();
     int interrupted = 0;
     const char *partial = NULL;
-    results_out ro = {o, NULL, "", 0, t_start};
+    results_out ro = {o, NULL, "", 0, t_start,
+                      o->prompts_file && (!o->output_path || !strcmp(o->output_path, "-"))};
     sp_trace_init(&rt.trace, o->trace_path != NULL, comm.rank, rt.stage, t_start);
     if (comm.rank == 0) {
         if (o->prompt && !o->quiet) {
@@ -414,7 +416,7 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
         sp_coordinator_loop(&rt, &sched, o->prompts_file && !o->quiet, &hooks);
         if (sched.stream) fputc('\n', stdout);
         if (ro.partial) fclose(ro.partial);
-        else if (o->prompts_file) /* stdout: what an unfinished one held back */
+        else if (ro.to_stdout) /* what an unfinished one held back */
             for (int i = ro.next_print; i < sched.n_reqs; i++)
                 if (sched.reqs[i].done) sp_sched_result_line(stdout, &sched.reqs[i], t_start);
         if (!sp_sched_finished(&sched)) {

@@ -170,7 +170,7 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
         sp_sched sched;
         sp_sched_init_empty(&sched, tok, plan.context, plan.sequences, plan.micro_batches, sp_plan_max_rows(&plan),
                             plan.prefill_chunk, plan.n_stages, plan.sequences + o->queue + 1);
-        sched.prompt_cache = true;
+        sched.prompt_cache = !o->no_prompt_cache;
         serving sv = {o, srv, &rt, false, false, sp_now(), 0, 0, 0};
         sched.on_event = on_event;
         sched.event_arg = &sv;

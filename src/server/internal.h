@@ -79,6 +79,7 @@ struct sp_server {
     pthread_cond_t cv;
     sp_job *head, *tail;
     int active;
+    int answering;       /* connections writing a job's answer */
     int state;
     sp_job **open;       /* every submitted, unfinished job (for stop) */
     int n_open, cap_open;

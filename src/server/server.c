@@ -36,6 +36,7 @@ typedef struct conn {
     size_t out_len, out_off;
     bool first_sent, ended, gone;
     bool answered;          /* a response is queued */
+    double t_emit;          /* when streamed text last went out */
 } conn;
 
 /* ---- plain answers ---- */
@@ -111,6 +112,7 @@ static void out_append(conn *c, const char *a, const char *b, const char *d)
 
 static void sse(conn *c, char *json)
 {
+    c->t_emit = sp_now();
     if (!json) return;
     out_append(c, "data: ", json, "\n\n");
     free(json);
@@ -122,16 +124,37 @@ static const char *finish_name(int how, bool stop_hit)
     return how == SP_JOB_EOS || how == SP_JOB_CANCELLED ? "stop" : how == SP_JOB_LENGTH ? "length" : NULL;
 }
 
+/* A deadline `seconds` from now for pthread_cond_timedwait. */
+static struct timespec deadline(double seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long ns = ts.tv_nsec + (long)(seconds * 1e9);
+    ts.tv_sec += ns / 1000000000L;
+    ts.tv_nsec = ns % 1000000000L;
+    return ts;
+}
+
+/* Streamed text goes out at most every FLUSH_S seconds (the first piece at
+ * once): a fast pipeline's tokens then share a write instead of waking this
+ * thread and the client once per token (on a small model that cost ~1 ms a
+ * token of CPU the ranks need); a slow one's tokens go out one by one. */
+#define FLUSH_S 0.02
+
 /* Waits up to 100 ms for news of the job, then turns it into bytes to send. */
 static void step(conn *c)
 {
     sp_job *j = c->job;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 100 * 1000 * 1000;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
     pthread_mutex_lock(&j->mu);
-    if (j->len == c->tlen && !j->how) pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    if (j->stream && c->t_emit > 0) { /* let text gather until the next flush */
+        struct timespec ts = deadline(c->t_emit + FLUSH_S - sp_now());
+        while (!j->how && sp_now() < c->t_emit + FLUSH_S)
+            if (pthread_cond_timedwait(&j->cv, &j->mu, &ts)) break;
+    }
+    struct timespec ts = deadline(0.1);
+    /* streamed: wake for new text; whole: only for the end (and, either way,
+     * every 100 ms to see whether the client is still there) */
+    if ((j->stream ? j->len == c->tlen : true) && !j->how) pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     if (j->len > c->tlen) {
         if (j->len + 1 > c->tcap) {
             c->tcap = j->len * 2 + 64;
@@ -158,10 +181,8 @@ static void step(conn *c)
         atomic_store(&j->cancelled, 1);
         pthread_mutex_lock(&j->mu);
         for (int i = 0; i < 50 && !j->how; i++) {
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+            struct timespec t2 = deadline(0.1);
+            pthread_cond_timedwait(&j->cv, &j->mu, &t2);
         }
         pthread_mutex_unlock(&j->mu);
         final = true;
@@ -273,6 +294,9 @@ static enum MHD_Result start_answer(conn *c, struct MHD_Connection *mc)
         return respond_error(c, mc, &e);
     }
     c->job = j;
+    pthread_mutex_lock(&s->mu);
+    s->answering++;
+    pthread_mutex_unlock(&s->mu);
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, c, NULL);
     MHD_add_response_header(r, "Content-Type", j->stream ? "text/event-stream" : "application/json");
     if (j->stream) {
@@ -365,6 +389,10 @@ static void completed(void *cls, struct MHD_Connection *mc, void **ptr, enum MHD
     if (c->job) {
         if (!c->ended) atomic_store(&c->job->cancelled, 1); /* the client left before the end */
         sp_job_release(c->job);
+        pthread_mutex_lock(&c->srv->mu);
+        c->srv->answering--;
+        pthread_cond_broadcast(&c->srv->cv);
+        pthread_mutex_unlock(&c->srv->mu);
     }
     free(c->body);
     free(c->text);
@@ -446,6 +474,15 @@ void sp_server_stop(sp_server *s)
     if (!s) return;
     sp_server_drain(s);
     sp_server_abort_open(s);
+    /* every job has ended: let the connections write their last bytes
+     * (stopping the daemon closes them), for at most 5 s */
+    double t_end = sp_now() + 5;
+    pthread_mutex_lock(&s->mu);
+    while (s->answering > 0 && sp_now() < t_end) {
+        struct timespec ts = deadline(0.05);
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
     MHD_stop_daemon(s->daemon);
     free(s->open);
     free(s);

@@ -2,8 +2,11 @@
 # real `mpiexec ... shardpipe serve` on 127.0.0.1 with a free port, wait
 # until it is ready, stop it, and read SSE streams.
 
-# start_server NAME NRANKS PLAN [serve options...]: sets ${NAME}_pid,
-# ${NAME}_url, ${NAME}_log; waits up to 60 s for /health to say ready.
+# start_server NAME NRANKS PLAN [serve options...]: sets ${NAME}_pid (the
+# `timeout` around mpiexec: wait on it), ${NAME}_mpiexec (signal this one:
+# timeout would pass a signal on to its whole process group too, and a
+# second SIGINT makes hydra kill the job), ${NAME}_url, ${NAME}_log; waits
+# up to 60 s for the server to say it is ready.
 start_server() {
     local name=$1 n=$2 plan=$3
     shift 3
@@ -17,16 +20,20 @@ start_server() {
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    eval "${name}_pid=$pid ${name}_url=http://127.0.0.1:$port ${name}_log=$log"
+    local mpx
+    mpx=$(pgrep -P "$pid" -x mpiexec | head -1)
+    eval "${name}_pid=$pid ${name}_mpiexec=${mpx:-$pid} ${name}_url=http://127.0.0.1:$port ${name}_log=$log"
     [ -n "$port" ] && grep -q "ready:" "$log"
 }
 
-# stop_server PID SIGNAL: signals mpiexec, waits (<= 60 s), returns its code.
+# stop_server NAME SIGNAL: signals mpiexec, waits (<= 60 s), returns its code.
 stop_server() {
-    kill -"$2" "$1" 2>/dev/null
+    local pid mpx
+    eval "pid=\${$1_pid} mpx=\${$1_mpiexec}"
+    kill -"$2" "$mpx" 2>/dev/null
     local i
-    for i in $(seq 1 600); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    wait "$1"
+    for i in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    wait "$pid"
 }
 
 # sse_text FILE: the streamed text of an SSE answer (chat deltas or
