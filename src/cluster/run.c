@@ -421,8 +421,11 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
                 if (sched.reqs[i].done) sp_sched_result_line(stdout, &sched.reqs[i], t_start);
         if (!sp_sched_finished(&sched)) {
             interrupted = sched.n_reqs - sched.n_done;
-            fprintf(stderr, "\nshardpipe run: interrupted: %d of %d sequences finished and are kept, %d lost\n",
-                    sched.n_done, sched.n_reqs, interrupted);
+            int cut = 0;
+            for (int i = 0; i < sched.n_reqs; i++) cut += !sched.reqs[i].done && sched.reqs[i].n_fed > 0;
+            fprintf(stderr, "\nshardpipe run: interrupted: %d of %d sequences finished and are kept, %d lost "
+                            "(%d cut short, %d not started)\n",
+                    sched.n_done, sched.n_reqs, interrupted, cut, interrupted - cut);
         }
         partial = ro.partial_path[0] ? ro.partial_path : NULL;
     } else if (rt.stage >= 0) {
