@@ -19,7 +19,8 @@ trap 'rm -rf "$out"' EXIT
 why=
 if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || ! command -v qemu-aarch64-static >/dev/null 2>&1; then
   why="aarch64-linux-gnu-gcc or qemu-aarch64-static is not installed"
-elif [ ! -f "$sysroot/.packages" ]; then
+elif [ ! -f "$sysroot/.packages" ] || [ ! -f "$sysroot/usr/include/jansson.h" ] || [ ! -f "$sysroot/usr/include/xxhash.h" ]; then
+  # none yet, or one made before libjansson-dev and libxxhash-dev were dependencies
   if [ "$(id -u)" -ne 0 ]; then
     why="there is no arm64 sysroot at $sysroot and making one needs root (apt-get download)"
   else

@@ -176,7 +176,7 @@ static void check_tiles(const char *name)
  * with integer arithmetic only (the same on any machine): packed Q8_0 and
  * Q4_0 dots of several lengths with random scales, the activation
  * quantizer's bytes, f32 and fp16 x f32 dots. */
-enum { N_OUT = 4096 };
+enum { N_OUT = 16384 };
 typedef struct outputs {
     uint32_t v[N_OUT];
     int n;
@@ -186,6 +186,8 @@ static void put(outputs *o, const void *p, size_t bytes)
 {
     for (size_t i = 0; i + 4 <= bytes && o->n < N_OUT; i += 4) memcpy(&o->v[o->n++], (const uint8_t *)p + i, 4);
 }
+
+static void k_outputs(outputs *o, sp_rng *rng);
 
 static void canonical_outputs(outputs *o)
 {
@@ -254,6 +256,42 @@ static void canonical_outputs(outputs *o)
         for (int i = 0; i < len; i++) sm[i] = 6.0f * x[i + 100];
         sp_softmax_f32(sm, len);
         put(o, sm, sizeof(float) * (size_t)len);
+    }
+    k_outputs(o, &rng);
+}
+
+/* K-quants: random blocks of every type (random bytes, finite scales)
+ * dequantized and dotted with Q8_K rows, single rows and tiles, and the
+ * Q8_K quantizer's bytes: into the digest, so both architectures agree. */
+static void k_outputs(outputs *o, sp_rng *rng)
+{
+    enum { NB = 5, NW = 3 };
+    static uint8_t w[NW * NB * 210];
+    static float x[SP_DOT_ROWS * NB * SP_QK_K], deq[NB * SP_QK_K], y[SP_DOT_ROWS * NW];
+    static sp_block_q8_K a[SP_DOT_ROWS * NB];
+    for (int i = 0; i < SP_DOT_ROWS * NB * SP_QK_K; i++) x[i] = (4.0f * sp_rng_f32(rng) - 2.0f) * (1 + i % 7);
+    for (int i = 0; i < SP_DOT_ROWS; i++) sp_quantize_row_q8_K(x + i * NB * SP_QK_K, a + i * NB, NB * SP_QK_K);
+    put(o, a, sizeof a);
+    for (sp_dtype t = SP_DTYPE_Q2_K; t <= SP_DTYPE_Q6_K; t++) {
+        const size_t bb = t == SP_DTYPE_Q2_K ? 84 : t == SP_DTYPE_Q3_K ? 110 : t == SP_DTYPE_Q4_K ? 144
+                        : t == SP_DTYPE_Q5_K ? 176 : 210;
+        for (size_t i = 0; i < sizeof w; i++) w[i] = (uint8_t)sp_rng_u64(rng);
+        /* the fp16 scales: d last (Q3_K, Q6_K) or d, dmin (Q2_K last, Q4/5_K first) */
+        for (int b = 0; b < NW * NB; b++) {
+            uint8_t *blk = w + b * bb;
+            uint16_t d = sp_f32_to_fp16(sp_rng_f32(rng) * 0.01f), m = sp_f32_to_fp16(sp_rng_f32(rng) * 0.01f);
+            size_t off = t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q5_K ? 0 : t == SP_DTYPE_Q2_K ? bb - 4 : bb - 2;
+            memcpy(blk + off, &d, 2);
+            if (t == SP_DTYPE_Q2_K || t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q5_K) memcpy(blk + off + 2, &m, 2);
+        }
+        sp_dequantize_row(t, w, deq, NB * SP_QK_K);
+        put(o, deq, sizeof deq);
+        for (int r = 0; r < NW; r++) {
+            float s = sp_vec_dot_k_q8_K(t, NB * SP_QK_K, w + r * NB * bb, a);
+            put(o, &s, sizeof s);
+        }
+        sp_vec_dot_k_q8_K_tile(t, NB * SP_QK_K, w, NB * bb, NW, a, NB, SP_DOT_ROWS, y, NW);
+        put(o, y, sizeof y);
     }
 }
 

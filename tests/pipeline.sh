@@ -58,8 +58,10 @@ printf '%s\n' '{"prompt": "Once upon a time"}' '{"prompt": "Lily and Tom went to
 # name:layers:vocab:f16-bound:q8_0-bound (see "Lossy wires" below)
 for m in stories260K:5:512:2e-2:0.3 tiny-random-q8_0:6:32000:5e-2:5e-2 tiny-random-q4_0:6:32000:5e-2:5e-2; do
     IFS=: read -r name layers vocab f16_bound q8_bound <<<"$m"
-    model="$shared/models/$name.gguf"
-    if [ ! -r "$model" ]; then skip "$name: $model is missing (needs ../shared)"; continue; fi
+    # without ../shared, the tiny-random models are written with synth
+    # (stories260K's vocabulary): the same checks, another vocabulary size
+    if ! model=$(model_for "$name"); then skip "$name: synth could not write a stand-in model"; continue; fi
+    vocab=$(model_vocab "$model")
     last=$((layers - 1))
     write_plan "$tmp/$name-1.yaml" "$model" 128 2 2 f32 "0:0:$last"
     write_plan "$tmp/$name-2.yaml" "$model" 128 2 2 f32 "0:0:0" "1:1:$last"
@@ -101,10 +103,26 @@ for m in stories260K:5:512:2e-2:0.3 tiny-random-q8_0:6:32000:5e-2:5e-2 tiny-rand
     check "$name wire q8_0: logits within $q8_bound" "$diff_tool" "$tmp/$name-first.logits" "$tmp/$name-q8.logits" "$vocab" "$q8_bound"
 done
 
+# K-quant models (4 layers, types mixed per tensor): the same tokens and
+# bit-identical logits on 1, 2 and 4 ranks.
+for name in ktiny-Q4_K_M ktiny-Q2_K; do
+    model="$shared/models/$name.gguf"
+    if [ ! -r "$model" ]; then skip "$name: $model is missing (needs ../shared)"; continue; fi
+    write_plan "$tmp/$name-1.yaml" "$model" 128 2 2 f32 "0:0:3"
+    write_plan "$tmp/$name-2.yaml" "$model" 128 2 2 f32 "0:0:0" "1:1:3"
+    write_plan "$tmp/$name-4.yaml" "$model" 128 2 2 f32 "0:0:0" "1:1:1" "2:2:2" "3:3:3"
+    check "$name 1 rank runs" run_plan "$tmp/$name-1.yaml" "$tmp/$name-1"
+    for p in 2 4; do
+        check "$name plan $p runs" run_plan "$tmp/$name-$p.yaml" "$tmp/$name-$p"
+        check "$name plan $p: same tokens as 1 rank" cmp -s "$tmp/$name-1.tokens" "$tmp/$name-$p.tokens"
+        check "$name plan $p: bit-identical logits" "$diff_tool" "$tmp/$name-1.logits" "$tmp/$name-$p.logits" 512
+    done
+done
+
 # Prompts longer than a prefill chunk: their chunks pipeline (a prompt's
 # next chunk enters stage 0 while the previous one is further down), and
 # the result must not change: chunks of 4 tokens on 4 ranks vs 1 rank.
-model="$shared/models/stories260K.gguf"
+model=$(model_for stories260K)
 if [ -r "$model" ]; then
     PREFILL_CHUNK=4 write_plan "$tmp/chunk1.yaml" "$model" 128 2 2 f32 "0:0:4"
     PREFILL_CHUNK=4 write_plan "$tmp/chunk4.yaml" "$model" 128 2 2 f32 "0:0:1" "1:2:2" "2:3:3" "3:4:4"
@@ -140,7 +158,7 @@ fi
 
 # Many sequences in flight (4 slots, 2 micro-batch groups, 3 stages) give
 # each of 6 prompts the tokens it gets alone on one rank.
-model="$shared/models/stories260K.gguf"
+model=$(model_for stories260K)
 if [ -r "$model" ]; then
     printf '%s\n' '{"prompt": "Once upon a time"}' '{"prompt": "Lily and Tom went to the park. They saw"}' \
         '{"prompt": "The cat"}' '{"prompt": "One day, a little boy named Tim"}' '{"prompt": "Sara had a red ball"}' \

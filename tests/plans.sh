@@ -13,10 +13,15 @@ tmp=$(mktemp -d /tmp/sp_plans_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fails=0 passed=0 skipped=0
 
-# Copy plan $1 to $tmp, pointing its model at shared model $2 (a file name).
+# The file of model NAME: stories260K ships in models/, others are in ../shared.
+model_file() {
+    if [ "$1" = stories260K ]; then echo "$src/models/stories260K.gguf"; else echo "$shared/models/$1.gguf"; fi
+}
+
+# Copy plan $1 to $tmp, pointing its model at model $2 (a name).
 copy_with_model() {
     local out="$tmp/$(basename "$1")"
-    sed "s|^\(  path:\).*|\1 $shared/models/$2|" "$1" >"$out"
+    sed "s|^\(  path:\).*|\1 $(model_file "$2")|" "$1" >"$out"
     echo "$out"
 }
 
@@ -26,12 +31,12 @@ for f in "$src"/tests/plans/invalid/*.yaml; do
     world=$(sed -n 's/^# world: //p' "$f")
     plan=$f
     if [ -n "$model" ]; then
-        if [ ! -r "$shared/models/$model.gguf" ]; then
-            echo "SKIP: $(basename "$f") needs $shared/models/$model.gguf, which is missing"
+        if [ ! -r "$(model_file "$model")" ]; then
+            echo "SKIP: $(basename "$f") needs $(model_file "$model"), which is missing"
             skipped=$((skipped + 1))
             continue
         fi
-        plan=$(copy_with_model "$f" "$model.gguf")
+        plan=$(copy_with_model "$f" "$model")
     fi
     args=("$plan")
     [ -n "$world" ] && args+=(--world-size "$world")
@@ -52,8 +57,8 @@ for f in "$src"/tests/plans/invalid/*.yaml; do
 done
 
 # A valid plan: exit 0, a row per stage and "plan OK".
-if [ -r "$shared/models/stories260K.gguf" ]; then
-    plan=$(copy_with_model "$src/partitions/stories260K-2stages.yaml" stories260K.gguf)
+if [ -r "$(model_file stories260K)" ]; then
+    plan=$(copy_with_model "$src/partitions/stories260K-2stages.yaml" stories260K)
     out=$("$bin" check "$plan" --world-size 2 2>&1)
     rc=$?
     if [ $rc -ne 0 ] || [[ "$out" != *"plan OK"* ]] || [[ "$out" != *"pi5-b"* ]]; then
@@ -63,7 +68,7 @@ if [ -r "$shared/models/stories260K.gguf" ]; then
         passed=$((passed + 1))
     fi
 else
-    echo "SKIP: the valid-plan check needs $shared/models/stories260K.gguf, which is missing"
+    echo "SKIP: the valid-plan check needs $(model_file stories260K), which is missing"
     skipped=$((skipped + 1))
 fi
 

@@ -8,7 +8,8 @@ bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
 tmp=$(mktemp -d)
 trap 'pkill -9 -f "$tmp/" 2>/dev/null; rm -rf "$tmp"' EXIT
-model="$shared/models/stories260K.gguf"
+model=$(model_for stories260K)
+export SHARDPIPE_HASH_CACHE=$tmp/hash-cache # the shard hashes of this test only
 if [ ! -r "$model" ]; then
     skip "run errors: $model is missing (needs ../shared)"
     finish
@@ -57,14 +58,26 @@ expect_fail "malformed prompts file names file:line" 60 "bad.jsonl:2" -n 2 "$bin
 
 # a board with a different model file (MPMD launch: rank 1 names its own copy)
 "$bin" synth -o "$tmp/other.gguf" --shape stories260K --type f32 --vocab-from "$model" 2>/dev/null
-expect_fail "a rank with a different model is refused by name" 60 "rank 1 (host .*) (stage 1) has a different model file" \
+expect_fail "a rank with a different model is refused by name and the path it opened" 60 \
+    "rank 1 (host .*) (stage 1) has a different model file at $tmp/other.gguf than the coordinator's $model" \
     -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/other.gguf"
+# one corrupted float in the middle of blk.4.ffn_down (bytes 10000-10003 of
+# its 44032; stage 1 holds layers 3-4): the 3 x 4 KiB samples per tensor of
+# the old identity missed it, every byte of the shard is hashed now
+cp "$model" "$tmp/corrupt.gguf"
+printf '\377\377\377\177' | dd of="$tmp/corrupt.gguf" bs=1 seek=$((1097056 + 10000)) conv=notrunc 2>/dev/null
+expect_fail "a copy corrupted in the middle of a layer is refused" 60 \
+    "rank 1 (host .*) (stage 1) has a different model file at $tmp/corrupt.gguf" \
+    -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/corrupt.gguf"
+# ... also the second time, when rank 0's hash comes from the cache
+expect_fail "... also with the hashes cached" 60 "rank 1 (host .*) (stage 1) has a different model file at $tmp/corrupt.gguf" \
+    -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/corrupt.gguf"
+check "the hash cache has a line per file and shard" test "$(wc -l <"$SHARDPIPE_HASH_CACHE")" -ge 3
 expect_fail "a rank without the model file is named" 60 "rank 1 (host .*) could not load its shard" \
     -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 : -n 1 "$bin" run --plan "$tmp/two.yaml" --prompt x -n 4 --model "$tmp/none.gguf"
 
 # a stage that stops answering (SIGSTOP) ends the job within --timeout
-big="$shared/models/tiny-random-q8_0.gguf"
-if [ -r "$big" ]; then
+if big=$(model_for tiny-random-q8_0); then
     write_plan "$tmp/three.yaml" "$big" 256 4 2 f32 "0:0:1" "1:2:3" "2:4:5"
     for i in $(seq 1 100); do echo "{\"prompt\": \"The quick brown fox number $i\"}"; done >"$tmp/many.jsonl"
     rank_pid() { # the process of MPI rank $1 of this test
@@ -73,28 +86,51 @@ if [ -r "$big" ]; then
             tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "PMI_RANK=$1" && echo "$p"
         done
     }
+    rank_worker() { # the process that runs rank $1 (its supervisor, see supervise.c, is the parent)
+        local p q
+        for p in $(rank_pid "$1"); do
+            q=$(ps -o ppid= -p "$p" | tr -d ' ')
+            grep -q "$tmp/three.yaml" "/proc/$q/cmdline" 2>/dev/null && echo "$p"
+        done
+    }
+    # run_and_signal OUT TIMEOUT FINDER SIGNAL: the 100-prompt job with
+    # SIGNAL sent to rank 1's process(es) (FINDER 1) once it runs (on a loaded
+    # machine mpiexec may take a while to start the ranks); sets $victim
+    run_and_signal() {
+        local out=$1 timeout=$2 finder=$3 sig=$4 i
+        (mpirun_bounded 60 -n 3 "$bin" run --plan "$tmp/three.yaml" --prompts "$tmp/many.jsonl" -n 100 --ignore-eos \
+            -q -o /dev/null --timeout "$timeout" </dev/null >"$out" 2>&1; echo "rc=$?" >>"$out") &
+        victim=
+        for i in $(seq 1 40); do
+            sleep 0.25
+            victim=$($finder 1)
+            [ -n "$victim" ] && [ $i -ge 8 ] && break
+        done
+        [ -n "$victim" ] && kill -"$sig" $victim
+        wait
+    }
     t0=$SECONDS
-    (mpirun_bounded 60 -n 3 "$bin" run --plan "$tmp/three.yaml" --prompts "$tmp/many.jsonl" -n 100 --ignore-eos \
-        -q -o /dev/null --timeout 4 </dev/null >"$tmp/hang.out" 2>&1; echo "rc=$?" >>"$tmp/hang.out") &
-    # stop rank 1 once it runs (on a loaded machine mpiexec may take a while
-    # to start the ranks)
-    victim=
-    for i in $(seq 1 40); do
-        sleep 0.25
-        victim=$(rank_pid 1)
-        [ -n "$victim" ] && [ $i -ge 8 ] && break
-    done
-    [ -n "$victim" ] && kill -STOP $victim
-    wait
+    run_and_signal "$tmp/hang.out" 4 rank_pid STOP
     dt=$((SECONDS - t0))
-    echo "hung stage: rank 1 = pid ${victim:-not found}; job ended after ${dt}s: $(grep -m1 'no answer' "$tmp/hang.out")"
+    echo "hung stage: rank 1 = pid(s) $(echo ${victim:-not found}); job ended after ${dt}s: $(grep -m1 'no answer' "$tmp/hang.out")"
     grep -q "no answer" "$tmp/hang.out" || { echo "--- the job's output:"; tail -20 "$tmp/hang.out"; }
     check "a hung stage ends the job within 4 s timeout + 10 s, naming rank 1" \
         grep -q "no answer from .*rank 1 (host" "$tmp/hang.out"
     check "... with a non-zero exit" grep -q "rc=[1-9]" "$tmp/hang.out"
     check "... in bounded time" test "$dt" -le 16
     [ -n "$victim" ] && kill -9 $victim 2>/dev/null
+
+    # a rank killed with kill -9 (or by the OOM killer): hydra ends every
+    # other rank at once, so the rank's supervisor names it (rank, host,
+    # stage) before hydra's banner
+    run_and_signal "$tmp/kill.out" 30 rank_worker KILL
+    echo "killed: rank 1 = pid ${victim:-not found}: $(grep -m1 'was killed' "$tmp/kill.out")"
+    check "a rank killed with kill -9 is named with its host and stage" \
+        grep -q "rank 1 (host .*) (stage 1, layers 2-3) was killed by signal 9" "$tmp/kill.out"
+    check "... with a non-zero exit" grep -q "rc=[1-9]" "$tmp/kill.out"
+    sleep 1
+    check "... and no process of the job is left" test -z "$(pgrep -f "$tmp/three.yaml")"
 else
-    skip "hung stage: $big is missing (needs ../shared)"
+    skip "hung stage: synth could not write a stand-in for tiny-random-q8_0"
 fi
 finish

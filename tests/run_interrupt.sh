@@ -18,17 +18,23 @@ if [ ! -r "$model" ]; then
 fi
 write_plan "$tmp/p.yaml" "$model" 512 2 2 f32 "0:0:1" "1:2:4"
 for i in $(seq 1 400); do echo "{\"prompt\": \"Once upon a time $i\"}"; done >"$tmp/many.jsonl"
-timeout -k 5 120 mpiexec -n 2 "$bin" run --plan "$tmp/p.yaml" --prompts "$tmp/many.jsonl" -n 480 --ignore-eos \
+SHARDPIPE_DEBUG_SHUTDOWN=1 timeout -k 5 120 mpiexec -n 2 "$bin" run --plan "$tmp/p.yaml" --prompts "$tmp/many.jsonl" -n 480 --ignore-eos \
     -o "$tmp/out.jsonl" </dev/null >"$tmp/log" 2>&1 &
 t=$!
-for _ in $(seq 1 300); do [ "$(wc -l <"$tmp/out.jsonl.partial" 2>/dev/null || echo 0)" -ge 3 ] && break; sleep 0.1; done
+for _ in $(seq 1 300); do [ "$(wc -l 2>/dev/null <"$tmp/out.jsonl.partial" || echo 0)" -ge 3 ] && break; sleep 0.1; done
 check "results appear in out.jsonl.partial while the run goes on" test "$(wc -l <"$tmp/out.jsonl.partial")" -ge 3
 # SIGINT to mpiexec itself, as a terminal's Ctrl-C reaches it
 kill -INT "$(pgrep -P "$t" -x mpiexec)"
 wait "$t"
 rc=$?
 tr '\r' '\n' <"$tmp/log" | grep -v '^\[' | head -5
-check "interrupted run exits 130" test "$rc" -eq 130
+# Every rank exits 130. mpiexec passes that on in most runs but returns 0
+# in about one of five (hydra, after a forwarded Ctrl-C and a clean
+# MPI_Finalize: both ranks printed 130 in those runs too), so its code may
+# be either; the ranks' own codes are checked (SHARDPIPE_DEBUG_SHUTDOWN).
+echo "mpiexec exit code $rc"
+check "interrupted run: both ranks exit 130" test "$(grep -c 'exits with 130' "$tmp/log")" -eq 2
+check "interrupted run: mpiexec exits 130 (or 0, hydra's race)" test "$rc" -eq 130 -o "$rc" -eq 0
 check "it says how many were kept and lost" grep -q "interrupted: [0-9]* of 400 sequences finished and are kept, [0-9]* lost" "$tmp/log"
 check "the summary is printed" grep -q "== shardpipe run: 2 stages" "$tmp/log"
 check "no BAD TERMINATION" bash -c "! grep -q 'BAD TERMINATION' '$tmp/log'"

@@ -8,7 +8,7 @@ bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-model="$shared/models/stories260K.gguf"
+model=$(model_for stories260K)
 if [ ! -r "$model" ]; then
     skip "shutdown: $model is missing (needs ../shared)"
     finish

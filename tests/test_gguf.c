@@ -389,10 +389,21 @@ Test(gguf_getters, dtype_helpers)
     cr_assert_eq(sp_dtype_row_bytes(SP_DTYPE_F32, 3), 12);
     cr_assert_eq(sp_dtype_row_bytes(SP_DTYPE_F16, 3), 6);
     cr_assert_eq(sp_dtype_row_bytes(SP_DTYPE_BF16, 3), 6);
-    cr_assert_eq(sp_dtype_row_bytes((sp_dtype)3, 32), 0);
+    cr_assert_eq(sp_dtype_row_bytes((sp_dtype)3, 32), 20); /* Q4_1: known, not supported */
+    cr_assert_eq(sp_dtype_row_bytes((sp_dtype)4, 32), 0);
     cr_assert_eq(sp_dtype_block(SP_DTYPE_Q4_0), 32);
     cr_assert_eq(sp_dtype_block(SP_DTYPE_F16), 1);
-    cr_assert(sp_dtype_known(30) && !sp_dtype_known(3) && !sp_dtype_known(12));
+    cr_assert(sp_dtype_known(30) && sp_dtype_known(3) && sp_dtype_known(12) && !sp_dtype_known(4) &&
+              !sp_dtype_known(31) && !sp_dtype_known(1000));
+    cr_assert(sp_dtype_supported(12) && sp_dtype_supported(14) && !sp_dtype_supported(3) && !sp_dtype_supported(16));
+    cr_assert_str_eq(sp_dtype_name(SP_DTYPE_Q4_K), "Q4_K");
+    cr_assert_str_eq(sp_dtype_name(16), "IQ2_XXS");
+    cr_assert_str_eq(sp_dtype_name(4), "type 4");
+    const uint32_t k_bytes[5] = {84, 110, 144, 176, 210};
+    for (int t = SP_DTYPE_Q2_K; t <= SP_DTYPE_Q6_K; t++) {
+        cr_assert_eq(sp_dtype_block(t), 256);
+        cr_assert_eq(sp_dtype_row_bytes(t, 512), 2 * k_bytes[t - SP_DTYPE_Q2_K]);
+    }
     cr_assert_str_eq(sp_dtype_name(SP_DTYPE_Q8_0), "Q8_0");
     cr_assert_str_eq(sp_dtype_name(SP_DTYPE_BF16), "BF16");
 }
@@ -555,6 +566,33 @@ static void p_ne_overflow(uint8_t *b, size_t *n)
 }
 Test(gguf_hostile, element_count_overflow) { hostile("neovf.gguf", 0, p_ne_overflow, "'t.f32'", "overflows"); }
 
+/* F32 [2^31, 2^31]: 2^62 elements fit int64, but 2^64 bytes wrapped to 0,
+ * a size that "fit" any file (inspect showed 0 bytes) */
+static void p_bytes_wrap(uint8_t *b, size_t *n)
+{
+    size_t at = after_str(b, *n, "t.f32") + 4;
+    poke_u64(b, at, 1ull << 31);
+    poke_u64(b, at + 8, 1ull << 31);
+}
+Test(gguf_hostile, byte_count_overflow)
+{
+    hostile("bytesovf.gguf", 0, p_bytes_wrap, "tensor 't.f32' (index 0)", "overflow a 64-bit byte count");
+}
+
+/* A name from the file is quoted in the message with its control bytes
+ * escaped: ESC [ 8 as \x1b[8, never raw to the terminal. */
+static void p_ctl_name(uint8_t *b, size_t *n)
+{
+    size_t at = find_gguf_str(b, *n, "t.q8") + 8;
+    memcpy(b + at, "\x1b[8", 3);
+    b[at + 3] = '8';
+    poke_u32(b, at + 4 + 4 + 16, 77);
+}
+Test(gguf_hostile, control_bytes_in_names_are_escaped)
+{
+    hostile("ctlname.gguf", 0, p_ctl_name, "tensor '\\x1b[88' (index 1)", "type 77");
+}
+
 static void p_ne_zero(uint8_t *b, size_t *n) { poke_u64(b, after_str(b, *n, "t.f32") + 4 + 8, 0); }
 Test(gguf_hostile, zero_dimension) { hostile("ne0.gguf", 0, p_ne_zero, "'t.f32'", "dimension 1 is 0"); }
 
@@ -607,7 +645,13 @@ Test(gguf_hostile, empty_missing_and_directory)
     write_bytes(empty, "", 0);
     expect_fail(empty, "empty", NULL);
     expect_fail(sp_test_tmpfile("does-not-exist.gguf"), "cannot open", NULL);
-    expect_fail(sp_test_tmpdir(), "not a regular file", NULL);
+    expect_fail(sp_test_tmpdir(), "is a folder, not a regular file", NULL);
+    /* a FIFO: opening it for reading would block until a writer came */
+    const char *fifo = sp_test_tmpfile("fifo.gguf");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    alarm(20); /* a hang fails the test instead of stalling the suite */
+    expect_fail(fifo, "is a FIFO (named pipe), not a regular file", NULL);
+    alarm(0);
     const char *garbage = sp_test_tmpfile("garbage.gguf");
     write_bytes(garbage, "hello world, this is not a model\n", 33);
     expect_fail(garbage, "not a GGUF file", NULL);

@@ -4,6 +4,7 @@
  * the dequantized weights, with error bounds derived below; reproducibility
  * is checked bit for bit (thread counts, batch composition). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -326,6 +327,13 @@ Test(matmul, batch_and_single_rows_bit_identical)
             const int n = 130;
             fixture f = make_fixture(all_types[t], det_shapes[s][0], det_shapes[s][1], n, 900 + s);
             for (int p = 0; p < 2; p++) {
+                if (paths[p] == SP_PATH_SGEMM && !sp_matmul_sgemm_row_invariant()) {
+                    if (s == 0 && t == 0)
+                        fprintf(stderr, "SKIP matmul batch vs single rows on the sgemm path: this OpenBLAS core "
+                                        "type adds a row in an order that depends on its place in the call, so "
+                                        "the engine never takes that path here (sp_matmul_sgemm_row_invariant)\n");
+                    continue;
+                }
                 float *yb = run_matmul(&f, paths[p], 2, f.x, n);
                 /* every row alone, then windows of other sizes and offsets */
                 struct { int off, len; } win[] = {{0, 1}, {1, 1}, {2, 1}, {77, 1}, {129, 1}, {5, 3},

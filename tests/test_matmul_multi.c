@@ -22,6 +22,7 @@ static sp_matrix make_matrix(sp_dtype type, int64_t rows, int64_t cols, sp_rng *
         if (type == SP_DTYPE_Q8_0) sp_quantize_row_q8_0(f + r * cols, (sp_block_q8_0 *)(d + r * m.row_bytes), cols);
         else if (type == SP_DTYPE_Q4_0)
             sp_quantize_row_q4_0(f + r * cols, (sp_block_q4_0 *)(d + r * m.row_bytes), cols);
+        else if (sp_dtype_is_k(type)) sp_quantize_row_k(type, f + r * cols, d + r * m.row_bytes, cols);
         else memcpy(d + r * m.row_bytes, f + r * cols, m.row_bytes);
     }
     free(f);
@@ -72,11 +73,19 @@ Test(matmul_multi, shared_quantized_input_matches_separate_calls)
 {
     const sp_dtype q8[3] = {SP_DTYPE_Q8_0, SP_DTYPE_Q8_0, SP_DTYPE_Q8_0};
     const sp_dtype mixed[3] = {SP_DTYPE_Q4_0, SP_DTYPE_Q8_0, SP_DTYPE_Q4_0};
+    /* a Q4_K_M file's q, k (Q4_K) and v (Q6_K); and the two activation
+     * formats at once (Q8_0 groups and Q8_K) */
+    const sp_dtype q4_k_m[3] = {SP_DTYPE_Q4_K, SP_DTYPE_Q4_K, SP_DTYPE_Q6_K};
+    const sp_dtype kmix[3] = {SP_DTYPE_Q2_K, SP_DTYPE_Q8_0, SP_DTYPE_Q5_K};
+    const sp_dtype kmix2[3] = {SP_DTYPE_Q3_K, SP_DTYPE_Q4_0, SP_DTYPE_Q6_K};
     const int64_t rows[3] = {96, 40, 33};
     for (int threads = 1; threads <= 3; threads++)
         for (int n = 1; n <= 5; n += 2) {
             check(q8, rows, 256, n, threads, SP_PATH_DOT);
             check(mixed, rows, 256, n, threads, SP_PATH_DOT);
+            check(q4_k_m, rows, 512, n, threads, SP_PATH_DOT);
+            check(kmix, rows, 256, n, threads, SP_PATH_DOT);
+            check(kmix2, rows, 768, n, threads, SP_PATH_DOT);
         }
 }
 

@@ -345,6 +345,10 @@ Test(loaders, profile_round_trip_and_cluster_defaults)
     cr_assert_eq(p.n_perf, 2);
     cr_assert_eq(p.ram_total, 8ull << 30);
     cr_assert_float_eq(sp_profile_perf(&p, 4)->mv[SP_MV_Q4_0].gbs, 6.0, 1e-12);
+    /* a profile from before the K-quants: they take the q4_0 figures */
+    cr_assert_float_eq(sp_profile_perf(&p, 4)->mv[SP_MV_Q4_K].gbs, 6.0, 1e-12);
+    cr_assert_float_eq(sp_profile_perf(&p, 4)->mv[SP_MV_Q6_K].gflops, sp_profile_perf(&p, 4)->mv[SP_MV_Q4_0].gflops,
+                       1e-12);
     cr_assert_float_eq(sp_profile_perf(&p, 4)->sgemm_gflops[3], 90.0, 1e-12);
     cr_assert_str_eq(p.simd, "asimd asimddp");
     cr_assert_eq(sp_profile_perf(&p, 1)->sgemm_min_rows, SP_PROFILE_DEFAULT_SGEMM_MIN_ROWS, "absent: the default");
@@ -673,4 +677,11 @@ Test(cost, matrix_time)
     cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 64), 0.320, 1e-12);
     perf.sgemm_min_rows = 128;
     cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 64), 0.320, 1e-12);
+    /* K-quants use their own figures: Q2_K..Q5_K the q4_k entry, Q6_K q6_k.
+     * 100 M weights of Q4_K are 56.25 MB (144 bytes / 256), of Q6_K 82.03 MB */
+    perf.mv[SP_MV_Q4_K] = (sp_mv_perf){.gbs = 5, .gflops = 400};
+    perf.mv[SP_MV_Q6_K] = (sp_mv_perf){.gbs = 20, .gflops = 400};
+    for (sp_dtype t = SP_DTYPE_Q2_K; t <= SP_DTYPE_Q5_K; t++)
+        cr_assert_float_eq(sp_cost_matrix_s(&perf, t, bytes, params, 1), 11.25e-3, 1e-12);
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q6_K, 82031250, params, 1), 82031250 / 20e9, 1e-12);
 }

@@ -10,155 +10,51 @@
 #include "shardpipe/tokenizer.h"
 #include "testutil.h"
 
-/* ---- a small reader for the {"text": "...", "tokens": [..]} lines ---- */
-
-static void put_utf8(char **o, unsigned cp)
-{
-    char *p = *o;
-    if (cp < 0x80) {
-        *p++ = (char)cp;
-    } else if (cp < 0x800) {
-        *p++ = (char)(0xC0 | (cp >> 6));
-        *p++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *p++ = (char)(0xE0 | (cp >> 12));
-        *p++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *p++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *p++ = (char)(0xF0 | (cp >> 18));
-        *p++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-        *p++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *p++ = (char)(0x80 | (cp & 0x3F));
-    }
-    *o = p;
-}
-
-static unsigned hex4(const char *s)
-{
-    char buf[5] = {s[0], s[1], s[2], s[3], 0};
-    return (unsigned)strtoul(buf, NULL, 16);
-}
-
-/* Unescape the JSON string starting after the opening quote at s into out
- * (NUL-terminated); returns a pointer after the closing quote. */
-static const char *json_string(const char *s, char *out)
-{
-    char *o = out;
-    while (*s && *s != '"') {
-        if (*s != '\\') {
-            *o++ = *s++;
-            continue;
-        }
-        s++;
-        switch (*s++) {
-        case 'n': *o++ = '\n'; break;
-        case 't': *o++ = '\t'; break;
-        case 'r': *o++ = '\r'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case '/': *o++ = '/'; break;
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case 'u': {
-            unsigned cp = hex4(s);
-            s += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && s[0] == '\\' && s[1] == 'u') { /* surrogate pair */
-                unsigned lo = hex4(s + 2);
-                s += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            put_utf8(&o, cp);
-            break;
-        }
-        default: cr_assert_fail("unknown JSON escape in %s", s - 2);
-        }
-    }
-    cr_assert_eq(*s, '"', "unterminated JSON string");
-    *o = '\0';
-    return s + 1;
-}
+/* ---- the reference files: {"text": "...", "tokens": [..]} per line ---- */
 
 typedef struct ref_case {
-    char text[1024];
-    int tokens[256];
+    const char *text;
+    int *tokens;
     int n_tokens;
 } ref_case;
-
-static void parse_line(const char *line, ref_case *c)
-{
-    const char *p = strstr(line, "\"text\"");
-    cr_assert_not_null(p, "no \"text\" in %s", line);
-    p = strchr(p + 6, '"');
-    cr_assert_not_null(p);
-    cr_assert_lt(strlen(p), sizeof c->text);
-    p = json_string(p + 1, c->text);
-    p = strstr(p, "\"tokens\"");
-    cr_assert_not_null(p, "no \"tokens\" in %s", line);
-    p = strchr(p, '[');
-    cr_assert_not_null(p);
-    p++;
-    c->n_tokens = 0;
-    for (;;) {
-        while (*p == ' ' || *p == ',') p++;
-        if (*p == ']') break;
-        char *end;
-        long v = strtol(p, &end, 10);
-        cr_assert_neq(end, p, "bad token list in %s", line);
-        cr_assert_lt(c->n_tokens, 256);
-        c->tokens[c->n_tokens++] = (int)v;
-        p = end;
-    }
-}
 
 /* Calls fn for every line of the reference file; returns the line count. */
 static int for_each_case(const char *jsonl, void (*fn)(const sp_tokenizer *, const ref_case *, int),
                          const sp_tokenizer *t)
 {
-    size_t len;
-    char *buf = sp_test_read_file(jsonl, &len);
-    cr_assert_not_null(buf, "cannot read %s", jsonl);
-    buf = realloc(buf, len + 1);
-    buf[len] = '\0';
-    int n = 0;
-    static ref_case c;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-        parse_line(line, &c);
-        fn(t, &c, ++n);
+    json_t *all = sp_test_jsonl(jsonl);
+    size_t i;
+    json_t *line;
+    json_array_foreach(all, i, line) {
+        ref_case c = {json_string_value(json_object_get(line, "text")), NULL, 0};
+        cr_assert_not_null(c.text, "%s:%zu: no \"text\"", jsonl, i + 1);
+        c.tokens = sp_test_json_int_array(line, "tokens", &c.n_tokens);
+        fn(t, &c, (int)i + 1);
+        free(c.tokens);
     }
-    free(buf);
+    int n = (int)json_array_size(all);
+    json_decref(all);
     return n;
-}
-
-static sp_tokenizer *load(const char *model_rel)
-{
-    const char *path = sp_test_shared(model_rel);
-    if (!path) return NULL;
-    sp_error err = {{0}};
-    sp_gguf *g = sp_gguf_open(path, &err);
-    cr_assert_not_null(g, "%s", err.msg);
-    sp_tokenizer *t = sp_tokenizer_load(g, &err);
-    cr_assert_not_null(t, "%s", err.msg);
-    sp_gguf_close(g); /* the tokenizer keeps its own copies */
-    return t;
 }
 
 /* ---- encoding ---- */
 
 static void check_encode(const sp_tokenizer *t, const ref_case *c, int line)
 {
-    int out[256];
-    int n = sp_tokenize(t, c->text, true, out, 256);
+    int n;
+    int *out = sp_test_tokenize(t, c->text, SP_TOK_ADD_SPECIAL, &n);
     cr_assert_eq(n, c->n_tokens, "line %d \"%s\": %d tokens, llama.cpp gives %d", line, c->text, n,
                  c->n_tokens);
     for (int i = 0; i < n; i++)
         cr_assert_eq(out[i], c->tokens[i], "line %d \"%s\": token %d is %d (%s), llama.cpp gives %d (%s)",
                      line, c->text, i, out[i], sp_token_piece(t, out[i]), c->tokens[i],
                      sp_token_piece(t, c->tokens[i]));
+    free(out);
 }
 
 Test(tokenizer, stories260K_matches_llama_cpp)
 {
-    sp_tokenizer *t = load("models/stories260K.gguf");
+    sp_tokenizer *t = sp_test_tokenizer("models/stories260K.gguf");
     if (!t) return;
     const char *ref = sp_test_shared("reference/tok-stories260K.jsonl");
     if (!ref) return;
@@ -170,7 +66,7 @@ Test(tokenizer, stories260K_matches_llama_cpp)
 
 Test(tokenizer, llama_32000_matches_llama_cpp)
 {
-    sp_tokenizer *t = load("models/tiny-random-q8_0.gguf");
+    sp_tokenizer *t = sp_test_tokenizer("models/tiny-random-q8_0.gguf");
     if (!t) return;
     const char *ref = sp_test_shared("reference/tok-llama-spm-32000.jsonl");
     if (!ref) return;
@@ -183,33 +79,89 @@ Test(tokenizer, llama_32000_matches_llama_cpp)
     sp_tokenizer_free(t);
 }
 
-Test(tokenizer, count_beyond_cap_and_no_bos)
+Test(tokenizer, bos_flag_and_exact_counts)
 {
-    sp_tokenizer *t = load("models/tiny-random-q8_0.gguf");
+    sp_tokenizer *t = sp_test_tokenizer("models/tiny-random-q8_0.gguf");
     if (!t) return;
-    int out[2] = {-7, -7};
-    /* "Hello world" -> BOS ▁Hello ▁world: 3 ids, only 2 written */
-    cr_assert_eq(sp_tokenize(t, "Hello world", true, out, 2), 3);
+    int n;
+    /* "Hello world" -> BOS ▁Hello ▁world */
+    int *out = sp_test_tokenize(t, "Hello world", SP_TOK_ADD_SPECIAL, &n);
+    cr_assert_eq(n, 3);
     cr_assert_eq(out[0], 1);
     cr_assert_eq(out[1], 15043);
-    cr_assert_eq(sp_tokenize(t, "Hello world", false, out, 2), 2);
+    free(out);
+    out = sp_test_tokenize(t, "Hello world", 0, &n);
+    cr_assert_eq(n, 2);
     cr_assert_eq(out[0], 15043);
-    cr_assert_eq(sp_tokenize(t, "", true, out, 2), 1, "empty text is BOS only");
-    cr_assert_eq(sp_tokenize(t, "", false, out, 2), 0);
+    free(out);
+    out = sp_test_tokenize(t, "", SP_TOK_ADD_SPECIAL, &n);
+    cr_assert_eq(n, 1, "empty text is BOS only");
+    free(out);
+    out = sp_test_tokenize(t, "", 0, &n);
+    cr_assert_eq(n, 0);
+    cr_assert_not_null(out, "0 ids still come as an array");
+    free(out);
+    sp_tokenizer_free(t);
+}
+
+/* Issue 21 item 2: eight bytes gave more ids than the callers had allotted
+ * (each invalid lead byte swallows the escaped space after it, and all four
+ * bytes fall back to byte tokens). The array is now sized by the tokenizer;
+ * this checks the count against llama.cpp's rule (every byte of "\xff▁"
+ * spelled as a byte token) and that every id is a real token. Under ASan an
+ * over-read or over-write would stop the test. */
+Test(tokenizer, invalid_lead_bytes_give_more_ids_than_bytes)
+{
+    sp_tokenizer *t = sp_test_tokenizer("models/tiny-random-q8_0.gguf");
+    if (!t) return;
+    const char *text = "\xff \xff \xff \xff ";
+    int n;
+    int *out = sp_test_tokenize(t, text, SP_TOK_ADD_SPECIAL, &n);
+    cr_assert_gt(n, (int)strlen(text) + 1, "%d ids: the case that over-ran strlen + 8 needs more than %zu",
+                 n, strlen(text) + 1);
+    /* BOS, "▁" (prefix), then 4 x (<0xFF> <0xE2> <0x96> <0x81>) */
+    cr_assert_eq(n, 2 + 4 * 4);
+    for (int i = 0; i < n; i++) cr_assert(out[i] >= 0 && out[i] < sp_tokenizer_n_vocab(t));
+    cr_assert_eq(out[2], 3 + 0xFF);
+    cr_assert_eq(out[3], 3 + 0xE2);
+    free(out);
+    /* a long one: 64 KiB of it */
+    size_t big = 8 * 8192;
+    char *s = malloc(big + 1);
+    for (size_t i = 0; i < big; i += 2) memcpy(s + i, "\xff ", 2);
+    s[big] = '\0';
+    out = sp_test_tokenize(t, s, 0, &n);
+    cr_assert_eq(n, 1 + (int)(big / 2) * 4);
+    cr_assert_eq(out[n - 1], 3 + 0x81);
+    free(out);
+    free(s);
     sp_tokenizer_free(t);
 }
 
 Test(tokenizer, control_tokens_in_text_are_plain_text)
 {
-    sp_tokenizer *t = load("models/tiny-random-q8_0.gguf");
+    sp_tokenizer *t = sp_test_tokenizer("models/tiny-random-q8_0.gguf");
     if (!t) return;
-    int out[32];
-    int n = sp_tokenize(t, "<s>hi</s>", false, out, 32);
+    int n;
+    int *out = sp_test_tokenize(t, "<s>hi</s>", 0, &n);
     cr_assert_gt(n, 2);
     for (int i = 0; i < n; i++) {
         cr_assert_neq(out[i], sp_tokenizer_bos(t), "\"<s>\" in text must not become BOS");
         cr_assert_neq(out[i], sp_tokenizer_eos(t), "\"</s>\" in text must not become EOS");
     }
+    free(out);
+    /* asked for, they are the control tokens; the text after one gets the
+     * prefix space again (llama.cpp's rule) */
+    out = sp_test_tokenize(t, "<s>hi</s>", SP_TOK_PARSE_SPECIAL, &n);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(out[0], 1);
+    cr_assert_str_eq(sp_token_piece(t, out[1]), "\xe2\x96\x81hi");
+    cr_assert_eq(out[2], 2);
+    free(out);
+    cr_assert(sp_token_is_eog(t, 2));
+    cr_assert(!sp_token_is_eog(t, 1));
+    cr_assert(!sp_token_is_eog(t, 15043));
+    cr_assert(!sp_token_is_eog(t, -1));
     sp_tokenizer_free(t);
 }
 
@@ -240,7 +192,7 @@ Test(tokenizer, decode_gives_back_every_reference_text)
     const char *models[2] = {"models/stories260K.gguf", "models/tiny-random-q8_0.gguf"};
     const char *refs[2] = {"reference/tok-stories260K.jsonl", "reference/tok-llama-spm-32000.jsonl"};
     for (int m = 0; m < 2; m++) {
-        sp_tokenizer *t = load(models[m]);
+        sp_tokenizer *t = sp_test_tokenizer(models[m]);
         if (!t) return;
         const char *ref = sp_test_shared(refs[m]);
         if (!ref) return;
@@ -251,7 +203,7 @@ Test(tokenizer, decode_gives_back_every_reference_text)
 
 Test(tokenizer, pieces_are_raw)
 {
-    sp_tokenizer *t = load("models/tiny-random-q8_0.gguf");
+    sp_tokenizer *t = sp_test_tokenizer("models/tiny-random-q8_0.gguf");
     if (!t) return;
     cr_assert_str_eq(sp_token_piece(t, 15043), "\xe2\x96\x81Hello");
     cr_assert_str_eq(sp_token_piece(t, 13), "<0x0A>");
@@ -262,7 +214,7 @@ Test(tokenizer, pieces_are_raw)
 
 Test(tokenizer, split_emoji_is_held_until_complete)
 {
-    sp_tokenizer *t = load("models/tiny-random-q8_0.gguf");
+    sp_tokenizer *t = sp_test_tokenizer("models/tiny-random-q8_0.gguf");
     if (!t) return;
     /* U+1F680 ROCKET = F0 9F 9A 80, byte token id = 3 + byte */
     const int bytes[4] = {0xF0, 0x9F, 0x9A, 0x80};
@@ -284,7 +236,7 @@ Test(tokenizer, split_emoji_is_held_until_complete)
 
 Test(tokenizer, invalid_utf8_becomes_replacement_char)
 {
-    sp_tokenizer *t = load("models/tiny-random-q8_0.gguf");
+    sp_tokenizer *t = sp_test_tokenizer("models/tiny-random-q8_0.gguf");
     if (!t) return;
     sp_detok d;
     sp_detok_init(&d);
@@ -307,7 +259,7 @@ Test(tokenizer, invalid_utf8_becomes_replacement_char)
 
 Test(tokenizer, small_output_buffer_truncates)
 {
-    sp_tokenizer *t = load("models/tiny-random-q8_0.gguf");
+    sp_tokenizer *t = sp_test_tokenizer("models/tiny-random-q8_0.gguf");
     if (!t) return;
     sp_detok d;
     sp_detok_init(&d);
@@ -371,12 +323,13 @@ static sp_tokenizer *load_vocab(const char *name, const vocab_spec *v)
 
 static void assert_ids(const sp_tokenizer *t, const char *text, const int *want, int n_want)
 {
-    int out[64];
-    int n = sp_tokenize(t, text, false, out, 64);
+    int n;
+    int *out = sp_test_tokenize(t, text, 0, &n);
     cr_assert_eq(n, n_want, "\"%s\": %d tokens, expected %d", text, n, n_want);
     for (int i = 0; i < n; i++)
         cr_assert_eq(out[i], want[i], "\"%s\": token %d is %d (%s), expected %d (%s)", text, i, out[i],
                      sp_token_piece(t, out[i]), want[i], sp_token_piece(t, want[i]));
+    free(out);
 }
 
 Test(tokenizer, equal_scores_merge_leftmost_first)
@@ -436,12 +389,12 @@ Test(tokenizer, space_prefix_flag_and_byte_fallback)
 
 Test(tokenizer, other_model_types_are_refused_by_name)
 {
-    vocab_spec v = {"gpt2", specials, NULL, NULL, 3, false, -1};
-    sp_gguf *g = write_vocab("gpt2.gguf", &v);
+    vocab_spec v = {"bert", specials, NULL, NULL, 3, false, -1};
+    sp_gguf *g = write_vocab("bert.gguf", &v);
     sp_error err = {{0}};
     cr_assert_null(sp_tokenizer_load(g, &err));
-    cr_assert_not_null(strstr(err.msg, "'gpt2'"), "error should name the model type: %s", err.msg);
-    cr_assert_not_null(strstr(err.msg, "gpt2.gguf"), "error should name the file: %s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "'bert'"), "error should name the model type: %s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "bert.gguf"), "error should name the file: %s", err.msg);
     sp_gguf_close(g);
 }
 
@@ -466,9 +419,17 @@ Test(tokenizer, tiny_vocab_uses_defaults)
     cr_assert_eq(sp_tokenizer_bos(t), 1);
     cr_assert_eq(sp_tokenizer_eos(t), 2);
     /* no pieces and no byte tokens: every byte falls back to <unk> (id 0) */
-    int out[8];
-    cr_assert_eq(sp_tokenize(t, "ab", true, out, 8), 6); /* BOS, "▁" (3 bytes), 'a', 'b' */
+    int n;
+    int *out = sp_test_tokenize(t, "ab", SP_TOK_ADD_SPECIAL, &n);
+    cr_assert_eq(n, 6); /* BOS, "▁" (3 bytes), 'a', 'b' */
     cr_assert_eq(out[0], 1);
     for (int i = 1; i < 6; i++) cr_assert_eq(out[i], 0);
+    free(out);
+    /* issue 21 item 2: without "▁" every space is three ids, far more than
+     * the strlen + 8 the callers used to allot */
+    out = sp_test_tokenize(t, "                ", SP_TOK_ADD_SPECIAL, &n);
+    cr_assert_eq(n, 1 + 3 * 17, "BOS and 3 <unk> per escaped space (16 + the prefix): %d", n);
+    for (int i = 1; i < n; i++) cr_assert_eq(out[i], 0);
+    free(out);
     sp_tokenizer_free(t);
 }

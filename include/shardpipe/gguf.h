@@ -41,6 +41,11 @@ typedef enum sp_dtype {
     SP_DTYPE_F16 = 1,
     SP_DTYPE_Q4_0 = 2,
     SP_DTYPE_Q8_0 = 8,
+    SP_DTYPE_Q2_K = 10,   /* K-quants: 256-element super-blocks (quant.h) */
+    SP_DTYPE_Q3_K = 11,
+    SP_DTYPE_Q4_K = 12,
+    SP_DTYPE_Q5_K = 13,
+    SP_DTYPE_Q6_K = 14,
     SP_DTYPE_BF16 = 30,
 } sp_dtype;
 
@@ -101,18 +106,30 @@ typedef struct sp_gguf {
 
 /* Open and validate. Returns NULL and fills err on any problem. */
 sp_gguf *sp_gguf_open(const char *path, sp_error *err);
+/* Metadata only: the tensor index is not read (n_tensors is 0), so a file
+ * whose tensor types this build cannot run still gives its tokenizer. */
+sp_gguf *sp_gguf_open_meta(const char *path, sp_error *err);
 void sp_gguf_close(sp_gguf *g);
 
 /* Size in bytes of a fixed-size metadata value type; 0 for string, array
  * and unknown types. */
 size_t sp_gguf_vtype_size(uint32_t t);
 
-/* Bytes of a row of n elements of type t (n must be a multiple of the block
+/* The dtype table (dtype.c) knows every type ggml numbers, by name, block
+ * size and bytes, so a file of any of them can be read and described
+ * (inspect); shardpipe computes with the `supported` ones only, and the
+ * model loader names a tensor of any other type (and its type) in its error.
+ * Bytes of a row of n elements of type t (n must be a multiple of the block
  * size for quantized types); 0 for unknown types. */
 uint64_t sp_dtype_row_bytes(sp_dtype t, uint64_t n);
-uint32_t sp_dtype_block(sp_dtype t); /* elements per block: 1 or 32 */
+uint32_t sp_dtype_block(sp_dtype t); /* elements per block: 1, 32 or 256 */
+/* "Q4_K", "IQ2_XXS", ...; "type N" (a static buffer) for numbers ggml has
+ * never used. */
 const char *sp_dtype_name(sp_dtype t);
-bool sp_dtype_known(uint32_t t);
+bool sp_dtype_known(uint32_t t);      /* layout known: a file of it can be read */
+bool sp_dtype_supported(uint32_t t);  /* dequantized and multiplied by shardpipe */
+/* The supported types as a list for messages: "F32, F16, BF16, Q8_0, ..." */
+const char *sp_dtype_supported_list(void);
 
 /* Metadata lookup; NULL when absent. */
 const sp_gguf_kv *sp_gguf_find(const sp_gguf *g, const char *key);

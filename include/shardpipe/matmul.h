@@ -22,6 +22,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "shardpipe/gguf.h"
@@ -60,6 +61,8 @@ typedef struct sp_matmul_ctx {
     size_t panel_cap;
     void *xq;
     size_t xq_cap;
+    void *xk;               /* X as Q8_K blocks (K-quant weights) */
+    size_t xk_cap;
 } sp_matmul_ctx;
 
 /* Creates the pool and sets OpenBLAS to 1 thread: each pool thread runs
@@ -88,12 +91,23 @@ void sp_matrix_copy_rows(const sp_matrix *w, sp_layout layout, void *dst, int64_
 #define SP_SGEMM_NEVER INT_MAX
 int sp_matmul_default_min_rows(sp_dtype type);
 
+/* Whether this OpenBLAS gives a row of X * W^T the same bits whatever rows
+ * share its call (probed once on a small problem). Not every core type
+ * does: OpenBLAS 0.3.21's Haswell kernels (what OPENBLAS_CORETYPE=Haswell
+ * selects, e.g. on Zen 5 hosts) add rows 6-11 of every 12 in another order
+ * than rows 0-5. Where it is false the sgemm path would break the promise
+ * that a sequence gets the same bits alone or among others, so
+ * sp_matmul_default_min_rows never picks it (the env override still can). */
+bool sp_matmul_sgemm_row_invariant(void);
+
 void sp_matmul(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, float *y);
 
 /* Y_i = X * W_i^T for n_w matrices that share the input X (e.g. wq, wk, wv):
  * bit-identical to n_w sp_matmul calls, but on the dot path X is quantized
- * once and the pool woken once when all W_i are Q8_0/Q4_0 of the same cols
- * and n_w <= SP_MATMUL_MULTI_MAX (otherwise it makes the separate calls). */
+ * once per activation format (Q8_0 groups for Q8_0/Q4_0, Q8_K for the
+ * K-quants; types may be mixed) and the pool woken once when all W_i are
+ * int8-dot types of the same cols on the dot path and n_w <=
+ * SP_MATMUL_MULTI_MAX (otherwise it makes the separate calls). */
 #define SP_MATMUL_MULTI_MAX 4
 void sp_matmul_multi(sp_matmul_ctx *ctx, const sp_matrix *const *w, int n_w, const float *x, int n,
                      float *const *y);

@@ -1,5 +1,6 @@
-/* model.h - a Llama-architecture transformer, or a contiguous range of its
- * layers, over weights mapped from a GGUF file.
+/* model.h - a decoder-only transformer of the Llama family (llama, qwen2,
+ * qwen3: see sp_config), or a contiguous range of its layers, over weights
+ * mapped from a GGUF file.
  *
  * The forward pass is cut into three pieces so that a pipeline stage can run
  * just its share:
@@ -22,7 +23,15 @@
 #include "shardpipe/gguf.h"
 #include "shardpipe/matmul.h"
 
-/* Hyper-parameters read from the GGUF metadata (llama.*). */
+/* How RoPE pairs the dimensions of a head. */
+typedef enum sp_rope_style {
+    SP_ROPE_NORM = 0, /* adjacent pairs (v[2i], v[2i+1]): llama */
+    SP_ROPE_NEOX = 1, /* split halves (v[i], v[i + rope_dim/2]): qwen2, qwen3 */
+} sp_rope_style;
+
+/* Hyper-parameters read from the GGUF metadata (<arch>.*), and the
+ * architecture's features: one forward pass reads these fields instead of
+ * branching on the architecture's name (see config.c for the table). */
 typedef struct sp_config {
     char arch[32];
     int n_vocab;
@@ -30,22 +39,35 @@ typedef struct sp_config {
     int n_layers;
     int n_heads;
     int n_kv_heads;   /* grouped-query attention when < n_heads */
-    int head_dim;     /* dim / n_heads */
+    int head_dim;     /* attention.key_length, else dim / n_heads */
+    int q_dim;        /* n_heads * head_dim (not always dim: qwen3) */
     int kv_dim;       /* n_kv_heads * head_dim */
     int ffn_dim;
     int ctx_train;
     int rope_dim;     /* dimensions rotated per head (<= head_dim) */
     float rope_base;
     float norm_eps;
+    /* features of the architecture (and of the file) */
+    sp_rope_style rope_style;
+    bool has_qkv_bias;   /* attn_{q,k,v}.bias added after the matmul (qwen2) */
+    bool has_qk_norm;    /* RMSNorm of each q and k head before RoPE (qwen3) */
+    bool tied_output;    /* no output.weight: the head multiplies by token_embd */
+    bool has_rope_freqs; /* rope_freqs.weight: per-pair divisors of the RoPE
+                          * frequency (Llama 3.1+ long-context scaling) */
 } sp_config;
 
 /* Reads and checks the hyper-parameters; errors name file, key, expected. */
 int sp_config_read(const sp_gguf *g, sp_config *c, sp_error *err);
+/* tokenizer.ggml.eos_token_id, or -1 when absent: where generation stops
+ * when the prompt came as ids and no tokenizer is loaded. */
+int sp_config_eos_id(const sp_gguf *g);
 
 typedef struct sp_layer {
     const float *attn_norm;   /* [dim] */
     const float *ffn_norm;    /* [dim] */
-    sp_matrix wq, wk, wv, wo; /* dim->dim, dim->kv_dim, dim->kv_dim, dim->dim */
+    sp_matrix wq, wk, wv, wo; /* dim->q_dim, dim->kv_dim, dim->kv_dim, q_dim->dim */
+    const float *bq, *bk, *bv; /* [q_dim], [kv_dim], [kv_dim] when has_qkv_bias, else NULL */
+    const float *q_norm, *k_norm; /* [head_dim] when has_qk_norm, else NULL */
     sp_matrix w_gate, w_up;   /* dim->ffn */
     sp_matrix w_down;         /* ffn->dim */
 } sp_layer;
@@ -59,6 +81,7 @@ typedef struct sp_model {
     sp_matrix tok_embd;   /* [n_vocab][dim] */
     const float *out_norm;
     sp_matrix output;     /* [n_vocab][dim]; the embedding when tied */
+    const float *rope_freqs; /* [rope_dim/2] when cfg.has_rope_freqs and the shard has layers */
     sp_layer *layers;     /* layers[l - first] */
     void *copy;           /* sp_model_load_weights: the matrices, in huge pages */
     size_t copy_bytes;
@@ -101,10 +124,15 @@ void sp_model_close(sp_model *m);
  * except the embedding, of which one row per token is read). */
 uint64_t sp_shard_weight_bytes(const sp_gguf *g, const sp_config *c, int first, int last,
                                bool embed, bool head);
+/* Positions per sequence a model header or a plan may give (2^24). */
+#define SP_MAX_CONTEXT (1 << 24)
+/* The estimates below saturate: UINT64_MAX means "past 2^64 bytes", never a
+ * wrapped small number. sp_sat_add sums them the same way. */
 /* Bytes of fp16 KV cache for n_layers layers, n_seq sequences, ctx positions. */
 uint64_t sp_kv_bytes(const sp_config *c, int n_layers, int n_seq, int ctx);
 /* Bytes of scratch buffers for micro-batches of up to max_rows rows. */
 uint64_t sp_scratch_bytes(const sp_config *c, int max_rows, int ctx, bool head);
+uint64_t sp_sat_add(uint64_t a, uint64_t b);
 
 /* KV cache of a shard: for each of its layers, each sequence slot, each
  * position, kv_dim values of K and of V, stored as fp16 (as llama.cpp does:

@@ -20,6 +20,8 @@ typedef struct sp_synth_spec {
     sp_dtype embd_type;     /* token embedding */
     sp_dtype output_type;   /* output matrix (llama.cpp keeps Q8_0 in Q4_0 files) */
     int tied;               /* no output.weight: the head uses the embedding */
+    int k_m_mix;            /* llama.cpp's _M mix: attn_v and ffn_down of its "more bits"
+                               layers (first and last eighth, every third between) in Q6_K */
     uint64_t seed;
     const char *vocab_from; /* GGUF to copy tokenizer.* from, or NULL */
 } sp_synth_spec;

@@ -7,6 +7,11 @@
 #ifndef SHARDPIPE_THREADS_H
 #define SHARDPIPE_THREADS_H
 
+/* The most threads a rank may use: the one bound that plans, cluster files
+ * and the command line are checked against, so `check` refuses what the
+ * engine would. */
+#define SP_MAX_THREADS 256
+
 typedef struct sp_pool sp_pool;
 typedef void (*sp_pool_fn)(void *arg, int ith, int nth);
 

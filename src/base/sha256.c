@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/infile.h"
 #include "shardpipe/util.h"
 
 /* The first 32 bits of the fractional parts of the cube roots of the first
@@ -143,8 +144,8 @@ void sp_sha256_hex(const uint8_t digest[32], char hex[65])
 int sp_sha256_file(const char *path, char hex[65], sp_error *err)
 {
     enum { CHUNK = 1 << 20 };
-    FILE *f = fopen(path, "rb");
-    if (!f) return sp_errorf(err, "cannot open %s to hash it: %s; check the path", path, strerror(errno));
+    FILE *f = sp_infile_fopen(path, "the file to hash", err);
+    if (!f) return -1;
     uint8_t *buf = sp_alloc(CHUNK);
     sp_sha256 s;
     sp_sha256_init(&s);

@@ -12,6 +12,18 @@ int sp_cli_fail(const char *cmd, const sp_error *err)
     return 1;
 }
 
+int sp_cli_finish_stdout(const char *cmd, int rc)
+{
+    /* a failed write leaves its bytes in the buffer: the flush tries them
+     * again and sets errno to the reason */
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+    int e = errno;
+    fprintf(stderr, "shardpipe %s: stdout: cannot write: %s; the output is incomplete (check the free space or "
+                    "the reader of the pipe)\n", cmd, e ? strerror(e) : "write error");
+    return 1;
+}
+
 int sp_cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out)
 {
     char *end;
@@ -48,6 +60,38 @@ int sp_cli_float(const char *cmd, const char *opt, const char *s, float lo, floa
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int sp_cli_parse_ids(const char *cmd, const char *opt, const char *s, int n_vocab, int *out, int cap)
+{
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) return n;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n') || v < 0 ||
+            v >= n_vocab) {
+            fprintf(stderr, "shardpipe %s: %s: '%.*s' (entry %d) is not a token id in [0, %d); give ids "
+                            "separated by spaces, e.g. \"1 15043\"\n",
+                    cmd, opt, (int)strcspn(p, " ,\t\n"), p, n + 1, n_vocab);
+            return -1;
+        }
+        if (n == cap) { /* cannot happen with cap >= strlen(s) / 2 + 1 */
+            fprintf(stderr, "shardpipe %s: %s: more than %d ids\n", cmd, opt, cap);
+            return -1;
+        }
+        out[n++] = (int)v;
+        p = end;
+    }
+}
+
+int sp_cli_write_f32(FILE *f, const float *v, size_t n, const char *path, sp_error *err)
+{
+    if (fwrite(v, sizeof(float), n, f) != n) return sp_errorf(err, "cannot write %s (disk full?)", path);
     return 0;
 }
 

@@ -33,6 +33,7 @@
 #include "shardpipe/membench.h"
 #include "shardpipe/model.h"
 #include "shardpipe/quant.h"
+#include "shardpipe/threads.h"
 #include "shardpipe/util.h"
 
 #define MAX_THREAD_COUNTS 16
@@ -523,7 +524,7 @@ static int parse_threads(const char *s, bench_opts *o)
             fprintf(stderr, "shardpipe bench: --threads takes at most %d counts\n", MAX_THREAD_COUNTS);
             return -1;
         }
-        if (sp_cli_int("bench", "--threads", t, 1, 256, &o->threads[o->n_threads])) return -1;
+        if (sp_cli_int("bench", "--threads", t, 1, SP_MAX_THREADS, &o->threads[o->n_threads])) return -1;
         o->n_threads++;
     }
     if (o->n_threads == 0) {

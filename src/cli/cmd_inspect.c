@@ -8,12 +8,27 @@
 #include <string.h>
 
 #include "commands.h"
+#include "shardpipe/escape.h"
 #include "shardpipe/gguf.h"
+#include "shardpipe/model.h"
 
-/* Tensor types in column order. */
-static const sp_dtype col_types[] = {SP_DTYPE_F32, SP_DTYPE_F16, SP_DTYPE_BF16, SP_DTYPE_Q8_0,
-                                     SP_DTYPE_Q4_0};
-#define N_COLS (sizeof col_types / sizeof col_types[0])
+/* Tensor types in column order: the common ones first, then every other
+ * type ggml numbers (the reader knows all their sizes), by number. */
+#define N_COLS 48
+static sp_dtype col_types[N_COLS];
+
+static void init_cols(void)
+{
+    static const sp_dtype first[] = {SP_DTYPE_F32, SP_DTYPE_F16, SP_DTYPE_BF16, SP_DTYPE_Q8_0, SP_DTYPE_Q4_0,
+                                     SP_DTYPE_Q6_K, SP_DTYPE_Q5_K, SP_DTYPE_Q4_K, SP_DTYPE_Q3_K, SP_DTYPE_Q2_K};
+    size_t n = 0;
+    for (; n < sizeof first / sizeof first[0]; n++) col_types[n] = first[n];
+    for (uint32_t t = 0; t < N_COLS && n < N_COLS; t++) {
+        bool seen = false;
+        for (size_t i = 0; i < sizeof first / sizeof first[0]; i++) seen |= first[i] == t;
+        if (!seen) col_types[n++] = (sp_dtype)t;
+    }
+}
 
 typedef struct row {
     char name[32];
@@ -46,6 +61,9 @@ typedef struct report {
     int n_layers;
     bool tied;        /* no output.weight: the head reuses token_embd */
     row total;
+    /* whether shardpipe runs it: the model loader's verdict */
+    bool runs;
+    char why[1100], fix[1100];
 } report;
 
 static int usage(FILE *f, int code)
@@ -60,7 +78,7 @@ static int col_of(sp_dtype t)
 {
     for (size_t c = 0; c < N_COLS; c++)
         if (col_types[c] == t) return (int)c;
-    return 0; /* unreachable: the reader rejects other types */
+    return 0; /* unreachable: the reader rejects types past the table */
 }
 
 static void add_to_row(row *r, const sp_gguf_tensor *t)
@@ -141,6 +159,39 @@ static int read_hparams(const sp_gguf *g, report *r, sp_error *err)
     return 0;
 }
 
+/* The verdict: the first tensor of a type shardpipe cannot multiply (by
+ * name), else whatever the model loader refuses (config, shapes, norms). */
+static void judge(const sp_gguf *g, report *r)
+{
+    int n_bad = 0;
+    const sp_gguf_tensor *bad = NULL;
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (!sp_dtype_supported(g->tensors[i].type)) n_bad++, bad = bad ? bad : &g->tensors[i];
+    if (bad) {
+        snprintf(r->why, sizeof r->why, "tensor '%.*s' has type %s%s%.0d%s, which shardpipe cannot multiply",
+                 (int)(bad->name.len > 200 ? 200 : bad->name.len), bad->name.ptr, sp_dtype_name(bad->type),
+                 n_bad > 1 ? " (and " : "", n_bad > 1 ? n_bad - 1 : 0, n_bad > 1 ? " more of unsupported types)" : "");
+        snprintf(r->fix, sizeof r->fix, "re-quantize the model to one of %s (e.g. llama-quantize "
+                 "--allow-requantize IN.gguf OUT.gguf Q4_K_M)", sp_dtype_supported_list());
+        return;
+    }
+    sp_error err = {{0}};
+    sp_model *m = sp_model_open_full(g->path, &err);
+    if (m) {
+        r->runs = true;
+        sp_model_close(m);
+        return;
+    }
+    /* the loader's messages say "what is wrong; what to do" */
+    char *semi = NULL;
+    for (char *p = strstr(err.msg, "; "); p; p = strstr(p + 2, "; ")) semi = p;
+    if (semi) *semi = '\0';
+    snprintf(r->why, sizeof r->why, "%s", err.msg);
+    if (semi) snprintf(r->fix, sizeof r->fix, "%s", semi + 2);
+    else snprintf(r->fix, sizeof r->fix, "shardpipe runs Llama-architecture GGUF files of the types %s",
+                  sp_dtype_supported_list());
+}
+
 static int build_report(const sp_gguf *g, report *r, sp_error *err)
 {
     memset(r, 0, sizeof *r);
@@ -197,15 +248,21 @@ static int build_report(const sp_gguf *g, report *r, sp_error *err)
         add_to_row(&r->total, t);
     }
     r->tied = out->n_tensors == 0;
+    judge(g, r);
     return 0;
 }
 
 /* ---- text ---- */
 
-/* File strings may hold anything: show control bytes as '?'. */
+/* File strings may hold anything: control characters and stray bytes are
+ * escaped (\x1b), as in error messages. */
 static void print_str(FILE *f, const char *p, uint64_t n)
 {
-    for (uint64_t i = 0; i < n; i++) fputc((unsigned char)p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i], f);
+    size_t cap = (size_t)n * 4 + 1;
+    char *buf = malloc(cap);
+    if (!buf) return;
+    fputs(sp_escape_text(buf, cap, p, (size_t)n), f);
+    free(buf);
 }
 
 static void print_kv_str(const sp_gguf *g, const char *key)
@@ -223,7 +280,9 @@ static void print_text(const sp_gguf *g, const report *r)
     print_kv_str(g, "general.architecture");
     printf("\nname:          ");
     print_kv_str(g, "general.name");
-    printf("\n\nhyper-parameters (%s.*):\n", r->arch);
+    printf("\n\nhyper-parameters (");
+    print_str(stdout, r->arch, strlen(r->arch));
+    printf(".*):\n");
     for (int i = 0; i < N_HP; i++) {
         const hparam *h = &r->hp[i];
         printf("  %-34s ", h->key);
@@ -270,21 +329,14 @@ static void print_text(const sp_gguf *g, const report *r)
         if (used[c]) printf(" %12" PRIu64, r->total.bytes[c]);
     printf(" %12" PRIu64 "  (%.2f MiB in %d tensors)\n", r->total.total,
            (double)r->total.total / (1024.0 * 1024.0), r->total.n_tensors);
+    if (r->runs) printf("\nruns: yes\n");
+    else printf("\nruns: no, because %s; fix: %s\n", r->why, r->fix);
 }
 
 /* ---- JSON ---- */
 
-static void json_str(const char *p, uint64_t n)
-{
-    putchar('"');
-    for (uint64_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
+/* Always valid JSON, whatever bytes the file's strings hold. */
+static void json_str(const char *p, uint64_t n) { sp_json_put_string(stdout, p, (size_t)n); }
 
 static void json_kv_str(const sp_gguf *g, const char *key)
 {
@@ -347,7 +399,15 @@ static void print_json(const sp_gguf *g, const report *r)
     }
     printf("\n ],\n \"total\": ");
     json_row(&r->total);
-    printf(",\n \"total_mib\": %.3f}\n", (double)r->total.total / (1024.0 * 1024.0));
+    printf(",\n \"total_mib\": %.3f,\n \"runs\": %s", (double)r->total.total / (1024.0 * 1024.0),
+           r->runs ? "true" : "false");
+    if (!r->runs) {
+        printf(", \"runs_because\": ");
+        json_str(r->why, strlen(r->why));
+        printf(", \"runs_fix\": ");
+        json_str(r->fix, strlen(r->fix));
+    }
+    printf("}\n");
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -370,6 +430,7 @@ int cmd_inspect(int argc, char **argv)
     }
     if (!path) return usage(stderr, 2);
 
+    init_cols();
     sp_error err = {{0}};
     sp_gguf *g = sp_gguf_open(path, &err);
     report r;

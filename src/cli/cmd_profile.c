@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "shardpipe/cluster.h"
 #include "shardpipe/profile.h"
+#include "shardpipe/threads.h"
 #include "shardpipe/util.h"
 
 static void usage(FILE *f)
@@ -59,7 +60,7 @@ int cmd_profile(int argc, char **argv)
         switch (c) {
         case O_QUICK: mo.thorough = false; break;
         case O_THOROUGH: mo.thorough = true; break;
-        case O_THREADS: if (sp_cli_int("profile", "--threads", optarg, 1, 1024, &mo.max_threads)) return 2; break;
+        case O_THREADS: if (sp_cli_int("profile", "--threads", optarg, 1, SP_MAX_THREADS, &mo.max_threads)) return 2; break;
         case O_NAME: name = optarg; break;
         case O_NOTE: note = optarg; break;
         case O_LINKS: links = true; break;

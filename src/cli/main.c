@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_util.h"
 #include "commands.h"
 
 typedef struct command {
@@ -19,6 +20,7 @@ static const command commands[] = {
     {"profile", cmd_profile, "measure this board (or, with --links, the network) into YAML"},
     {"plan", cmd_plan, "compute a partition plan from board profiles and a model"},
     {"check", cmd_check, "validate a partition plan against its model (and an MPI world size)"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text under a model's tokenizer"},
     {"bench", cmd_bench, "bench engine: engine speed vs this board's memory bandwidth and sgemm (specs: benchmarks/run)"},
 };
 
@@ -36,7 +38,8 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name))
+            return sp_cli_finish_stdout(commands[i].name, commands[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "shardpipe: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -35,10 +35,12 @@
 #include <unistd.h>
 
 #include "shardpipe/util.h"
+#include "supervise.h"
 
 int sp_comm_init(sp_comm *c, int *argc, char ***argv, double timeout_s)
 {
     memset(c, 0, sizeof *c);
+    sp_supervise_start(); /* names this rank if a signal kills it */
     int provided;
     MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -51,6 +53,8 @@ int sp_comm_init(sp_comm *c, int *argc, char ***argv, double timeout_s)
     char mine[64] = {0};
     memcpy(mine, c->host, strnlen(c->host, sizeof mine - 1));
     MPI_Allgather(mine, 64, MPI_CHAR, c->hosts, 64, MPI_CHAR, MPI_COMM_WORLD);
+    char who[128];
+    sp_supervise_name(sp_comm_who(c, c->rank, who, sizeof who));
     return 0;
 }
 
@@ -253,6 +257,7 @@ void sp_comm_shutdown(sp_comm *c, int code)
         pthread_create(&t, NULL, watchdog, NULL);
     }
     MPI_Finalize();
+    if (getenv("SHARDPIPE_DEBUG_SHUTDOWN")) fprintf(stderr, "shardpipe: rank %d exits with %d\n", c->rank, code);
     free(c->hosts);
     exit(code);
 }

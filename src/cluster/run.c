@@ -4,12 +4,14 @@
  *     MPI world, loads the tokenizer and the prompts; any problem is printed
  *     once and every rank exits 1 - before any weight is touched;
  *  2. the plan is broadcast; every stage maps the model and hashes its header
- *     and samples of its shard's tensors; rank 0 compares them with its own
- *     file and refuses a board with a different model by rank and host;
+ *     and every byte of its shard (cached per file); rank 0 compares them
+ *     with its own file and refuses a board with a different model by rank,
+ *     host and the path that rank opened;
  *  3. the coordinator loop (rank 0) and the stage loops run the pipeline
  *     with non-blocking, double-buffered messages;
  *  4. statistics and trace events are gathered on rank 0, which prints the
  *     summary; then the orderly shutdown of comm.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +23,10 @@
 #include "runtime.h"
 #include "shardpipe/atomicfile.h"
 #include "shardpipe/cluster.h"
+#include "shardpipe/shardhash.h"
 #include "shardpipe/tokenizer.h"
 #include "shardpipe/util.h"
+#include "supervise.h"
 
 /* ---- summary ---- */
 
@@ -97,9 +101,12 @@ static void token_gaps_free(token_gaps *tg)
     free(tg->req_max);
 }
 
-static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched *s, const rank_stats *rs,
-                    double t_start, double t_end, const char *json_path)
+/* Prints the summary to f (NULL: quiet) and writes it as JSON to json_path;
+ * -1 with err when the JSON cannot be written. */
+static int summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched *s, const rank_stats *rs,
+                   double t_start, double t_end, const char *json_path, sp_error *err)
 {
+    int rc = 0;
     int n = s->n_reqs;
     long prompt_toks = 0, gen = 0, dec_toks = 0;
     double first_any = 1e300, first_last = 0;
@@ -199,7 +206,9 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
     }
     }
     if (json_path) {
-        FILE *j = fopen(json_path, "w");
+        sp_atomic_file jf;
+        FILE *j = sp_atomic_open(&jf, json_path, "the run summary", err) ? NULL : jf.f;
+        if (!j) rc = -1;
         if (j) {
             fprintf(j, "{\"stages\": %d, \"sequences\": %d, \"in_flight\": %d, \"micro_batches\": %d, \"wire\": \"%s\",\n",
                     p->n_stages, n, p->sequences, p->micro_batches, sp_wire_name(p->wire));
@@ -246,19 +255,20 @@ static void summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched 
                         (unsigned long long)x->peak_rss);
             }
             fprintf(j, "\n]}\n");
-            fclose(j);
+            if (sp_atomic_commit(&jf, true, err)) rc = -1;
         }
     }
     free(ttft);
     free(dec);
     token_gaps_free(&tg);
+    return rc;
 }
 
 /* ---- entry ---- */
 
 /* Rank 0's checks before anything is loaded. */
 int sp_prepare_plan(const char *plan_path, const char *model_path, int sequences, int micro_batches, sp_comm *c,
-                    sp_plan *plan, sp_tokenizer **tok, sp_error *err)
+                    sp_plan *plan, sp_tokenizer **tok, int *eos_out, int *n_vocab, sp_error *err)
 {
     if (sp_plan_load(plan_path, plan, err)) return -1;
     if (model_path) snprintf(plan->model_path, sizeof plan->model_path, "%s", model_path);
@@ -282,18 +292,37 @@ int sp_prepare_plan(const char *plan_path, const char *model_path, int sequences
     if (!rc && plan->wire == SP_WIRE_Q8_0 && cfg.dim % 32)
         rc = sp_errorf(err, "%s: wire q8_0 needs the embedding length (%d) to be a multiple of 32; use f16",
                        plan->path, cfg.dim);
-    if (!rc && !(*tok = sp_tokenizer_load(g, err))) rc = -1;
+    /* a tokenizer shardpipe cannot load is an error only for text prompts
+     * (sp_sched_init says so); prompts given as ids run without it */
+    if (!rc && !(*tok = sp_tokenizer_load(g, err))) {
+        fprintf(stderr, "shardpipe run: note: %s; prompts must be token ids and the output is ids\n", err->msg);
+        err->msg[0] = 0;
+    }
+    int eos = sp_config_eos_id(g);
     sp_gguf_close(g);
-    return rc ? -1 : 0;
+    if (rc) return -1;
+    if (eos_out) *eos_out = eos;
+    if (n_vocab) *n_vocab = cfg.n_vocab;
+    return 0;
 }
 
 static int prepare(const sp_run_options *o, sp_comm *c, sp_plan *plan, sp_tokenizer **tok, sp_sched *sched,
                    sp_error *err)
 {
-    if (sp_prepare_plan(o->plan_path, o->model_path, o->sequences, o->micro_batches, c, plan, tok, err)) return -1;
-    return sp_sched_init(sched, *tok, o->prompt, o->prompts_file, o->n_tokens, plan->context, plan->sequences,
-                         plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, plan->n_stages,
-                         o->ignore_eos, &o->sampling, err);
+    int eos, n_vocab;
+    if (sp_prepare_plan(o->plan_path, o->model_path, o->sequences, o->micro_batches, c, plan, tok, &eos, &n_vocab,
+                        err))
+        return -1;
+    int rc = sp_sched_init(sched, *tok, o->prompt, o->prompts_file, o->n_tokens, plan->context, plan->sequences,
+                           plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, plan->n_stages,
+                           o->ignore_eos, &o->sampling, err);
+    if (!*tok) sched->eos = eos;
+    for (int i = 0; !rc && i < sched->n_reqs; i++)
+        for (int k = 0; !rc && k < sched->reqs[i].n_prompt; k++)
+            if (sched->reqs[i].prompt[k] >= n_vocab)
+                rc = sp_errorf(err, "prompt %d: token %d is %d, outside the vocabulary [0, %d) of %s", i + 1, k,
+                               sched->reqs[i].prompt[k], n_vocab, plan->model_path);
+    return rc;
 }
 
 /* ---- results as they finish, and Ctrl-C ---- */
@@ -470,8 +499,11 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
     }
     if (comm.rank == 0) {
         sp_sched done = finished_view(&sched);
-        if (done.n_reqs)
-            summary(o->quiet ? NULL : stderr, &comm, &plan, &done, stats, t_start, t_end, o->summary_json);
+        if (done.n_reqs &&
+            summary(o->quiet ? NULL : stderr, &comm, &plan, &done, stats, t_start, t_end, o->summary_json, &err)) {
+            fprintf(stderr, "shardpipe run: %s\n", err.msg);
+            rc = 1;
+        }
         free(done.reqs);
         if (o->prompts_file && sp_sched_write_jsonl(&sched, o->output_path, t_start, &err)) {
             fprintf(stderr, "shardpipe run: %s\n", err.msg);
@@ -481,6 +513,11 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
         }
         if (o->tokens_out && sp_sched_write_tokens(&sched, o->tokens_out, &err)) {
             fprintf(stderr, "shardpipe run: %s\n", err.msg);
+            rc = 1;
+        }
+        /* the streamed text (or results on stdout) lost to a full disk */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "shardpipe run: stdout: cannot write: %s; the output is incomplete\n", strerror(errno));
             rc = 1;
         }
         sp_sched_free(&sched);

@@ -54,6 +54,12 @@ typedef struct sp_coord_hooks {
     void *arg;
 } sp_coord_hooks;
 
+/* Rank 0's checks before anything is loaded (run.c): the plan against the
+ * world and the model header, the tokenizer (NULL when it cannot be loaded:
+ * the note is printed), the file's EOS id and vocabulary size. */
+int sp_prepare_plan(const char *plan_path, const char *model_path, int sequences, int micro_batches, sp_comm *c,
+                    sp_plan *plan, sp_tokenizer **tok, int *eos, int *n_vocab, sp_error *err);
+
 /* Broadcasts rank 0's status; on failure every rank shuts down with 1
  * (rank 0 prints "shardpipe CMD: message"). */
 void sp_agree(sp_comm *c, const char *cmd, int rc, const sp_error *err);

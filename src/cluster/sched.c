@@ -4,78 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prompts.h"
 #include "shardpipe/atomicfile.h"
+#include "shardpipe/escape.h"
 #include "shardpipe/util.h"
-
-/* ---- a tiny JSON string reader for the prompts file ---- */
-
-static void put_utf8(char **o, unsigned cp)
-{
-    char *p = *o;
-    if (cp < 0x80) *p++ = (char)cp;
-    else if (cp < 0x800) { *p++ = (char)(0xC0 | cp >> 6); *p++ = (char)(0x80 | (cp & 63)); }
-    else if (cp < 0x10000) { *p++ = (char)(0xE0 | cp >> 12); *p++ = (char)(0x80 | ((cp >> 6) & 63)); *p++ = (char)(0x80 | (cp & 63)); }
-    else { *p++ = (char)(0xF0 | cp >> 18); *p++ = (char)(0x80 | ((cp >> 12) & 63)); *p++ = (char)(0x80 | ((cp >> 6) & 63)); *p++ = (char)(0x80 | (cp & 63)); }
-    *o = p;
-}
-
-static int hex4(const char *p, unsigned *v)
-{
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        *v = *v * 16 + (unsigned)d;
-    }
-    return 0;
-}
-
-/* The value of "key": "..." on a JSONL line, unescaped (malloc'ed), or NULL
- * with *why set. */
-static char *json_string_field(const char *line, const char *key, const char **why)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = strstr(line, pat);
-    if (!p) { *why = "no \"prompt\" key"; return NULL; }
-    p += strlen(pat);
-    while (*p == ' ' || *p == '\t') p++;
-    if (*p++ != ':') { *why = "expected ':' after \"prompt\""; return NULL; }
-    while (*p == ' ' || *p == '\t') p++;
-    if (*p++ != '"') { *why = "the \"prompt\" value is not a string"; return NULL; }
-    char *out = malloc(strlen(p) * 2 + 8), *o = out;
-    while (*p && *p != '"') {
-        if (*p != '\\') { *o++ = *p++; continue; }
-        p++;
-        switch (*p) {
-        case 'n': *o++ = '\n'; p++; break;
-        case 't': *o++ = '\t'; p++; break;
-        case 'r': *o++ = '\r'; p++; break;
-        case 'b': *o++ = '\b'; p++; break;
-        case 'f': *o++ = '\f'; p++; break;
-        case '"': case '\\': case '/': *o++ = *p++; break;
-        case 'u': {
-            unsigned cp;
-            if (hex4(p + 1, &cp)) { free(out); *why = "bad \\u escape"; return NULL; }
-            p += 5;
-            if (cp >= 0xD800 && cp < 0xDC00 && p[0] == '\\' && p[1] == 'u') {
-                unsigned lo;
-                if (hex4(p + 2, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                }
-            }
-            put_utf8(&o, cp);
-            break;
-        }
-        default: free(out); *why = "unknown escape in the string"; return NULL;
-        }
-    }
-    if (*p != '"') { free(out); *why = "unterminated string"; return NULL; }
-    *o = 0;
-    return out;
-}
 
 /* ---- set-up ---- */
 
@@ -100,8 +32,8 @@ static void request_release(sp_request *r)
     free(r->text);
 }
 
-static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int n_tokens, int context,
-                       const sp_sampler_params *sampling, const char *where, sp_error *err)
+static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int *ids, int n_ids, int n_tokens,
+                       int context, const sp_sampler_params *sampling, const char *where, sp_error *err)
 {
     s->reqs = realloc(s->reqs, (size_t)(s->n_reqs + 1) * sizeof *s->reqs);
     sp_request *r = &s->reqs[s->n_reqs];
@@ -110,13 +42,20 @@ static int add_request(sp_sched *s, const sp_tokenizer *tok, char *text, int n_t
     p.seed += (uint64_t)s->n_reqs;
     request_init(r, s->n_reqs, n_tokens, &p);
     r->prompt_text = text;
-    int cap = (int)strlen(text) + 8;
-    r->prompt = sp_alloc((size_t)cap * sizeof(int));
-    r->n_prompt = sp_tokenize(tok, text, true, r->prompt, cap);
+    if (ids) {
+        r->prompt = ids;
+        r->n_prompt = n_ids;
+    } else if (tok) {
+        r->prompt = sp_tokenize(tok, text, SP_TOK_ADD_SPECIAL, &r->n_prompt, err);
+    } else {
+        sp_errorf(err, "a text prompt needs the model's tokenizer, which could not be loaded (see the note "
+                       "above); give the prompt as token ids, {\"prompt_tokens\": [1, 15043]}");
+    }
     s->n_reqs++;
-    if (r->n_prompt > cap) {
-        r->prompt = realloc(r->prompt, (size_t)r->n_prompt * sizeof(int));
-        sp_tokenize(tok, text, true, r->prompt, r->n_prompt);
+    if (!r->prompt) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return sp_errorf(err, "%s: %s", where, why);
     }
     if (r->n_prompt < 1 || r->n_prompt + n_tokens > context)
         return sp_errorf(err, "%s: prompt of %d tokens + %d new tokens does not fit the plan's context of %d "
@@ -130,7 +69,7 @@ void sp_sched_init_empty(sp_sched *s, const sp_tokenizer *tok, int context, int 
 {
     memset(s, 0, sizeof *s);
     s->tok = tok;
-    s->eos = sp_tokenizer_eos(tok);
+    s->eos = -1; /* with a tokenizer its end-of-generation tokens end a sequence */
     s->n_slots = n_slots;
     s->n_groups = n_groups;
     s->max_rows = max_rows;
@@ -162,7 +101,7 @@ int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, cons
     if (prompt) {
         char *text = malloc(strlen(prompt) + 1);
         strcpy(text, prompt);
-        rc = add_request(s, tok, text, n_tokens, context, sampling, "--prompt", err);
+        rc = add_request(s, tok, text, NULL, 0, n_tokens, context, sampling, "--prompt", err);
     } else {
         FILE *f = fopen(prompts_file, "r");
         if (!f) return sp_errorf(err, "cannot read the prompts file %s", prompts_file);
@@ -175,15 +114,19 @@ int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, cons
             const char *p = line;
             while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
             if (!*p) continue; /* blank line */
-            const char *why = NULL;
-            char *text = json_string_field(line, "prompt", &why);
+            char why[400];
+            int col;
+            sp_prompt_line pl;
+            int bad = sp_prompt_from_jsonl(line, (size_t)len, &pl, &col, why, sizeof why);
             char where[1100];
-            snprintf(where, sizeof where, "%s:%d", prompts_file, lineno);
-            if (!text)
-                rc = sp_errorf(err, "%s: %s; each line must be a JSON object like {\"prompt\": \"Once upon a time\"}",
+            if (!bad || !col) snprintf(where, sizeof where, "%s:%d", prompts_file, lineno);
+            else snprintf(where, sizeof where, "%s:%d:%d", prompts_file, lineno, col);
+            if (bad)
+                rc = sp_errorf(err, "%s: %s; each line must be one JSON object like {\"prompt\": \"Once upon a time\"} "
+                                    "or {\"prompt_tokens\": [1, 15043]} in UTF-8, with nothing after it",
                                where, why);
             else
-                rc = add_request(s, tok, text, n_tokens, context, sampling, where, err);
+                rc = add_request(s, tok, pl.text, pl.ids, pl.n_ids, n_tokens, context, sampling, where, err);
         }
         free(line);
         fclose(f);
@@ -404,8 +347,11 @@ void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double 
         r->t_out[r->n_out] = now;
         r->out[r->n_out++] = tok;
         s->generated++;
-        bool eos = tok == s->eos && !s->ignore_eos;
-        if (!eos) put_text(s, r, buf, sp_detok_push(s->tok, &r->dt, tok, buf, sizeof buf));
+        bool eos = (s->tok ? sp_token_is_eog(s->tok, tok) : tok == s->eos) && !s->ignore_eos;
+        /* no tokenizer (prompts given as ids): the text is the ids */
+        if (!eos)
+            put_text(s, r, buf, s->tok ? sp_detok_push(s->tok, &r->dt, tok, buf, sizeof buf)
+                                       : snprintf(buf, sizeof buf, "%s%d", r->n_out > 1 ? " " : "", tok));
         if (eos || r->n_out == r->max_new) {
             put_text(s, r, buf, sp_detok_flush(&r->dt, buf, sizeof buf));
             finish(s, r, eos ? SP_FINISH_EOS : SP_FINISH_LENGTH, now);
@@ -415,19 +361,9 @@ void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double 
 
 /* ---- output ---- */
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p == '\r') fputs("\\r", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
+/* Valid JSON whatever the text holds (a model can emit bytes that are no
+ * UTF-8: they become \ufffd). */
+static void json_string(FILE *f, const char *s) { sp_json_put_string(f, s, strlen(s)); }
 
 /* Results go to stdout ("-" or no path) or atomically to a file. */
 static FILE *open_out(const char *path, sp_atomic_file *a, sp_error *err)

@@ -71,17 +71,19 @@ struct sp_sched {
     int *group_inflight; /* micro-batches of each group in the pipeline */
     int depth;           /* at most this many per group (the stage count) */
     int *group_rr;     /* round-robin start within the group */
-    int eos;
+    int eos;           /* without a tokenizer: the file's EOS id (-1: none) */
     bool ignore_eos;
-    const sp_tokenizer *tok;
+    const sp_tokenizer *tok; /* NULL when every prompt came as ids */
     FILE *stream;      /* text of request 0 streamed here, or NULL */
     long generated;
     sp_sched_event on_event; /* or NULL */
     void *event_arg;
 };
 
-/* Reads prompts: either one prompt or a JSONL file with a "prompt" string per
- * line. Tokenizes them and checks each fits the context. */
+/* Reads prompts: either one prompt or a JSONL file with a "prompt" string
+ * or a "prompt_tokens" array of ids per line. Tokenizes the text ones (tok
+ * may be NULL when every prompt is ids; s->eos is then -1 for the caller to
+ * set) and checks each fits the context. */
 int sp_sched_init(sp_sched *s, const sp_tokenizer *tok, const char *prompt, const char *prompts_file,
                   int n_tokens, int context, int n_slots, int n_groups, int max_rows, int chunk, int depth,
                   bool ignore_eos, const sp_sampler_params *sampling, sp_error *err);

@@ -22,9 +22,6 @@
 #include "shardpipe/server.h"
 #include "shardpipe/util.h"
 
-int sp_prepare_plan(const char *plan_path, const char *model_path, int sequences, int micro_batches, sp_comm *c,
-                    sp_plan *plan, sp_tokenizer **tok, sp_error *err);
-
 typedef struct serving {
     const sp_serve_options *o;
     sp_server *srv;
@@ -143,7 +140,11 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
     /* 1. rank 0: the plan, the model header, the tokenizer; then listen */
     int rc = 0;
     if (comm.rank == 0) {
-        rc = sp_prepare_plan(o->plan_path, o->model_path, o->sequences, o->micro_batches, &comm, &plan, &tok, &err);
+        rc = sp_prepare_plan(o->plan_path, o->model_path, o->sequences, o->micro_batches, &comm, &plan, &tok, NULL,
+                             NULL, &err);
+        if (!rc && !tok)
+            rc = sp_errorf(&err, "%s: serve needs the model's tokenizer, which could not be loaded (see the note "
+                                 "above)", plan.model_path);
         if (!rc) {
             model_id(plan.model_path, id, sizeof id);
             sp_server_options so = {o->host, o->port, o->api_key, id, o->queue, o->client_timeout_s, o->max_body};

@@ -6,47 +6,24 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "shardpipe/shardhash.h"
 #include "shardpipe/util.h"
+#include "supervise.h"
 
 void sp_progress_messages(void *arg);
 
 /* ---- model identity ---- */
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Hash of the file's header and tensor index, and of 3 x 4 KiB samples (start,
- * middle, end) of every tensor of the stage's shard: cheap, yet a different
- * model, quantization or a corrupted copy is caught before generation. */
+/* Every byte of the stage's shard and the file's header (shardhash.c:
+ * XXH3, cached per file and shard, so a board reads it once). */
 static uint64_t shard_identity(const sp_gguf *g, const sp_plan *plan, int stage)
 {
-    uint64_t h = fnv1a(0xcbf29ce484222325ull, g->base, g->data_offset);
     const sp_stage_plan *st = &plan->stages[stage];
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const sp_gguf_tensor *t = &g->tensors[i];
-        int layer = -1;
-        bool mine;
-        if (t->name.len > 4 && !memcmp(t->name.ptr, "blk.", 4)) {
-            layer = atoi(t->name.ptr + 4);
-            mine = layer >= st->first && layer <= st->last;
-        } else {
-            mine = stage == 0 || stage == plan->n_stages - 1;
-        }
-        if (!mine) continue;
-        const unsigned char *d = t->data;
-        size_t n = t->nbytes, s = n < 4096 ? n : 4096;
-        h = fnv1a(h, d, s);
-        h = fnv1a(h, d + (n - s) / 2, s);
-        h = fnv1a(h, d + n - s, s);
-    }
-    return h;
+    sp_shard_sel sel = {st->first, st->last, stage == 0 || stage == plan->n_stages - 1};
+    bool cached;
+    return sp_shard_hash(g, sel, &cached);
 }
 
-/* Broadcasts rank 0's status; on failure every rank shuts down with 1. */
 void sp_agree(sp_comm *c, const char *cmd, int rc, const sp_error *err)
 {
     int status = rc;
@@ -63,6 +40,16 @@ void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const cha
     rt->comm = comm;
     rt->plan = plan;
     rt->stage = sp_plan_stage_of_rank(plan, comm->rank);
+    {
+        char who[128], name[256];
+        sp_comm_who(comm, comm->rank, who, sizeof who);
+        if (rt->stage >= 0)
+            snprintf(name, sizeof name, "%s (stage %d, layers %d-%d)", who, rt->stage, plan->stages[rt->stage].first,
+                     plan->stages[rt->stage].last);
+        else
+            snprintf(name, sizeof name, "%s (the coordinator, no stage)", who);
+        sp_supervise_name(name);
+    }
     rt->sreq[0] = rt->sreq[1] = rt->rreq = rt->treq = MPI_REQUEST_NULL;
     int rc = 0;
     uint64_t mine = 0;
@@ -75,8 +62,10 @@ void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const cha
         if (!rc) mine = shard_identity(rt->st.model->gguf, plan, rt->stage);
     }
     /* report load failures by rank, then compare identities on rank 0 */
+    /* msg: the error, or the model path this rank opened (for a refusal) */
     struct { int32_t rc; uint64_t id; char msg[512]; } me = {rc, mine, ""}, *all = NULL;
     if (rc) memcpy(me.msg, err.msg, sizeof me.msg - 1);
+    else snprintf(me.msg, sizeof me.msg, "%.500s", plan->model_path);
     if (comm->rank == 0) all = sp_calloc((size_t)comm->size, sizeof *all);
     MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
     rc = 0;
@@ -90,9 +79,9 @@ void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const cha
             sp_comm_who(comm, r, who, sizeof who);
             if (all[r].rc) rc = sp_errorf(&err, "%s could not load its shard: %s", who, all[r].msg);
             else if (s >= 0 && g && shard_identity(g, plan, s) != all[r].id)
-                rc = sp_errorf(&err, "%s (stage %d) has a different model file at %s than the coordinator "
+                rc = sp_errorf(&err, "%s (stage %d) has a different model file at %s than the coordinator's %s "
                                      "(header, tensor index or the bytes of its layers differ); copy the same "
-                                     "file to every board", who, s, plan->model_path);
+                                     "file to every board", who, s, all[r].msg, g->path);
         }
         if (!g) rc = -1;
         sp_gguf_close(own);

@@ -1,4 +1,4 @@
-/* gguf_read.c - the GGUF reader (v2 and v3) and the dtype helpers.
+/* gguf_read.c - the GGUF reader (v2 and v3); dtypes are in dtype.c.
  *
  * File layout (all integers little-endian):
  *
@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shardpipe/infile.h"
 #include "shardpipe/util.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -35,50 +36,6 @@
  * a kv with an empty key and a 1-byte value, a 1-d tensor with an empty name. */
 #define GGUF_MIN_KV_BYTES (8 + 4 + 1)
 #define GGUF_MIN_TENSOR_BYTES (8 + 4 + 8 + 4 + 8)
-
-/* ---- dtypes ---- */
-
-bool sp_dtype_known(uint32_t t)
-{
-    return t == SP_DTYPE_F32 || t == SP_DTYPE_F16 || t == SP_DTYPE_Q4_0 || t == SP_DTYPE_Q8_0 ||
-           t == SP_DTYPE_BF16;
-}
-
-uint32_t sp_dtype_block(sp_dtype t)
-{
-    return (t == SP_DTYPE_Q4_0 || t == SP_DTYPE_Q8_0) ? 32 : 1;
-}
-
-/* Bytes per block: Q8_0 is an f16 scale + 32 int8; Q4_0 an f16 scale + 32 nibbles. */
-static uint64_t dtype_block_bytes(sp_dtype t)
-{
-    switch (t) {
-    case SP_DTYPE_F32: return 4;
-    case SP_DTYPE_F16: return 2;
-    case SP_DTYPE_BF16: return 2;
-    case SP_DTYPE_Q8_0: return 2 + 32;
-    case SP_DTYPE_Q4_0: return 2 + 16;
-    }
-    return 0;
-}
-
-uint64_t sp_dtype_row_bytes(sp_dtype t, uint64_t n)
-{
-    if (!sp_dtype_known(t)) return 0;
-    return n / sp_dtype_block(t) * dtype_block_bytes(t);
-}
-
-const char *sp_dtype_name(sp_dtype t)
-{
-    switch (t) {
-    case SP_DTYPE_F32: return "F32";
-    case SP_DTYPE_F16: return "F16";
-    case SP_DTYPE_Q4_0: return "Q4_0";
-    case SP_DTYPE_Q8_0: return "Q8_0";
-    case SP_DTYPE_BF16: return "BF16";
-    }
-    return "unknown";
-}
 
 /* ---- metadata value types ---- */
 
@@ -118,6 +75,7 @@ typedef struct parser {
     size_t size;
     size_t pos;
     sp_error *err;
+    bool meta_only;  /* sp_gguf_open_meta: stop after the metadata */
     char where[320]; /* the item being parsed, e.g. "metadata entry 3 (key 'x')" */
 } parser;
 
@@ -281,15 +239,21 @@ static int parse_tensor_info(parser *ps, uint64_t i, sp_gguf_tensor *t)
     uint32_t type;
     if (rd_u32(ps, &type, "type")) return -1;
     if (!sp_dtype_known(type))
-        return fail(ps, "tensor type %" PRIu32 " is not supported (expected F32, F16, BF16, Q8_0 "
-                    "or Q4_0); re-quantize the model to Q8_0 or Q4_0", type);
+        return fail(ps, "tensor type %" PRIu32 " is not a ggml type this reader knows (a newer or a "
+                    "damaged file?); shardpipe runs %s", type, sp_dtype_supported_list());
     t->type = (sp_dtype)type;
     uint32_t blk = sp_dtype_block(t->type);
     if (t->ne[0] % blk != 0)
         return fail(ps, "row length %" PRIu64 " is not a multiple of the %s block size %" PRIu32,
                     t->ne[0], sp_dtype_name(t->type), blk);
-    /* nel < 2^63 and block bytes <= 34 per 32 elements: no overflow */
-    t->nbytes = sp_dtype_row_bytes(t->type, t->ne[0]) * (nel / t->ne[0]);
+    /* nel < 2^63 elements, but up to 8 bytes each (F32, I64, F64): such a shape near
+     * 2^62 elements has a byte count past 2^64, which must not wrap to a
+     * small size that then "fits" the file */
+    uint64_t row_bytes = sp_dtype_row_bytes(t->type, t->ne[0]), rows = nel / t->ne[0];
+    if (row_bytes > UINT64_MAX / rows)
+        return fail(ps, "%" PRIu64 " rows of %" PRIu64 " bytes overflow a 64-bit byte count; the shape is "
+                    "corrupt", rows, row_bytes);
+    t->nbytes = row_bytes * rows;
     if (rd_u64(ps, &t->offset, "data offset")) return -1;
     return 0;
 }
@@ -453,6 +417,7 @@ static int parse(parser *ps, sp_gguf *g)
     uint64_t n_strs = 0;
     for (uint64_t i = 0; i < g->n_kv; i++)
         if (parse_kv(ps, i, &g->kv[i], &n_strs)) return -1;
+    if (ps->meta_only) g->n_tensors = 0; /* the tensor index is not read at all */
     for (uint64_t i = 0; i < g->n_tensors; i++)
         if (parse_tensor_info(ps, i, &g->tensors[i])) return -1;
     if (build_indexes(ps, g)) return -1;
@@ -461,16 +426,13 @@ static int parse(parser *ps, sp_gguf *g)
     return place_tensors(ps, g);
 }
 
-sp_gguf *sp_gguf_open(const char *path, sp_error *err)
+static sp_gguf *open_file(const char *path, bool meta_only, sp_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        sp_errorf(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    int fd = sp_infile_open(path, "the GGUF model file", err);
+    if (fd < 0) return NULL;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        sp_errorf(err, "%s: not a regular file; expected a GGUF model file", path);
+    if (fstat(fd, &st) != 0) {
+        sp_errorf(err, "%s: cannot read the model: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }
@@ -498,13 +460,17 @@ sp_gguf *sp_gguf_open(const char *path, sp_error *err)
     g->base = map;
     g->size = size;
     g->fd = -1;
-    parser ps = {.path = path, .base = map, .size = size, .err = err};
+    parser ps = {.path = path, .base = map, .size = size, .err = err, .meta_only = meta_only};
     if (parse(&ps, g)) {
         sp_gguf_close(g);
         return NULL;
     }
     return g;
 }
+
+sp_gguf *sp_gguf_open(const char *path, sp_error *err) { return open_file(path, false, err); }
+
+sp_gguf *sp_gguf_open_meta(const char *path, sp_error *err) { return open_file(path, true, err); }
 
 void sp_gguf_close(sp_gguf *g)
 {

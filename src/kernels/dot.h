@@ -184,6 +184,20 @@ void sp_vec_dot_q4_0_q8g_rows_neon_dotprod(int64_t n, const sp_block_q4_0 *w, co
     int64_t stride, int na, float *out);
 #endif
 
+/* K-quant rows kernels: one weight row (type in the name) against na =
+ * 1..SP_DOT_ROWS Q8_K activation rows a, a + stride, ...; the bits of
+ * sp_vec_dot_k_q8_K_ref (quant_k.c) for each. Index SP_DTYPE_Qx_K - Q2_K. */
+typedef void (*sp_rows_k_fn)(int64_t n, const void *w, const sp_block_q8_K *a, int64_t stride, int na, float *out);
+#define SP_N_KTYPES 5
+#if defined(__x86_64__)
+extern const sp_rows_k_fn sp_rows_k_avx2[SP_N_KTYPES];
+extern const sp_rows_k_fn sp_rows_k_avx512[SP_N_KTYPES];
+#endif
+#if defined(__aarch64__)
+extern const sp_rows_k_fn sp_rows_k_neon[SP_N_KTYPES];
+extern const sp_rows_k_fn sp_rows_k_neon_dotprod[SP_N_KTYPES];
+#endif
+
 /* Dequantizers of the level in use (simd.c), for sp_dequantize_row. */
 void sp_simd_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n);
 void sp_simd_dequantize_row_q4_0(const sp_block_q4_0 *x, float *y, int64_t n);

@@ -2,7 +2,8 @@
  *
  * Dot path (decode, and prompts for quantized weights where the SIMD level
  * has rows kernels): for Q8_0/Q4_0 weights each X row is quantized to Q8_0
- * and packed for the kernels (sp_q8_group, quant.h) once, then the pool's
+ * and packed for the kernels (sp_q8_group, quant.h) once, for the K-quants
+ * to Q8_K blocks (quant_k.h), then the pool's
  * threads claim the output rows in chunks of DOT_CHUNK as they go (see
  * "who computes which output rows" below). A thread takes a
  * chunk's weight rows (tens of KB: they stay in L2) against SP_DOT_ROWS
@@ -40,6 +41,7 @@
 #include "shardpipe/matmul.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,18 @@
  * measures faster). */
 #define DEFAULT_SGEMM_MIN_ROWS 64
 
+/* Weights the int8 dot kernels take: against Q8_0 activations packed as
+ * sp_q8_group (Q8_0, Q4_0) or against Q8_K blocks (the K-quants). */
+static int q8g_weights(sp_dtype t)
+{
+    return t == SP_DTYPE_Q8_0 || t == SP_DTYPE_Q4_0;
+}
+
+static int int8_weights(sp_dtype t)
+{
+    return q8g_weights(t) || sp_dtype_is_k(t);
+}
+
 int sp_matmul_default_min_rows(sp_dtype type)
 {
     const char *env = getenv("SHARDPIPE_SGEMM_MIN_ROWS");
@@ -104,8 +118,42 @@ int sp_matmul_default_min_rows(sp_dtype type)
         /* values that are not a positive integer are ignored */
         if (*end == '\0' && v >= 1 && v <= (1L << 30)) return (int)v;
     }
-    int quantized = type == SP_DTYPE_Q8_0 || type == SP_DTYPE_Q4_0;
-    return quantized && sp_simd_int8_prompts() ? SP_SGEMM_NEVER : DEFAULT_SGEMM_MIN_ROWS;
+    if (int8_weights(type) && sp_simd_int8_prompts()) return SP_SGEMM_NEVER;
+    return sp_matmul_sgemm_row_invariant() ? DEFAULT_SGEMM_MIN_ROWS : SP_SGEMM_NEVER;
+}
+
+/* The probe behind sp_matmul_sgemm_row_invariant: 24 rows of X against a
+ * 64 x 64 W in one call, then each row alone in a call padded with zero rows
+ * to the same 24 (so only the row's position differs), with one OpenBLAS
+ * thread as the engine runs it. Two dozen small sgemm calls, once. */
+static bool row_invariant;
+static void probe_row_invariance(void)
+{
+    enum { N = 24, M = 64, K = 64 };
+    float *w = sp_alloc(sizeof(float) * M * K), *x = sp_alloc(sizeof(float) * N * K);
+    float *y = sp_alloc(sizeof(float) * N * M), *x1 = sp_alloc(sizeof(float) * N * K);
+    float *y1 = sp_alloc(sizeof(float) * N * M);
+    sp_rng r;
+    sp_rng_seed(&r, 12345);
+    for (int i = 0; i < M * K; i++) w[i] = sp_rng_f32(&r) - 0.5f;
+    for (int i = 0; i < N * K; i++) x[i] = sp_rng_f32(&r) - 0.5f;
+    openblas_set_num_threads(1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, M, K, 1.0f, x, K, w, K, 0.0f, y, M);
+    row_invariant = true;
+    for (int i = 0; i < N && row_invariant; i++) {
+        memset(x1, 0, sizeof(float) * N * K);
+        memcpy(x1, x + (size_t)i * K, sizeof(float) * K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, M, K, 1.0f, x1, K, w, K, 0.0f, y1, M);
+        row_invariant = memcmp(y1, y + (size_t)i * M, sizeof(float) * M) == 0;
+    }
+    free(w), free(x), free(y), free(x1), free(y1);
+}
+
+bool sp_matmul_sgemm_row_invariant(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, probe_row_invariance);
+    return row_invariant;
 }
 
 /* Scratch buffers only grow; their old contents are not kept. */
@@ -135,6 +183,7 @@ void sp_matmul_free(sp_matmul_ctx *ctx)
     sp_pool_free(ctx->pool);
     free(ctx->panel);
     free(ctx->xq);
+    free(ctx->xk);
     memset(ctx, 0, sizeof *ctx);
 }
 
@@ -197,6 +246,8 @@ typedef struct dot_job {
     const float *x;              /* n x cols */
     sp_q8_group *xq;             /* n rows of groups: X quantized and packed */
     int64_t xq_stride;           /* groups per row */
+    sp_block_q8_K *xk;           /* n rows of X as Q8_K (K-quant weights) */
+    int64_t xk_stride;           /* blocks per row */
     float *rowbuf;               /* nth x cols floats (F16/BF16 weights) */
     int n;
     float *y;
@@ -249,14 +300,39 @@ static int claim_next(claim *c, int ith, int nth, uint32_t *u0, uint32_t *u1)
     }
 }
 
-/* Quantize X rows to Q8_0 and pack them for the dot kernels. */
+/* Quantize X rows to Q8_0 packed for the dot kernels and/or to Q8_K,
+ * whichever of the two the job has a buffer for. */
 static void quantize_x_part(void *arg, int ith, int nth)
 {
     dot_job *j = arg;
     const int64_t cols = j->w->cols;
     long lo, hi;
     sp_split_range(j->n, ith, nth, 1, &lo, &hi);
-    for (long i = lo; i < hi; i++) sp_quantize_row_q8g(j->x + i * cols, j->xq + i * j->xq_stride, cols);
+    for (long i = lo; i < hi; i++) {
+        if (j->xq) sp_quantize_row_q8g(j->x + i * cols, j->xq + i * j->xq_stride, cols);
+        if (j->xk) sp_quantize_row_q8_K(j->x + i * cols, j->xk + i * j->xk_stride, cols);
+    }
+}
+
+/* Gives the job the quantized X buffers its weights need: the packed Q8_0
+ * groups (need_q8g) and/or Q8_K blocks (need_k), then quantizes X into them
+ * (on the pool when there is more than one row). */
+static void quantize_x(sp_matmul_ctx *ctx, dot_job *j, int need_q8g, int need_k)
+{
+    const int64_t cols = j->w->cols;
+    if (need_q8g) {
+        j->xq_stride = sp_q8_group_count(cols);
+        ctx->xq = grow(ctx->xq, &ctx->xq_cap, (size_t)j->n * j->xq_stride * sizeof(sp_q8_group));
+        j->xq = ctx->xq;
+    }
+    if (need_k) {
+        j->xk_stride = cols / SP_QK_K;
+        ctx->xk = grow(ctx->xk, &ctx->xk_cap, (size_t)j->n * j->xk_stride * sizeof(sp_block_q8_K));
+        j->xk = ctx->xk;
+    }
+    /* One row takes a microsecond or two: not worth waking the pool. */
+    if (j->n > 1 && ctx->n_threads > 1) sp_pool_run(ctx->pool, quantize_x_part, j);
+    else quantize_x_part(j, 0, 1);
 }
 
 /* f32 dot of any length: the SIMD kernel on the multiple-of-32 head, a
@@ -294,6 +370,17 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
                 else if (w->layout == SP_LAYOUT_Q4_0X16)
                     sp_vec_dot_q4_0x16_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
                 else sp_vec_dot_q4_0_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
+            }
+        }
+        break;
+    case SP_DTYPE_Q2_K: case SP_DTYPE_Q3_K: case SP_DTYPE_Q4_K: case SP_DTYPE_Q5_K: case SP_DTYPE_Q6_K:
+        for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
+            long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
+            for (int i = 0; i < j->n; i += SP_DOT_ROWS) {
+                int na = j->n - i < SP_DOT_ROWS ? j->n - i : SP_DOT_ROWS;
+                sp_vec_dot_k_q8_K_tile(w->type, cols, wd + r0 * w->row_bytes, w->row_bytes, nw,
+                                       j->xk + i * j->xk_stride, j->xk_stride, na, j->y + (int64_t)i * rows + r0,
+                                       rows);
             }
         }
         break;
@@ -362,13 +449,8 @@ static void run_dot_jobs(sp_matmul_ctx *ctx, dot_job *jobs, int n_w)
 static void matmul_dot(sp_matmul_ctx *ctx, const sp_matrix *w, const float *x, int n, float *y)
 {
     dot_job j = {.w = w, .x = x, .n = n, .y = y};
-    if (w->type == SP_DTYPE_Q8_0 || w->type == SP_DTYPE_Q4_0) {
-        j.xq_stride = sp_q8_group_count(w->cols);
-        ctx->xq = grow(ctx->xq, &ctx->xq_cap, (size_t)n * j.xq_stride * sizeof(sp_q8_group));
-        j.xq = ctx->xq;
-        /* One row takes a microsecond or two: not worth waking the pool. */
-        if (n > 1 && ctx->n_threads > 1) sp_pool_run(ctx->pool, quantize_x_part, &j);
-        else quantize_x_part(&j, 0, 1);
+    if (int8_weights(w->type)) {
+        quantize_x(ctx, &j, q8g_weights(w->type), sp_dtype_is_k(w->type));
     } else if (w->type != SP_DTYPE_F32) {
         size_t need = (size_t)ctx->n_threads * (size_t)w->cols * sizeof(float);
         ctx->panel = grow(ctx->panel, &ctx->panel_cap, need);
@@ -498,21 +580,26 @@ void sp_matmul_multi(sp_matmul_ctx *ctx, const sp_matrix *const *w, int n_w, con
                      float *const *y)
 {
     if (n <= 0 || n_w <= 0) return;
-    int shared = n_w <= SP_MATMUL_MULTI_MAX && sp_matmul_choose(ctx, w[0], n) == SP_PATH_DOT;
-    for (int i = 0; i < n_w && shared; i++)
-        shared = (w[i]->type == SP_DTYPE_Q8_0 || w[i]->type == SP_DTYPE_Q4_0) && w[i]->cols == w[0]->cols &&
-                 w[i]->rows > 0 && w[i]->cols > 0;
+    int shared = n_w <= SP_MATMUL_MULTI_MAX, need_q8g = 0, need_k = 0;
+    for (int i = 0; i < n_w && shared; i++) {
+        shared = int8_weights(w[i]->type) && sp_matmul_choose(ctx, w[i], n) == SP_PATH_DOT &&
+                 w[i]->cols == w[0]->cols && w[i]->rows > 0 && w[i]->cols > 0;
+        need_q8g |= q8g_weights(w[i]->type);
+        need_k |= sp_dtype_is_k(w[i]->type);
+    }
     if (!shared) {
         for (int i = 0; i < n_w; i++) sp_matmul(ctx, w[i], x, n, y[i]);
         return;
     }
 
+    /* X quantized once per activation format the matrices need */
     dot_job jobs[SP_MATMUL_MULTI_MAX];
-    int64_t ng = sp_q8_group_count(w[0]->cols);
-    ctx->xq = grow(ctx->xq, &ctx->xq_cap, (size_t)n * ng * sizeof(sp_q8_group));
-    for (int i = 0; i < n_w; i++)
-        jobs[i] = (dot_job){.w = w[i], .x = x, .xq = ctx->xq, .xq_stride = ng, .n = n, .y = y[i]};
-    if (n > 1 && ctx->n_threads > 1) sp_pool_run(ctx->pool, quantize_x_part, &jobs[0]);
-    else quantize_x_part(&jobs[0], 0, 1);
+    jobs[0] = (dot_job){.w = w[0], .x = x, .n = n, .y = y[0]};
+    quantize_x(ctx, &jobs[0], need_q8g, need_k);
+    for (int i = 1; i < n_w; i++) {
+        jobs[i] = jobs[0];
+        jobs[i].w = w[i];
+        jobs[i].y = y[i];
+    }
     run_dot_jobs(ctx, jobs, n_w);
 }

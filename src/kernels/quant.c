@@ -206,6 +206,9 @@ void sp_dequantize_row(sp_dtype type, const void *x, float *y, int64_t n)
     case SP_DTYPE_Q4_0:
         sp_simd_dequantize_row_q4_0(x, y, n);
         break;
+    case SP_DTYPE_Q2_K: case SP_DTYPE_Q3_K: case SP_DTYPE_Q4_K: case SP_DTYPE_Q5_K: case SP_DTYPE_Q6_K:
+        sp_dequantize_row_k(type, x, y, n);
+        break;
     default:
         memset(y, 0, (size_t)n * sizeof(float));
         break;
@@ -233,6 +236,9 @@ void sp_quantize_row(sp_dtype type, const float *x, void *y, int64_t n)
         break;
     case SP_DTYPE_Q4_0:
         sp_quantize_row_q4_0(x, y, n);
+        break;
+    case SP_DTYPE_Q2_K: case SP_DTYPE_Q3_K: case SP_DTYPE_Q4_K: case SP_DTYPE_Q5_K: case SP_DTYPE_Q6_K:
+        sp_quantize_row_k(type, x, y, n);
         break;
     default:
         break;

@@ -55,6 +55,8 @@ typedef struct sp_simd_level {
     void (*exp_f32)(float *, const float *, int64_t);
     void (*swiglu_f32)(float *, const float *, int64_t);
     void (*softmax_f32)(float *, int64_t);
+    /* K-quant rows kernels by type (dot.h); NULL array or entry: scalar */
+    const sp_rows_k_fn *rows_k;
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -84,7 +86,7 @@ static void rows_q4_0x16_scalar(int64_t n, const void *w, const sp_q8_group *a, 
 static const sp_simd_level level_scalar = {
     "scalar", rows_q8_0_scalar, rows_q4_0_scalar, NULL, sp_vec_dot_f32_scalar,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
-    sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL,
+    sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL,
 };
 
 #if defined(__x86_64__)
@@ -93,21 +95,21 @@ static const sp_simd_level level_avx2 = {
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
 };
 static const sp_simd_level level_avxvnni = {
     "avxvnni", sp_vec_dot_q8_0_q8g_rows_avxvnni, sp_vec_dot_q4_0_q8g_rows_avxvnni, NULL, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, NULL, sp_vec_dot_f32_avx2,
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
 };
 static const sp_simd_level level_avx512vbmi = {
     "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512vbmi,
@@ -115,7 +117,7 @@ static const sp_simd_level level_avx512vbmi = {
     sp_dequantize_row_q8_0_avx2, sp_dequantize_row_q4_0_avx2, sp_dequantize_row_f16_avx2,
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
-    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512,
+    sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
 };
 #endif
 
@@ -125,7 +127,7 @@ static const sp_simd_level level_neon = {
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
-    sp_swiglu_f32_neon, sp_softmax_f32_neon,
+    sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod, NULL,
@@ -133,7 +135,7 @@ static const sp_simd_level level_neon_dotprod = {
     sp_dequantize_row_q8_0_neon, sp_dequantize_row_q4_0_neon, sp_dequantize_row_f16_neon,
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
-    sp_swiglu_f32_neon, sp_softmax_f32_neon,
+    sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon_dotprod,
 };
 #endif
 
@@ -417,6 +419,42 @@ void sp_quantize_row_q8g(const float *x, sp_q8_group *g, int64_t n)
     const sp_simd_level *l = current();
     if (l->quantize_q8g) l->quantize_q8g(x, g, n);
     else sp_quantize_row_q8g_scalar(x, g, n);
+}
+
+/* ---- K-quants ---- */
+
+static void rows_k_scalar(sp_dtype type, int64_t n, const void *w, const sp_block_q8_K *a, int64_t stride, int na,
+                          float *out)
+{
+    for (int i = 0; i < na; i++) out[i] = sp_vec_dot_k_q8_K_ref(type, n, w, a + i * stride);
+}
+
+static sp_rows_k_fn rows_k_of(const sp_simd_level *l, sp_dtype type)
+{
+    return l->rows_k ? l->rows_k[type - SP_DTYPE_Q2_K] : NULL;
+}
+
+float sp_vec_dot_k_q8_K(sp_dtype type, int64_t n, const void *w, const sp_block_q8_K *a)
+{
+    float r;
+    sp_rows_k_fn f = rows_k_of(current(), type);
+    if (f) f(n, w, a, 0, 1, &r);
+    else rows_k_scalar(type, n, w, a, 0, 1, &r);
+    return r;
+}
+
+void sp_vec_dot_k_q8_K_tile(sp_dtype type, int64_t n, const void *w, size_t row_bytes, long nw,
+                            const sp_block_q8_K *a, int64_t stride, int na, float *y, int64_t y_stride)
+{
+    sp_rows_k_fn f = rows_k_of(current(), type);
+    float out[SP_DOT_ROWS];
+    if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
+    for (long r = 0; r < nw; r++) {
+        const void *wr = (const char *)w + r * row_bytes;
+        if (f) f(n, wr, a, stride, na, out);
+        else rows_k_scalar(type, n, wr, a, stride, na, out);
+        for (int i = 0; i < na; i++) y[i * y_stride + r] = out[i];
+    }
 }
 
 int sp_simd_q4_0x16(void)

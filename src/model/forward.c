@@ -1,10 +1,15 @@
-/* forward.c - the Llama forward pass over a micro-batch, for a contiguous
- * range of layers.
+/* forward.c - the forward pass of the Llama family over a micro-batch, for
+ * a contiguous range of layers. The architectures differ only in fields of
+ * sp_config (bracketed below); nothing here tests the architecture's name.
  *
  * For each layer l in the shard, with x the hidden states (n rows of dim):
  *   xn  = RMSNorm(x) * attn_norm              RMSNorm(x) = x / sqrt(mean(x^2) + eps)
- *   q, k, v = xn Wq^T, xn Wk^T, xn Wv^T       (k, v have n_kv_heads heads: GQA)
- *   rotate q and k by RoPE at each row's position
+ *   q, k, v = xn Wq^T, xn Wk^T, xn Wv^T       (k, v have n_kv_heads heads: GQA;
+ *                                              heads are head_dim wide, q_dim = n_heads * head_dim)
+ *   [has_qkv_bias] q, k, v += bq, bk, bv
+ *   [has_qk_norm]  each head of q and of k = RMSNorm(head) * q_norm / k_norm
+ *   rotate q and k by RoPE at each row's position, pairs as rope_style says,
+ *              pair i's frequency divided by rope_freqs[i] [has_rope_freqs]
  *   store k, v in the row's sequence slot of the KV cache (fp16) at its position
  *   per head h: a = softmax(q_h . K_g^T / sqrt(head_dim)) V_g over positions
  *               0..pos of the row's sequence, g = h / (n_heads / n_kv_heads)
@@ -14,7 +19,8 @@
  *   xn  = RMSNorm(x) * ffn_norm
  *   x  += (silu(xn Wgate^T) * (xn Wup^T)) Wdown^T      silu(z) = z / (1 + e^-z)
  * The embedding (first stage) and the final norm + output matrix (last
- * stage) are separate calls, so a pipeline stage runs exactly its share.
+ * stage, [tied_output] the embedding table) are separate calls, so a
+ * pipeline stage runs exactly its share.
  *
  * Every row's result depends only on that row, its sequence's cache and the
  * matmul path (see matmul.h): the same tokens give bit-identical logits
@@ -25,6 +31,8 @@
 
 #include "shardpipe/model.h"
 #include "shardpipe/quant.h"
+#include "shardpipe/threads.h"
+#include "shardpipe/rowops.h"
 #include "shardpipe/util.h"
 
 /* ---- KV cache ---- */
@@ -67,8 +75,8 @@ static uint16_t *kv_row(const sp_kv_cache *kv, uint16_t *base, int layer, int se
 sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, int ctx, sp_error *err)
 {
     const sp_config *c = &m->cfg;
-    if (n_threads < 1 || n_threads > 256)
-        return sp_errorf(err, "threads must be in [1, 256], got %d", n_threads), NULL;
+    if (n_threads < 1 || n_threads > SP_MAX_THREADS)
+        return sp_errorf(err, "threads must be in [1, %d], got %d", SP_MAX_THREADS, n_threads), NULL;
     if (max_rows < 1 || n_seq < 1)
         return sp_errorf(err, "micro-batch rows (%d) and sequences (%d) must be >= 1", max_rows, n_seq), NULL;
     if (ctx < 1 || ctx > c->ctx_train)
@@ -85,10 +93,10 @@ sp_engine *sp_engine_new(sp_model *m, int n_threads, int max_rows, int n_seq, in
     e->mm.sgemm_min_rows = sp_matmul_default_min_rows(n_layers > 0 ? m->layers[0].wq.type : m->output.type);
     size_t r = (size_t)max_rows;
     e->xn = sp_calloc(r * c->dim, sizeof(float));
-    e->q = sp_calloc(r * c->dim, sizeof(float));
+    e->q = sp_calloc(r * c->q_dim, sizeof(float));
     e->k = sp_calloc(r * c->kv_dim, sizeof(float));
     e->v = sp_calloc(r * c->kv_dim, sizeof(float));
-    e->att_out = sp_calloc(r * c->dim, sizeof(float));
+    e->att_out = sp_calloc(r * c->q_dim, sizeof(float));
     e->hb = sp_calloc(r * c->ffn_dim, sizeof(float));
     e->hb2 = sp_calloc(r * c->ffn_dim, sizeof(float));
     /* per thread, for the heads of one KV group: scores (then softmax
@@ -126,44 +134,6 @@ void sp_engine_free(sp_engine *e)
     free(e);
 }
 
-/* ---- small row operations ---- */
-
-static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
-{
-    double ss = 0.0;
-    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float scale = (float)(1.0 / sqrt(ss / n + eps));
-    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
-}
-
-/* RoPE, "normal" (GPT-J style adjacent pairs) as GGUF llama models expect:
- * pair (v[2i], v[2i+1]) of every head is rotated by pos * base^(-2i/rope_dim)
- * for i < rope_dim/2; the rest of the head is left alone.
- * rope_angles fills cs[2i], cs[2i+1] with the cos and sin of pair i's angle
- * at pos; they depend only on the position, so sp_forward computes them once
- * per row and every layer's q and k reuse them. */
-static void rope_angles(float *cs, int rope_dim, float base, int pos)
-{
-    for (int i = 0; i < rope_dim / 2; i++) {
-        double theta = pos * pow((double)base, -2.0 * i / rope_dim);
-        cs[2 * i] = (float)cos(theta);
-        cs[2 * i + 1] = (float)sin(theta);
-    }
-}
-
-static void rope(float *v, int n_heads, int head_dim, int rope_dim, const float *cs)
-{
-    for (int i = 0; i < rope_dim / 2; i++) {
-        float c = cs[2 * i], s = cs[2 * i + 1];
-        for (int h = 0; h < n_heads; h++) {
-            float *p = v + h * head_dim + 2 * i;
-            float a = p[0], b = p[1];
-            p[0] = a * c - b * s;
-            p[1] = a * s + b * c;
-        }
-    }
-}
-
 /* ---- attention, threaded over (row, KV head) pairs ----
  *
  * The heads of one KV group share their K and V rows, so they are done
@@ -193,7 +163,7 @@ static void attn_worker(void *arg, int ith, int nth)
     for (long t = lo; t < hi; t++) {
         int row = (int)(t / c->n_kv_heads), kvh = (int)(t % c->n_kv_heads);
         int seq = job->b->seq[row], pos = job->b->pos[row];
-        const float *q = e->q + (size_t)row * c->dim + (size_t)kvh * group * hd;
+        const float *q = e->q + (size_t)row * c->q_dim + (size_t)kvh * group * hd;
         memcpy(qh, q, (size_t)group * hd * sizeof(float));
         sp_round_f16(qh, (int64_t)group * hd);
         /* scores over positions 0..pos, then a softmax, per head */
@@ -204,7 +174,7 @@ static void attn_worker(void *arg, int ith, int nth)
             sp_softmax_f32(sc, pos + 1);
             sp_round_f16(sc, pos + 1); /* the weights, rounded to fp16 like the cache they weigh */
         }
-        float *out = e->att_out + (size_t)row * c->dim + (size_t)kvh * group * hd;
+        float *out = e->att_out + (size_t)row * c->q_dim + (size_t)kvh * group * hd;
         memset(out, 0, (size_t)group * hd * sizeof(float));
         sp_attn_values_f16(hd, pos + 1, kv_row(kv, kv->v, job->layer, seq, 0) + kvh * hd, kv->kv_dim, scores, group,
                            ctx, out);
@@ -354,7 +324,8 @@ int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
     const sp_batch *b = &batch;
     float *x = e->xb;
     int half = c->rope_dim / 2;
-    for (int r = 0; r < n; r++) rope_angles(e->rope_cs + (size_t)r * 2 * half, c->rope_dim, c->rope_base, b->pos[r]);
+    for (int r = 0; r < n; r++)
+        sp_rope_angles(e->rope_cs + (size_t)r * 2 * half, c->rope_dim, c->rope_base, m->rope_freqs, b->pos[r]);
 
     for (int l = m->first; l <= m->last; l++) {
         const sp_layer *L = &m->layers[l - m->first];
@@ -362,15 +333,24 @@ int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
 
         /* attention block */
         for (int r = 0; r < n; r++)
-            rmsnorm(e->xn + (size_t)r * D, x + (size_t)r * D, L->attn_norm, D, c->norm_eps);
+            sp_rmsnorm(e->xn + (size_t)r * D, x + (size_t)r * D, L->attn_norm, D, c->norm_eps);
         const sp_matrix *wqkv[3] = {&L->wq, &L->wk, &L->wv};
         float *const qkv[3] = {e->q, e->k, e->v};
         mm_multi(e, wqkv, 3, e->xn, n, n_dot, qkv);
         for (int r = 0; r < n; r++) {
-            float *q = e->q + (size_t)r * D, *k = e->k + (size_t)r * c->kv_dim;
+            float *q = e->q + (size_t)r * c->q_dim, *k = e->k + (size_t)r * c->kv_dim;
+            if (L->bq) { /* qwen2 */
+                sp_add_bias(q, L->bq, c->q_dim);
+                sp_add_bias(k, L->bk, c->kv_dim);
+                sp_add_bias(e->v + (size_t)r * c->kv_dim, L->bv, c->kv_dim);
+            }
+            if (L->q_norm) { /* qwen3 */
+                sp_rmsnorm_heads(q, c->n_heads, c->head_dim, L->q_norm, c->norm_eps);
+                sp_rmsnorm_heads(k, c->n_kv_heads, c->head_dim, L->k_norm, c->norm_eps);
+            }
             const float *cs = e->rope_cs + (size_t)r * 2 * half;
-            rope(q, c->n_heads, c->head_dim, c->rope_dim, cs);
-            rope(k, c->n_kv_heads, c->head_dim, c->rope_dim, cs);
+            sp_rope(q, c->n_heads, c->head_dim, c->rope_dim, c->rope_style, cs);
+            sp_rope(k, c->n_kv_heads, c->head_dim, c->rope_dim, c->rope_style, cs);
             uint16_t *kc = kv_row(e->kv, e->kv->k, li, b->seq[r], b->pos[r]);
             uint16_t *vc = kv_row(e->kv, e->kv->v, li, b->seq[r], b->pos[r]);
             const float *v = e->v + (size_t)r * c->kv_dim;
@@ -384,7 +364,7 @@ int sp_forward(sp_engine *e, const sp_batch *b_in, float *x_in, sp_error *err)
 
         /* feed-forward block (SwiGLU) */
         for (int r = 0; r < n; r++)
-            rmsnorm(e->xn + (size_t)r * D, x + (size_t)r * D, L->ffn_norm, D, c->norm_eps);
+            sp_rmsnorm(e->xn + (size_t)r * D, x + (size_t)r * D, L->ffn_norm, D, c->norm_eps);
         const sp_matrix *wgu[2] = {&L->w_gate, &L->w_up};
         float *const gu[2] = {e->hb, e->hb2};
         mm_multi(e, wgu, 2, e->xn, n, n_dot, gu);
@@ -408,6 +388,6 @@ void sp_head(sp_engine *e, const float *x, int n, float *logits)
     const sp_model *m = e->model;
     const sp_config *c = &m->cfg;
     for (int r = 0; r < n; r++)
-        rmsnorm(e->xn + (size_t)r * c->dim, x + (size_t)r * c->dim, m->out_norm, c->dim, c->norm_eps);
+        sp_rmsnorm(e->xn + (size_t)r * c->dim, x + (size_t)r * c->dim, m->out_norm, c->dim, c->norm_eps);
     mm(e, &m->output, e->xn, n, e->mm.force == SP_PATH_SGEMM ? 0 : n, logits);
 }

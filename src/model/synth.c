@@ -147,6 +147,10 @@ static int copy_vocab(sp_gguf_writer *w, const char *from, sp_error *err)
 int sp_synth_write(const sp_synth_spec *s, const char *path, sp_error *err)
 {
     bool quantized = s->type != SP_DTYPE_F32 || s->embd_type != SP_DTYPE_F32 || s->output_type != SP_DTYPE_F32;
+    bool kq = sp_dtype_block(s->type) == 256 || sp_dtype_block(s->embd_type) == 256 ||
+              sp_dtype_block(s->output_type) == 256 || s->k_m_mix;
+    if (kq && (s->dim % 256 || s->ffn_dim % 256))
+        return sp_errorf(err, "synth: dim %d and ffn %d must be multiples of 256 for K-quant types", s->dim, s->ffn_dim);
     if (s->dim <= 0 || s->ffn_dim <= 0 || (quantized && (s->dim % 32 || s->ffn_dim % 32)) || s->n_heads <= 0 ||
         s->dim % s->n_heads ||
         s->n_kv_heads <= 0 || s->n_heads % s->n_kv_heads || s->n_layers <= 0 || s->ctx <= 0)
@@ -180,16 +184,18 @@ int sp_synth_write(const sp_synth_spec *s, const char *path, sp_error *err)
     add_random_matrix(w, &rng, "token_embd.weight", s->embd_type, s->dim, n_vocab);
     char name[96];
     for (int l = 0; l < s->n_layers; l++) {
+        int n = s->n_layers, more = l < n / 8 || l >= 7 * n / 8 || (l - n / 8) % 3 == 2;
+        sp_dtype vd = s->k_m_mix && more ? SP_DTYPE_Q6_K : s->type;
 #define NAME(x) (snprintf(name, sizeof name, "blk.%d.%s.weight", l, x), name)
         add_ones(w, NAME("attn_norm"), s->dim);
         add_random_matrix(w, &rng, NAME("attn_q"), s->type, s->dim, s->dim);
         add_random_matrix(w, &rng, NAME("attn_k"), s->type, s->dim, kv_dim);
-        add_random_matrix(w, &rng, NAME("attn_v"), s->type, s->dim, kv_dim);
+        add_random_matrix(w, &rng, NAME("attn_v"), vd, s->dim, kv_dim);
         add_random_matrix(w, &rng, NAME("attn_output"), s->type, s->dim, s->dim);
         add_ones(w, NAME("ffn_norm"), s->dim);
         add_random_matrix(w, &rng, NAME("ffn_gate"), s->type, s->dim, s->ffn_dim);
         add_random_matrix(w, &rng, NAME("ffn_up"), s->type, s->dim, s->ffn_dim);
-        add_random_matrix(w, &rng, NAME("ffn_down"), s->type, s->ffn_dim, s->dim);
+        add_random_matrix(w, &rng, NAME("ffn_down"), vd, s->ffn_dim, s->dim);
 #undef NAME
     }
     add_ones(w, "output_norm.weight", s->dim);

@@ -19,41 +19,55 @@ static int bind_matrix(const sp_gguf *g, const char *name, int cols, int rows, s
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
     const sp_gguf_tensor *t = sp_gguf_need_tensor(g, name, 2, ne, err);
     if (!t) return -1;
-    switch (t->type) {
-    case SP_DTYPE_F32: case SP_DTYPE_F16: case SP_DTYPE_BF16: case SP_DTYPE_Q8_0: case SP_DTYPE_Q4_0: break;
-    default:
-        return sp_errorf(err, "%s: tensor '%s' has type %s, which shardpipe cannot multiply "
-                              "(supported: F32, F16, BF16, Q8_0, Q4_0)", g->path, name, sp_dtype_name(t->type));
-    }
+    if (!sp_dtype_supported(t->type))
+        return sp_errorf(err, "%s: tensor '%s' has type %s, which shardpipe cannot multiply (it runs %s); "
+                              "re-quantize the model to one of those, e.g. llama-quantize ... Q4_K_M",
+                         g->path, name, sp_dtype_name(t->type), sp_dtype_supported_list());
     *out = sp_matrix_from_tensor(t);
+    return 0;
+}
+
+/* A 1-D F32 vector (norm weight, bias, RoPE factors) of n values. */
+static int bind_vector(const sp_gguf *g, const char *name, int n, const char *what, const float **out,
+                       sp_error *err)
+{
+    uint64_t ne[1] = {(uint64_t)n};
+    const sp_gguf_tensor *t = sp_gguf_need_tensor(g, name, 1, ne, err);
+    if (!t) return -1;
+    if (t->type != SP_DTYPE_F32)
+        return sp_errorf(err, "%s: %s '%s' is %s; shardpipe expects F32 (as llama.cpp writes 1-D tensors)",
+                         g->path, what, name, sp_dtype_name(t->type));
+    *out = (const float *)t->data;
     return 0;
 }
 
 static int bind_norm(const sp_gguf *g, const char *name, int dim, const float **out, sp_error *err)
 {
-    uint64_t ne[1] = {(uint64_t)dim};
-    const sp_gguf_tensor *t = sp_gguf_need_tensor(g, name, 1, ne, err);
-    if (!t) return -1;
-    if (t->type != SP_DTYPE_F32)
-        return sp_errorf(err, "%s: norm weight '%s' is %s; shardpipe expects F32 norms (as llama.cpp writes them)",
-                         g->path, name, sp_dtype_name(t->type));
-    *out = (const float *)t->data;
-    return 0;
+    return bind_vector(g, name, dim, "norm weight", out, err);
 }
 
 static int bind_layer(const sp_gguf *g, const sp_config *c, int l, sp_layer *L, sp_error *err)
 {
     char n[96];
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s.weight", l, s), n)
-    if (bind_norm(g, NAME("attn_norm"), c->dim, &L->attn_norm, err) ||
-        bind_norm(g, NAME("ffn_norm"), c->dim, &L->ffn_norm, err) ||
-        bind_matrix(g, NAME("attn_q"), c->dim, c->dim, &L->wq, err) ||
-        bind_matrix(g, NAME("attn_k"), c->dim, c->kv_dim, &L->wk, err) ||
-        bind_matrix(g, NAME("attn_v"), c->dim, c->kv_dim, &L->wv, err) ||
-        bind_matrix(g, NAME("attn_output"), c->dim, c->dim, &L->wo, err) ||
-        bind_matrix(g, NAME("ffn_gate"), c->dim, c->ffn_dim, &L->w_gate, err) ||
-        bind_matrix(g, NAME("ffn_up"), c->dim, c->ffn_dim, &L->w_up, err) ||
-        bind_matrix(g, NAME("ffn_down"), c->ffn_dim, c->dim, &L->w_down, err))
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", l, s), n)
+    if (bind_norm(g, NAME("attn_norm.weight"), c->dim, &L->attn_norm, err) ||
+        bind_norm(g, NAME("ffn_norm.weight"), c->dim, &L->ffn_norm, err) ||
+        bind_matrix(g, NAME("attn_q.weight"), c->dim, c->q_dim, &L->wq, err) ||
+        bind_matrix(g, NAME("attn_k.weight"), c->dim, c->kv_dim, &L->wk, err) ||
+        bind_matrix(g, NAME("attn_v.weight"), c->dim, c->kv_dim, &L->wv, err) ||
+        bind_matrix(g, NAME("attn_output.weight"), c->q_dim, c->dim, &L->wo, err) ||
+        bind_matrix(g, NAME("ffn_gate.weight"), c->dim, c->ffn_dim, &L->w_gate, err) ||
+        bind_matrix(g, NAME("ffn_up.weight"), c->dim, c->ffn_dim, &L->w_up, err) ||
+        bind_matrix(g, NAME("ffn_down.weight"), c->ffn_dim, c->dim, &L->w_down, err))
+        return -1;
+    if (c->has_qkv_bias &&
+        (bind_vector(g, NAME("attn_q.bias"), c->q_dim, "bias", &L->bq, err) ||
+         bind_vector(g, NAME("attn_k.bias"), c->kv_dim, "bias", &L->bk, err) ||
+         bind_vector(g, NAME("attn_v.bias"), c->kv_dim, "bias", &L->bv, err)))
+        return -1;
+    if (c->has_qk_norm &&
+        (bind_norm(g, NAME("attn_q_norm.weight"), c->head_dim, &L->q_norm, err) ||
+         bind_norm(g, NAME("attn_k_norm.weight"), c->head_dim, &L->k_norm, err)))
         return -1;
 #undef NAME
     return 0;
@@ -90,6 +104,9 @@ sp_model *sp_model_open(const char *path, int first, int last, bool embed, bool 
         }
     }
     int n = last >= first ? last - first + 1 : 0;
+    if (n && c->has_rope_freqs &&
+        bind_vector(g, "rope_freqs.weight", c->rope_dim / 2, "RoPE frequency factors", &m->rope_freqs, err))
+        goto fail;
     m->layers = sp_calloc(n ? n : 1, sizeof *m->layers);
     for (int l = first; l <= last; l++)
         if (bind_layer(g, c, l, &m->layers[l - first], err)) goto fail;

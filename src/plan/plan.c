@@ -10,6 +10,8 @@
  * rename, so a reader never sees a half-written plan. */
 #include "shardpipe/atomicfile.h"
 #include "shardpipe/plan.h"
+#include "shardpipe/threads.h"
+#include "shardpipe/yamlfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -400,7 +402,7 @@ static int load_stage(loader *ld, yaml_node_t *s, sp_stage_plan *st, int index)
     if (load_layers(ld, v, st, index)) return -1;
 
     if ((v = lookup(ld, s, "threads")) &&
-        get_int(ld, v, "threads", 1, 1024, "give the number of cores this rank may use, e.g. 4", &st->threads))
+        get_int(ld, v, "threads", 1, SP_MAX_THREADS, "give the number of cores this rank may use, e.g. 4", &st->threads))
         return -1;
 
     if ((v = lookup(ld, s, "memory"))) {
@@ -471,7 +473,7 @@ static int load_root(loader *ld, yaml_node_t *root, sp_plan *plan)
         return fail(ld, root, "missing key 'context' at the top level; add e.g. `context: 512` (positions per "
                               "sequence)");
     plan->loc_context = loc_of(v);
-    if (get_int(ld, v, "context", 1, 1 << 24, "give the positions per sequence, e.g. 512", &plan->context))
+    if (get_int(ld, v, "context", 1, SP_MAX_CONTEXT, "give the positions per sequence, e.g. 512", &plan->context))
         return -1;
 
     if ((v = lookup(ld, root, "batching")) && load_batching(ld, v, plan)) return -1;
@@ -516,58 +518,12 @@ int sp_plan_load(const char *path, sp_plan *plan, sp_error *err)
                          sizeof plan->path - 1);
     snprintf(plan->path, sizeof plan->path, "%s", path);
 
-    FILE *f = fopen(path, "rb");
-    if (!f) return sp_errorf(err, "%s: cannot open the plan: %s; check the path", path, strerror(errno));
-
     loader ld = {.path = path, .err = err};
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
-        return sp_errorf(err, "%s: cannot initialize the YAML parser (out of memory)", path);
-    }
-    yaml_parser_set_input_file(&parser, f);
-    int rc;
-    if (!yaml_parser_load(&parser, &ld.doc)) {
-        /* libyaml marks are 0-based */
-        yaml_mark_t m = parser.problem_mark;
-        if (parser.context)
-            rc = sp_errorf(err, "%s:%zu:%zu: YAML syntax error: %s %s that started at line %zu; fix the indentation or quoting "
-                                "there",
-                           path, m.line + 1, m.column + 1, parser.problem ? parser.problem : "unreadable input",
-                           parser.context, parser.context_mark.line + 1);
-        else
-            rc = sp_errorf(err, "%s:%zu:%zu: YAML syntax error: %s; fix the indentation or quoting there", path,
-                           m.line + 1, m.column + 1, parser.problem ? parser.problem : "unreadable input");
-        yaml_parser_delete(&parser);
-        fclose(f);
-        return rc;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
-    if (!root)
-        rc = sp_errorf(err, "%s:1:1: the file holds no YAML document; a plan needs model, context and stages "
-                            "(see docs/plan-format.md)",
-                       path);
-    else
-        rc = load_root(&ld, root, plan);
+    yaml_node_t *root = sp_yaml_load(path, "the plan", "docs/plan-format.md (a plan needs model, context and stages)",
+                                     &ld.doc, err);
+    if (!root) return -1;
+    int rc = load_root(&ld, root, plan);
     yaml_document_delete(&ld.doc);
-    if (rc == 0) {
-        /* a second document (after `---`) would be silently ignored: refuse it */
-        yaml_document_t next;
-        if (!yaml_parser_load(&parser, &next))
-            rc = sp_errorf(err, "%s:%zu:%zu: YAML syntax error after the plan: %s; fix or remove the text there",
-                           path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                           parser.problem ? parser.problem : "unreadable input");
-        else {
-            yaml_node_t *extra = yaml_document_get_root_node(&next);
-            if (extra)
-                rc = sp_errorf(err, "%s:%zu:%zu: a second YAML document follows the plan; a plan file holds one "
-                                    "document, so remove the `---` and what follows",
-                               path, extra->start_mark.line + 1, extra->start_mark.column + 1);
-            yaml_document_delete(&next);
-        }
-    }
-    yaml_parser_delete(&parser);
-    fclose(f);
     return rc;
 }
 

@@ -38,7 +38,7 @@ sp_stage_memory sp_plan_stage_memory(const sp_plan *plan, int stage, const sp_gg
     /* hidden states in and out, each double buffered so that the next
      * micro-batch can arrive while this one is computed; sized for f32 */
     m.wire = 2ull * 2ull * (uint64_t)rows * (uint64_t)cfg->dim * sizeof(float);
-    m.total = m.weights + m.kv_cache + m.scratch + m.wire;
+    m.total = sp_sat_add(sp_sat_add(m.weights, m.kv_cache), sp_sat_add(m.scratch, m.wire));
     return m;
 }
 
@@ -79,12 +79,19 @@ static void pick_unit(uint64_t bytes, double *scale, const char **name)
 static int check_budget(const sp_plan *plan, int i, const sp_gguf *g, const sp_config *cfg, sp_error *err)
 {
     const sp_stage_plan *st = &plan->stages[i];
-    if (!st->memory_budget) return 0;
     sp_stage_memory m = sp_plan_stage_memory(plan, i, g, cfg);
+    char who[96];
+    if (m.total == UINT64_MAX)
+        return fail_at(err, plan, plan->loc_context,
+                       "%s: the memory it needs overflows 64 bits (KV cache: %d layers x %d sequences x %d "
+                       "positions x %d KV values x 2 (K, V) x 2 bytes; dim %d, ffn %d, vocab %d); lower context "
+                       "or sequences",
+                       stage_name(plan, i, who, sizeof who), st->last - st->first + 1, plan->sequences,
+                       plan->context, cfg->kv_dim, cfg->dim, cfg->ffn_dim, cfg->n_vocab);
+    if (!st->memory_budget) return 0;
     if (m.total <= st->memory_budget) return 0;
     double s;
     const char *u;
-    char who[96];
     pick_unit(m.total > st->memory_budget ? m.total : st->memory_budget, &s, &u);
     return fail_at(err, plan, st->loc_budget,
                    "%s: needs %.2f %s (weights %.2f + KV cache %.2f + buffers %.2f) but its budget is %.2f %s; "

@@ -9,6 +9,7 @@
 
 #include "shardpipe/atomicfile.h"
 #include "shardpipe/profile.h"
+#include "shardpipe/threads.h"
 #include "yamldoc.h"
 
 /* Plausible link figures: 100 ns to 10 s of latency; 1 kB/s (a bad radio
@@ -90,7 +91,7 @@ static int load_board(yamldoc *d, yaml_node_t *n, int index, sp_cluster *c)
 
     b->threads = p->perf[p->n_perf - 1].threads;
     if ((v = yd_get(d, n, "threads"))) {
-        if (yd_int(d, v, "threads", 1, 1024, &b->threads)) return -1;
+        if (yd_int(d, v, "threads", 1, SP_MAX_THREADS, &b->threads)) return -1;
         if (!sp_profile_perf(p, b->threads)) {
             char list[128] = "";
             for (int i = 0; i < p->n_perf; i++) {
@@ -166,7 +167,7 @@ int sp_cluster_load(const char *path, sp_cluster *c, sp_error *err)
     memset(c, 0, sizeof *c);
     snprintf(c->path, sizeof c->path, "%s", path);
     yamldoc d;
-    if (yd_open(&d, path, err)) return -1;
+    if (yd_open(&d, path, "the cluster file", err)) return -1;
     int rc = -1;
     const char *where = "the cluster file";
     yaml_node_t *v, *boards, *root = d.root;

@@ -20,7 +20,8 @@
  *            exactly what was measured for one row);
  *   attention per layer and row at the average position p = context / 2:
  *            read p positions of fp16 K and V (2 x p x kv_dim x 2 bytes) and
- *            do 4 x dim x p flops (q.k and the weighted sum of V), costed on
+ *            do 4 x q_dim x p flops (q.k and the weighted sum of V over
+ *            n_heads heads of head_dim; q_dim need not be dim), costed on
  *            the f16 matvec figures, since that is the kernel it runs;
  *   stage    its layers' matrices and attention, plus one embedding row per
  *            token on the first stage and the output matrix on the last,
@@ -62,6 +63,8 @@ static sp_mv_type mv_type(sp_dtype t)
     case SP_DTYPE_Q8_0: return SP_MV_Q8_0;
     case SP_DTYPE_Q4_0: return SP_MV_Q4_0;
     case SP_DTYPE_F16: case SP_DTYPE_BF16: return SP_MV_F16;
+    case SP_DTYPE_Q2_K: case SP_DTYPE_Q3_K: case SP_DTYPE_Q4_K: case SP_DTYPE_Q5_K: return SP_MV_Q4_K;
+    case SP_DTYPE_Q6_K: return SP_MV_Q6_K;
     default: return SP_MV_F32;
     }
 }
@@ -107,7 +110,7 @@ static double layer_s(const sp_thread_perf *perf, const sp_gguf *g, const sp_con
         t += tensor_s(perf, g, name, rows);
     }
     double pos = context / 2.0;
-    double kv_bytes = 2.0 * pos * c->kv_dim * sizeof(uint16_t), flops = 4.0 * c->dim * pos;
+    double kv_bytes = 2.0 * pos * c->kv_dim * sizeof(uint16_t), flops = 4.0 * c->q_dim * pos;
     const sp_mv_perf *f16 = &perf->mv[SP_MV_F16];
     double att = fmax(kv_bytes / (f16->gbs * 1e9), flops / (f16->gflops * 1e9));
     return t + rows * att;

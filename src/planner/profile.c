@@ -13,7 +13,7 @@
 
 const int sp_sgemm_rows[SP_SGEMM_NROWS] = {1, 8, 32, 128};
 
-static const char *const mv_names[SP_MV_COUNT + 1] = {"q8_0", "q4_0", "f16", "f32", NULL};
+static const char *const mv_names[SP_MV_COUNT + 1] = {"q8_0", "q4_0", "f16", "f32", "q4_k", "q6_k", NULL};
 
 const char *sp_mv_name(sp_mv_type t) { return t >= 0 && t < SP_MV_COUNT ? mv_names[t] : "?"; }
 
@@ -52,6 +52,10 @@ static int load_perf(yamldoc *d, yaml_node_t *n, int index, int cores, sp_thread
     if (!mv || yd_mapping(d, mv, "matvec", mv_names)) return -1;
     for (int i = 0; i < SP_MV_COUNT; i++) {
         char name[48];
+        if (i >= SP_MV_FIRST_OPTIONAL && !yd_get(d, mv, mv_names[i])) {
+            t->mv[i] = t->mv[SP_MV_Q4_0];
+            continue;
+        }
         yaml_node_t *m = yd_need(d, mv, mv_names[i], "matvec", "give gbs and gflops for q8_0, q4_0, f16 and f32");
         if (!m) return -1;
         snprintf(name, sizeof name, "matvec %s", mv_names[i]);
@@ -168,7 +172,7 @@ int sp_profile_from_node(yamldoc *d, yaml_node_t *n, sp_profile *p)
 int sp_profile_load(const char *path, sp_profile *p, sp_error *err)
 {
     yamldoc d;
-    if (yd_open(&d, path, err)) return -1;
+    if (yd_open(&d, path, "the board profile", err)) return -1;
     int rc = sp_profile_from_node(&d, d.root, p);
     yd_close(&d);
     return rc;

@@ -2,6 +2,8 @@
  * checked accessors the profile and cluster loaders are written with. */
 #include "yamldoc.h"
 
+#include "shardpipe/yamlfile.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -21,50 +23,13 @@ int yd_fail(yamldoc *d, const yaml_node_t *n, const char *fmt, ...)
                      msg);
 }
 
-static int syntax_error(yaml_parser_t *parser, const char *path, sp_error *err)
-{
-    yaml_mark_t m = parser->problem_mark;
-    return sp_errorf(err, "%s:%zu:%zu: YAML syntax error: %s%s%s; fix the indentation or quoting there", path,
-                     m.line + 1, m.column + 1, parser->problem ? parser->problem : "unreadable input",
-                     parser->context ? " " : "", parser->context ? parser->context : "");
-}
-
-int yd_open(yamldoc *d, const char *path, sp_error *err)
+int yd_open(yamldoc *d, const char *path, const char *what, sp_error *err)
 {
     memset(d, 0, sizeof *d);
     d->path = path;
     d->err = err;
-    FILE *f = fopen(path, "rb");
-    if (!f) return sp_errorf(err, "%s: cannot open: %s; check the path", path, strerror(errno));
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
-        return sp_errorf(err, "%s: cannot initialize the YAML parser (out of memory)", path);
-    }
-    yaml_parser_set_input_file(&parser, f);
-    int rc = 0;
-    if (!yaml_parser_load(&parser, &d->doc)) {
-        rc = syntax_error(&parser, path, err);
-    } else {
-        d->root = yaml_document_get_root_node(&d->doc);
-        yaml_document_t next;
-        if (!d->root) {
-            rc = sp_errorf(err, "%s:1:1: the file holds no YAML document; see docs/profile-format.md", path);
-        } else if (!yaml_parser_load(&parser, &next)) {
-            rc = syntax_error(&parser, path, err);
-        } else {
-            yaml_node_t *extra = yaml_document_get_root_node(&next);
-            if (extra)
-                rc = sp_errorf(err, "%s:%zu:%zu: a second YAML document follows the first; remove the `---` and "
-                                    "what follows", path, extra->start_mark.line + 1, extra->start_mark.column + 1);
-            yaml_document_delete(&next);
-        }
-        if (rc) yaml_document_delete(&d->doc);
-    }
-    yaml_parser_delete(&parser);
-    fclose(f);
-    if (rc) d->root = NULL;
-    return rc;
+    d->root = sp_yaml_load(path, what, "docs/profile-format.md", &d->doc, err);
+    return d->root ? 0 : -1;
 }
 
 void yd_close(yamldoc *d)

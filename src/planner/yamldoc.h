@@ -18,7 +18,7 @@ typedef struct yamldoc {
 } yamldoc;
 
 /* Parse the one document of `path` (a second document is an error). */
-int yd_open(yamldoc *d, const char *path, sp_error *err);
+int yd_open(yamldoc *d, const char *path, const char *what, sp_error *err);
 void yd_close(yamldoc *d);
 
 int yd_fail(yamldoc *d, const yaml_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -233,13 +233,14 @@ static char *completion_prompt(json_t *root, sp_api_error *e)
 
 static int tokenize(sp_server *s, const char *text, sp_job *j, sp_api_error *e)
 {
-    int cap = (int)strlen(text) + 8;
-    j->prompt = sp_alloc((size_t)cap * sizeof(int));
-    int n = sp_tokenize(s->tok, text, sp_tokenizer_add_bos(s->tok), j->prompt, cap);
-    if (n > cap) { /* the contract: call again with room for all */
-        j->prompt = realloc(j->prompt, (size_t)n * sizeof(int));
-        n = sp_tokenize(s->tok, text, sp_tokenizer_add_bos(s->tok), j->prompt, n);
-    }
+    /* BOS as the vocabulary says. The plain transcript has no special
+     * tokens; a real chat template's rendering will need
+     * SP_TOK_PARSE_SPECIAL for its own markers (and only for those). */
+    sp_error err = {{0}};
+    int n = 0;
+    j->prompt = sp_tokenize(s->tok, text, SP_TOK_ADD_SPECIAL, &n, &err);
+    if (!j->prompt)
+        return sp_api_fail(e, 400, "invalid_value", j->chat ? "messages" : "prompt", "%s", err.msg);
     if (n < 1) return sp_api_fail(e, 400, "invalid_value", j->chat ? "messages" : "prompt", "the prompt is empty");
     j->n_prompt = n;
     return 0;

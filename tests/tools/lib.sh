@@ -64,3 +64,30 @@ plan_ranks() {
     for r in $(grep -E '^\s*- rank:' "$1" | sed 's/.*rank: *//'); do [ "$r" -gt "$max" ] && max=$r; done
     echo $((max + 1))
 }
+
+# model_for NAME: a model file for a test that needs only *a* model (set
+# $bin, $shared, $src and $tmp first). stories260K ships in models/; the
+# tiny-random-* models come from ../shared when it is there, else a random
+# model of their shape and type is written with synth (with stories260K's
+# 512-token vocabulary), so a fresh clone runs the same checks.
+model_for() {
+    case $1 in
+    stories260K) echo "$src/models/stories260K.gguf" ;;
+    tiny-random-q8_0 | tiny-random-q4_0)
+        if [ -r "$shared/models/$1.gguf" ]; then
+            echo "$shared/models/$1.gguf"
+            return
+        fi
+        local out="$tmp/$1.gguf"
+        [ -r "$out" ] || "$bin" synth -o "$out" --shape stories15M --type "${1#tiny-random-}" \
+            --vocab-from "$src/models/stories260K.gguf" >/dev/null 2>&1 || return 1
+        echo "$out"
+        ;;
+    *) return 1 ;;
+    esac
+}
+
+# model_vocab FILE: its vocabulary size (from `shardpipe inspect`).
+model_vocab() {
+    "$bin" inspect "$1" | sed -n 's/^tokenizer: .*, \([0-9]*\) tokens$/\1/p'
+}
