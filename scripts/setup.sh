@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 
-pkgs=(build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static iproute2 libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev libmicrohttpd-dev curl)
+pkgs=(build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static iproute2 libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev python3-jinja2 libmicrohttpd-dev curl)
 scripts/install-packages.sh "${pkgs[@]}"
 
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null

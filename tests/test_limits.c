@@ -27,7 +27,8 @@ static void write_header(const char *path, uint32_t dim, uint32_t block_count, u
     sp_gguf_add_str(w, "general.architecture", "llama");
     sp_gguf_add_u32(w, "llama.embedding_length", dim);
     sp_gguf_add_u32(w, "llama.block_count", block_count);
-    sp_gguf_add_u32(w, "llama.attention.head_count", 1);
+    /* heads of at most 1024 values, the largest head shardpipe takes */
+    sp_gguf_add_u32(w, "llama.attention.head_count", dim > 1024 ? dim / 1024 : 1);
     sp_gguf_add_u32(w, "llama.feed_forward_length", 32);
     sp_gguf_add_u32(w, "llama.context_length", ctx);
     float *zeros = sp_calloc(dim, sizeof(float));

@@ -45,6 +45,8 @@ write_plan "$tmp/one.yaml" "$model" 64 1 1 f32 "0:0:4"
 fails_with "check > /dev/full" "shardpipe check: stdout: cannot write" full "$bin" check "$tmp/one.yaml"
 fails_with "synth -o /dev/full" "/dev/full: cannot write: No space left on device" \
     "$bin" synth -o /dev/full --shape tiny --type q8_0
+fails_with "bench engine --json on a full disk" "/dev/full: cannot write: No space left on device" \
+    "$bin" bench engine -m "$model" --prompt-tokens 8 --gen 4 --reps 1 --bw-mib 16 --json /dev/full
 
 write_plan "$tmp/two.yaml" "$model" 64 1 1 f32 "0:0:2" "1:3:4"
 fails_with "run --summary-json in a missing folder" "$tmp/none/s.json.*cannot create the run summary: No such file" \

@@ -30,6 +30,7 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "shardpipe/atomicfile.h"
 #include "shardpipe/membench.h"
 #include "shardpipe/model.h"
 #include "shardpipe/quant.h"
@@ -396,10 +397,12 @@ static void json_stat(FILE *f, const char *name, stat3 s)
 }
 
 static int write_json(const char *path, const bench_opts *o, const bench_env *env, const sp_model *m,
-                      uint64_t bytes_per_token, double flops_prompt, const run_result *runs, int n_runs)
+                      uint64_t bytes_per_token, double flops_prompt, const run_result *runs, int n_runs,
+                      sp_error *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
+    sp_atomic_file out; /* every write checked at the commit, like every output */
+    if (sp_atomic_open(&out, path, "the benchmark results", err)) return -1;
+    FILE *f = out.f;
     const sp_config *c = &m->cfg;
     fprintf(f, "{\n  \"benchmark\": \"engine\",\n  \"environment\": {\n    \"git_commit\": ");
     json_str(f, env->git_commit);
@@ -456,7 +459,7 @@ static int write_json(const char *path, const bench_opts *o, const bench_env *en
                 (unsigned long long)r->peak_rss, r->peak_rss_reset ? "true" : "false", i + 1 < n_runs ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
-    return fclose(f) == 0 ? 0 : -1;
+    return sp_atomic_commit(&out, true, err);
 }
 
 static int unsettled_total(const run_result *runs, int n_runs)
@@ -607,8 +610,8 @@ static int bench_engine(int argc, char **argv)
         sp_cli_fail("bench", &err);
     } else {
         print_table(&o, m, bytes_per_token, flops, runs, o.n_threads);
-        if (o.json && write_json(o.json, &o, &env, m, bytes_per_token, flops, runs, o.n_threads)) {
-            fprintf(stderr, "shardpipe bench: cannot write %s\n", o.json);
+        if (o.json && write_json(o.json, &o, &env, m, bytes_per_token, flops, runs, o.n_threads, &err)) {
+            sp_cli_fail("bench", &err);
             rc = -1;
         }
     }

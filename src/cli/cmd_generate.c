@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_prompt.h"
 #include "commands.h"
 #include "cli_util.h"
 #include "shardpipe/atomicfile.h"
@@ -22,9 +23,14 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: shardpipe generate -m MODEL.gguf (-p PROMPT | --prompt-tokens IDS) [-n TOKENS] [options]\n"
+            "usage: shardpipe generate -m MODEL.gguf (-p PROMPT | --chat MESSAGE | --prompt-tokens IDS) [-n TOKENS]\n"
+            "                          [options]\n"
             "  -m, --model PATH       GGUF model (llama, qwen2, qwen3)\n"
-            "  -p, --prompt TEXT      prompt (BOS is added)\n"
+            "  -p, --prompt TEXT      prompt (BOS is added when the vocabulary says so)\n"
+            "      --chat MESSAGE     a user message, through the model's chat template; prints the answer\n"
+            "      --system TEXT      with --chat: a system message before it\n"
+            "      --chat-template NAME  with --chat: this template family instead of the file's\n"
+            "                         (llama3, llama3.0, qwen3, qwen2.5, chatml, llama2, mistral, phi3, gemma)\n"
             "      --prompt-tokens IDS  the prompt as token ids, e.g. \"128000 791 4062\" (used as given:\n"
             "                         no BOS added; the tokenizer is then optional, and without one\n"
             "                         the output is printed as ids)\n"
@@ -42,9 +48,11 @@ static void usage(FILE *f)
 int cmd_generate(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = NULL, *tokens_out = NULL, *prompt_ids = NULL, *logits_out = NULL;
+    const char *chat_msg = NULL, *chat_system = NULL, *chat_tmpl = NULL;
     int n_gen = 64, ctx = 0, threads = 1, chunk = 64, ignore_eos = 0;
     sp_sampler_params sp = sp_sampler_defaults();
-    enum { O_CTX = 256, O_THREADS, O_CHUNK, O_IGNORE_EOS, O_TOKENS_OUT, O_PROMPT_IDS, O_LOGITS_OUT, O_SAMPLER_BASE };
+    enum { O_CTX = 256, O_THREADS, O_CHUNK, O_IGNORE_EOS, O_TOKENS_OUT, O_PROMPT_IDS, O_LOGITS_OUT, O_CHAT, O_SYSTEM,
+           O_CHAT_TEMPLATE, O_SAMPLER_BASE };
     struct option opts[32] = {
         {"model", required_argument, 0, 'm'},   {"prompt", required_argument, 0, 'p'},
         {"tokens", required_argument, 0, 'n'},  {"ctx", required_argument, 0, O_CTX},
@@ -52,8 +60,10 @@ int cmd_generate(int argc, char **argv)
         {"ignore-eos", no_argument, 0, O_IGNORE_EOS}, {"tokens-out", required_argument, 0, O_TOKENS_OUT},
         {"prompt-tokens", required_argument, 0, O_PROMPT_IDS}, {"logits-out", required_argument, 0, O_LOGITS_OUT},
         {"help", no_argument, 0, 'h'},
+        {"chat", required_argument, 0, O_CHAT}, {"system", required_argument, 0, O_SYSTEM},
+        {"chat-template", required_argument, 0, O_CHAT_TEMPLATE},
     };
-    sp_cli_sampler_options(opts + 11, O_SAMPLER_BASE);
+    sp_cli_sampler_options(opts + 14, O_SAMPLER_BASE);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:p:n:h", opts, NULL)) != -1) {
@@ -68,6 +78,9 @@ int cmd_generate(int argc, char **argv)
         case O_TOKENS_OUT: tokens_out = optarg; break;
         case O_PROMPT_IDS: prompt_ids = optarg; break;
         case O_LOGITS_OUT: logits_out = optarg; break;
+        case O_CHAT: chat_msg = optarg; break;
+        case O_SYSTEM: chat_system = optarg; break;
+        case O_CHAT_TEMPLATE: chat_tmpl = optarg; break;
         case 'h': usage(stdout); return 0;
         default:
             if (c >= O_SAMPLER_BASE) {
@@ -78,9 +91,14 @@ int cmd_generate(int argc, char **argv)
             return 2;
         }
     }
-    if (!model_path || !prompt == !prompt_ids) {
-        fprintf(stderr, "shardpipe generate: -m MODEL and one of -p PROMPT or --prompt-tokens IDS are required\n");
+    if (!model_path || (prompt != NULL) + (prompt_ids != NULL) + (chat_msg != NULL) != 1) {
+        fprintf(stderr, "shardpipe generate: -m MODEL and one of -p PROMPT, --chat MESSAGE or --prompt-tokens IDS "
+                        "are required\n");
         usage(stderr);
+        return 2;
+    }
+    if (!chat_msg && (chat_system || chat_tmpl)) {
+        fprintf(stderr, "shardpipe generate: --system and --chat-template go with --chat MESSAGE\n");
         return 2;
     }
 
@@ -96,7 +114,18 @@ int cmd_generate(int argc, char **argv)
 
     int n_prompt;
     int *ids;
-    if (prompt) {
+    sp_cli_chat chat = {0};
+    if (chat_msg) {
+        /* the prompt is the chat template's rendering; only the answer is printed */
+        if (sp_cli_chat_prompt(m->gguf, tok, chat_tmpl, chat_system, chat_msg, &chat, &err)) {
+            sp_cli_chat_free(&chat); sp_tokenizer_free(tok); sp_model_close(m);
+            return sp_cli_fail("generate", &err);
+        }
+        ids = chat.ids;
+        chat.ids = NULL;
+        n_prompt = chat.n_ids;
+        prompt = "";
+    } else if (prompt) {
         ids = sp_tokenize(tok, prompt, SP_TOK_ADD_SPECIAL, &n_prompt, &err);
         if (!ids) { sp_tokenizer_free(tok); sp_model_close(m); return sp_cli_fail("generate", &err); }
     } else {
@@ -106,7 +135,7 @@ int cmd_generate(int argc, char **argv)
     }
     if (n_prompt < 1) {
         if (n_prompt == 0) fprintf(stderr, "shardpipe generate: the prompt has no tokens\n");
-        free(ids); sp_tokenizer_free(tok); sp_model_close(m);
+        free(ids); sp_cli_chat_free(&chat); sp_tokenizer_free(tok); sp_model_close(m);
         return 2;
     }
     int eos = tok ? sp_tokenizer_eos(tok) : sp_config_eos_id(m->gguf);
@@ -116,12 +145,12 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "shardpipe generate: prompt (%d tokens) + %d new tokens exceed the context of %d "
                         "positions; lower -n or raise --ctx (model maximum %d)\n", n_prompt, n_gen, ctx,
                 cfg->ctx_train);
-        free(ids); sp_tokenizer_free(tok); sp_model_close(m);
+        free(ids); sp_cli_chat_free(&chat); sp_tokenizer_free(tok); sp_model_close(m);
         return 1;
     }
     sp_engine *e = sp_engine_new(m, threads, chunk, 1, ctx, &err);
     if (!e || sp_model_load_weights(m, &err)) {
-        sp_engine_free(e); free(ids); sp_tokenizer_free(tok); sp_model_close(m);
+        sp_engine_free(e); free(ids); sp_cli_chat_free(&chat); sp_tokenizer_free(tok); sp_model_close(m);
         return sp_cli_fail("generate", &err);
     }
 
@@ -149,7 +178,8 @@ int cmd_generate(int argc, char **argv)
     }
 
     sp_detok dt;
-    sp_detok_init_continuation(&dt);
+    if (chat_msg) sp_detok_init(&dt); /* the answer starts fresh: no leading space */
+    else sp_detok_init_continuation(&dt);
     char text[256];
     if (prompt) fputs(prompt, stdout);
     else fputs(prompt_ids, stdout);
@@ -183,7 +213,8 @@ int cmd_generate(int argc, char **argv)
         sp_sampler_accept(&smp, next);
         n_done++;
         if (tf) fprintf(tf, "%d\n", next);
-        if ((tok ? sp_token_is_eog(tok, next) : next == eos) && !ignore_eos) break;
+        bool end = tok ? sp_token_is_eog(tok, next) || sp_cli_chat_is_stop(&chat, next) : next == eos;
+        if (end && !ignore_eos) break;
         int len = tok ? sp_detok_push(tok, &dt, next, text, sizeof text) : snprintf(text, sizeof text, " %d", next);
         fwrite(text, 1, (size_t)len, stdout);
         if (fflush(stdout) != 0) { /* the text is lost: no use computing more (main.c reports it) */
@@ -225,6 +256,7 @@ int cmd_generate(int argc, char **argv)
     free(x); free(logits); free(seq); free(pos); free(ids);
     sp_sampler_free(&smp);
     sp_engine_free(e);
+    sp_cli_chat_free(&chat);
     sp_tokenizer_free(tok);
     sp_model_close(m);
     return rc ? 1 : 0;

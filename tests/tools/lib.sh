@@ -91,3 +91,14 @@ model_for() {
 model_vocab() {
     "$bin" inspect "$1" | sed -n 's/^tokenizer: .*, \([0-9]*\) tokens$/\1/p'
 }
+
+# fails_with RC TEXT CMD...: CMD exits with status RC and prints TEXT (a fixed
+# string) on stderr; use as `check NAME fails_with 1 "message" cmd args`.
+fails_with() {
+    local want_rc=$1 want_msg=$2 err rc
+    shift 2
+    err=$("$@" 2>&1 >/dev/null)
+    rc=$?
+    [ $rc -eq "$want_rc" ] || { echo "  '$*' exited $rc, expected $want_rc: $err"; return 1; }
+    grep -qF -- "$want_msg" <<<"$err" || { echo "  '$*': stderr lacks '$want_msg': $err"; return 1; }
+}
