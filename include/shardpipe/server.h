@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "shardpipe/chat.h"
 #include "shardpipe/error.h"
 #include "shardpipe/sampler.h"
 #include "shardpipe/tokenizer.h"
@@ -36,8 +37,10 @@ typedef struct sp_server_options {
 sp_server *sp_server_start(const sp_server_options *o, sp_error *err);
 int sp_server_port(const sp_server *s);
 /* The model is loaded on every rank: requests can be tokenized and run.
- * tok must outlive the server. */
-void sp_server_ready(sp_server *s, const sp_tokenizer *tok, int context, int n_slots, int n_stages);
+ * tok must outlive the server. chat: the model's chat template (copied), or
+ * NULL for a plain "User: ... Assistant:" transcript. */
+void sp_server_ready(sp_server *s, const sp_tokenizer *tok, int context, int n_slots, int n_stages,
+                     const sp_chat_template *chat);
 /* Stop accepting completions (503, /health "degraded"); running ones go on. */
 void sp_server_drain(sp_server *s);
 /* Ends every job still open (their clients get an error), stops HTTP, frees. */

@@ -348,6 +348,7 @@ void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double 
         r->out[r->n_out++] = tok;
         s->generated++;
         bool eos = (s->tok ? sp_token_is_eog(s->tok, tok) : tok == s->eos) && !s->ignore_eos;
+        for (int k = 0; k < s->n_stop_ids; k++) eos |= tok == s->stop_ids[k];
         /* no tokenizer (prompts given as ids): the text is the ids */
         if (!eos)
             put_text(s, r, buf, s->tok ? sp_detok_push(s->tok, &r->dt, tok, buf, sizeof buf)

@@ -73,6 +73,8 @@ struct sp_sched {
     int *group_rr;     /* round-robin start within the group */
     int eos;           /* without a tokenizer: the file's EOS id (-1: none) */
     bool ignore_eos;
+    int stop_ids[4];   /* serve: the chat template's end-of-turn tokens */
+    int n_stop_ids;
     const sp_tokenizer *tok; /* NULL when every prompt came as ids */
     FILE *stream;      /* text of request 0 streamed here, or NULL */
     long generated;

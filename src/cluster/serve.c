@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "shardpipe/chat.h"
 #include "shardpipe/cluster.h"
 #include "shardpipe/server.h"
 #include "shardpipe/util.h"
@@ -116,6 +117,31 @@ static void serve_idle(void *arg, sp_sched *s, int in_flight, int *spins)
     else sp_comm_backoff(spins);
 }
 
+/* The model's chat template (NULL: none we can run, the plain transcript
+ * then; a note says why) and the ids of its end-of-turn tokens. */
+static const sp_chat_template *chat_template(const char *model_path, const sp_tokenizer *tok, sp_chat_template *t,
+                                             sp_sched *s)
+{
+    sp_error err = {{0}};
+    sp_gguf *g = sp_gguf_open(model_path, &err);
+    int rc = g ? sp_chat_from_gguf(g, NULL, t, &err) : -1;
+    sp_gguf_close(g);
+    if (rc) {
+        fprintf(stderr, "shardpipe serve: note: %s; chat requests use a plain \"User: ... Assistant:\" transcript\n",
+                err.msg);
+        return NULL;
+    }
+    const char *stops[SP_CHAT_MAX_STOPS];
+    int ns = sp_chat_stop_texts(t, stops);
+    for (int id = 0; id < sp_tokenizer_n_vocab(tok); id++) {
+        const char *piece = sp_token_piece(tok, id);
+        for (int k = 0; k < ns && piece; k++)
+            if (!strcmp(piece, stops[k]) && s->n_stop_ids < 4) s->stop_ids[s->n_stop_ids++] = id;
+    }
+    fprintf(stderr, "shardpipe serve: chat template %s\n", sp_chat_family_name(t->family));
+    return t;
+}
+
 /* "stories260K" for models/stories260K.gguf */
 static void model_id(const char *path, char *out, size_t cap)
 {
@@ -175,7 +201,9 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
         serving sv = {o, srv, &rt, false, false, sp_now(), 0, 0, 0};
         sched.on_event = on_event;
         sched.event_arg = &sv;
-        sp_server_ready(srv, tok, plan.context, plan.sequences, plan.n_stages);
+        sp_chat_template tmpl;
+        const sp_chat_template *chat = chat_template(plan.model_path, tok, &tmpl, &sched);
+        sp_server_ready(srv, tok, plan.context, plan.sequences, plan.n_stages, chat);
         fprintf(stderr, "shardpipe serve: ready: %d stage%s, %d sequence slots, context %d\n", plan.n_stages,
                 plan.n_stages > 1 ? "s" : "", plan.sequences, plan.context);
         sp_coord_hooks hooks = {serve_keep_going, serve_idle, &sv};

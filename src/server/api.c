@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "shardpipe/chat_json.h"
 #include "shardpipe/util.h"
 
 int sp_api_fail(sp_api_error *e, int status, const char *code, const char *param, const char *fmt, ...)
@@ -184,7 +185,22 @@ static int content_text(json_t *c, int i, char **out, sp_api_error *e)
     return 0;
 }
 
-static char *chat_prompt(json_t *root, sp_api_error *e)
+/* The model's own template (chat.h, messages from JSON by chat_json.h). */
+static char *templated_prompt(sp_server *s, json_t *msgs, sp_api_error *e)
+{
+    sp_chat_msgs m;
+    sp_error err = {{0}};
+    char *text = NULL;
+    if (sp_chat_msgs_from_json(msgs, &m, &err) == 0) {
+        sp_chat_opts o = sp_chat_opts_default();
+        text = sp_chat_render(&s->chat, m.msgs, m.n, &o, &err);
+    }
+    sp_chat_msgs_free(&m);
+    if (!text) sp_api_fail(e, 400, "invalid_value", "messages", "%s", err.msg);
+    return text;
+}
+
+static char *chat_prompt(sp_server *s, json_t *root, bool *templated, sp_api_error *e)
 {
     json_t *msgs = json_object_get(root, "messages");
     if (!msgs) { sp_api_fail(e, 400, "missing_parameter", "messages", "'messages' is required"); return NULL; }
@@ -192,6 +208,8 @@ static char *chat_prompt(json_t *root, sp_api_error *e)
         sp_api_fail(e, 400, "invalid_type", "messages", "'messages' must be a non-empty array");
         return NULL;
     }
+    *templated = s->has_chat;
+    if (s->has_chat) return templated_prompt(s, msgs, e);
     int n = (int)json_array_size(msgs);
     sp_srv_msg *m = sp_calloc((size_t)n, sizeof *m);
     char **texts = sp_calloc((size_t)n, sizeof *texts);
@@ -233,12 +251,18 @@ static char *completion_prompt(json_t *root, sp_api_error *e)
 
 static int tokenize(sp_server *s, const char *text, sp_job *j, sp_api_error *e)
 {
-    /* BOS as the vocabulary says. The plain transcript has no special
-     * tokens; a real chat template's rendering will need
-     * SP_TOK_PARSE_SPECIAL for its own markers (and only for those). */
+    /* BOS as the vocabulary says. A template's rendering holds its own
+     * special-token texts (<|im_start|>, <|eot_id|>, <s>): parsed as tokens,
+     * and no second BOS when it starts with one (as generate --chat). Raw
+     * prompts and the plain transcript are text only. */
+    unsigned flags = SP_TOK_ADD_SPECIAL;
+    if (j->templated) {
+        size_t bl = strlen(s->chat.bos);
+        flags = SP_TOK_PARSE_SPECIAL | (bl && !strncmp(text, s->chat.bos, bl) ? 0 : SP_TOK_ADD_SPECIAL);
+    }
     sp_error err = {{0}};
     int n = 0;
-    j->prompt = sp_tokenize(s->tok, text, SP_TOK_ADD_SPECIAL, &n, &err);
+    j->prompt = sp_tokenize(s->tok, text, flags, &n, &err);
     if (!j->prompt)
         return sp_api_fail(e, 400, "invalid_value", j->chat ? "messages" : "prompt", "%s", err.msg);
     if (n < 1) return sp_api_fail(e, 400, "invalid_value", j->chat ? "messages" : "prompt", "the prompt is empty");
@@ -311,7 +335,7 @@ sp_job *sp_api_parse(sp_server *s, const char *body, size_t len, bool chat, sp_a
         }
     }
     if (!rc && top_p <= 0) rc = sp_api_fail(e, 400, "invalid_value", "top_p", "'top_p' must be above 0");
-    if (!rc) prompt = chat ? chat_prompt(root, e) : completion_prompt(root, e);
+    if (!rc) prompt = chat ? chat_prompt(s, root, &j->templated, e) : completion_prompt(root, e);
     if (!rc && !prompt) rc = -1;
     if (!rc) rc = tokenize(s, prompt, j, e);
     if (!rc && j->n_prompt >= s->context)
@@ -334,7 +358,7 @@ sp_job *sp_api_parse(sp_server *s, const char *body, size_t len, bool chat, sp_a
         j->sampling.min_p = (float)min_p;
         j->sampling.repeat_penalty = 1.0f;
         j->sampling.seed = seeded ? (uint64_t)seed : random_seed(s);
-        if (chat)
+        if (chat && !j->templated) /* a template's end of turn is a token: the scheduler stops on it */
             for (const char *const *st = sp_srv_chat_stops(); *st && j->n_stops < SP_MAX_STOPS; st++)
                 j->stops[j->n_stops++] = strdup(*st);
     }

@@ -1,7 +1,7 @@
-/* chat_prompt.c - chat messages into prompt text: the one place a chat
- * template is applied. Today's models (stories260K, the random test models)
- * carry no chat template we can run, so this is a plain transcript that any
- * base model continues:
+/* chat_prompt.c - chat messages into prompt text for a model without a
+ * chat template (stories260K, the random test models): the model's own
+ * template (chat.h) renders the others (api.c). This is a plain transcript
+ * that any base model continues:
  *
  *     <system text>\n\n            (when there is a system message)
  *     User: <text>\n
@@ -10,9 +10,7 @@
  *     Assistant:
  *
  * and "\nUser:" stops an answer that starts the next turn by itself. The
- * model's own template (src/model/chat*, `sp_chat_render`) replaces the body
- * of sp_srv_render_chat once it lands; nothing else in the server changes.
- * The rendering of a conversation is a prefix of the rendering of the same
+ * rendering of a conversation is a prefix of the rendering of the same
  * conversation with more turns, so the prompt cache reuses the earlier turns. */
 #include <stdlib.h>
 #include <string.h>

@@ -20,6 +20,7 @@ struct sp_job {
     int *prompt, n_prompt, max_new;
     sp_sampler_params sampling;
     bool chat, stream, include_usage;
+    bool templated;      /* rendered by the model's template: parse its special tokens */
     char *stops[SP_MAX_STOPS];
     int n_stops;
     char id[48];
@@ -73,6 +74,8 @@ struct sp_server {
     /* model, set by sp_server_ready */
     const sp_tokenizer *tok;
     int context, n_slots, n_stages;
+    bool has_chat;       /* the model's template, else the plain transcript */
+    sp_chat_template chat;
     /* jobs: the queue the coordinator takes from, and the count of jobs
      * submitted and not finished (the bound on waiting requests) */
     pthread_mutex_t mu;
@@ -113,8 +116,8 @@ int sp_api_fail(sp_api_error *e, int status, const char *code, const char *param
  * /v1/chat/completions, else /v1/completions). Returns NULL with e set. */
 sp_job *sp_api_parse(sp_server *s, const char *body, size_t len, bool chat, sp_api_error *e);
 
-/* The prompt of a chat: one function, so that a real template can replace
- * the built-in rendering. Messages are {role, content} pairs. */
+/* The plain transcript for models without a chat template (chat_prompt.c).
+ * Messages are {role, content} pairs. */
 typedef struct sp_srv_msg {
     const char *role, *content;
 } sp_srv_msg;

@@ -170,9 +170,10 @@ static void step(conn *c)
         c->gone = true;
         return;
     }
-    /* a chat answer starts after "Assistant:": its first token's space is
+    /* a plain-transcript answer starts after "Assistant:": its first token's space is
      * the template's, not the answer's (and the next turn renders it so) */
-    if (j->chat && c->released == 0 && !c->first_sent && c->tlen > 0 && c->text[0] == ' ') c->released = 1;
+    if (j->chat && !j->templated && c->released == 0 && !c->first_sent && c->tlen > 0 && c->text[0] == ' ')
+        c->released = 1;
     bool hit, final = how != 0;
     size_t safe = sp_stop_scan(c->text ? c->text : "", c->tlen, c->released, j->stops, j->n_stops, final, &hit);
     if (hit && !how) {
@@ -456,9 +457,12 @@ sp_server *sp_server_start(const sp_server_options *o, sp_error *err)
 
 int sp_server_port(const sp_server *s) { return s->port; }
 
-void sp_server_ready(sp_server *s, const sp_tokenizer *tok, int context, int n_slots, int n_stages)
+void sp_server_ready(sp_server *s, const sp_tokenizer *tok, int context, int n_slots, int n_stages,
+                     const sp_chat_template *chat)
 {
     pthread_mutex_lock(&s->mu);
+    s->has_chat = chat != NULL;
+    if (chat) s->chat = *chat;
     s->tok = tok;
     s->context = context;
     s->n_slots = n_slots;
