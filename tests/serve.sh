@@ -17,19 +17,8 @@ set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
 . "$src/tests/tools/serve_lib.sh"
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 model="$shared/models/stories260K.gguf"
-if [ ! -r "$model" ]; then
-    skip "serve: $model is missing (needs ../shared; stories260K will ship in the repository)"
-    finish
-    exit
-fi
-if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
-    skip "serve: needs curl and python3 (apt-get install curl python3)"
-    finish
-    exit
-fi
+serve_setup serve "$model"
 
 key=test-key-123
 write_plan "$tmp/p2.yaml" "$model" 512 8 2 f32 "0:0:1" "1:2:4"

@@ -7,19 +7,8 @@ set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
 . "$src/tests/tools/serve_lib.sh"
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 model="$shared/models/qwen2-tiny-Q8_0.gguf"
-if [ ! -r "$model" ]; then
-    skip "serve_chat: $model is missing (needs ../shared)"
-    finish
-    exit
-fi
-if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
-    skip "serve_chat: needs curl and python3"
-    finish
-    exit
-fi
+serve_setup serve_chat "$model"
 write_plan "$tmp/p.yaml" "$model" 512 2 2 f32 "0:0:1" "1:2:3"
 check "serve starts" start_server s 2 "$tmp/p.yaml"
 check "serve found the model's chat template" grep -q "chat template qwen3" "$s_log"

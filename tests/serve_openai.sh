@@ -8,15 +8,9 @@ set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
 . "$src/tests/tools/serve_lib.sh"
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 model="$shared/models/stories260K.gguf"
+serve_setup serve_openai "$model"
 npmdir="$(cd "$(dirname "$bin")" && pwd)/npm-openai"
-if [ ! -r "$model" ]; then
-    skip "serve_openai: $model is missing (needs ../shared)"
-    finish
-    exit
-fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null || ! command -v curl >/dev/null; then
     skip "serve_openai: needs node, npm and curl (Debian: apt-get install nodejs npm curl)"
     finish

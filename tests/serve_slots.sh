@@ -13,19 +13,8 @@ set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
 . "$src/tests/tools/serve_lib.sh"
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 model="$shared/models/tiny-random-q8_0.gguf"
-if [ ! -r "$model" ]; then
-    skip "serve_slots: $model is missing (needs ../shared)"
-    finish
-    exit
-fi
-if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
-    skip "serve_slots: needs curl and python3"
-    finish
-    exit
-fi
+serve_setup serve_slots "$model"
 write_plan "$tmp/p.yaml" "$model" 2048 2 2 f32 "0:0:2" "1:3:5"
 check "serve starts (2 slots, queue 1)" start_server s 2 "$tmp/p.yaml" --queue 1 --grace 60
 U=$s_url

@@ -67,3 +67,21 @@ PY
 json_get() {
     python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(v if not isinstance(v,(dict,list)) else json.dumps(v))' "$1" "$2"
 }
+
+# serve_setup NAME MODEL: a temporary folder in $tmp (removed at exit, with
+# any server still running), or SKIP and end the test without the model,
+# curl or python3.
+serve_setup() {
+    tmp=$(mktemp -d)
+    trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+    if [ ! -r "$2" ]; then
+        skip "$1: $2 is missing (needs ../shared)"
+        finish
+        exit
+    fi
+    if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
+        skip "$1: needs curl and python3 (apt-get install curl python3)"
+        finish
+        exit
+    fi
+}
