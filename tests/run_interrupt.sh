@@ -10,7 +10,7 @@ bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-model="$shared/models/stories260K.gguf"
+model="$src/models/stories260K.gguf" # shipped in the repository
 if [ ! -r "$model" ]; then
     skip "run_interrupt: $model is missing (needs ../shared)"
     finish

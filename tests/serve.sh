@@ -17,7 +17,7 @@ set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
 . "$src/tests/tools/serve_lib.sh"
-model="$shared/models/stories260K.gguf"
+model="$src/models/stories260K.gguf" # shipped in the repository
 serve_setup serve "$model"
 
 key=test-key-123
