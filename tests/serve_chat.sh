@@ -2,7 +2,8 @@
 # serve_chat.sh - chat requests go through the model's own chat template
 # (chat.h): a 2-rank `shardpipe serve` of qwen2-tiny-Q8_0 (Qwen's template)
 # answers a chat greedily with the same text and prompt token count as
-# `shardpipe generate --chat` on one process, streaming and not.
+# `shardpipe generate --chat` on one process, streaming and not; an unknown
+# --chat-template name is refused before anything loads.
 set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
@@ -28,4 +29,9 @@ curl -sN "$s_url/v1/chat/completions" --data-binary "@$tmp/reqs.json" >"$tmp/out
 check "templated chat streamed: the same answer" test "$(sse_text "$tmp/outs.txt")" = "$want"
 stop_server s TERM
 check "serve exits 0" test $? -eq 0
+bad_template() {
+    mpirun_bounded 60 -n 2 "$bin" serve --plan "$tmp/p.yaml" --port 0 --chat-template nope </dev/null >"$tmp/bad.log" 2>&1
+    [ $? -eq 1 ] && grep -q "unknown chat template 'nope'; --chat-template takes one of" "$tmp/bad.log"
+}
+check "serve --chat-template nope: exit 1 naming the families" bad_template
 finish

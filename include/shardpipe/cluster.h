@@ -53,6 +53,7 @@ typedef struct sp_serve_options {
     int sequences, micro_batches; /* > 0: override the plan's batching */
     double timeout_s;          /* a rank silent this long with work in flight ends the job */
     bool no_prompt_cache;      /* feed every prompt whole (to measure the cache) */
+    const char *chat_template; /* a template family instead of the file's, or NULL */
 } sp_serve_options;
 
 /* Never returns in practice: every rank exits 0 after SIGINT/SIGTERM, 1 on

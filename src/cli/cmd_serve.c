@@ -27,7 +27,9 @@ static void usage(FILE *f)
             "  --sequences N       sequence slots (overrides batching.sequences)\n"
             "  --micro-batches N   micro-batch groups (overrides batching.micro_batches)\n"
             "  --timeout S         a rank silent this long with work in flight ends the job (default 120)\n"
-            "  --no-prompt-cache   feed every prompt whole (the cache reuses a slot's KV for a shared prefix)\n");
+            "  --no-prompt-cache   feed every prompt whole (the cache reuses a slot's KV for a shared prefix)\n"
+            "  --chat-template NAME  chat requests through this template family instead of the file's\n"
+            "                      (llama3, llama3.0, qwen3, qwen2.5, chatml, llama2, mistral, phi3, gemma)\n");
 }
 
 int cmd_serve(int argc, char **argv)
@@ -42,7 +44,7 @@ int cmd_serve(int argc, char **argv)
     o.max_body = 4u << 20;
     o.timeout_s = 120;
     o.api_key = getenv("SHARDPIPE_API_KEY");
-    enum { O_PLAN = 256, O_PORT, O_HOST, O_KEY, O_GRACE, O_QUEUE, O_CTIMEOUT, O_BODY, O_MODEL, O_SEQ, O_MB, O_TIMEOUT, O_NOCACHE };
+    enum { O_PLAN = 256, O_PORT, O_HOST, O_KEY, O_GRACE, O_QUEUE, O_CTIMEOUT, O_BODY, O_MODEL, O_SEQ, O_MB, O_TIMEOUT, O_NOCACHE, O_TEMPLATE };
     struct option opts[] = {
         {"plan", required_argument, 0, O_PLAN},      {"port", required_argument, 0, O_PORT},
         {"host", required_argument, 0, O_HOST},      {"api-key", required_argument, 0, O_KEY},
@@ -50,7 +52,7 @@ int cmd_serve(int argc, char **argv)
         {"client-timeout", required_argument, 0, O_CTIMEOUT}, {"max-body", required_argument, 0, O_BODY},
         {"model", required_argument, 0, O_MODEL},    {"sequences", required_argument, 0, O_SEQ},
         {"micro-batches", required_argument, 0, O_MB}, {"timeout", required_argument, 0, O_TIMEOUT},
-        {"no-prompt-cache", no_argument, 0, O_NOCACHE},
+        {"no-prompt-cache", no_argument, 0, O_NOCACHE}, {"chat-template", required_argument, 0, O_TEMPLATE},
         {"help", no_argument, 0, 'h'},               {0, 0, 0, 0},
     };
     optind = 1;
@@ -77,6 +79,7 @@ int cmd_serve(int argc, char **argv)
         case O_MB: rc = sp_cli_int("serve", "--micro-batches", optarg, 1, 4096, &o.micro_batches); break;
         case O_TIMEOUT: rc = sp_cli_float("serve", "--timeout", optarg, 1.0f, 1e6f, &t); o.timeout_s = t; break;
         case O_NOCACHE: o.no_prompt_cache = true; break;
+        case O_TEMPLATE: o.chat_template = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -119,12 +119,12 @@ static void serve_idle(void *arg, sp_sched *s, int in_flight, int *spins)
 
 /* The model's chat template (NULL: none we can run, the plain transcript
  * then; a note says why) and the ids of its end-of-turn tokens. */
-static const sp_chat_template *chat_template(const char *model_path, const sp_tokenizer *tok, sp_chat_template *t,
-                                             sp_sched *s)
+static const sp_chat_template *chat_template(const char *model_path, const char *name, const sp_tokenizer *tok,
+                                             sp_chat_template *t, sp_sched *s)
 {
     sp_error err = {{0}};
     sp_gguf *g = sp_gguf_open(model_path, &err);
-    int rc = g ? sp_chat_from_gguf(g, NULL, t, &err) : -1;
+    int rc = g ? sp_chat_from_gguf(g, name, t, &err) : -1;
     sp_gguf_close(g);
     if (rc) {
         fprintf(stderr, "shardpipe serve: note: %s; chat requests use a plain \"User: ... Assistant:\" transcript\n",
@@ -171,6 +171,8 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
         if (!rc && !tok)
             rc = sp_errorf(&err, "%s: serve needs the model's tokenizer, which could not be loaded (see the note "
                                  "above)", plan.model_path);
+        sp_chat_template named;
+        if (!rc && o->chat_template) rc = sp_chat_by_name(o->chat_template, &named, &err); /* a name it knows */
         if (!rc) {
             model_id(plan.model_path, id, sizeof id);
             sp_server_options so = {o->host, o->port, o->api_key, id, o->queue, o->client_timeout_s, o->max_body};
@@ -202,7 +204,7 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
         sched.on_event = on_event;
         sched.event_arg = &sv;
         sp_chat_template tmpl;
-        const sp_chat_template *chat = chat_template(plan.model_path, tok, &tmpl, &sched);
+        const sp_chat_template *chat = chat_template(plan.model_path, o->chat_template, tok, &tmpl, &sched);
         sp_server_ready(srv, tok, plan.context, plan.sequences, plan.n_stages, chat);
         fprintf(stderr, "shardpipe serve: ready: %d stage%s, %d sequence slots, context %d\n", plan.n_stages,
                 plan.n_stages > 1 ? "s" : "", plan.sequences, plan.context);
