@@ -7,8 +7,9 @@
 #  - a client that disconnects mid-stream frees its slot at once: the
 #    waiting request starts while the other stream still runs, and the
 #    abandoned answer stops being generated;
-#  - SIGINT: new requests get 503, the answer in flight finishes (within
-#    --grace), then every rank exits 0 without hydra's BAD TERMINATION.
+#  - SIGINT: /health says degraded, new requests get 503, an answer in
+#    flight finishes (within --grace), then every rank exits 0 without
+#    hydra's BAD TERMINATION.
 set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
@@ -60,16 +61,21 @@ echo "generated tokens counted (finished requests only): $gen1 then $gen2; runni
 check "A's answer was cut short (A + C counted, far below 1500 + 5)" bash -c "[ $gen1 -ge 6 ] && [ $gen1 -lt 1400 ]"
 check "one request running (B)" test "$(gauge shardpipe_requests_running)" = 1
 
-# SIGINT while B streams: new requests 503, B finishes, exit 0
+# SIGINT while F streams (a fresh answer of 2000 tokens, started now so
+# that it is far from done): /health says degraded at once, new requests
+# get 503, F finishes, exit 0
+curl -sN "$U/v1/completions" -d '{"prompt": "Hello", "max_tokens": 2000, "temperature": 0, "stream": true}' >"$tmp/f.out" &
+f=$!
+check "stream F starts" first_chunk "$tmp/f.out"
 kill -INT "$s_mpiexec"
-sleep 0.5
-code=$(curl -s -o "$tmp/e.out" -w '%{http_code}' "$U/v1/completions" -d '{"prompt": "Hi", "max_tokens": 5}')
-echo "E during shutdown: $code $(cat "$tmp/e.out")"
-check "during shutdown: new request -> 503" test "$code" = 503
+for i in $(seq 1 100); do curl -s "$U/health" | grep -q degraded && break; sleep 0.02; done
 check "during shutdown: /health says degraded" bash -c "curl -s '$U/health' | grep -q degraded"
-wait "$b"
-b_done() { sse_text "$tmp/b.out" >/dev/null && grep -q '"finish_reason":"length"' "$tmp/b.out"; }
-check "B finished its 1500 tokens after SIGINT (finish_reason length)" b_done
+code=$(curl -s -o "$tmp/e.out" -w '%{http_code}' "$U/v1/completions" -d '{"prompt": "Hi", "max_tokens": 5}')
+echo "E during shutdown: $code $(cat "$tmp/e.out" 2>/dev/null)"
+check "during shutdown: new request -> 503" test "$code" = 503
+wait "$b" "$f"
+f_done() { sse_text "$tmp/f.out" >/dev/null && grep -q '"finish_reason":"length"' "$tmp/f.out"; }
+check "F finished its 2000 tokens after SIGINT (finish_reason length)" f_done
 stop_server s 0 # no second SIGINT: hydra would take it as "kill now"
 rc=$?
 check "SIGINT: serve exits 0" test "$rc" -eq 0
