@@ -9,7 +9,7 @@
 #
 # --full: the whole program. Downloads the arm64 .debs of libc6-dev,
 # libopenblas-dev, libyaml-dev, libpcre2-dev, libutf8proc-dev, libjansson-dev, libxxhash-dev,
-# libmpich12 and libmpich-dev (with their
+# libmicrohttpd-dev, libmpich12 and libmpich-dev (with their
 # dependencies, about 35 MB, once) through a private apt configuration and
 # unpacks them into $OUT/sysroot: the system's package state is not touched
 # (the download runs apt-get as root, or through sudo: as a normal user apt
@@ -67,7 +67,7 @@ fi
 
 # ---- --full ----
 # the native side: cmake, the native build to compare with, hydra's mpiexec
-scripts/install-packages.sh build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev
+scripts/install-packages.sh build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev libmicrohttpd-dev
 OUT=$(mkdir -p "${OUT:-build-aarch64-full}" && cd "${OUT:-build-aarch64-full}" && pwd)
 SYSROOT=${SYSROOT:-$OUT/sysroot}
 shared=${SP_SHARED:-$src/../shared}
@@ -75,7 +75,8 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org}
 
 # The runtime closure is resolved by apt; libmpich-dev (mpi.h, libmpich.so)
 # is fetched alone, because its dependencies are the arm64 compilers.
-pkgs=(libc6-dev libopenblas-dev libyaml-dev libmpich12 libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev)
+# (libmicrohttpd for serve)
+pkgs=(libc6-dev libopenblas-dev libyaml-dev libmpich12 libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev libmicrohttpd-dev)
 
 make_sysroot() {
   # only a folder this script made (it has .packages) is ever replaced
@@ -134,7 +135,8 @@ make_sysroot() {
 # a sysroot made before a dependency was added lacks its header: made again
 if [ -f "$SYSROOT/.packages" ] && [ -f "$SYSROOT/usr/include/aarch64-linux-gnu/mpich/mpi.h" ] &&
    [ -f "$SYSROOT/usr/include/pcre2.h" ] && [ -f "$SYSROOT/usr/include/utf8proc.h" ] &&
-   [ -f "$SYSROOT/usr/include/jansson.h" ] && [ -f "$SYSROOT/usr/include/xxhash.h" ]; then
+   [ -f "$SYSROOT/usr/include/jansson.h" ] && [ -f "$SYSROOT/usr/include/xxhash.h" ] &&
+   [ -f "$SYSROOT/usr/include/microhttpd.h" ]; then
   echo "== arm64 sysroot: reusing $SYSROOT"
 else
   command -v dpkg-deb >/dev/null && [ -r /usr/share/keyrings/debian-archive-keyring.gpg ] || {

@@ -9,5 +9,5 @@
 #   scripts/install-test-deps.sh        # scripts/test.sh runs it first
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(libcriterion-dev python3 python3-jinja2 iproute2 procps gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+pkgs=(libcriterion-dev python3 python3-jinja2 iproute2 procps curl gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 scripts/install-packages.sh "${pkgs[@]}"

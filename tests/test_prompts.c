@@ -86,7 +86,8 @@ Test(prompts, file_errors_name_file_line_and_column)
     fputs("{\"prompt\": \"Once upon a time\"}\n\n{\"prompt\": \"x\"} {\"prompt\": \"y\"}\n", f);
     cr_assert_eq(fclose(f), 0);
     sp_sched s;
-    cr_assert_eq(sp_sched_init(&s, tok, NULL, path, 4, 64, 1, 1, 32, 32, 1, false, &err), -1);
+    sp_sampler_params smp = sp_sampler_defaults();
+    cr_assert_eq(sp_sched_init(&s, tok, NULL, path, 4, 64, 1, 1, 32, 32, 1, false, &smp, &err), -1);
     char want[600];
     snprintf(want, sizeof want, "%s:3:17: not valid JSON: end of file expected", path);
     cr_expect(strstr(err.msg, want) && strstr(err.msg, "with nothing after it"), "%s", err.msg);

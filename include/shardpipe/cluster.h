@@ -38,6 +38,28 @@ typedef struct sp_run_options {
  * process exit code (0 on success; 1 on any error, on every rank). */
 int sp_cluster_run(int *argc, char ***argv, const sp_run_options *opt);
 
+/* `shardpipe serve`: the plan kept loaded behind an OpenAI-compatible HTTP
+ * server on rank 0 (src/server); see src/cluster/serve.c. */
+typedef struct sp_serve_options {
+    const char *plan_path;
+    const char *model_path;    /* overrides the plan's model path, or NULL */
+    const char *host;          /* address to bind (default 127.0.0.1) */
+    int port;                  /* 0: any free port (printed) */
+    const char *api_key;       /* NULL: no authentication */
+    double grace_s;            /* SIGINT/SIGTERM: in-flight answers get this long */
+    int queue;                 /* requests that may wait for a slot */
+    unsigned client_timeout_s; /* a client silent this long mid-request is dropped */
+    size_t max_body;           /* bytes */
+    int sequences, micro_batches; /* > 0: override the plan's batching */
+    double timeout_s;          /* a rank silent this long with work in flight ends the job */
+    bool no_prompt_cache;      /* feed every prompt whole (to measure the cache) */
+    const char *chat_template; /* a template family instead of the file's, or NULL */
+} sp_serve_options;
+
+/* Never returns in practice: every rank exits 0 after SIGINT/SIGTERM, 1 on
+ * an error. */
+int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o);
+
 /* `shardpipe profile --links`: under mpiexec, measures latency and
  * bandwidth between every pair of ranks (see links.c) and rank 0 writes
  * them as a cluster file. Never returns: every rank exits with the code. */

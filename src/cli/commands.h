@@ -15,5 +15,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_split(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

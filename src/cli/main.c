@@ -16,6 +16,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate text with the whole model in this process"},
     {"synth", cmd_synth, "write a GGUF Llama model with seeded random weights"},
     {"run", cmd_run, "run a partition plan as a pipeline over MPI ranks (under mpiexec)"},
+    {"serve", cmd_serve, "serve a plan as an OpenAI-compatible HTTP API (under mpiexec)"},
     {"profile", cmd_profile, "measure this board (or, with --links, the network) into YAML"},
     {"plan", cmd_plan, "compute a partition plan from board profiles and a model"},
     {"split", cmd_split, "write each stage of a plan as a GGUF shard file of its own, and a plan that runs them"},

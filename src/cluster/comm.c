@@ -76,10 +76,11 @@ static int mpi_fail(int rc, const char *what, sp_error *err)
 void sp_comm_backoff(int *spins)
 {
     /* spin a little (a reply often arrives within microseconds), then sleep
-     * 20 us growing to 500 us: an idle rank must not take the core */
+     * 20 us growing to 500 us, and 2 ms after ~10 s of nothing (a server
+     * waiting for requests): an idle rank must not take the core */
     (*spins)++;
     if (*spins < 64) return;
-    long us = *spins < 256 ? 20 : *spins < 1024 ? 100 : 500;
+    long us = *spins < 256 ? 20 : *spins < 1024 ? 100 : *spins < 20000 ? 500 : 2000;
     struct timespec ts = {0, us * 1000};
     nanosleep(&ts, NULL);
 }
@@ -93,7 +94,34 @@ int sp_comm_test(sp_comm *c, MPI_Request *req, MPI_Status *st, sp_error *err)
     return done;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+void sp_comm_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+bool sp_comm_interrupted(void) { return interrupted != 0; }
+
 int sp_comm_wait(sp_comm *c, MPI_Request *req, MPI_Status *st, const char *what, double *waited, sp_error *err)
+{
+    return sp_comm_wait_for(c, req, st, what, waited, c->timeout_s, err);
+}
+
+int sp_comm_wait_for(sp_comm *c, MPI_Request *req, MPI_Status *st, const char *what, double *waited,
+                     double timeout_s, sp_error *err)
 {
     double t0 = sp_now();
     int spins = 0;
@@ -103,7 +131,7 @@ int sp_comm_wait(sp_comm *c, MPI_Request *req, MPI_Status *st, const char *what,
         if (rc != MPI_SUCCESS) return mpi_fail(rc, what, err);
         if (done) break;
         double t = sp_now() - t0;
-        if (t > c->timeout_s)
+        if (timeout_s > 0 && t > timeout_s)
             return sp_errorf(err, "no answer from %s for %.0f s; that rank died, hangs or its network is down "
                                   "(raise --timeout if a stage is just slow)", what, t);
         sp_comm_backoff(&spins);
@@ -229,6 +257,7 @@ void sp_comm_shutdown(sp_comm *c, int code)
         pthread_create(&t, NULL, watchdog, NULL);
     }
     MPI_Finalize();
+    if (getenv("SHARDPIPE_DEBUG_SHUTDOWN")) fprintf(stderr, "shardpipe: rank %d exits with %d\n", c->rank, code);
     free(c->hosts);
     exit(code);
 }

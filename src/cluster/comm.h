@@ -29,6 +29,17 @@ int sp_comm_wait(sp_comm *c, MPI_Request *req, MPI_Status *st, const char *what,
 /* Non-blocking check; returns 1 when complete, 0 when not, -1 on error. */
 int sp_comm_test(sp_comm *c, MPI_Request *req, MPI_Status *st, sp_error *err);
 
+/* The same with its own deadline; timeout_s <= 0 waits without one (a
+ * server's stage waiting for the next request). */
+int sp_comm_wait_for(sp_comm *c, MPI_Request *req, MPI_Status *st, const char *what, double *waited,
+                     double timeout_s, sp_error *err);
+
+/* SIGINT and SIGTERM set a flag instead of killing the process (hydra
+ * forwards a Ctrl-C to every rank): rank 0 then ends the work in order and
+ * the other ranks get STOP down the pipeline as usual. */
+void sp_comm_catch_signals(void);
+bool sp_comm_interrupted(void);
+
 /* Sleep a little while (idle loop of the coordinator). */
 void sp_comm_backoff(int *spins);
 

@@ -16,298 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "comm.h"
-#include "sched.h"
+#include "runtime.h"
 #include "shardpipe/atomicfile.h"
 #include "shardpipe/cluster.h"
 #include "shardpipe/shardhash.h"
 #include "shardpipe/tokenizer.h"
 #include "shardpipe/util.h"
-#include "stage.h"
 #include "supervise.h"
-#include "trace.h"
-
-typedef struct rank_stats {
-    double compute, send, recv_wait, idle, wall;
-    int64_t batches, rows;
-    /* decode micro-batches of the plan's full ceil(sequences / micro_batches)
-     * rows and no prompt row: what `shardpipe plan`'s predicted_ms is for;
-     * wall time, and the process's CPU time (what it would take without
-     * other processes on the cores) */
-    double decode_compute, decode_cpu;
-    int64_t decode_batches;
-    uint64_t peak_rss;
-    int32_t stage, threads;
-} rank_stats;
-
-/* ---- model identity ---- */
-
-/* Every byte of the stage's shard and the file's header (shardhash.c:
- * XXH3, cached per file and shard, so a board reads it once). */
-static uint64_t shard_identity(const sp_gguf *g, const sp_plan *plan, int stage)
-{
-    const sp_stage_plan *st = &plan->stages[stage];
-    sp_shard_sel sel = {st->first, st->last, stage == 0 || stage == plan->n_stages - 1};
-    bool cached;
-    return sp_shard_hash(g, sel, &cached);
-}
-
-/* ---- the loops ---- */
-
-typedef struct runtime {
-    sp_comm *comm;
-    const sp_plan *plan;
-    int stage;           /* this rank's stage, -1 for a coordinator-only rank */
-    sp_stage st;
-    sp_trace trace;
-    rank_stats stats;
-    size_t msg_cap;
-    void *rbuf[2], *sbuf[2];
-    MPI_Request sreq[2];
-    MPI_Request rreq;    /* the receive posted for the next micro-batch */
-    MPI_Request treq;    /* rank 0: the receive posted for sampled tokens */
-    int sidx;
-} runtime;
-
-/* Called by the engine between layers. Large messages go by rendezvous
- * (UCX over TCP and shared memory alike): the data moves only while the
- * sender and the receiver call into MPI. Without this, hidden states sent
- * with MPI_Isend would sit until the stage finished computing the next
- * micro-batch and the pipeline would not overlap (measured on the emulated
- * LAN: ranks waited 20.6 s instead of 3.8 s). One MPI_Test per outstanding
- * request per layer is enough to keep them moving. */
-static void progress_messages(void *arg)
-{
-    runtime *rt = arg;
-    MPI_Request *reqs[4] = {&rt->sreq[0], &rt->sreq[1], &rt->rreq, &rt->treq};
-    for (int i = 0; i < 4; i++) {
-        int done;
-        if (*reqs[i] != MPI_REQUEST_NULL) MPI_Test(reqs[i], &done, MPI_STATUS_IGNORE);
-    }
-}
-
-static int rank_of_stage(const sp_plan *p, int s) { return p->stages[s].rank; }
-
-static void stage_label(const runtime *rt, int stage, char *buf, int cap)
-{
-    char who[128];
-    int r = rank_of_stage(rt->plan, stage);
-    snprintf(buf, (size_t)cap, "stage %d, %s", stage, sp_comm_who(rt->comm, r, who, sizeof who));
-}
-
-/* Isend `bytes` of sbuf[sidx] to dest after the previous send from that
- * buffer has completed (two buffers: one in flight while the next fills). */
-static void *next_send_buf(runtime *rt, int dest)
-{
-    sp_error err = {{0}};
-    if (rt->sreq[rt->sidx] != MPI_REQUEST_NULL) {
-        char what[200], who[128];
-        snprintf(what, sizeof what, "the send to %s to complete", sp_comm_who(rt->comm, dest, who, sizeof who));
-        double t0 = sp_now();
-        if (sp_comm_wait(rt->comm, &rt->sreq[rt->sidx], NULL, what, NULL, &err)) sp_comm_abort(rt->comm, &err);
-        rt->stats.send += sp_now() - t0;
-    }
-    return rt->sbuf[rt->sidx];
-}
-
-static void send_buf(runtime *rt, size_t bytes, int dest, int tag, int mb_id, int rows)
-{
-    double t0 = sp_now();
-    MPI_Isend(rt->sbuf[rt->sidx], (int)bytes, MPI_BYTE, dest, tag, MPI_COMM_WORLD, &rt->sreq[rt->sidx]);
-    double t1 = sp_now();
-    rt->stats.send += t1 - t0;
-    sp_trace_add(&rt->trace, SP_EV_SEND, t0, t1, mb_id, rows, dest);
-    rt->sidx ^= 1;
-}
-
-static void flush_sends(runtime *rt)
-{
-    sp_error err = {{0}};
-    for (int i = 0; i < 2; i++)
-        if (rt->sreq[i] != MPI_REQUEST_NULL &&
-            sp_comm_wait(rt->comm, &rt->sreq[i], NULL, "the last sends to complete", &rt->stats.send, &err))
-            sp_comm_abort(rt->comm, &err);
-}
-
-/* CPU seconds used by this process (all its threads). */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Computes one micro-batch on this rank's stage; returns the bytes of the
- * outgoing message in the current send buffer. */
-static long compute(runtime *rt, const void *in, int dest)
-{
-    sp_error err = {{0}};
-    void *out = next_send_buf(rt, dest);
-    const sp_wire_header *h = in;
-    double t0 = sp_now(), c0 = cpu_now();
-    long bytes = sp_stage_step(&rt->st, in, out, &err);
-    double t1 = sp_now(), c1 = cpu_now();
-    if (bytes < 0) sp_comm_abort(rt->comm, &err);
-    rt->stats.compute += t1 - t0;
-    rt->stats.batches++;
-    rt->stats.rows += h->n_rows;
-    /* decode-only and full: comparable with the plan's predicted_ms */
-    const sp_plan *p = rt->plan;
-    bool decode = h->n_rows == (p->sequences + p->micro_batches - 1) / p->micro_batches;
-    const sp_wire_row *rows = sp_wire_rows((void *)in);
-    for (int i = 0; i < h->n_rows && decode; i++) decode = !(rows[i].flags & SP_ROW_PROMPT);
-    if (decode) {
-        rt->stats.decode_compute += t1 - t0;
-        rt->stats.decode_cpu += c1 - c0;
-        rt->stats.decode_batches++;
-    }
-    sp_trace_add(&rt->trace, SP_EV_COMPUTE, t0, t1, h->mb_id, h->n_rows, -1);
-    return bytes;
-}
-
-/* A stage rank that is not rank 0: receive, compute, send, until STOP. */
-static void stage_loop(runtime *rt)
-{
-    const sp_plan *p = rt->plan;
-    int s = rt->stage;
-    int prev = s == 0 ? 0 : rank_of_stage(p, s - 1);
-    bool last = s == p->n_stages - 1;
-    int next = last ? 0 : rank_of_stage(p, s + 1);
-    int tag_out = last ? SP_TAG_TOKENS : SP_TAG_PIPE;
-    char what[200];
-    if (s == 0) snprintf(what, sizeof what, "token micro-batches from the coordinator (rank 0, host %s)", rt->comm->hosts[0]);
-    else {
-        char lbl[160];
-        stage_label(rt, s - 1, lbl, sizeof lbl);
-        snprintf(what, sizeof what, "hidden states from %s", lbl);
-    }
-    MPI_Request *rreq = &rt->rreq;
-    int cur = 0;
-    MPI_Irecv(rt->rbuf[cur], (int)rt->msg_cap, MPI_BYTE, prev, SP_TAG_PIPE, MPI_COMM_WORLD, rreq);
-    sp_error err = {{0}};
-    for (;;) {
-        double t0 = sp_now();
-        if (sp_comm_wait(rt->comm, rreq, NULL, what, &rt->stats.recv_wait, &err)) sp_comm_abort(rt->comm, &err);
-        const sp_wire_header *h = rt->rbuf[cur];
-        sp_trace_add(&rt->trace, SP_EV_RECV, t0, sp_now(), h->mb_id, h->n_rows, prev);
-        if (h->magic != SP_WIRE_MAGIC) {
-            sp_errorf(&err, "garbled message from rank %d (bad magic)", prev);
-            sp_comm_abort(rt->comm, &err);
-        }
-        if (h->kind == SP_MSG_STOP) {
-            if (!last) {
-                sp_wire_header *o = next_send_buf(rt, next);
-                *o = *h;
-                send_buf(rt, sizeof *o, next, SP_TAG_PIPE, h->mb_id, 0);
-            }
-            break;
-        }
-        /* the next micro-batch arrives while this one is computed */
-        MPI_Irecv(rt->rbuf[cur ^ 1], (int)rt->msg_cap, MPI_BYTE, prev, SP_TAG_PIPE, MPI_COMM_WORLD, rreq);
-        long bytes = compute(rt, h, next);
-        send_buf(rt, (size_t)bytes, next, tag_out, h->mb_id, h->n_rows);
-        cur ^= 1;
-    }
-    flush_sends(rt);
-}
-
-/* Rank 0: schedule micro-batches, run stage 0 when it is ours, take sampled
- * tokens back, until every request is done; then STOP down the pipeline. */
-static void coordinator_loop(runtime *rt, sp_sched *sched, bool progress)
-{
-    const sp_plan *p = rt->plan;
-    int S = p->n_stages;
-    int last_rank = rank_of_stage(p, S - 1);
-    bool local_first = rt->stage == 0;
-    bool local_all = local_first && S == 1;
-    int first_dest = local_first ? (S > 1 ? rank_of_stage(p, 1) : 0) : rank_of_stage(p, 0);
-    sp_wire_row *rows = sp_alloc((size_t)sp_plan_max_rows(p) * sizeof *rows);
-    void *batch = sp_alloc(rt->msg_cap);
-    void *tokens = sp_alloc(rt->msg_cap);
-    MPI_Request *treq = &rt->treq;
-    if (!local_all) MPI_Irecv(tokens, (int)rt->msg_cap, MPI_BYTE, last_rank, SP_TAG_TOKENS, MPI_COMM_WORLD, treq);
-    char lbl[160], what[256];
-    stage_label(rt, S - 1, lbl, sizeof lbl);
-    snprintf(what, sizeof what, "sampled tokens from the last stage (%s); a stage before it may be the one that stopped", lbl);
-    sp_error err = {{0}};
-    int mb_id = 0, spins = 0, in_flight = 0;
-    double t_last = sp_now(), t_progress = 0;
-    while (!sp_sched_finished(sched)) {
-        bool moved = false;
-        for (int g = 0; g < sched->n_groups; g++) {
-            double t0 = sp_now();
-            int n = sp_sched_build(sched, g, rows, t0);
-            if (!n) continue;
-            moved = true;
-            in_flight++;
-            sp_wire_header h = {SP_WIRE_MAGIC, SP_MSG_BATCH, mb_id++, g, n, 0};
-            memcpy(batch, &h, sizeof h);
-            memcpy(sp_wire_rows(batch), rows, (size_t)n * sizeof *rows);
-            if (local_first) {
-                long bytes = compute(rt, batch, first_dest);
-                if (local_all) { /* one stage: the tokens are already here */
-                    const sp_wire_header *th = rt->sbuf[rt->sidx];
-                    sp_sched_tokens(sched, g, sp_wire_rows(rt->sbuf[rt->sidx]), th->n_rows, sp_now());
-                    in_flight--;
-                } else {
-                    send_buf(rt, (size_t)bytes, first_dest, SP_TAG_PIPE, h.mb_id, n);
-                }
-            } else {
-                void *out = next_send_buf(rt, first_dest);
-                memcpy(out, batch, sp_wire_msg_bytes(p->wire, n, 0, 0));
-                send_buf(rt, sp_wire_msg_bytes(p->wire, n, 0, 0), first_dest, SP_TAG_PIPE, h.mb_id, n);
-            }
-        }
-        if (!local_all && in_flight > 0) {
-            MPI_Status st;
-            int done = sp_comm_test(rt->comm, treq, &st, &err);
-            if (done < 0) sp_comm_abort(rt->comm, &err);
-            if (done) {
-                const sp_wire_header *th = tokens;
-                sp_sched_tokens(sched, th->group, sp_wire_rows(tokens), th->n_rows, sp_now());
-                in_flight--;
-                moved = true;
-                MPI_Irecv(tokens, (int)rt->msg_cap, MPI_BYTE, last_rank, SP_TAG_TOKENS, MPI_COMM_WORLD, treq);
-            }
-        }
-        double now = sp_now();
-        if (moved) {
-            spins = 0;
-            t_last = now;
-        } else {
-            if (now - t_last > rt->comm->timeout_s) {
-                sp_errorf(&err, "no answer from %s for %.0f s; that rank died, hangs or its network is down "
-                                "(raise --timeout if a stage is just slow)", what, now - t_last);
-                sp_comm_abort(rt->comm, &err);
-            }
-            double t0 = sp_now();
-            sp_comm_backoff(&spins);
-            rt->stats.idle += sp_now() - t0;
-        }
-        if (progress && now - t_progress > 0.5) {
-            t_progress = now;
-            fprintf(stderr, "\r[%d/%d sequences done, %ld tokens generated]", sched->n_done, sched->n_reqs,
-                    sched->generated);
-        }
-    }
-    if (progress) fprintf(stderr, "\r[%d/%d sequences done, %ld tokens generated]\n", sched->n_done, sched->n_reqs,
-                          sched->generated);
-    if (!local_all) {
-        if (*treq != MPI_REQUEST_NULL) {
-            MPI_Cancel(treq);
-            MPI_Request_free(treq);
-        }
-        sp_wire_header stop = {SP_WIRE_MAGIC, SP_MSG_STOP, mb_id, -1, 0, 0};
-        void *out = next_send_buf(rt, first_dest);
-        memcpy(out, &stop, sizeof stop);
-        send_buf(rt, sizeof stop, first_dest, SP_TAG_PIPE, mb_id, 0);
-    }
-    flush_sends(rt);
-    free(rows);
-    free(batch);
-    free(tokens);
-}
 
 /* ---- summary ---- */
 
@@ -548,13 +267,13 @@ static int summary(FILE *f, const sp_comm *c, const sp_plan *p, const sp_sched *
 /* ---- entry ---- */
 
 /* Rank 0's checks before anything is loaded. */
-static int prepare(const sp_run_options *o, sp_comm *c, sp_plan *plan, sp_tokenizer **tok, sp_sched *sched,
-                   sp_error *err)
+int sp_prepare_plan(const char *plan_path, const char *model_path, int sequences, int micro_batches, sp_comm *c,
+                    sp_plan *plan, sp_tokenizer **tok, int *eos_out, int *n_vocab, sp_error *err)
 {
-    if (sp_plan_load(o->plan_path, plan, err)) return -1;
-    if (o->model_path) snprintf(plan->model_path, sizeof plan->model_path, "%s", o->model_path);
-    if (o->sequences > 0) plan->sequences = o->sequences;
-    if (o->micro_batches > 0) plan->micro_batches = o->micro_batches;
+    if (sp_plan_load(plan_path, plan, err)) return -1;
+    if (model_path) snprintf(plan->model_path, sizeof plan->model_path, "%s", model_path);
+    if (sequences > 0) plan->sequences = sequences;
+    if (micro_batches > 0) plan->micro_batches = micro_batches;
     if (plan->micro_batches > plan->sequences)
         return sp_errorf(err, "%s: micro_batches (%d) is more than sequences (%d); lower --micro-batches or raise "
                               "--sequences", plan->path, plan->micro_batches, plan->sequences);
@@ -582,32 +301,106 @@ static int prepare(const sp_run_options *o, sp_comm *c, sp_plan *plan, sp_tokeni
     int eos = sp_config_eos_id(g);
     sp_gguf_close(g);
     if (rc) return -1;
-    rc = sp_sched_init(sched, *tok, o->prompt, o->prompts_file, o->n_tokens, plan->context, plan->sequences,
-                       plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, plan->n_stages,
-                       o->ignore_eos, err);
+    if (eos_out) *eos_out = eos;
+    if (n_vocab) *n_vocab = cfg.n_vocab;
+    return 0;
+}
+
+static int prepare(const sp_run_options *o, sp_comm *c, sp_plan *plan, sp_tokenizer **tok, sp_sched *sched,
+                   sp_error *err)
+{
+    int eos, n_vocab;
+    if (sp_prepare_plan(o->plan_path, o->model_path, o->sequences, o->micro_batches, c, plan, tok, &eos, &n_vocab,
+                        err))
+        return -1;
+    int rc = sp_sched_init(sched, *tok, o->prompt, o->prompts_file, o->n_tokens, plan->context, plan->sequences,
+                           plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, plan->n_stages,
+                           o->ignore_eos, &o->sampling, err);
     if (!*tok) sched->eos = eos;
     for (int i = 0; !rc && i < sched->n_reqs; i++)
         for (int k = 0; !rc && k < sched->reqs[i].n_prompt; k++)
-            if (sched->reqs[i].prompt[k] >= cfg.n_vocab)
+            if (sched->reqs[i].prompt[k] >= n_vocab)
                 rc = sp_errorf(err, "prompt %d: token %d is %d, outside the vocabulary [0, %d) of %s", i + 1, k,
-                               sched->reqs[i].prompt[k], cfg.n_vocab, plan->model_path);
+                               sched->reqs[i].prompt[k], n_vocab, plan->model_path);
     return rc;
 }
 
-/* Broadcasts rank 0's status; on failure every rank shuts down with 1. */
-static void agree(sp_comm *c, int rc, const sp_error *err)
+/* ---- results as they finish, and Ctrl-C ---- */
+
+static bool is_regular_or_new(const char *path)
 {
-    int status = rc;
-    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (status == 0) return;
-    if (c->rank == 0) fprintf(stderr, "shardpipe run: %s\n", err->msg);
-    sp_comm_shutdown(c, 1);
+    struct stat st;
+    return lstat(path, &st) != 0 || S_ISREG(st.st_mode);
 }
+
+/* PATH.partial, never through a symlink planted there */
+static FILE *open_partial(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    return fd < 0 ? NULL : fdopen(fd, "w");
+}
+
+/* With -o FILE each result is appended to FILE.partial (flushed) the moment
+ * its sequence finishes, so a run that dies keeps what was done; at the end
+ * FILE is written whole in input order and FILE.partial removed. On stdout
+ * a result is printed as soon as every earlier one is done (input order). */
+typedef struct results_out {
+    const sp_run_options *o;
+    FILE *partial;
+    char partial_path[4200];
+    int next_print;
+    double t_start;
+    bool to_stdout;     /* results on stdout, in order as they finish */
+} results_out;
+
+static void on_result(void *arg, sp_sched *s, sp_request *r, const char *text, int len, bool done)
+{
+    results_out *ro = arg;
+    if (!done || r->finish == SP_FINISH_CANCELLED) return;
+    if (ro->partial) {
+        sp_sched_result_line(ro->partial, r, ro->t_start);
+        fflush(ro->partial);
+    } else if (ro->to_stdout) {
+        while (ro->next_print < s->n_reqs && s->reqs[ro->next_print].done) {
+            sp_sched_result_line(stdout, &s->reqs[ro->next_print++], ro->t_start);
+            fflush(stdout);
+        }
+    }
+}
+
+static bool run_keep_going(void *arg, sp_sched *s, int in_flight)
+{
+    (void)arg;
+    (void)in_flight;
+    return !sp_sched_finished(s) && !sp_comm_interrupted();
+}
+
+static void run_idle(void *arg, sp_sched *s, int in_flight, int *spins)
+{
+    (void)arg;
+    (void)s;
+    (void)in_flight;
+    sp_comm_backoff(spins);
+}
+
+/* The finished requests only (a shallow view for the summary after Ctrl-C). */
+static sp_sched finished_view(const sp_sched *s)
+{
+    sp_sched v = *s;
+    v.reqs = sp_calloc((size_t)(s->n_reqs ? s->n_reqs : 1), sizeof *v.reqs);
+    v.n_reqs = 0;
+    for (int i = 0; i < s->n_reqs; i++)
+        if (s->reqs[i].done) v.reqs[v.n_reqs++] = s->reqs[i];
+    v.n_done = v.n_reqs;
+    return v;
+}
+
 
 int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
 {
     sp_comm comm;
     sp_comm_init(&comm, argc, argv, o->timeout_s);
+    sp_comm_catch_signals();
     sp_error err = {{0}};
     sp_plan plan;
     memset(&plan, 0, sizeof plan);
@@ -618,7 +411,7 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
     /* 1. validate everything on rank 0 */
     int rc = 0;
     if (comm.rank == 0) rc = prepare(o, &comm, &plan, &tok, &sched, &err);
-    agree(&comm, rc, &err);
+    sp_agree(&comm, "run", rc, &err);
     MPI_Bcast(&plan, (int)sizeof plan, MPI_BYTE, 0, MPI_COMM_WORLD);
     /* a board may keep the model elsewhere: --model on that rank's command
      * line (an MPMD launch, `mpiexec -n 1 ... : -n 1 ... --model PATH`) */
@@ -626,80 +419,15 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
 
     /* 2. every stage binds its shard; the model files must be the same */
     runtime rt;
-    memset(&rt, 0, sizeof rt);
-    rt.comm = &comm;
-    rt.plan = &plan;
-    rt.stage = sp_plan_stage_of_rank(&plan, comm.rank);
-    {
-        char who[128], name[256];
-        sp_comm_who(&comm, comm.rank, who, sizeof who);
-        if (rt.stage >= 0)
-            snprintf(name, sizeof name, "%s (stage %d, layers %d-%d)", who, rt.stage, plan.stages[rt.stage].first,
-                     plan.stages[rt.stage].last);
-        else
-            snprintf(name, sizeof name, "%s (the coordinator, no stage)", who);
-        sp_supervise_name(name);
-    }
-    rt.sreq[0] = rt.sreq[1] = rt.rreq = rt.treq = MPI_REQUEST_NULL;
-    rc = 0;
-    uint64_t mine = 0;
-    if (rt.stage >= 0) {
-        rc = sp_stage_open(&rt.st, &plan, rt.stage, &o->sampling, o->logits_out, &err);
-        if (!rc) {
-            rt.st.engine->progress = progress_messages;
-            rt.st.engine->progress_arg = &rt;
-        }
-        if (!rc) mine = shard_identity(rt.st.model->gguf, &plan, rt.stage);
-    }
-    /* report load failures by rank, then compare identities on rank 0 */
-    /* msg: the error, or the model path this rank opened (for a refusal) */
-    struct { int32_t rc; uint64_t id; char msg[512]; } me = {rc, mine, ""}, *all = NULL;
-    if (rc) memcpy(me.msg, err.msg, sizeof me.msg - 1);
-    else snprintf(me.msg, sizeof me.msg, "%.500s", plan.model_path);
-    if (comm.rank == 0) all = sp_calloc((size_t)comm.size, sizeof *all);
-    MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
-    rc = 0;
-    if (comm.rank == 0) {
-        /* rank 0's own mapping when it runs stage 0, else open the header */
-        sp_gguf *own = rt.stage >= 0 && rt.st.model ? NULL : sp_gguf_open(plan.model_path, &err);
-        const sp_gguf *g = own ? own : rt.stage >= 0 && rt.st.model ? rt.st.model->gguf : NULL;
-        for (int r = 0; r < comm.size && !rc; r++) {
-            int s = sp_plan_stage_of_rank(&plan, r);
-            char who[128];
-            sp_comm_who(&comm, r, who, sizeof who);
-            if (all[r].rc) rc = sp_errorf(&err, "%s could not load its shard: %s", who, all[r].msg);
-            else if (s >= 0 && g && shard_identity(g, &plan, s) != all[r].id)
-                rc = sp_errorf(&err, "%s (stage %d) has a different model file at %s than the coordinator's %s "
-                                     "(header, tensor index or the bytes of its layers differ); copy the same "
-                                     "file to every board", who, s, all[r].msg, g->path);
-        }
-        if (!g) rc = -1;
-        sp_gguf_close(own);
-        free(all);
-    }
-    agree(&comm, rc, &err);
-    /* every shard is the right one: now read its weights (into huge pages);
-     * a rank that cannot says so itself, and all stop */
-    rc = rt.stage >= 0 ? sp_model_load_weights(rt.st.model, &err) : 0;
-    if (rc) {
-        char who[128];
-        sp_comm_who(&comm, comm.rank, who, sizeof who);
-        fprintf(stderr, "shardpipe run: %s (stage %d): %s\n", who, rt.stage, err.msg);
-    }
-    MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (rc) sp_comm_shutdown(&comm, 1);
+    sp_runtime_start(&rt, &comm, &plan, o->logits_out, "run");
 
     /* 3. the pipeline */
-    size_t max_rows = (size_t)sp_plan_max_rows(&plan);
-    int dim = rt.stage >= 0 ? rt.st.dim : 0;
-    MPI_Allreduce(MPI_IN_PLACE, &dim, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    rt.msg_cap = sp_wire_msg_bytes(SP_WIRE_F32, (int)max_rows + 1, dim, 1);
-    for (int i = 0; i < 2; i++) {
-        rt.rbuf[i] = sp_alloc(rt.msg_cap);
-        rt.sbuf[i] = sp_alloc(rt.msg_cap);
-    }
     MPI_Barrier(MPI_COMM_WORLD);
     double t_start = sp_now();
+    int interrupted = 0;
+    const char *partial = NULL;
+    results_out ro = {o, NULL, "", 0, t_start,
+                      o->prompts_file && (!o->output_path || !strcmp(o->output_path, "-"))};
     sp_trace_init(&rt.trace, o->trace_path != NULL, comm.rank, rt.stage, t_start);
     if (comm.rank == 0) {
         if (o->prompt && !o->quiet) {
@@ -707,10 +435,30 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
             fputs(o->prompt, stdout);
             fflush(stdout);
         }
-        coordinator_loop(&rt, &sched, o->prompts_file && !o->quiet);
+        if (o->prompts_file && o->output_path && strcmp(o->output_path, "-") && is_regular_or_new(o->output_path)) {
+            snprintf(ro.partial_path, sizeof ro.partial_path, "%s.partial", o->output_path);
+            ro.partial = open_partial(ro.partial_path);
+        }
+        sched.on_event = on_result;
+        sched.event_arg = &ro;
+        sp_coord_hooks hooks = {run_keep_going, run_idle, NULL};
+        sp_coordinator_loop(&rt, &sched, o->prompts_file && !o->quiet, &hooks);
         if (sched.stream) fputc('\n', stdout);
+        if (ro.partial) fclose(ro.partial);
+        else if (ro.to_stdout) /* what an unfinished one held back */
+            for (int i = ro.next_print; i < sched.n_reqs; i++)
+                if (sched.reqs[i].done) sp_sched_result_line(stdout, &sched.reqs[i], t_start);
+        if (!sp_sched_finished(&sched)) {
+            interrupted = sched.n_reqs - sched.n_done;
+            int cut = 0;
+            for (int i = 0; i < sched.n_reqs; i++) cut += !sched.reqs[i].done && sched.reqs[i].n_fed > 0;
+            fprintf(stderr, "\nshardpipe run: interrupted: %d of %d sequences finished and are kept, %d lost "
+                            "(%d cut short, %d not started)\n",
+                    sched.n_done, sched.n_reqs, interrupted, cut, interrupted - cut);
+        }
+        partial = ro.partial_path[0] ? ro.partial_path : NULL;
     } else if (rt.stage >= 0) {
-        stage_loop(&rt);
+        sp_stage_loop(&rt);
     }
     double t_end = sp_now();
 
@@ -750,13 +498,18 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
         }
     }
     if (comm.rank == 0) {
-        if (summary(o->quiet ? NULL : stderr, &comm, &plan, &sched, stats, t_start, t_end, o->summary_json, &err)) {
+        sp_sched done = finished_view(&sched);
+        if (done.n_reqs &&
+            summary(o->quiet ? NULL : stderr, &comm, &plan, &done, stats, t_start, t_end, o->summary_json, &err)) {
             fprintf(stderr, "shardpipe run: %s\n", err.msg);
             rc = 1;
         }
+        free(done.reqs);
         if (o->prompts_file && sp_sched_write_jsonl(&sched, o->output_path, t_start, &err)) {
             fprintf(stderr, "shardpipe run: %s\n", err.msg);
             rc = 1;
+        } else if (partial) {
+            remove(partial); /* the whole file is written */
         }
         if (o->tokens_out && sp_sched_write_tokens(&sched, o->tokens_out, &err)) {
             fprintf(stderr, "shardpipe run: %s\n", err.msg);
@@ -770,17 +523,13 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
         sp_sched_free(&sched);
         sp_tokenizer_free(tok);
     }
-    if (rt.stage >= 0) sp_stage_close(&rt.st);
-    sp_trace_free(&rt.trace);
+    sp_runtime_free(&rt);
     free(stats);
     free(counts);
     free(displs);
     free(events);
-    for (int i = 0; i < 2; i++) {
-        free(rt.rbuf[i]);
-        free(rt.sbuf[i]);
-    }
-    int code = rc ? 1 : 0;
+    /* 130: interrupted (the shell's code for SIGINT), finished work kept */
+    int code = rc ? 1 : interrupted ? 130 : 0;
     MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
     sp_comm_shutdown(&comm, code);
 }

@@ -6,8 +6,7 @@
 
 #include "shardpipe/util.h"
 
-int sp_stage_open(sp_stage *s, const sp_plan *plan, int index, const sp_sampler_params *sampling,
-                  const char *logits_out, sp_error *err)
+int sp_stage_open(sp_stage *s, const sp_plan *plan, int index, const char *logits_out, sp_error *err)
 {
     memset(s, 0, sizeof *s);
     const sp_stage_plan *st = &plan->stages[index];
@@ -15,7 +14,6 @@ int sp_stage_open(sp_stage *s, const sp_plan *plan, int index, const sp_sampler_
     s->index = index;
     s->first = index == 0;
     s->last = index == plan->n_stages - 1;
-    s->sampling = *sampling;
     s->model = sp_model_open(plan->model_path, st->first, st->last, s->first, s->last, err);
     if (!s->model) return -1;
     s->max_rows = sp_plan_max_rows(plan);
@@ -60,19 +58,22 @@ void sp_stage_close(sp_stage *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Sampling of the last stage. Each request gets its own RNG stream, seeded
- * with seed + request index, so a sequence draws the same tokens whatever
- * else is in flight and whichever slot it lands in. */
+/* Sampling of the last stage. Each request gets its own sampler and RNG
+ * stream, started on its START row from the parameters and seed the row
+ * carries (`run` gives request i the seed --seed + i), so a sequence draws
+ * the same tokens whatever else is in flight and whichever slot it lands
+ * in: the stream depends only on the seed and the request's own draws. */
 static void sample_rows(sp_stage *s, const sp_wire_row *rows, int n, sp_wire_row *out, int *n_out)
 {
     int k = 0; /* index into the logits rows */
     for (int i = 0; i < n; i++) {
         const sp_wire_row *r = &rows[i];
         sp_sampler *smp = &s->samplers[r->seq];
-        if (r->pos == 0) { /* a new sequence in this slot */
+        if (r->flags & SP_ROW_START) { /* a new request in this slot */
             if (s->sampler_ready[r->seq]) sp_sampler_free(smp);
-            sp_sampler_params p = s->sampling;
-            p.seed = s->sampling.seed + (uint64_t)r->req;
+            const sp_wire_sampling *w = &r->sampling;
+            sp_sampler_params p = {w->temperature, w->top_k, w->top_p, w->min_p, w->repeat_penalty,
+                                   w->repeat_last_n, (uint64_t)w->seed_hi << 32 | w->seed_lo};
             sp_sampler_init(smp, &p, s->n_vocab);
             s->sampler_ready[r->seq] = true;
         }

@@ -26,14 +26,12 @@ typedef struct sp_stage {
     int *seq, *pos;
     sp_sampler *samplers;   /* last stage: one per sequence slot */
     bool *sampler_ready;
-    sp_sampler_params sampling;
     FILE *logits_out;       /* tests: every sampled row's logits */
 } sp_stage;
 
 /* Binds the stage's shard of the model (tensors are only mapped, not read)
  * and allocates its engine. */
-int sp_stage_open(sp_stage *s, const sp_plan *plan, int index, const sp_sampler_params *sampling,
-                  const char *logits_out, sp_error *err);
+int sp_stage_open(sp_stage *s, const sp_plan *plan, int index, const char *logits_out, sp_error *err);
 void sp_stage_close(sp_stage *s);
 
 /* Processes one BATCH message `in`. On a middle stage writes the outgoing

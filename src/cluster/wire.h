@@ -18,13 +18,25 @@ enum { SP_MSG_BATCH = 1, SP_MSG_STOP = 2, SP_MSG_TOKENS = 3 };
 
 #define SP_ROW_PROMPT 1u  /* a prompt token: the sampler remembers it */
 #define SP_ROW_LOGITS 2u  /* sample the next token after this row */
+#define SP_ROW_START 4u   /* the first row of a request in its slot: the last
+                           * stage starts the slot's sampler from `sampling` */
+
+/* A request's sampling parameters, filled on its START row only: each
+ * request brings its own (a server's requests differ), and the last stage
+ * needs them before the first token it samples. */
+typedef struct sp_wire_sampling {
+    float temperature, top_p, min_p, repeat_penalty;
+    int32_t top_k, repeat_last_n;
+    uint32_t seed_lo, seed_hi;
+} sp_wire_sampling;
 
 typedef struct sp_wire_row {
-    int32_t req;     /* request (input) index */
+    int32_t req;     /* request id (the input index in `run`) */
     int32_t seq;     /* KV cache slot */
     int32_t pos;     /* position in its sequence */
     int32_t token;   /* token fed at pos; in a TOKENS message: the sampled one */
     uint32_t flags;
+    sp_wire_sampling sampling; /* START rows */
 } sp_wire_row;
 
 typedef struct sp_wire_header {
@@ -34,6 +46,9 @@ typedef struct sp_wire_header {
     int32_t group;    /* scheduling group of the coordinator */
     int32_t n_rows;
     int32_t has_hidden;
+    float stage_s[8]; /* compute seconds of stages 0..7 on this micro-batch
+                       * (each writes its own; they come back with the
+                       * tokens: a server's busy fraction per stage) */
 } sp_wire_header;
 
 #define SP_WIRE_MAGIC 0x53504d42u /* "SPMB" */

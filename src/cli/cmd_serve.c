@@ -1,0 +1,95 @@
+/* cmd_serve.c - `shardpipe serve`: parse options, hand over to the cluster. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_util.h"
+#include "commands.h"
+#include "shardpipe/cluster.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mpiexec -n N shardpipe serve --plan PLAN.yaml [--port 8080] [--host 127.0.0.1] [options]\n"
+            "  An OpenAI-compatible API on rank 0: POST /v1/chat/completions, POST /v1/completions,\n"
+            "  GET /v1/models, GET /health, GET /metrics. Stop with Ctrl-C (or SIGTERM).\n"
+            "  --plan PATH         partition plan (docs/plan-format.md); batching.sequences = slots\n"
+            "  --port N            TCP port (default 8080; 0 picks a free one and prints it)\n"
+            "  --host ADDR         address to listen on (default 127.0.0.1: this machine only;\n"
+            "                      0.0.0.0 or :: for the network - then set an API key)\n"
+            "  --api-key KEY       require 'Authorization: Bearer KEY' (default: $SHARDPIPE_API_KEY)\n"
+            "  --grace S           on Ctrl-C/SIGTERM, answers in flight get S seconds (default 30)\n"
+            "  --queue N           requests that may wait for a slot; more get 429 (default 64)\n"
+            "  --client-timeout S  drop a client silent for S seconds mid-request (default 30)\n"
+            "  --max-body BYTES    larger request bodies get 413 (default 4194304)\n"
+            "  --model PATH        use this model file instead of the plan's\n"
+            "  --sequences N       sequence slots (overrides batching.sequences)\n"
+            "  --micro-batches N   micro-batch groups (overrides batching.micro_batches)\n"
+            "  --timeout S         a rank silent this long with work in flight ends the job (default 120)\n"
+            "  --no-prompt-cache   feed every prompt whole (the cache reuses a slot's KV for a shared prefix)\n"
+            "  --chat-template NAME  chat requests through this template family instead of the file's\n"
+            "                      (llama3, llama3.0, qwen3, qwen2.5, chatml, llama2, mistral, phi3, gemma)\n");
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    sp_serve_options o;
+    memset(&o, 0, sizeof o);
+    o.host = "127.0.0.1";
+    o.port = 8080;
+    o.grace_s = 30;
+    o.queue = 64;
+    o.client_timeout_s = 30;
+    o.max_body = 4u << 20;
+    o.timeout_s = 120;
+    o.api_key = getenv("SHARDPIPE_API_KEY");
+    enum { O_PLAN = 256, O_PORT, O_HOST, O_KEY, O_GRACE, O_QUEUE, O_CTIMEOUT, O_BODY, O_MODEL, O_SEQ, O_MB, O_TIMEOUT, O_NOCACHE, O_TEMPLATE };
+    struct option opts[] = {
+        {"plan", required_argument, 0, O_PLAN},      {"port", required_argument, 0, O_PORT},
+        {"host", required_argument, 0, O_HOST},      {"api-key", required_argument, 0, O_KEY},
+        {"grace", required_argument, 0, O_GRACE},    {"queue", required_argument, 0, O_QUEUE},
+        {"client-timeout", required_argument, 0, O_CTIMEOUT}, {"max-body", required_argument, 0, O_BODY},
+        {"model", required_argument, 0, O_MODEL},    {"sequences", required_argument, 0, O_SEQ},
+        {"micro-batches", required_argument, 0, O_MB}, {"timeout", required_argument, 0, O_TIMEOUT},
+        {"no-prompt-cache", no_argument, 0, O_NOCACHE}, {"chat-template", required_argument, 0, O_TEMPLATE},
+        {"help", no_argument, 0, 'h'},               {0, 0, 0, 0},
+    };
+    optind = 1;
+    int c, rc = 0, v;
+    float t;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_PLAN: o.plan_path = optarg; break;
+        case O_PORT: rc = sp_cli_int("serve", "--port", optarg, 0, 65535, &o.port); break;
+        case O_HOST: o.host = optarg; break;
+        case O_KEY: o.api_key = optarg; break;
+        case O_GRACE: rc = sp_cli_float("serve", "--grace", optarg, 0.0f, 86400.0f, &t); o.grace_s = t; break;
+        case O_QUEUE: rc = sp_cli_int("serve", "--queue", optarg, 0, 1 << 16, &o.queue); break;
+        case O_CTIMEOUT:
+            rc = sp_cli_int("serve", "--client-timeout", optarg, 1, 86400, &v);
+            o.client_timeout_s = (unsigned)v;
+            break;
+        case O_BODY:
+            rc = sp_cli_int("serve", "--max-body", optarg, 1024, 1 << 30, &v);
+            o.max_body = (size_t)v;
+            break;
+        case O_MODEL: o.model_path = optarg; break;
+        case O_SEQ: rc = sp_cli_int("serve", "--sequences", optarg, 1, 4096, &o.sequences); break;
+        case O_MB: rc = sp_cli_int("serve", "--micro-batches", optarg, 1, 4096, &o.micro_batches); break;
+        case O_TIMEOUT: rc = sp_cli_float("serve", "--timeout", optarg, 1.0f, 1e6f, &t); o.timeout_s = t; break;
+        case O_NOCACHE: o.no_prompt_cache = true; break;
+        case O_TEMPLATE: o.chat_template = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (rc) return 2;
+    }
+    if (!o.plan_path) {
+        fprintf(stderr, "shardpipe serve: --plan is required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (o.api_key && !*o.api_key) o.api_key = NULL;
+    return sp_cluster_serve(&argc, &argv, &o);
+}

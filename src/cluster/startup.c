@@ -1,0 +1,121 @@
+/* startup.c - step 2 of `run` and `serve` on every rank: bind the stage's
+ * shard, prove every rank holds the same model file, read the weights,
+ * allocate the message buffers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+#include "shardpipe/shardhash.h"
+#include "shardpipe/util.h"
+#include "supervise.h"
+
+void sp_progress_messages(void *arg);
+
+/* ---- model identity ---- */
+
+/* Every byte of the stage's shard and the file's header (shardhash.c:
+ * XXH3, cached per file and shard, so a board reads it once). */
+static uint64_t shard_identity(const sp_gguf *g, const sp_plan *plan, int stage)
+{
+    const sp_stage_plan *st = &plan->stages[stage];
+    sp_shard_sel sel = {st->first, st->last, stage == 0 || stage == plan->n_stages - 1};
+    bool cached;
+    return sp_shard_hash(g, sel, &cached);
+}
+
+void sp_agree(sp_comm *c, const char *cmd, int rc, const sp_error *err)
+{
+    int status = rc;
+    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (status == 0) return;
+    if (c->rank == 0) fprintf(stderr, "shardpipe %s: %s\n", cmd, err->msg);
+    sp_comm_shutdown(c, 1);
+}
+
+void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const char *logits_out, const char *cmd)
+{
+    sp_error err = {{0}};
+    memset(rt, 0, sizeof *rt);
+    rt->comm = comm;
+    rt->plan = plan;
+    rt->stage = sp_plan_stage_of_rank(plan, comm->rank);
+    {
+        char who[128], name[256];
+        sp_comm_who(comm, comm->rank, who, sizeof who);
+        if (rt->stage >= 0)
+            snprintf(name, sizeof name, "%s (stage %d, layers %d-%d)", who, rt->stage, plan->stages[rt->stage].first,
+                     plan->stages[rt->stage].last);
+        else
+            snprintf(name, sizeof name, "%s (the coordinator, no stage)", who);
+        sp_supervise_name(name);
+    }
+    rt->sreq[0] = rt->sreq[1] = rt->rreq = rt->treq = MPI_REQUEST_NULL;
+    int rc = 0;
+    uint64_t mine = 0;
+    if (rt->stage >= 0) {
+        rc = sp_stage_open(&rt->st, plan, rt->stage, logits_out, &err);
+        if (!rc) {
+            rt->st.engine->progress = sp_progress_messages;
+            rt->st.engine->progress_arg = rt;
+        }
+        if (!rc) mine = shard_identity(rt->st.model->gguf, plan, rt->stage);
+    }
+    /* report load failures by rank, then compare identities on rank 0 */
+    /* msg: the error, or the model path this rank opened (for a refusal) */
+    struct { int32_t rc; uint64_t id; char msg[512]; } me = {rc, mine, ""}, *all = NULL;
+    if (rc) memcpy(me.msg, err.msg, sizeof me.msg - 1);
+    else snprintf(me.msg, sizeof me.msg, "%.500s", plan->model_path);
+    if (comm->rank == 0) all = sp_calloc((size_t)comm->size, sizeof *all);
+    MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
+    rc = 0;
+    if (comm->rank == 0) {
+        /* rank 0's own mapping when it runs stage 0, else open the header */
+        sp_gguf *own = rt->stage >= 0 && rt->st.model ? NULL : sp_gguf_open(plan->model_path, &err);
+        const sp_gguf *g = own ? own : rt->stage >= 0 && rt->st.model ? rt->st.model->gguf : NULL;
+        for (int r = 0; r < comm->size && !rc; r++) {
+            int s = sp_plan_stage_of_rank(plan, r);
+            char who[128];
+            sp_comm_who(comm, r, who, sizeof who);
+            if (all[r].rc) rc = sp_errorf(&err, "%s could not load its shard: %s", who, all[r].msg);
+            else if (s >= 0 && g && shard_identity(g, plan, s) != all[r].id)
+                rc = sp_errorf(&err, "%s (stage %d) has a different model file at %s than the coordinator's %s "
+                                     "(header, tensor index or the bytes of its layers differ); copy the same "
+                                     "file to every board", who, s, all[r].msg, g->path);
+        }
+        if (!g) rc = -1;
+        sp_gguf_close(own);
+        free(all);
+    }
+    sp_agree(comm, cmd, rc, &err);
+    /* every shard is the right one: now read its weights (into huge pages);
+     * a rank that cannot says so itself, and all stop */
+    rc = rt->stage >= 0 ? sp_model_load_weights(rt->st.model, &err) : 0;
+    if (rc) {
+        char who[128];
+        sp_comm_who(comm, comm->rank, who, sizeof who);
+        fprintf(stderr, "shardpipe %s: %s (stage %d): %s\n", cmd, who, rt->stage, err.msg);
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (rc) sp_comm_shutdown(comm, 1);
+
+    /* the message buffers: the largest micro-batch in f32 */
+    size_t max_rows = (size_t)sp_plan_max_rows(plan);
+    int dim = rt->stage >= 0 ? rt->st.dim : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &dim, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    rt->msg_cap = sp_wire_msg_bytes(SP_WIRE_F32, (int)max_rows + 1, dim, 1);
+    for (int i = 0; i < 2; i++) {
+        rt->rbuf[i] = sp_alloc(rt->msg_cap);
+        rt->sbuf[i] = sp_alloc(rt->msg_cap);
+    }
+}
+
+void sp_runtime_free(runtime *rt)
+{
+    if (rt->stage >= 0) sp_stage_close(&rt->st);
+    sp_trace_free(&rt->trace);
+    for (int i = 0; i < 2; i++) {
+        free(rt->rbuf[i]);
+        free(rt->sbuf[i]);
+    }
+}
