@@ -9,7 +9,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 
 # what building and running need, nothing else (a board installs these);
 # the test and cross-build extras are in scripts/install-test-deps.sh
-pkgs=(build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev libmicrohttpd-dev)
+pkgs=(build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev libmicrohttpd-dev libcurl4-openssl-dev)
 scripts/install-packages.sh "${pkgs[@]}"
 
 # the Criterion tests are built when Criterion is installed (scripts/test.sh

@@ -23,6 +23,7 @@ static const command commands[] = {
     {"check", cmd_check, "validate a partition plan against its model (and an MPI world size)"},
     {"tokenize", cmd_tokenize, "print the token ids of a text under a model's tokenizer"},
     {"template", cmd_template, "show a model's chat template family and what a conversation renders to"},
+    {"chat", cmd_chat, "chat in the terminal with a `shardpipe serve` (or, with -m, a model on this machine)"},
     {"bench", cmd_bench, "bench engine: engine speed vs this board's memory bandwidth and sgemm (specs: benchmarks/run)"},
 };
 

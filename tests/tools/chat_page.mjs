@@ -1,0 +1,150 @@
+// chat_page.mjs - drives the chat page of a running `shardpipe serve` in
+// headless Chromium (playwright-core, Debian's /usr/bin/chromium) like a
+// user: the page shows the server's 401 until the API key is typed under
+// Settings, then a question is typed and sent with Enter, the answer must
+// arrive in several pieces and end equal to the server's non-streamed answer
+// to the same request; a second question must carry the first turn; HTML in
+// a message stays text; an error answer (max_tokens past the context) shows
+// the API's message; Stop cuts a long answer. Screenshots (desktop and
+// phone width) go to OUT_DIR.
+//   node chat_page.mjs URL API_KEY OUT_DIR [LONG_MAX_TOKENS]
+// Prints PASS:/FAIL: lines like tests/tools/lib.sh and exits 1 on a failure.
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const [url, key, outDir, longMax = "400"] = process.argv.slice(2);
+let failed = 0;
+function check(name, ok, detail = "") {
+  console.log(`${ok ? "PASS" : "FAIL"}: ${name}${!ok && detail ? " (" + detail + ")" : ""}`);
+  if (!ok) failed++;
+}
+
+// The page sends {messages, stream, model, temperature, max_tokens, seed};
+// the reference is the same request without stream.
+async function reference(body) {
+  const res = await fetch(url + "/v1/chat/completions", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: "Bearer " + key },
+    body: JSON.stringify({ ...body, stream: false }),
+  });
+  const j = await res.json();
+  if (!res.ok) throw new Error("reference request failed: " + JSON.stringify(j));
+  return j.choices[0].message.content;
+}
+
+const profile = mkdtempSync(join(tmpdir(), "sp-chromium-"));
+// a fresh profile folder (playwright passes it as --user-data-dir)
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  viewport: { width: 1000, height: 720 },
+});
+try {
+  const page = browser.pages()[0] || await browser.newPage();
+  const consoleErrors = [];
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  const external = [];
+  page.on("request", (r) => { if (!r.url().startsWith(url)) external.push(r.url()); });
+  const sent = [];
+  page.on("request", (r) => {
+    if (r.url().endsWith("/v1/chat/completions")) sent.push(JSON.parse(r.postData()));
+  });
+
+  await page.goto(url + "/");
+  check("the page loads with its title", (await page.title()) === "shardpipe chat");
+  await page.waitForFunction(() => document.getElementById("model").textContent !== "connecting...");
+  const noKey = await page.textContent("#model");
+  check("without the key the page shows the server's 401 message", /HTTP 401/.test(noKey), noKey);
+
+  // Settings: key (kept in localStorage), greedy, short answers, a seed.
+  await page.click("#toggle-settings");
+  await page.fill("#temperature", "0");
+  await page.fill("#max-tokens", "32");
+  await page.fill("#seed", "7");
+  await page.fill("#api-key", key);
+  await page.press("#api-key", "Tab"); // change event: remembered, models reloaded
+  await page.waitForFunction(() => !/HTTP|connecting/.test(document.getElementById("model").textContent));
+  const model = await page.textContent("#model");
+  check("with the key the page names the model", model.length > 0 && !/unreachable/.test(model), model);
+  check("the key is remembered in localStorage",
+        (await page.evaluate(() => localStorage.getItem("shardpipe.api-key"))) === key);
+
+  // Record every change of the answer's text, to see it grow piece by piece.
+  await page.evaluate(() => {
+    window.__lens = [];
+    new MutationObserver((recs) => {
+      for (const r of recs) if (r.type === "characterData") window.__lens.push(r.target.data.length);
+    }).observe(document.getElementById("log"), { subtree: true, characterData: true });
+  });
+  await page.fill("#input", "Once upon a time");
+  await page.press("#input", "Enter");
+  await page.waitForSelector(".msg.assistant[data-done='1']", { timeout: 60000 });
+  const ans1 = await page.$eval(".msg.assistant", (e) => e.firstChild.data);
+  const chunks = Number(await page.$eval(".msg.assistant", (e) => e.dataset.chunks || "0"));
+  const lens = await page.evaluate(() => window.__lens);
+  const growing = lens.length > 1 && lens.every((n, i) => i === 0 || n > lens[i - 1]);
+  check(`the answer streamed in ${chunks} pieces, the text growing each time`, chunks > 1 && growing &&
+        lens.length === chunks, `lengths ${lens.join(",")}`);
+  const ref1 = await reference(sent[0]);
+  check("the streamed answer equals the server's non-streamed answer", ans1 === ref1,
+        JSON.stringify(ans1) + " vs " + JSON.stringify(ref1));
+  check("the request carried the settings", sent[0].stream === true && sent[0].temperature === 0 &&
+        sent[0].max_tokens === 32 && sent[0].seed === 7 && sent[0].messages.length === 1);
+
+  // Second turn: the history goes with it; HTML typed by the user stays text.
+  await page.fill("#input", "<b>bold</b> and then?");
+  await page.press("#input", "Enter");
+  await page.waitForFunction(() => document.querySelectorAll(".msg.assistant[data-done='1']").length === 2,
+                             null, { timeout: 60000 });
+  const m = sent[1] && sent[1].messages;
+  check("the second request carries the first turn", m && m.length === 3 && m[0].content === "Once upon a time" &&
+        m[1].role === "assistant" && m[1].content === ans1 && m[2].content === "<b>bold</b> and then?",
+        JSON.stringify(m));
+  check("HTML in a message is shown as text", (await page.$$("#log b")).length === 0 &&
+        (await page.$$eval(".msg.user", (es) => es[1].textContent)) === "<b>bold</b> and then?");
+  const ans2 = await page.$$eval(".msg.assistant", (es) => es[1].firstChild.data);
+  check("the second answer equals the server's answer to the same history", ans2 === await reference(sent[1]));
+
+  await page.screenshot({ path: join(outDir, "chat_page.png") });
+  await page.setViewportSize({ width: 390, height: 760 });
+  await page.screenshot({ path: join(outDir, "chat_page_phone.png") });
+  await page.setViewportSize({ width: 1000, height: 720 });
+
+  // An error answer: max_tokens past the context -> the API's message.
+  await page.fill("#max-tokens", "10000000");
+  await page.fill("#input", "too long");
+  await page.press("#input", "Enter");
+  await page.waitForSelector(".msg.error", { timeout: 30000 });
+  const errText = await page.textContent(".msg.error");
+  check("an error answer shows its HTTP status and the API's message", /^HTTP 4\d\d: .{8,}/.test(errText), errText);
+
+  // Stop: a long answer cut after its first pieces keeps what was shown.
+  await page.fill("#max-tokens", longMax);
+  await page.fill("#temperature", "1");
+  await page.fill("#input", "Tell me a long story");
+  await page.press("#input", "Enter");
+  await page.waitForFunction(() => {
+    const a = document.querySelectorAll(".msg.assistant");
+    return a.length === 3 && Number(a[2].dataset.chunks || 0) >= 2;
+  }, null, { timeout: 60000 });
+  await page.click("#stop");
+  await page.waitForFunction(() => document.querySelectorAll(".msg.assistant")[2].dataset.done === "1");
+  const stopped = await page.$$eval(".msg.assistant", (es) => es[2].textContent);
+  const pieces = await page.$$eval(".msg.assistant", (es) => Number(es[2].dataset.chunks));
+  check("Stop ends a long answer early and says so", /\(stopped\)$/.test(stopped) && pieces < Number(longMax),
+        `${pieces} pieces: ${stopped.slice(-60)}`);
+  check("after Stop the Send button is back", await page.isVisible("#send") && !(await page.isVisible("#stop")));
+
+  await page.screenshot({ path: join(outDir, "chat_page_stopped.png") });
+  check("no request left the server's origin (no CDN)", external.length === 0, external.join(" "));
+  check("no script error in the page", consoleErrors.length === 0, consoleErrors.join("; "));
+} catch (e) {
+  check("the browser session ran to the end", false, e.stack || String(e));
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
