@@ -1,20 +1,25 @@
 // chat_page.mjs - drives the chat page of a running `shardpipe serve` in
 // headless Chromium (playwright-core, Debian's /usr/bin/chromium) like a
 // user: the page shows the server's 401 until the API key is typed under
-// Settings, then a question is typed and sent with Enter, the answer must
-// arrive in several pieces and end equal to the server's non-streamed answer
-// to the same request; a second question must carry the first turn; HTML in
-// a message stays text; an error answer (max_tokens past the context) shows
-// the API's message; Stop cuts a long answer. Screenshots (desktop and
-// phone width) go to OUT_DIR.
-//   node chat_page.mjs URL API_KEY OUT_DIR [LONG_MAX_TOKENS]
+// Settings; a question typed and sent with Enter gets an answer equal to the
+// server's non-streamed answer to the same request, each SSE piece appended
+// (serve sends what gathered every 20 ms, so a fast model's answer may come
+// in one piece); a second question carries the first turn; HTML in a
+// message stays text; an error answer (max_tokens past the context) shows
+// the API's message. Then on the page of a slower server (SLOW_URL, long
+// answers): the answer shows while it streams, Stop cuts it, the server
+// frees its slot (shardpipe_requests_running back to 0), and the next
+// question is answered with the cut turn in its history.
+// Screenshots (desktop and phone width) go to OUT_DIR.
+//   node chat_page.mjs URL SLOW_URL API_KEY OUT_DIR
 // Prints PASS:/FAIL: lines like tests/tools/lib.sh and exits 1 on a failure.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [url, key, outDir, longMax = "400"] = process.argv.slice(2);
+const [url, slowUrl, key, outDir] = process.argv.slice(2);
+const longMax = 1500;
 let failed = 0;
 function check(name, ok, detail = "") {
   console.log(`${ok ? "PASS" : "FAIL"}: ${name}${!ok && detail ? " (" + detail + ")" : ""}`);
@@ -47,7 +52,9 @@ try {
   const consoleErrors = [];
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
   const external = [];
-  page.on("request", (r) => { if (!r.url().startsWith(url)) external.push(r.url()); });
+  page.on("request", (r) => {
+    if (!r.url().startsWith(url + "/") && !r.url().startsWith(slowUrl + "/")) external.push(r.url());
+  });
   const sent = [];
   page.on("request", (r) => {
     if (r.url().endsWith("/v1/chat/completions")) sent.push(JSON.parse(r.postData()));
@@ -72,22 +79,29 @@ try {
   check("the key is remembered in localStorage",
         (await page.evaluate(() => localStorage.getItem("shardpipe.api-key"))) === key);
 
-  // Record every change of the answer's text, to see it grow piece by piece.
+  // Record every change of the answer's text: each SSE piece must be
+  // appended on its own (the text before each change, growing), and the
+  // observer's callbacks count the separate moments the page showed more.
   await page.evaluate(() => {
-    window.__lens = [];
+    window.__before = [];
+    window.__moments = 0;
     new MutationObserver((recs) => {
-      for (const r of recs) if (r.type === "characterData") window.__lens.push(r.target.data.length);
-    }).observe(document.getElementById("log"), { subtree: true, characterData: true });
+      window.__moments++;
+      for (const r of recs) if (r.type === "characterData") window.__before.push(r.oldValue.length);
+    }).observe(document.getElementById("log"), { subtree: true, characterData: true, characterDataOldValue: true });
   });
   await page.fill("#input", "Once upon a time");
   await page.press("#input", "Enter");
   await page.waitForSelector(".msg.assistant[data-done='1']", { timeout: 60000 });
   const ans1 = await page.$eval(".msg.assistant", (e) => e.firstChild.data);
   const chunks = Number(await page.$eval(".msg.assistant", (e) => e.dataset.chunks || "0"));
-  const lens = await page.evaluate(() => window.__lens);
-  const growing = lens.length > 1 && lens.every((n, i) => i === 0 || n > lens[i - 1]);
-  check(`the answer streamed in ${chunks} pieces, the text growing each time`, chunks > 1 && growing &&
-        lens.length === chunks, `lengths ${lens.join(",")}`);
+  const before = await page.evaluate(() => window.__before);
+  const moments = await page.evaluate(() => window.__moments);
+  // (serve sends what gathered every 20 ms: on this fast model the whole
+  // answer may come in one or two pieces; the slow server below streams many)
+  const growing = before.length >= 1 && before[0] === 0 && before.every((n, i) => i === 0 || n > before[i - 1]);
+  check(`the answer came as ${chunks} SSE piece(s), each appended to the text (shown at ${moments} moments)`,
+        chunks >= 1 && growing && before.length === chunks, `lengths before each piece ${before.join(",")}`);
   const ref1 = await reference(sent[0]);
   check("the streamed answer equals the server's non-streamed answer", ans1 === ref1,
         JSON.stringify(ans1) + " vs " + JSON.stringify(ref1));
@@ -121,24 +135,55 @@ try {
   const errText = await page.textContent(".msg.error");
   check("an error answer shows its HTTP status and the API's message", /^HTTP 4\d\d: .{8,}/.test(errText), errText);
 
-  // Stop: a long answer cut after its first pieces keeps what was shown.
-  await page.fill("#max-tokens", longMax);
+  // Stop, on the slow server's page (another origin: the key again).
+  await page.goto(slowUrl + "/");
+  await page.click("#toggle-settings");
+  await page.fill("#api-key", key);
+  await page.press("#api-key", "Tab");
   await page.fill("#temperature", "1");
+  await page.fill("#seed", "1"); // a seed whose answer runs to max_tokens (unseeded ones may end early)
+  await page.fill("#max-tokens", String(longMax));
   await page.fill("#input", "Tell me a long story");
   await page.press("#input", "Enter");
-  await page.waitForFunction(() => {
-    const a = document.querySelectorAll(".msg.assistant");
-    return a.length === 3 && Number(a[2].dataset.chunks || 0) >= 2;
-  }, null, { timeout: 60000 });
-  await page.click("#stop");
-  await page.waitForFunction(() => document.querySelectorAll(".msg.assistant")[2].dataset.done === "1");
-  const stopped = await page.$$eval(".msg.assistant", (es) => es[2].textContent);
-  const pieces = await page.$$eval(".msg.assistant", (es) => Number(es[2].dataset.chunks));
-  check("Stop ends a long answer early and says so", /\(stopped\)$/.test(stopped) && pieces < Number(longMax),
-        `${pieces} pieces: ${stopped.slice(-60)}`);
+  await page.waitForFunction(() => Number(document.querySelector(".msg.assistant")?.dataset.chunks || 0) >= 3,
+                             null, { timeout: 60000 });
+  const early = await page.$eval(".msg.assistant", (e) => ({ n: Number(e.dataset.chunks), len: e.firstChild.data.length,
+                                                             done: e.dataset.done === "1" }));
+  check(`a long answer shows on the page while it streams (${early.n} pieces, ${early.len} characters so far)`,
+        early.n >= 3 && early.len > 0 && !early.done);
+  await page.click("#stop", { timeout: 5000 }).catch(async () => {
+    throw new Error("Stop was not there to click: the answer ended first: " +
+                    (await page.textContent(".msg.assistant")).slice(-80) + "; request: " +
+                    JSON.stringify(sent[sent.length - 1]));
+  });
+  await page.waitForSelector(".msg.assistant[data-done='1']");
+  const stopped = await page.textContent(".msg.assistant");
+  const pieces = Number(await page.$eval(".msg.assistant", (e) => e.dataset.chunks));
+  check(`Stop ends a long answer early (${pieces} of up to ${longMax} pieces) and says so`,
+        /\(stopped\)$/.test(stopped) && pieces < longMax, stopped.slice(-60));
   check("after Stop the Send button is back", await page.isVisible("#send") && !(await page.isVisible("#stop")));
-
+  let running = -1;
+  for (let i = 0; i < 100 && running !== 0; i++) {
+    const m = await (await fetch(slowUrl + "/metrics", { headers: { Authorization: "Bearer " + key } })).text();
+    const hit = /^shardpipe_requests_running (\d+)/m.exec(m);
+    running = hit ? Number(hit[1]) : -2;
+    if (running !== 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  check("the server freed the stopped answer's slot (shardpipe_requests_running 0)", running === 0,
+        `running ${running}`);
+  await page.fill("#max-tokens", "12");
+  await page.fill("#input", "And now?");
+  await page.press("#input", "Enter");
+  await page.waitForFunction(() => document.querySelectorAll(".msg.assistant[data-done='1']").length === 2,
+                             null, { timeout: 60000 });
+  const next = await page.$$eval(".msg.assistant", (es) => ({ n: Number(es[1].dataset.chunks || 0),
+                                                              t: es[1].textContent }));
+  check("the question after Stop is answered", next.n > 0 && !/\(stopped\)$/.test(next.t), JSON.stringify(next));
   await page.screenshot({ path: join(outDir, "chat_page_stopped.png") });
+  check("the request after Stop carries the stopped turn as shown", sent.length >= 2 &&
+        sent[sent.length - 1].messages.length === 3 &&
+        sent[sent.length - 1].messages[1].content === stopped.replace(/\(stopped\)$/, ""));
+
   check("no request left the server's origin (no CDN)", external.length === 0, external.join(" "));
   check("no script error in the page", consoleErrors.length === 0, consoleErrors.join("; "));
 } catch (e) {
