@@ -36,7 +36,7 @@ async function reference(body) {
   });
   const j = await res.json();
   if (!res.ok) throw new Error("reference request failed: " + JSON.stringify(j));
-  return j.choices[0].message.content;
+  return { text: j.choices[0].message.content, tokens: j.usage.completion_tokens };
 }
 
 const profile = mkdtempSync(join(tmpdir(), "sp-chromium-"));
@@ -103,9 +103,13 @@ try {
   check(`the answer came as ${chunks} SSE piece(s), each appended to the text (shown at ${moments} moments)`,
         chunks >= 1 && growing && before.length === chunks, `lengths before each piece ${before.join(",")}`);
   const ref1 = await reference(sent[0]);
-  check("the streamed answer equals the server's non-streamed answer", ans1 === ref1,
-        JSON.stringify(ans1) + " vs " + JSON.stringify(ref1));
+  check("the streamed answer equals the server's non-streamed answer", ans1 === ref1.text,
+        JSON.stringify(ans1) + " vs " + JSON.stringify(ref1.text));
+  const notes = await page.$eval(".msg.assistant", (e) => [...e.querySelectorAll(".note")].map((n) => n.textContent));
+  check(`the answer's note gives the usage chunk's token count (${notes.join(" | ")})`,
+        notes.some((n) => n.startsWith(`${ref1.tokens} tokens in `)), `expected ${ref1.tokens} tokens`);
   check("the request carried the settings", sent[0].stream === true && sent[0].temperature === 0 &&
+        sent[0].stream_options && sent[0].stream_options.include_usage === true &&
         sent[0].max_tokens === 32 && sent[0].seed === 7 && sent[0].messages.length === 1);
 
   // Second turn: the history goes with it; HTML typed by the user stays text.
@@ -120,7 +124,8 @@ try {
   check("HTML in a message is shown as text", (await page.$$("#log b")).length === 0 &&
         (await page.$$eval(".msg.user", (es) => es[1].textContent)) === "<b>bold</b> and then?");
   const ans2 = await page.$$eval(".msg.assistant", (es) => es[1].firstChild.data);
-  check("the second answer equals the server's answer to the same history", ans2 === await reference(sent[1]));
+  check("the second answer equals the server's answer to the same history",
+        ans2 === (await reference(sent[1])).text);
 
   await page.screenshot({ path: join(outDir, "chat_page.png") });
   await page.setViewportSize({ width: 390, height: 760 });
