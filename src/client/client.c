@@ -245,8 +245,8 @@ static void status_error(const sp_client *c, const char *path, const xfer *x, sp
     if (x->status == 401)
         hint = c->auth ? "; the key given (--api-key or SHARDPIPE_API_KEY) is not the server's"
                        : "; the server needs a key: pass --api-key KEY or set SHARDPIPE_API_KEY";
-    else if (x->status == 429 || x->status == 503)
-        hint = "; the server is busy, try again shortly";
+    else if (x->status == 429)
+        hint = "; try again shortly"; /* (a 503 says itself why: loading, or shutting down) */
     sp_errorf(err, "%s%s answered HTTP %ld: %s%s", c->url, path, x->status, msg[0] ? msg : "(no message)", hint);
 }
 
