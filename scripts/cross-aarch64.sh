@@ -9,8 +9,9 @@
 #
 # --full: the whole program. Downloads the arm64 .debs of libc6-dev,
 # libopenblas-dev, libyaml-dev, libpcre2-dev, libutf8proc-dev, libjansson-dev, libxxhash-dev,
-# libmicrohttpd-dev, libmpich12 and libmpich-dev (with their
-# dependencies, about 35 MB, once) through a private apt configuration and
+# libmicrohttpd-dev, libcurl4-openssl-dev, libmpich12 and libmpich-dev (with
+# their dependencies, about 100 packages, 260 MB unpacked, once) through a
+# private apt configuration and
 # unpacks them into $OUT/sysroot: the system's package state is not touched
 # (the download runs apt-get as root, or through sudo: as a normal user apt
 # cannot verify the archive signatures of a private apt state). (libmpich-dev:arm64 cannot be
@@ -67,7 +68,7 @@ fi
 
 # ---- --full ----
 # the native side: cmake, the native build to compare with, hydra's mpiexec
-scripts/install-packages.sh build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev libmicrohttpd-dev
+scripts/install-packages.sh build-essential cmake pkg-config mpich libmpich-dev libopenblas-dev libyaml-dev libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev libmicrohttpd-dev libcurl4-openssl-dev
 OUT=$(mkdir -p "${OUT:-build-aarch64-full}" && cd "${OUT:-build-aarch64-full}" && pwd)
 SYSROOT=${SYSROOT:-$OUT/sysroot}
 shared=${SP_SHARED:-$src/../shared}
@@ -75,8 +76,9 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org}
 
 # The runtime closure is resolved by apt; libmpich-dev (mpi.h, libmpich.so)
 # is fetched alone, because its dependencies are the arm64 compilers.
-# (libmicrohttpd for serve)
-pkgs=(libc6-dev libopenblas-dev libyaml-dev libmpich12 libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev libmicrohttpd-dev)
+# (libmicrohttpd for serve, libcurl for chat)
+pkgs=(libc6-dev libopenblas-dev libyaml-dev libmpich12 libpcre2-dev libutf8proc-dev libjansson-dev libxxhash-dev libmicrohttpd-dev
+      libcurl4-openssl-dev)
 
 make_sysroot() {
   # only a folder this script made (it has .packages) is ever replaced
@@ -136,7 +138,7 @@ make_sysroot() {
 if [ -f "$SYSROOT/.packages" ] && [ -f "$SYSROOT/usr/include/aarch64-linux-gnu/mpich/mpi.h" ] &&
    [ -f "$SYSROOT/usr/include/pcre2.h" ] && [ -f "$SYSROOT/usr/include/utf8proc.h" ] &&
    [ -f "$SYSROOT/usr/include/jansson.h" ] && [ -f "$SYSROOT/usr/include/xxhash.h" ] &&
-   [ -f "$SYSROOT/usr/include/microhttpd.h" ]; then
+   [ -f "$SYSROOT/usr/include/microhttpd.h" ] && [ -f "$SYSROOT/usr/include/aarch64-linux-gnu/curl/curl.h" ]; then
   echo "== arm64 sysroot: reusing $SYSROOT"
 else
   command -v dpkg-deb >/dev/null && [ -r /usr/share/keyrings/debian-archive-keyring.gpg ] || {

@@ -4,7 +4,7 @@
 # the same tokens and bit-identical logits as x86-64 for the F32, Q8_0,
 # Q4_0 and K-quant (ktiny) models, a 2-rank arm64 run, and mixed x86-64 +
 # arm64 pipelines.
-# The arm64 sysroot (about 35 MB of Debian .debs, unpacked) is kept in
+# The arm64 sysroot (about 100 Debian .debs, 260 MB unpacked) is kept in
 # $SHARDPIPE_AARCH64_SYSROOT, default ~/.cache/shardpipe/aarch64-sysroot, and
 # made on first use when this runs as root with network access; without it
 # (or without the cross tools) the test says why and skips.
