@@ -392,6 +392,10 @@ sp_client_status sp_client_ask(sp_client *c, const char *user, const sp_client_p
             add_turn(c->turns, "user", user, strlen(user));
             add_turn(c->turns, "assistant", x.answer, x.answer_len);
         }
+    } else if (rc != CURLE_OK && !x.done && ans->chunks) {
+        sp_errorf(err, "the answer from %s broke off after %d piece%s (%s): did the server stop?", c->url,
+                  ans->chunks, ans->chunks == 1 ? "" : "s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        st = SP_CLIENT_ERROR;
     } else if (rc != CURLE_OK && !x.done) {
         transfer_error(c, rc, os_errno, errbuf, err);
         st = SP_CLIENT_ERROR;
