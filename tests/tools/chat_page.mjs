@@ -9,7 +9,8 @@
 // the API's message. Then on the page of a slower server (SLOW_URL, long
 // answers): the answer shows while it streams, Stop cuts it, the server
 // frees its slot (shardpipe_requests_running back to 0), and the next
-// question is answered with the cut turn in its history.
+// question is answered with the cut turn in its history; "New chat" while
+// an answer streams starts a conversation of its own.
 // Screenshots (desktop and phone width) go to OUT_DIR.
 //   node chat_page.mjs URL SLOW_URL API_KEY OUT_DIR
 // Prints PASS:/FAIL: lines like tests/tools/lib.sh and exits 1 on a failure.
@@ -189,6 +190,24 @@ try {
         sent[sent.length - 1].messages.length === 3 &&
         sent[sent.length - 1].messages[1].content === stopped.replace(/\(stopped\)$/, ""));
 
+  // "New chat" while an answer streams: it stops, and the next question
+  // starts a conversation of its own.
+  await page.fill("#max-tokens", String(longMax));
+  await page.fill("#input", "Another long one");
+  await page.press("#input", "Enter");
+  await page.waitForFunction(() => Number(document.querySelectorAll(".msg.assistant")[2]?.dataset.chunks || 0) >= 2,
+                             null, { timeout: 60000 });
+  await page.click("#clear");
+  await page.waitForSelector("#send", { state: "visible" });
+  await page.fill("#max-tokens", "8");
+  await page.fill("#input", "Hello again");
+  await page.press("#input", "Enter");
+  await page.waitForSelector(".msg.assistant[data-done='1']", { timeout: 60000 });
+  const fresh = sent[sent.length - 1].messages;
+  const bubbles = await page.$$eval(".msg", (es) => es.map((e) => e.className));
+  check("New chat mid-answer: the next request holds only the new question, the page only the new turn",
+        fresh.length === 1 && fresh[0].content === "Hello again" && bubbles.length === 2,
+        JSON.stringify(fresh) + " " + bubbles.join(","));
   check("no request left the server's origin (no CDN)", external.length === 0, external.join(" "));
   check("no script error in the page", consoleErrors.length === 0, consoleErrors.join("; "));
 } catch (e) {
