@@ -11,8 +11,8 @@ bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
 . "$src/tests/tools/chat_lib.sh"
 build=$(cd "$(dirname "$bin")" && pwd)
-model="$shared/models/stories260K.gguf"
-slow="$shared/models/tiny-random-q4_0.gguf"
+model="$src/models/stories260K.gguf" # shipped in the repository
+slow="$shared/models/tiny-random-q4_0.gguf" # long answers: random weights, 32000 tokens
 need() {
     skip "chat page in a browser: $1"
     finish
