@@ -14,7 +14,7 @@
 #  - errors: connection refused names the URL and `shardpipe serve`; 401
 #    without a key; the API's 400 message for max_tokens past the context
 #  - chat -m MODEL: a private one-rank server, the same answers as A, its
-#    temporary folder removed at the end
+#    temporary folder removed at the end; --chat-template reaches it
 set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
@@ -108,6 +108,19 @@ TMPDIR="$tmp/m" "$bin" chat -m "$tmp/none.gguf" </dev/null 2>"$tmp/err"
 rc=$?
 check "chat -m on a missing file: exit 1 naming it ($(cat "$tmp/err"))" \
     sh -c "[ $rc -eq 1 ] && grep -q 'none.gguf' '$tmp/err'"
+
+# --chat-template goes to the private server: a family it knows answers, one
+# it does not is named in the error from the server's log
+printf 'Hi there\n' | TMPDIR="$tmp/m" timeout 120 "$bin" chat -m "$model" --chat-template chatml --temp 0 -n 8 \
+    >"$tmp/tgot" 2>"$tmp/err"
+rc=$?
+check "chat -m --chat-template chatml: exits 0 with an answer ($(head -c 200 "$tmp/err"))" \
+    sh -c "[ $rc -eq 0 ] && [ -s '$tmp/tgot' ]"
+printf 'Hi\n' | TMPDIR="$tmp/m" timeout 120 "$bin" chat -m "$model" --chat-template vicuna >/dev/null 2>"$tmp/err"
+rc=$?
+check "chat -m --chat-template vicuna: exit 1 with serve's message ($(cat "$tmp/err"))" \
+    sh -c "[ $rc -eq 1 ] && grep -q \"unknown chat template 'vicuna'\" '$tmp/err'"
+check "chat -m: no temporary folder is left after either" test -z "$(ls -A "$tmp/m")"
 
 # --- a terminal (tmux) ----------------------------------------------------
 if ! command -v tmux >/dev/null; then

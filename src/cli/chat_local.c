@@ -118,7 +118,7 @@ static void log_tail(const sp_chat_local *l, char *out, size_t cap)
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' ')) out[--n] = 0;
 }
 
-static void spawn(const sp_chat_local *l, int port)
+static void spawn(const sp_chat_local *l, int port, const char *chat_template)
 {
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
@@ -135,14 +135,15 @@ static void spawn(const sp_chat_local *l, int port)
                          "MPI_LOCALRANKID", "MPI_LOCALNRANKS"};
     for (size_t i = 0; i < sizeof pmi / sizeof pmi[0]; i++) unsetenv(pmi[i]);
     setenv("SHARDPIPE_API_KEY", l->key, 1);
-    execl("/proc/self/exe", "shardpipe", "serve", "--plan", l->plan, "--host", "127.0.0.1", "--port", portstr,
-          (char *)NULL);
+    const char *args[] = {"shardpipe", "serve", "--plan", l->plan, "--host", "127.0.0.1", "--port", portstr,
+                          chat_template ? "--chat-template" : NULL, chat_template, NULL};
+    execv("/proc/self/exe", (char *const *)args);
     fprintf(stderr, "cannot run /proc/self/exe serve: %s\n", strerror(errno));
     _exit(127);
 }
 
-sp_chat_local *sp_chat_local_start(const char *model_path, int threads, volatile sig_atomic_t *stop,
-                                   sp_error *err)
+sp_chat_local *sp_chat_local_start(const char *model_path, int threads, const char *chat_template,
+                                   volatile sig_atomic_t *stop, sp_error *err)
 {
     sp_chat_local *l = calloc(1, sizeof *l);
     if (!l) abort();
@@ -170,7 +171,7 @@ sp_chat_local *sp_chat_local_start(const char *model_path, int threads, volatile
         sp_chat_local_stop(l);
         return NULL;
     }
-    if (l->pid == 0) spawn(l, port);
+    if (l->pid == 0) spawn(l, port, chat_template);
 
     /* Ready when /health answers 200; gone when the child exits first. */
     sp_client *c = sp_client_new(l->url, l->key, err);
@@ -182,7 +183,9 @@ sp_chat_local *sp_chat_local_start(const char *model_path, int threads, volatile
             l->pid = 0;
             char tail[700];
             log_tail(l, tail, sizeof tail);
-            sp_errorf(err, "the local server for %s exited before it was ready (%s %d); its last words:\n%s",
+            for (char *q = tail; *q; q++)
+                if (*q == '\n') *q = '|'; /* one line: errors print control characters escaped */
+            sp_errorf(err, "the local server for %s exited before it was ready (%s %d); its log ends: %s",
                       model_path, WIFEXITED(status) ? "status" : "signal",
                       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail);
             break;

@@ -36,6 +36,8 @@ static void usage(FILE *f)
             "  -m, --model PATH       start a one-rank server for this GGUF model on a private loopback\n"
             "                         port and chat with it (no cluster, no mpiexec)\n"
             "      --threads N        with -m: kernel threads of that server (default 1)\n"
+            "      --chat-template NAME  with -m: that server's template family instead of the file's\n"
+            "                         (as `shardpipe serve --chat-template`)\n"
             "      --system TEXT      system prompt\n"
             "      --api-key KEY      Bearer key of the server (default: $SHARDPIPE_API_KEY)\n"
             "      --temp T           temperature (default: the server's)\n"
@@ -147,15 +149,16 @@ static int chat_loop(sp_client *c, const sp_client_params *p)
 
 int cmd_chat(int argc, char **argv)
 {
-    const char *url = NULL, *model = NULL, *system = NULL, *key = getenv("SHARDPIPE_API_KEY");
+    const char *url = NULL, *model = NULL, *system = NULL, *key = getenv("SHARDPIPE_API_KEY"), *tmpl = NULL;
     int threads = 1;
     sp_client_params p = {.temperature = -1, .seed = -1, .max_tokens = 0};
-    enum { O_URL = 256, O_SYSTEM, O_KEY, O_TEMP, O_SEED, O_THREADS };
+    enum { O_URL = 256, O_SYSTEM, O_KEY, O_TEMP, O_SEED, O_THREADS, O_TEMPLATE };
     static const struct option opts[] = {
         {"url", required_argument, 0, O_URL},       {"model", required_argument, 0, 'm'},
         {"system", required_argument, 0, O_SYSTEM}, {"api-key", required_argument, 0, O_KEY},
         {"temp", required_argument, 0, O_TEMP},     {"seed", required_argument, 0, O_SEED},
         {"max-tokens", required_argument, 0, 'n'},  {"threads", required_argument, 0, O_THREADS},
+        {"chat-template", required_argument, 0, O_TEMPLATE},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     int ch;
@@ -179,6 +182,7 @@ int cmd_chat(int argc, char **argv)
             break;
         case 'n': if (sp_cli_int("chat", "-n", optarg, 1, 1 << 20, &p.max_tokens)) return 2; break;
         case O_THREADS: if (sp_cli_int("chat", "--threads", optarg, 1, 256, &threads)) return 2; break;
+        case O_TEMPLATE: tmpl = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -186,6 +190,11 @@ int cmd_chat(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "shardpipe chat: unexpected argument '%s' (messages come from stdin)\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if (tmpl && !model) {
+        fprintf(stderr, "shardpipe chat: --chat-template goes with -m (a server started elsewhere has its own: "
+                        "`shardpipe serve --chat-template`)\n");
         return 2;
     }
     if (url && model) {
@@ -201,7 +210,7 @@ int cmd_chat(int argc, char **argv)
     sp_error err = {{0}};
     sp_chat_local *local = NULL;
     if (model) {
-        local = sp_chat_local_start(model, threads, &interrupted, &err);
+        local = sp_chat_local_start(model, threads, tmpl, &interrupted, &err);
         if (!local) return interrupted ? 130 : sp_cli_fail("chat", &err);
         url = sp_chat_local_url(local);
         key = sp_chat_local_key(local);
