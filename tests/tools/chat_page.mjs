@@ -4,13 +4,13 @@
 // Settings; a question typed and sent with Enter gets an answer equal to the
 // server's non-streamed answer to the same request, each SSE piece appended
 // (serve sends what gathered every 20 ms, so a fast model's answer may come
-// in one piece); a second question carries the first turn; HTML in a
-// message stays text; an error answer (max_tokens past the context) shows
-// the API's message. Then on the page of a slower server (SLOW_URL, long
-// answers): the answer shows while it streams, Stop cuts it, the server
-// frees its slot (shardpipe_requests_running back to 0), and the next
-// question is answered with the cut turn in its history; "New chat" while
-// an answer streams starts a conversation of its own.
+// in one piece); a second question carries the first turn; HTML in a message
+// stays text; a system prompt leads the request; an error answer (max_tokens
+// past the context) shows the API's message. Then on the page of a slower
+// server (SLOW_URL, long answers): the answer shows while it streams, Stop
+// cuts it, the server frees its slot (shardpipe_requests_running back to 0),
+// and the next question is answered with the cut turn in its history; "New
+// chat" while an answer streams starts a conversation of its own.
 // Screenshots (desktop and phone width) go to OUT_DIR.
 //   node chat_page.mjs URL SLOW_URL API_KEY OUT_DIR
 // Prints PASS:/FAIL: lines like tests/tools/lib.sh and exits 1 on a failure.
@@ -132,6 +132,19 @@ try {
   await page.setViewportSize({ width: 390, height: 760 });
   await page.screenshot({ path: join(outDir, "chat_page_phone.png") });
   await page.setViewportSize({ width: 1000, height: 720 });
+
+  // A system prompt goes first in the request, and the answer follows it.
+  await page.fill("#system", "You tell short stories about cats.");
+  await page.fill("#input", "Tell me one.");
+  await page.press("#input", "Enter");
+  await page.waitForFunction(() => document.querySelectorAll(".msg.assistant[data-done='1']").length === 3,
+                             null, { timeout: 60000 });
+  const m3 = sent[2] && sent[2].messages;
+  const ans3 = await page.$$eval(".msg.assistant", (es) => es[2].firstChild.data);
+  check("the system prompt leads the request, and the answer is the server's to it",
+        m3 && m3.length === 6 && m3[0].role === "system" && m3[0].content === "You tell short stories about cats." &&
+        ans3 === (await reference(sent[2])).text, JSON.stringify(m3 && m3[0]));
+  await page.fill("#system", "");
 
   // An error answer: max_tokens past the context -> the API's message.
   await page.fill("#max-tokens", "10000000");
