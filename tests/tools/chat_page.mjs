@@ -41,6 +41,9 @@ async function reference(body) {
 }
 
 const profile = mkdtempSync(join(tmpdir(), "sp-chromium-"));
+// removed however the script ends (a browser that fails to start throws
+// before the try below)
+process.on("exit", () => rmSync(profile, { recursive: true, force: true }));
 // a fresh profile folder (playwright passes it as --user-data-dir)
 const browser = await chromium.launchPersistentContext(profile, {
   executablePath: "/usr/bin/chromium",
@@ -227,6 +230,5 @@ try {
   check("the browser session ran to the end", false, e.stack || String(e));
 } finally {
   await browser.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
