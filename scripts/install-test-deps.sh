@@ -9,5 +9,10 @@
 #   scripts/install-test-deps.sh        # scripts/test.sh runs it first
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(libcriterion-dev python3 python3-jinja2 iproute2 procps curl gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+# chromium: the chat page's browser test; tmux: the terminal test of
+# `shardpipe chat`; node and npm (the openai package and playwright-core are
+# installed by their tests) from Debian only where no node is on the machine,
+# since Debian's npm conflicts with a nodesource nodejs
+pkgs=(libcriterion-dev python3 python3-jinja2 iproute2 procps curl chromium tmux gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 scripts/install-packages.sh "${pkgs[@]}"

@@ -6,9 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 scripts/setup.sh
-# test-only: the chat page's browser test (chromium; node/npm are used when
-# present, not installed) and the terminal test of `shardpipe chat` (tmux)
-scripts/install-packages.sh chromium tmux
 cd "${BUILD_DIR:-build}"
 rc=0
 ctest --output-on-failure -j1 "$@" || rc=$?
