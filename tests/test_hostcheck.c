@@ -85,7 +85,7 @@ Test(hostcheck, wrong_board_and_short_memory_are_refused)
     sp_stage_memory m = sp_plan_stage_memory(&plan, 1, g, &cfg);
     cr_assert_gt(m.total, 100 << 10);
     cr_expect_eq(sp_plan_check_hosts(&plan, g, &cfg, r, 3, warn, sizeof warn, &err), -1);
-    cr_expect(strstr(err.msg, "rank 1 (stage 1, layers 2-2) on node-b has 0.00 GiB of RAM free but its stage needs"),
+    cr_expect(strstr(err.msg, "rank 1 (stage 1, layers 2-2) on node-b has 0.10 MiB of RAM free but its stage needs"),
               "%s", err.msg);
     sp_gguf_close(g);
 }

@@ -226,7 +226,7 @@ Test(plan, defaults_shorthand_and_relative_model_path)
     cr_expect_eq(plan.n_stages, 3);
     cr_expect_eq(plan.stages[2].first, 4, "`layers: 4` is [4, 4]");
     cr_expect_eq(plan.stages[2].last, 4);
-    cr_expect_eq(plan.stages[0].threads, 1, "threads defaults to 1");
+    cr_expect_eq(plan.stages[0].threads, 0, "threads defaults to 0: the rank's CPUs");
     cr_expect_eq(plan.stages[0].memory_budget, 0);
     cr_expect_eq(sp_plan_stage_of_rank(&plan, 0), -1, "rank 0 is coordinator-only");
     cr_expect_eq(sp_plan_stage_of_rank(&plan, 3), 2);

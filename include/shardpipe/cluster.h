@@ -30,6 +30,7 @@ typedef struct sp_run_options {
     const char *summary_json;  /* run summary as JSON, or NULL */
     int sequences;             /* > 0: overrides plan batching.sequences */
     int micro_batches;         /* > 0: overrides plan batching.micro_batches */
+    int threads;               /* > 0: every rank's kernel threads (else the plan's, else its CPUs) */
     double timeout_s;          /* a peer silent this long ends the job (default 120) */
     bool quiet;                /* no streaming text, no progress */
 } sp_run_options;
@@ -51,6 +52,7 @@ typedef struct sp_serve_options {
     unsigned client_timeout_s; /* a client silent this long mid-request is dropped */
     size_t max_body;           /* bytes */
     int sequences, micro_batches; /* > 0: override the plan's batching */
+    int threads;               /* > 0: every rank's kernel threads (else the plan's, else its CPUs) */
     double timeout_s;          /* a rank silent this long with work in flight ends the job */
     bool no_prompt_cache;      /* feed every prompt whole (to measure the cache) */
     const char *chat_template; /* a template family instead of the file's, or NULL */

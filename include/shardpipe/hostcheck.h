@@ -29,7 +29,7 @@ typedef struct sp_host_report {
     int32_t threads;   /* CPUs of the affinity mask (sp_default_threads) */
     int32_t verdict;   /* sp_host_verdict of the plan's host for this rank's stage */
     int32_t pad;
-    uint64_t ram_free; /* MemAvailable, bytes */
+    uint64_t ram_free; /* MemAvailable (or $SHARDPIPE_RAM_FREE), bytes */
 } sp_host_report;
 
 /* Is `planned` (a plan's host) this machine? */

@@ -41,7 +41,8 @@ typedef struct sp_stage_plan {
     int rank;
     char host[64];
     int first, last;         /* layer range, inclusive */
-    int threads;             /* kernel threads on this rank (default 1) */
+    int threads;             /* kernel threads on this rank; 0: its default
+                              * (sp_default_threads, resolved on the rank) */
     char model_path[512];    /* the stage's own GGUF (a `shardpipe split` shard), resolved like
                               * model.path; "" = the plan's model_path */
     uint64_t memory_budget;  /* bytes; 0 = none given */

@@ -38,7 +38,10 @@ static void print_stages(const sp_plan *plan, const sp_gguf *g, const sp_config 
         else snprintf(layers, sizeof layers, "%d-%d", st->first, st->last);
         if (st->memory_budget) human(st->memory_budget, bud, sizeof bud);
         else snprintf(bud, sizeof bud, "-");
-        printf("%5d %4d  %-16s %-9s %7d  ", i, st->rank, st->host, layers, st->threads);
+        char thr[16];
+        if (st->threads > 0) snprintf(thr, sizeof thr, "%d", st->threads);
+        else snprintf(thr, sizeof thr, "auto"); /* the rank's CPUs, known only there */
+        printf("%5d %4d  %-16s %-9s %7s  ", i, st->rank, st->host, layers, thr);
         if (st->last < cfg->n_layers) {
             sp_stage_memory m = sp_plan_stage_memory(plan, i, g, cfg);
             printf("%10s %10s %10s %10s  %10s%s\n", human(m.weights, w, sizeof w), human(m.kv_cache, kv, sizeof kv),

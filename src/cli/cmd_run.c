@@ -6,6 +6,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "shardpipe/cluster.h"
+#include "shardpipe/threads.h"
 
 static void usage(FILE *f)
 {
@@ -22,6 +23,7 @@ static void usage(FILE *f)
             "                      (mpiexec -n 1 shardpipe run ... : -n 1 shardpipe run ... --model PATH)\n"
             "  --sequences N       sequences in flight (overrides the plan's batching.sequences)\n"
             "  --micro-batches N   micro-batch groups (overrides batching.micro_batches)\n"
+            "  --threads N         kernel threads on every rank (default: the plan's, else the rank's CPUs)\n"
             "  --ignore-eos        keep generating past end-of-generation tokens (EOS, EOT)\n"
             "  --trace FILE        write a Chrome trace (open in ui.perfetto.dev)\n"
             "  --tokens-out FILE   token ids per sequence, one line each\n"
@@ -40,7 +42,7 @@ int cmd_run(int argc, char **argv)
     o.timeout_s = 120;
     o.sampling = sp_sampler_defaults();
     enum { O_PLAN = 256, O_PROMPT, O_PROMPTS, O_MODEL, O_SEQ, O_MB, O_IGNORE_EOS, O_TRACE, O_TOKENS_OUT,
-           O_SUMMARY, O_LOGITS, O_TIMEOUT, O_SAMPLER_BASE };
+           O_SUMMARY, O_LOGITS, O_TIMEOUT, O_THREADS, O_SAMPLER_BASE };
     struct option opts[32] = {
         {"plan", required_argument, 0, O_PLAN},       {"prompt", required_argument, 0, O_PROMPT},
         {"prompts", required_argument, 0, O_PROMPTS}, {"output", required_argument, 0, 'o'},
@@ -50,8 +52,9 @@ int cmd_run(int argc, char **argv)
         {"tokens-out", required_argument, 0, O_TOKENS_OUT}, {"summary-json", required_argument, 0, O_SUMMARY},
         {"logits-out", required_argument, 0, O_LOGITS}, {"timeout", required_argument, 0, O_TIMEOUT},
         {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
+        {"threads", required_argument, 0, O_THREADS},
     };
-    sp_cli_sampler_options(opts + 16, O_SAMPLER_BASE);
+    sp_cli_sampler_options(opts + 17, O_SAMPLER_BASE);
     optind = 1;
     int c, rc = 0;
     while ((c = getopt_long(argc, argv, "o:n:qh", opts, NULL)) != -1) {
@@ -64,6 +67,7 @@ int cmd_run(int argc, char **argv)
         case O_MODEL: o.model_path = optarg; break;
         case O_SEQ: rc = sp_cli_int("run", "--sequences", optarg, 1, 4096, &o.sequences); break;
         case O_MB: rc = sp_cli_int("run", "--micro-batches", optarg, 1, 4096, &o.micro_batches); break;
+        case O_THREADS: rc = sp_cli_int("run", "--threads", optarg, 1, SP_MAX_THREADS, &o.threads); break;
         case O_IGNORE_EOS: o.ignore_eos = true; break;
         case O_TRACE: o.trace_path = optarg; break;
         case O_TOKENS_OUT: o.tokens_out = optarg; break;

@@ -7,6 +7,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "shardpipe/cluster.h"
+#include "shardpipe/threads.h"
 
 static void usage(FILE *f)
 {
@@ -26,6 +27,7 @@ static void usage(FILE *f)
             "  --model PATH        use this model file instead of the plan's\n"
             "  --sequences N       sequence slots (overrides batching.sequences)\n"
             "  --micro-batches N   micro-batch groups (overrides batching.micro_batches)\n"
+            "  --threads N         kernel threads on every rank (default: the plan's, else the rank's CPUs)\n"
             "  --timeout S         a rank silent this long with work in flight ends the job (default 120)\n"
             "  --no-prompt-cache   feed every prompt whole (the cache reuses a slot's KV for a shared prefix)\n"
             "  --chat-template NAME  chat requests through this template family instead of the file's\n"
@@ -44,7 +46,7 @@ int cmd_serve(int argc, char **argv)
     o.max_body = 4u << 20;
     o.timeout_s = 120;
     o.api_key = getenv("SHARDPIPE_API_KEY");
-    enum { O_PLAN = 256, O_PORT, O_HOST, O_KEY, O_GRACE, O_QUEUE, O_CTIMEOUT, O_BODY, O_MODEL, O_SEQ, O_MB, O_TIMEOUT, O_NOCACHE, O_TEMPLATE };
+    enum { O_PLAN = 256, O_PORT, O_HOST, O_KEY, O_GRACE, O_QUEUE, O_CTIMEOUT, O_BODY, O_MODEL, O_SEQ, O_MB, O_TIMEOUT, O_NOCACHE, O_TEMPLATE, O_THREADS };
     struct option opts[] = {
         {"plan", required_argument, 0, O_PLAN},      {"port", required_argument, 0, O_PORT},
         {"host", required_argument, 0, O_HOST},      {"api-key", required_argument, 0, O_KEY},
@@ -53,7 +55,8 @@ int cmd_serve(int argc, char **argv)
         {"model", required_argument, 0, O_MODEL},    {"sequences", required_argument, 0, O_SEQ},
         {"micro-batches", required_argument, 0, O_MB}, {"timeout", required_argument, 0, O_TIMEOUT},
         {"no-prompt-cache", no_argument, 0, O_NOCACHE}, {"chat-template", required_argument, 0, O_TEMPLATE},
-        {"help", no_argument, 0, 'h'},               {0, 0, 0, 0},
+        {"threads", required_argument, 0, O_THREADS}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     optind = 1;
     int c, rc = 0, v;
@@ -77,6 +80,7 @@ int cmd_serve(int argc, char **argv)
         case O_MODEL: o.model_path = optarg; break;
         case O_SEQ: rc = sp_cli_int("serve", "--sequences", optarg, 1, 4096, &o.sequences); break;
         case O_MB: rc = sp_cli_int("serve", "--micro-batches", optarg, 1, 4096, &o.micro_batches); break;
+        case O_THREADS: rc = sp_cli_int("serve", "--threads", optarg, 1, SP_MAX_THREADS, &o.threads); break;
         case O_TIMEOUT: rc = sp_cli_float("serve", "--timeout", optarg, 1.0f, 1e6f, &t); o.timeout_s = t; break;
         case O_NOCACHE: o.no_prompt_cache = true; break;
         case O_TEMPLATE: o.chat_template = optarg; break;

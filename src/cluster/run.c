@@ -415,7 +415,11 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
     MPI_Bcast(&plan, (int)sizeof plan, MPI_BYTE, 0, MPI_COMM_WORLD);
     /* a board may keep the model elsewhere: --model on that rank's command
      * line (an MPMD launch, `mpiexec -n 1 ... : -n 1 ... --model PATH`) */
-    if (o->model_path) snprintf(plan.model_path, sizeof plan.model_path, "%s", o->model_path);
+    if (o->model_path) { /* this rank's file, whatever the plan's stages say */
+        snprintf(plan.model_path, sizeof plan.model_path, "%s", o->model_path);
+        for (int i = 0; i < plan.n_stages; i++) plan.stages[i].model_path[0] = '\0';
+    }
+    sp_runtime_hosts(&comm, &plan, o->threads, "run");
 
     /* 2. every stage binds its shard; the model files must be the same */
     runtime rt;

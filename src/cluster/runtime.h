@@ -64,6 +64,13 @@ int sp_prepare_plan(const char *plan_path, const char *model_path, int sequences
  * (rank 0 prints "shardpipe CMD: message"). */
 void sp_agree(sp_comm *c, const char *cmd, int rc, const sp_error *err);
 
+/* Step 2a on every rank, after the plan is broadcast and before any shard
+ * is opened: resolves this rank's stage threads into `plan` (threads > 0,
+ * else the plan's, else sp_default_threads), and rank 0 checks every rank's
+ * host and free RAM against the plan (hostcheck.h), warns once about
+ * oversubscribed hosts; a refusal shuts every rank down with 1. */
+void sp_runtime_hosts(sp_comm *c, sp_plan *plan, int threads, const char *cmd);
+
 /* Step 2 on every rank, after the plan is broadcast: bind the stage's
  * shard, compare model identities on rank 0, read the weights, allocate the
  * message buffers. Any failure shuts every rank down with 1. */

@@ -186,7 +186,11 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
     }
     sp_agree(&comm, "serve", rc, &err);
     MPI_Bcast(&plan, (int)sizeof plan, MPI_BYTE, 0, MPI_COMM_WORLD);
-    if (o->model_path) snprintf(plan.model_path, sizeof plan.model_path, "%s", o->model_path);
+    if (o->model_path) { /* this rank's file, whatever the plan's stages say */
+        snprintf(plan.model_path, sizeof plan.model_path, "%s", o->model_path);
+        for (int i = 0; i < plan.n_stages; i++) plan.stages[i].model_path[0] = '\0';
+    }
+    sp_runtime_hosts(&comm, &plan, o->threads, "serve");
 
     /* 2. every stage binds its shard (a failure ends every rank) */
     runtime rt;

@@ -1,12 +1,16 @@
-/* startup.c - step 2 of `run` and `serve` on every rank: bind the stage's
- * shard, prove every rank holds the same model file, read the weights,
- * allocate the message buffers. */
+/* startup.c - step 2 of `run` and `serve` on every rank: check each rank's
+ * host, cores and free RAM against the plan, bind the stage's shard, prove
+ * every rank holds the same model, read the weights, allocate the message
+ * buffers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime.h"
+#include "shardpipe/hostcheck.h"
+#include "shardpipe/shardfile.h"
 #include "shardpipe/shardhash.h"
+#include "shardpipe/threads.h"
 #include "shardpipe/util.h"
 #include "supervise.h"
 
@@ -14,12 +18,24 @@ void sp_progress_messages(void *arg);
 
 /* ---- model identity ---- */
 
+static bool has_stage_models(const sp_plan *plan)
+{
+    for (int i = 0; i < plan->n_stages; i++)
+        if (plan->stages[i].model_path[0]) return true;
+    return false;
+}
+
 /* Every byte of the stage's shard and the file's header (shardhash.c:
- * XXH3, cached per file and shard, so a board reads it once). */
+ * XXH3, cached per file and shard, so a board reads it once). A plan whose
+ * stages run their own files (`shardpipe split`) cannot share a header with
+ * the coordinator's whole file: it compares what the shard holds instead
+ * (sp_shard_content_hash: metadata and the stage's tensors; not cached). */
 static uint64_t shard_identity(const sp_gguf *g, const sp_plan *plan, int stage)
 {
     const sp_stage_plan *st = &plan->stages[stage];
-    sp_shard_sel sel = {st->first, st->last, stage == 0 || stage == plan->n_stages - 1};
+    bool first = stage == 0, last = stage == plan->n_stages - 1;
+    if (has_stage_models(plan)) return sp_shard_content_hash(g, st->first, st->last, first, last);
+    sp_shard_sel sel = {st->first, st->last, first || last};
     bool cached;
     return sp_shard_hash(g, sel, &cached);
 }
@@ -31,6 +47,42 @@ void sp_agree(sp_comm *c, const char *cmd, int rc, const sp_error *err)
     if (status == 0) return;
     if (c->rank == 0) fprintf(stderr, "shardpipe %s: %s\n", cmd, err->msg);
     sp_comm_shutdown(c, 1);
+}
+
+/* ---- hosts and threads ---- */
+
+void sp_runtime_hosts(sp_comm *c, sp_plan *plan, int threads, const char *cmd)
+{
+    sp_error err = {{0}};
+    int stage = sp_plan_stage_of_rank(plan, c->rank);
+    sp_host_report me, *all = NULL;
+    sp_host_report_self(stage >= 0 ? plan->stages[stage].host : NULL, &me);
+    /* this rank's threads: --threads, else the plan's, else its CPUs */
+    if (stage >= 0) {
+        if (threads > 0) plan->stages[stage].threads = threads;
+        else if (plan->stages[stage].threads <= 0) plan->stages[stage].threads = me.threads;
+        me.threads = plan->stages[stage].threads;
+    }
+    if (c->rank == 0) all = sp_calloc((size_t)c->size, sizeof *all);
+    MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
+    int rc = 0;
+    if (c->rank == 0) {
+        /* the check sums each host's threads as the ranks resolved them */
+        sp_plan *seen = sp_calloc(1, sizeof *seen);
+        *seen = *plan;
+        for (int i = 0; i < seen->n_stages; i++)
+            if (seen->stages[i].rank < c->size) seen->stages[i].threads = all[seen->stages[i].rank].threads;
+        sp_gguf *g = sp_gguf_open(plan->model_path, &err);
+        sp_config cfg;
+        char warn[2048] = "";
+        rc = g ? sp_config_read(g, &cfg, &err) : -1;
+        if (!rc) rc = sp_plan_check_hosts(seen, g, &cfg, all, c->size, warn, sizeof warn, &err);
+        if (!rc && warn[0]) fprintf(stderr, "shardpipe %s: warning: %s\n", cmd, warn);
+        sp_gguf_close(g);
+        free(seen);
+        free(all);
+    }
+    sp_agree(c, cmd, rc, &err);
 }
 
 void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const char *logits_out, const char *cmd)
@@ -65,14 +117,16 @@ void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const cha
     /* msg: the error, or the model path this rank opened (for a refusal) */
     struct { int32_t rc; uint64_t id; char msg[512]; } me = {rc, mine, ""}, *all = NULL;
     if (rc) memcpy(me.msg, err.msg, sizeof me.msg - 1);
-    else snprintf(me.msg, sizeof me.msg, "%.500s", plan->model_path);
+    else snprintf(me.msg, sizeof me.msg, "%.500s", sp_plan_stage_model(plan, rt->stage));
     if (comm->rank == 0) all = sp_calloc((size_t)comm->size, sizeof *all);
     MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
     rc = 0;
     if (comm->rank == 0) {
-        /* rank 0's own mapping when it runs stage 0, else open the header */
-        sp_gguf *own = rt->stage >= 0 && rt->st.model ? NULL : sp_gguf_open(plan->model_path, &err);
-        const sp_gguf *g = own ? own : rt->stage >= 0 && rt->st.model ? rt->st.model->gguf : NULL;
+        /* rank 0's own mapping when it runs stage 0 from the whole file,
+         * else open the plan's whole file (which rank 0 has checked) */
+        bool mine_whole = rt->stage >= 0 && rt->st.model && !has_stage_models(plan);
+        sp_gguf *own = mine_whole ? NULL : sp_gguf_open(plan->model_path, &err);
+        const sp_gguf *g = own ? own : mine_whole ? rt->st.model->gguf : NULL;
         for (int r = 0; r < comm->size && !rc; r++) {
             int s = sp_plan_stage_of_rank(plan, r);
             char who[128];
@@ -81,7 +135,8 @@ void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const cha
             else if (s >= 0 && g && shard_identity(g, plan, s) != all[r].id)
                 rc = sp_errorf(&err, "%s (stage %d) has a different model file at %s than the coordinator's %s "
                                      "(header, tensor index or the bytes of its layers differ); copy the same "
-                                     "file to every board", who, s, all[r].msg, g->path);
+                                     "file to every board%s", who, s, all[r].msg, g->path,
+                                 has_stage_models(plan) ? ", or the shard `shardpipe split` wrote for that stage" : "");
         }
         if (!g) rc = -1;
         sp_gguf_close(own);

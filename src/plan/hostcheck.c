@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -66,6 +67,21 @@ void sp_host_report_self(const char *planned, sp_host_report *r)
     r->threads = sp_default_threads();
     r->verdict = planned ? sp_host_is_me(planned) : SP_HOST_LABEL;
     r->ram_free = sp_meminfo_bytes("MemAvailable");
+    /* SHARDPIPE_RAM_FREE=BYTES stands in for MemAvailable: for a board whose
+     * kernel misreports it (containers), and for tests of the refusal */
+    const char *env = getenv("SHARDPIPE_RAM_FREE");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (!*end) r->ram_free = v;
+    }
+}
+
+/* bytes as MiB with two decimals: board RAM and a stage's need alike */
+static const char *mib(uint64_t bytes, char buf[24])
+{
+    snprintf(buf, 24, "%.2f MiB", bytes / 1048576.0);
+    return buf;
 }
 
 int sp_plan_check_hosts(const sp_plan *plan, const sp_gguf *g, const sp_config *cfg, const sp_host_report *reports,
@@ -82,13 +98,14 @@ int sp_plan_check_hosts(const sp_plan *plan, const sp_gguf *g, const sp_config *
                                   "wrote beside it (mpiexec -f PLAN.hosts)",
                              st->rank, i, st->first, st->last, r->host, st->host);
         sp_stage_memory m = sp_plan_stage_memory(plan, i, g, cfg);
-        if (r->ram_free && m.total > r->ram_free)
-            return sp_errorf(err, "rank %d (stage %d, layers %d-%d) on %.63s has %.2f GiB of RAM free but its stage "
-                                  "needs %.2f GiB (weights %.2f, KV cache %.2f, buffers %.2f); free memory there, or "
+        if (r->ram_free && m.total > r->ram_free) {
+            char fr[24], tot[24], w[24], kv[24], buf[24];
+            return sp_errorf(err, "rank %d (stage %d, layers %d-%d) on %.63s has %s of RAM free but its stage "
+                                  "needs %s (weights %s, KV cache %s, buffers %s); free memory there, or "
                                   "plan again with that board's memory: set in the cluster file",
-                             st->rank, i, st->first, st->last, r->host, r->ram_free / 1073741824.0,
-                             m.total / 1073741824.0, m.weights / 1073741824.0, m.kv_cache / 1073741824.0,
-                             (m.scratch + m.wire) / 1073741824.0);
+                             st->rank, i, st->first, st->last, r->host, mib(r->ram_free, fr),
+                             mib(m.total, tot), mib(m.weights, w), mib(m.kv_cache, kv), mib(m.scratch + m.wire, buf));
+        }
     }
     /* oversubscription: the stages' threads summed per real host */
     bool done[SP_PLAN_MAX_STAGES] = {false};

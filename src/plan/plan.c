@@ -380,7 +380,7 @@ static int load_stage(loader *ld, yaml_node_t *s, sp_stage_plan *st, int index)
     snprintf(where, sizeof where, "in stage %d", index);
     if (check_keys(ld, s, where, stage_keys)) return -1;
     st->loc = st->loc_rank = st->loc_layers = st->loc_budget = loc_of(s);
-    st->threads = 1;
+    st->threads = 0; /* the rank's default: the CPUs of its affinity mask */
     snprintf(st->host, sizeof st->host, "localhost");
 
     yaml_node_t *v = lookup(ld, s, "rank");
@@ -630,7 +630,7 @@ int sp_plan_write(const sp_plan *plan, const char *path, const char *header, con
         fputc('\n', f);
         if (st->first == st->last) fprintf(f, "    layers: %d\n", st->first);
         else fprintf(f, "    layers: [%d, %d]\n", st->first, st->last);
-        fprintf(f, "    threads: %d\n", st->threads);
+        if (st->threads > 0) fprintf(f, "    threads: %d\n", st->threads);
         if (st->memory_budget) {
             char size[48];
             format_size(st->memory_budget, size, sizeof size);
