@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # split.sh - `shardpipe split` end to end on the shipped stories260K and a
 # 3-stage plan: every shard file passes `inspect` (runs as its layers), the
-# written plan passes `check` and `run`, and bad input is refused by name.
-# That the shards compute what the whole file computes is tested bit for bit
-# in test_split.c (a run over them needs run.c to open sp_plan_stage_model).
+# written plan passes `check`, `run` over the shard files (each stage opens
+# its own) gives the tokens of the whole file, a shard file swapped for
+# another stage's or changed in one byte is refused by name, and bad input
+# is refused by name. test_split.c tests the shards bit for bit.
 # Usage: bash split.sh SHARDPIPE SHARED_DIR SOURCE_DIR
 set -u
 bin=$1 src=$3
@@ -48,14 +49,35 @@ check "naming it" grep -q "$tmp/file: cannot create the output folder" "$tmp/las
 if quiet "$bin" split --plan "$plan"; then r=0; else r=1; fi
 check "split without -o is a usage error" test $r = 1
 
-# the written plan runs as it stands (today every rank opens model.path;
-# see docs/plan-format.md for a stage's model)
+# the written plan runs each stage from its own shard file
 if command -v mpiexec >/dev/null; then
     mpirun_bounded 120 -n 3 "$bin" run --plan "$tmp/out/plan.yaml" --prompt "Once upon a time" -n 16 \
-        >"$tmp/split.txt" 2>/dev/null
-    mpirun_bounded 120 -n 3 "$bin" run --plan "$plan" --prompt "Once upon a time" -n 16 >"$tmp/full.txt" 2>/dev/null
-    check "run over the shards' plan prints the same text" cmp -s "$tmp/split.txt" "$tmp/full.txt"
+        --tokens-out "$tmp/split.tok" >"$tmp/split.txt" 2>/dev/null
+    mpirun_bounded 120 -n 3 "$bin" run --plan "$plan" --prompt "Once upon a time" -n 16 --tokens-out "$tmp/full.tok" \
+        >"$tmp/full.txt" 2>/dev/null
+    check "run over the shard files gives the whole file's tokens" cmp -s "$tmp/split.tok" "$tmp/full.tok"
+    check "and text" cmp -s "$tmp/split.txt" "$tmp/full.txt"
     check "and some text" test -s "$tmp/full.txt"
+    # refusals: another stage's shard, and a shard whose bytes differ
+    cp -r "$tmp/out" "$tmp/swap"
+    cp "$tmp/out/stage-2.gguf" "$tmp/swap/stage-1.gguf"
+    if mpirun_bounded 120 -n 3 "$bin" run --plan "$tmp/swap/plan.yaml" --prompt "Once" -n 4 </dev/null \
+        >"$tmp/swap.out" 2>&1; then r=0; else r=1; fi
+    check "stage 2's shard in stage 1's place is refused" test $r = 1
+    check "by name" grep -q "rank 1 (host .*) could not load its shard: $tmp/swap/stage-1.gguf is a shard of layers 3-4" \
+        "$tmp/swap.out"
+    cp "$tmp/out/stage-1.gguf" "$tmp/swap/stage-1.gguf"
+    size=$(stat -c %s "$tmp/swap/stage-1.gguf")
+    # one bit of the last tensor's data (the file ends with tensor bytes)
+    byte=$(od -An -tu1 -j $((size - 100)) -N1 "$tmp/swap/stage-1.gguf" | tr -d ' ')
+    printf "$(printf '\\%03o' $((byte ^ 64)))" | dd of="$tmp/swap/stage-1.gguf" bs=1 seek=$((size - 100)) conv=notrunc \
+        2>/dev/null
+    if mpirun_bounded 120 -n 3 "$bin" run --plan "$tmp/swap/plan.yaml" --prompt "Once" -n 4 </dev/null \
+        >"$tmp/flip.out" 2>&1; then r=0; else r=1; fi
+    check "a shard with one weight bit changed is refused" test $r = 1
+    check "naming the shard and the coordinator's file" \
+        grep -q "(stage 1) has a different model file at $tmp/swap/stage-1.gguf than the coordinator's .*stories260K.gguf" \
+        "$tmp/flip.out"
 else
     skip "no mpiexec: the shards' plan is not run"
 fi

@@ -14,7 +14,7 @@ int sp_stage_open(sp_stage *s, const sp_plan *plan, int index, const char *logit
     s->index = index;
     s->first = index == 0;
     s->last = index == plan->n_stages - 1;
-    s->model = sp_model_open(plan->model_path, st->first, st->last, s->first, s->last, err);
+    s->model = sp_model_open(sp_plan_stage_model(plan, index), st->first, st->last, s->first, s->last, err);
     if (!s->model) return -1;
     s->max_rows = sp_plan_max_rows(plan);
     s->engine = sp_engine_new(s->model, st->threads, s->max_rows, plan->sequences, plan->context, err);
