@@ -10,7 +10,7 @@ set -u
 bin=$1 src=$3
 . "$src/tests/tools/lib.sh"
 tmp=$(mktemp -d /tmp/sp_hostcheck_XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 export SHARDPIPE_HASH_CACHE=$tmp/hash-cache # written once a shard is opened
 model=$(realpath "$src/models/stories260K.gguf")
 me=$(hostname)
@@ -39,7 +39,9 @@ plan node-a.invalid node-b.invalid >"$tmp/labels.yaml"
 cores=$(nproc)
 run2 "$tmp/labels.yaml" --tokens-out "$tmp/auto.tok" >"$tmp/auto.out" 2>"$tmp/auto.err"
 check "a plan without threads runs" test -s "$tmp/auto.tok"
-if [ "$cores" -ge 2 ] && [ "$(nproc --all)" -le 3 ]; then
+two_cores=0
+[ "$cores" -ge 2 ] && [ "$(nproc --all)" -le 3 ] && two_cores=1
+if [ $two_cores = 1 ]; then
     check "2 ranks x $cores threads on $cores cores: rank 0 warns, naming the host" \
         grep -q "warning: $me: 2 ranks with $((2 * cores)) kernel threads in all (largest $cores) on $(nproc --all) cores" \
         "$tmp/auto.err"
@@ -51,6 +53,21 @@ run2 "$tmp/labels.yaml" --threads 1 --tokens-out "$tmp/one.tok" >"$tmp/one.out" 
 check "--threads 1 gives the same tokens" cmp -s "$tmp/auto.tok" "$tmp/one.tok"
 check "and no warning" test "$(grep -c 'kernel threads in all' "$tmp/one.err")" = 0
 check "--threads 0 is a usage error" sh -c "! '$bin' run --plan '$tmp/labels.yaml' --prompt x --threads 0 2>/dev/null"
+
+# serve: the same default and warning; --threads 1 overrides it
+. "$src/tests/tools/serve_lib.sh"
+if command -v curl >/dev/null; then
+    check "serve without threads starts" start_server sa 2 "$tmp/labels.yaml"
+    if [ $two_cores = 1 ]; then
+        check "and warns once about the host" test "$(grep -c "warning: $me: 2 ranks with" "$sa_log")" = 1
+    fi
+    stop_server sa TERM
+    check "serve --threads 1 starts" start_server s1 2 "$tmp/labels.yaml" --threads 1
+    check "without the warning" test "$(grep -c 'kernel threads in all' "$s1_log")" = 0
+    stop_server s1 TERM
+else
+    skip "serve --threads: needs curl"
+fi
 
 # free RAM below the stage's estimate (SHARDPIPE_RAM_FREE stands in for
 # MemAvailable): refused with host and numbers, no shard opened
