@@ -12,7 +12,8 @@
 # Other settings: BUILD (build) or SHARDPIPE (the binary), GEN (64 decoded tokens), BW_MIB (bench
 # engine's bandwidth buffer, 128), GREEDY (8: greedy tokens compared once per
 # model, 0 = off), RESULTS (benchmarks/results/vs-llamacpp), LCPP_VERSION,
-# LCPP_CACHE (benchmarks/lcpp/fetch.sh).
+# LCPP_CACHE (benchmarks/lcpp/fetch.sh), LCPP_POLL (unset: llama.cpp's own
+# thread pool; P: lcpp_bench --poll P, a pool whose idle threads spin at level P).
 # Writes RESULTS/vs-llamacpp-<UTC date>.json and prints a Markdown table.
 # Without npm or the package it prints "SKIP: <why>" and exits 0.
 set -euo pipefail
@@ -93,7 +94,7 @@ for r in $(seq 1 "$ROUNDS"); do
           { cat "$tmp/err" >&2; exit 1; }
       done
       # B: llama.cpp, the same lengths and decode.
-      "$LCPP_BIN" -m "$m" --lib-dir "$LCPP_LIB" -t "$th" --prompt "$plist" --gen "$GEN" --reps 1 \
+      "$LCPP_BIN" -m "$m" --lib-dir "$LCPP_LIB" -t "$th" --prompt "$plist" --gen "$GEN" --reps 1 ${LCPP_POLL:+--poll "$LCPP_POLL"} \
         >"$tmp/lc-$tag.json" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     done
   done
@@ -111,7 +112,7 @@ if [ "$GREEDY" -gt 0 ]; then
   done
 fi
 
-cmd="ROUNDS=$ROUNDS THREADS=\"$THREADS\" PROMPTS=\"$PROMPTS\" GEN=$GEN BW_MIB=$BW_MIB"
+cmd="${LCPP_POLL:+LCPP_POLL=$LCPP_POLL }ROUNDS=$ROUNDS THREADS=\"$THREADS\" PROMPTS=\"$PROMPTS\" GEN=$GEN BW_MIB=$BW_MIB"
 [ -n "${MODELS:-}" ] && cmd+=" MODELS=\"$MODELS\"" || cmd+=" TYPES=\"$TYPES\""
 python3 benchmarks/lcpp/summarize.py "$tmp" "$json" "$stamp" "$cmd benchmarks/vs_llamacpp.sh" \
   "$load_start" "$load_end" "$LCPP_VER" "$ROUNDS" "$THREADS" "$PROMPTS" "${models[@]}"

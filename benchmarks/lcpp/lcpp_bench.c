@@ -8,7 +8,12 @@
  * and builds this file against them. Nothing of llama.cpp is in the project.
  *
  *   lcpp_bench -m MODEL --lib-dir DIR [-t THREADS] [--prompt 128,512]
- *              [--gen 64] [--reps 1] [--greedy-ids 1,2,3 --greedy-n 8]
+ *              [--gen 64] [--reps 1] [--poll P] [--greedy-ids 1,2,3 --greedy-n 8]
+ *
+ * --poll P attaches a thread pool of our own whose idle threads spin at
+ * polling level P (0 = sleep at once; llama.cpp's own pool, used without
+ * --poll, spins at level 50): on a host whose cores are oversubscribed a
+ * spinning thread can hold the core its partner needs.
  *
  * Prints one JSON object on stdout; llama.cpp's log goes to stderr only with
  * LCPP_BENCH_VERBOSE set. Exit status non-zero with a message on failure. */
@@ -166,7 +171,7 @@ static double run_decode(struct llama_context *ctx, struct llama_batch *b, llama
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *lib_dir = NULL, *greedy_arg = NULL;
-    int threads = 1, gen = 64, reps = 1, greedy_n = 8, seed = 42;
+    int threads = 1, gen = 64, reps = 1, greedy_n = 8, seed = 42, poll = -1;
     int prompts[MAX_LIST] = {128, 512}, n_prompts = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -184,6 +189,8 @@ int main(int argc, char **argv)
             gen = atoi(v);
         else if (!strcmp(a, "--reps"))
             reps = atoi(v);
+        else if (!strcmp(a, "--poll"))
+            poll = atoi(v);
         else if (!strcmp(a, "--seed"))
             seed = atoi(v);
         else if (!strcmp(a, "--greedy-ids"))
@@ -231,6 +238,22 @@ int main(int argc, char **argv)
     struct llama_context *ctx = llama_init_from_model(model, cp);
     if (!ctx)
         die("llama_init_from_model failed (rerun with LCPP_BENCH_VERBOSE=1)");
+    if (poll >= 0) {
+        /* ggml_threadpool_new lives in the CPU backend library, loaded at run time. */
+        ggml_backend_reg_t cpu = ggml_backend_reg_by_name("CPU");
+        struct ggml_threadpool *(*tp_new)(struct ggml_threadpool_params *) =
+            cpu ? (struct ggml_threadpool *(*)(struct ggml_threadpool_params *))ggml_backend_reg_get_proc_address(
+                      cpu, "ggml_threadpool_new")
+                : NULL;
+        if (!tp_new)
+            die("--poll: the CPU backend does not export ggml_threadpool_new");
+        struct ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
+        tpp.poll = (uint32_t)poll;
+        struct ggml_threadpool *tp = tp_new(&tpp);
+        if (!tp)
+            die("--poll: ggml_threadpool_new failed");
+        llama_attach_threadpool(ctx, tp, tp); /* kept until exit */
+    }
     struct llama_batch batch = llama_batch_init(max_prompt > 256 ? max_prompt : 256, 0, 1);
 
     llama_token *ids = malloc(sizeof *ids * (size_t)max_prompt);
@@ -241,8 +264,8 @@ int main(int argc, char **argv)
         ids[i] = (llama_token)(rng_next(&s) % (uint64_t)n_vocab);
 
     printf("{\"program\": \"lcpp_bench\", \"model\": \"%s\", \"threads\": %d, \"n_vocab\": %d, "
-           "\"flash_attn_type\": \"%s\", \"system_info\": \"",
-           model_path, threads, n_vocab, llama_flash_attn_type_name(cp.flash_attn_type));
+           "\"flash_attn_type\": \"%s\", \"poll\": %d, \"system_info\": \"",
+           model_path, threads, n_vocab, llama_flash_attn_type_name(cp.flash_attn_type), poll);
     for (const char *p = llama_print_system_info(); *p; p++)
         if (*p != '"' && *p != '\\' && *p != '\n')
             putchar(*p);

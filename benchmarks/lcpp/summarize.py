@@ -44,8 +44,8 @@ def main():
                 sp = {p: load(os.path.join(tmp, f"sp-{tag}-{p}.json")) for p in prompts}
                 lc = load(os.path.join(tmp, f"lc-{tag}.json"))
                 env = env or sp[first]["environment"]
-                lcpp_info = lcpp_info or {k: lc[k] for k in
-                                          ("system_info", "devices", "cpu_backend", "flash_attn_type")}
+                lcpp_info = lcpp_info or {k: lc.get(k) for k in
+                                          ("system_info", "devices", "cpu_backend", "flash_attn_type", "poll")}
                 run0 = {p: sp[p]["runs"][0] for p in prompts}
                 lc_prompt = {e["tokens"]: e["tok_s_median"] for e in lc["prompt"]}
                 pair = {
@@ -125,7 +125,9 @@ def main():
     def ratio(s):
         return f"{s['median'] * 100:.0f}% ({s['min'] * 100:.0f}-{s['max'] * 100:.0f}%)"
 
-    print(f"llama.cpp {lcpp_version} ({lcpp_info['cpu_backend']}, flash_attn {lcpp_info['flash_attn_type']}); "
+    poll = lcpp_info.get("poll")
+    poll = "its own thread pool" if poll is None or poll < 0 else f"our thread pool, poll {poll}"
+    print(f"llama.cpp {lcpp_version} ({lcpp_info['cpu_backend']}, flash_attn {lcpp_info['flash_attn_type']}, {poll}); "
           f"load average {load_start} at start, {load_end} at end; {rounds} round(s)")
     head = "| model | threads | decode tok/s sp / lcpp | decode ratio |"
     rule = "|---|--:|--:|--:|"
