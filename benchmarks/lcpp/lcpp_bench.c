@@ -8,7 +8,8 @@
  * and builds this file against them. Nothing of llama.cpp is in the project.
  *
  *   lcpp_bench -m MODEL --lib-dir DIR [-t THREADS] [--prompt 128,512]
- *              [--gen 64] [--reps 1] [--poll P] [--greedy-ids 1,2,3 --greedy-n 8]
+ *              [--gen 64] [--reps 1] [--poll P] [--greedy-ids 1,2,3 --greedy-n 8
+ *              [--logits-out F]]
  *
  * --poll P attaches a thread pool of our own whose idle threads spin at
  * polling level P (0 = sleep at once; llama.cpp's own pool, used without
@@ -170,7 +171,7 @@ static double run_decode(struct llama_context *ctx, struct llama_batch *b, llama
 
 int main(int argc, char **argv)
 {
-    const char *model_path = NULL, *lib_dir = NULL, *greedy_arg = NULL;
+    const char *model_path = NULL, *lib_dir = NULL, *greedy_arg = NULL, *logits_out = NULL;
     int threads = 1, gen = 64, reps = 1, greedy_n = 8, seed = 42, poll = -1;
     int prompts[MAX_LIST] = {128, 512}, n_prompts = 2;
     for (int i = 1; i < argc; i++) {
@@ -195,6 +196,8 @@ int main(int argc, char **argv)
             seed = atoi(v);
         else if (!strcmp(a, "--greedy-ids"))
             greedy_arg = v;
+        else if (!strcmp(a, "--logits-out"))
+            logits_out = v;
         else if (!strcmp(a, "--greedy-n"))
             greedy_n = atoi(v);
         else {
@@ -313,6 +316,12 @@ int main(int argc, char **argv)
             tok[i] = gids[i];
         }
         run_prompt(ctx, &batch, tok, ng, n_vocab, &next);
+        if (logits_out) { /* float32 logits of the last prompt row, as shardpipe generate --logits-out */
+            FILE *f = fopen(logits_out, "wb");
+            if (!f || fwrite(llama_get_logits_ith(ctx, ng - 1), sizeof(float), (size_t)n_vocab, f) != (size_t)n_vocab ||
+                fclose(f) != 0)
+                die("--logits-out: cannot write the file");
+        }
         run_decode(ctx, &batch, next, ng, greedy_n, n_vocab, out);
         printf(",\n\"greedy\": {\"prompt_ids\": [");
         for (int i = 0; i < ng; i++)
