@@ -170,6 +170,25 @@ static const sp_simd_level *levels[MAX_LEVELS];
 static int n_levels;
 static const sp_simd_level *active;
 
+#if defined(__x86_64__) && defined(__clang__)
+#include <cpuid.h>
+/* clang (14, used by the fuzz build of tests/fuzz) does not know "f16c" and
+ * "avxvnni" in __builtin_cpu_supports: read their CPUID bits instead
+ * (leaf 1 ECX bit 29; leaf 7 sub-leaf 1 EAX bit 4). The OS support of the
+ * AVX state is what the avx2 check above them already asks libgcc. */
+static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
+{
+    unsigned r[4];
+    if (!__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3])) return 0;
+    return (r[reg] >> bit) & 1;
+}
+#define SP_CPU_F16C cpuid_bit(1, 0, 2, 29)
+#define SP_CPU_AVXVNNI cpuid_bit(7, 1, 0, 4)
+#else
+#define SP_CPU_F16C __builtin_cpu_supports("f16c")
+#define SP_CPU_AVXVNNI __builtin_cpu_supports("avxvnni")
+#endif
+
 static void detect(void)
 {
     n_levels = 0;
@@ -177,10 +196,9 @@ static void detect(void)
 #if defined(__x86_64__)
     __builtin_cpu_init();
     /* libgcc also checks that the OS saves the AVX / AVX-512 registers */
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && SP_CPU_F16C;
     if (avx2) levels[n_levels++] = &level_avx2;
-    if (avx2 && __builtin_cpu_supports("avxvnni")) levels[n_levels++] = &level_avxvnni;
+    if (avx2 && SP_CPU_AVXVNNI) levels[n_levels++] = &level_avxvnni;
     if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vnni")) {
