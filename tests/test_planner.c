@@ -325,15 +325,7 @@ Test(loaders, invalid_corpus)
     cr_assert_geq(count, 25, "only %d invalid files", count);
 }
 
-static const char *write_text(const char *name, const char *text)
-{
-    const char *path = sp_test_tmpfile(name);
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
+static const char *write_text(const char *name, const char *text) { return sp_test_write_text(name, text); }
 
 Test(loaders, profile_round_trip_and_cluster_defaults)
 {

@@ -75,6 +75,15 @@ bool sp_test_tmp_left(const char *path)
     return left;
 }
 
+const char *sp_test_write_text(const char *name, const char *text)
+{
+    const char *path = sp_test_tmpfile(name);
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    cr_assert(fputs(text, f) >= 0 && fclose(f) == 0, "cannot write %s", path);
+    return path;
+}
+
 void *sp_test_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

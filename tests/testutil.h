@@ -25,6 +25,10 @@ const char *sp_test_tmpfile(const char *name);
  * atomicfile.h) is still in its folder. */
 bool sp_test_tmp_left(const char *path);
 
+/* Write text to tmpdir/name (replacing it); returns the path (as
+ * sp_test_tmpfile). */
+const char *sp_test_write_text(const char *name, const char *text);
+
 /* Read a whole file; returns malloc'ed buffer, NUL-terminated past *len;
  * NULL if absent. */
 void *sp_test_read_file(const char *path, size_t *len);

@@ -1,0 +1,34 @@
+/* test_fuzz_found.c - regression tests for the bugs the libFuzzer targets of
+ * tests/fuzz found, one Test per bug, each with the (minimized) input that
+ * showed it. They run in the normal suite, with gcc, without libFuzzer. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shardpipe/profile.h"
+#include "testutil.h"
+
+/* fuzz_cluster: `shardpipe profile --links` on one rank wrote a cluster file
+ * of one board with an empty `links: pairs:`, which reads back as null and
+ * was refused ("links.pairs must be a list"): the file it wrote could not
+ * be planned with. */
+Test(fuzz_found, one_board_cluster_written_back_loads)
+{
+    static sp_cluster c, back;
+    sp_error err = {{0}};
+    char text[2048];
+    snprintf(text, sizeof text, "name: solo\nboards:\n  - name: pi4-a\n    profile: %s/tests/profiles/valid-board.yaml\n",
+             SP_SOURCE_DIR);
+    cr_assert_eq(sp_cluster_load(sp_test_write_text("solo.yaml", text), &c, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.n_boards, 1);
+
+    const char *board = sp_test_tmpfile("pi4-a.yaml");
+    cr_assert_eq(sp_profile_write(&c.boards[0].profile, board, NULL, &err), 0, "%s", err.msg);
+    const char *rel[1] = {"pi4-a.yaml"};
+    const char *out = sp_test_tmpfile("solo-written.yaml");
+    cr_assert_eq(sp_cluster_write(&c, rel, out, "one board", &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_cluster_load(out, &back, &err), 0, "the written file must load again: %s", err.msg);
+    cr_assert_eq(back.n_boards, 1);
+    cr_assert_str_eq(back.boards[0].name, "pi4-a");
+    cr_assert_eq(back.boards[0].threads, c.boards[0].threads);
+}
