@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 # chromium: the chat page's browser test; tmux: the terminal test of
 # `shardpipe chat`; node and npm (the openai package and playwright-core are
 # installed by their tests) from Debian only where no node is on the machine,
-# since Debian's npm conflicts with a nodesource nodejs
-pkgs=(libcriterion-dev python3 python3-jinja2 iproute2 procps curl chromium tmux gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+# since Debian's npm conflicts with a nodesource nodejs; clang and
+# libclang-rt-14-dev: the libFuzzer targets of tests/fuzz (ctest entry fuzz)
+pkgs=(libcriterion-dev python3 python3-jinja2 iproute2 procps curl chromium tmux gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static clang libclang-rt-14-dev)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 scripts/install-packages.sh "${pkgs[@]}"
