@@ -1,7 +1,8 @@
 /* fuzz_gguf.c - libFuzzer target: a GGUF file from the input, through
  * everything that reads a model's header before any weight is used:
  *   sp_gguf_open (written to a scratch file: the reader maps a path), every
- *   tensor found again by name and lying inside the mapping;
+ *   tensor found again by name and lying inside the mapping; every kv and
+ *   tensor copied into a writer, written and read back the same;
  *   sp_config_read, the shard memory estimates, sp_model_open of the whole
  *   model and sp_model_load_weights;
  *   sp_tokenizer_load, then an encode (ids in range, count in bound) and a
@@ -59,6 +60,68 @@ static void check_index(const sp_gguf *g)
         (void)sp_gguf_get_f32(g, key, &f, &err);
         (void)sp_gguf_get_str(g, key, &s, &err);
     }
+}
+
+static bool same_str(sp_gguf_str a, sp_gguf_str b) { return a.len == b.len && !memcmp(a.ptr, b.ptr, a.len); }
+
+/* Every kv and tensor copied into a writer (as `synth --vocab-from` copies a
+ * vocabulary), written, and read again: the same index, values and data. */
+static void check_write_back(const sp_gguf *g)
+{
+    /* the writer takes C-string keys and names */
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        if (memchr(g->kv[i].key.ptr, 0, g->kv[i].key.len)) return;
+    sp_gguf_writer *w = sp_gguf_writer_new();
+    for (uint64_t i = 0; i < g->n_kv; i++) sp_gguf_add_kv_copy(w, &g->kv[i]);
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const sp_gguf_tensor *t = &g->tensors[i];
+        char name[256];
+        if (t->name.len >= sizeof name || memchr(t->name.ptr, 0, t->name.len)) {
+            sp_gguf_writer_free(w);
+            return;
+        }
+        memcpy(name, t->name.ptr, t->name.len);
+        name[t->name.len] = '\0';
+        sp_gguf_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data);
+    }
+    char out[600];
+    snprintf(out, sizeof out, "%s/written.gguf", fz_dir());
+    sp_error err = {{0}};
+    int rc = sp_gguf_write_version(w, out, g->version, &err);
+    sp_gguf_writer_free(w);
+    if (rc) {
+        /* only an alignment the reader took cannot be refused here */
+        fz_fail("sp_gguf_write of a file the reader accepted: %s", err.msg);
+    }
+    sp_gguf *b = sp_gguf_open(out, &err);
+    if (!b) fz_fail("the GGUF written back does not open: %s", err.msg);
+    if (b->n_kv != g->n_kv || b->n_tensors != g->n_tensors || b->alignment != g->alignment)
+        fz_fail("written back: %llu kv, %llu tensors, alignment %llu; was %llu, %llu, %llu",
+                (unsigned long long)b->n_kv, (unsigned long long)b->n_tensors, (unsigned long long)b->alignment,
+                (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors, (unsigned long long)g->alignment);
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const sp_gguf_kv *x = &g->kv[i], *y = &b->kv[i];
+        bool same = same_str(x->key, y->key) && x->type == y->type;
+        if (same && x->type == SP_GGUF_STRING) same = same_str(x->val.str, y->val.str);
+        else if (same && x->type == SP_GGUF_ARRAY) {
+            same = x->arr_type == y->arr_type && x->arr_n == y->arr_n;
+            if (same && x->arr_type == SP_GGUF_STRING)
+                for (uint64_t k = 0; same && k < x->arr_n; k++) same = same_str(x->arr_strs[k], y->arr_strs[k]);
+            else if (same)
+                same = !memcmp(x->arr_data, y->arr_data, x->arr_n * sp_gguf_vtype_size(x->arr_type));
+        } else if (same && (x->type == SP_GGUF_FLOAT32 || x->type == SP_GGUF_FLOAT64))
+            same = x->val.f64 == y->val.f64 || (x->val.f64 != x->val.f64 && y->val.f64 != y->val.f64); /* NaN */
+        else if (same)
+            same = !memcmp(&x->val, &y->val, sizeof x->val);
+        if (!same) fz_fail("metadata entry %llu differs once written back", (unsigned long long)i);
+    }
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const sp_gguf_tensor *x = &g->tensors[i], *y = &b->tensors[i];
+        if (!same_str(x->name, y->name) || x->type != y->type || x->n_dims != y->n_dims ||
+            memcmp(x->ne, y->ne, sizeof x->ne) || x->nbytes != y->nbytes || memcmp(x->data, y->data, x->nbytes))
+            fz_fail("tensor %llu differs once written back", (unsigned long long)i);
+    }
+    sp_gguf_close(b);
 }
 
 static void check_model(const char *path, const sp_gguf *g)
@@ -130,6 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     check_index(g);
+    check_write_back(g);
     check_model(path, g);
     check_tokenizer(g);
     sp_gguf_close(g);

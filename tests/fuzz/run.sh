@@ -6,7 +6,8 @@
 #   SP_SHARED=dir        shared models (default ../shared): stories260K's vocabulary and the seeds
 #   FUZZ_ARGS="..."      more libFuzzer options for every target (e.g. -jobs=2 -workers=2)
 # Corpora grow in FUZZ_BUILD_DIR/corpus/TARGET (kept between runs: a second
-# run starts where the first stopped), crashes go to FUZZ_BUILD_DIR/crashes/.
+# run starts where the first stopped), crashes go to FUZZ_BUILD_DIR/crashes/,
+# each run's summary is appended to FUZZ_BUILD_DIR/history.log.
 # Exit 0 when no target crashed; else 1, with each reproducer's path and the
 # command that replays it.
 set -uo pipefail
@@ -83,4 +84,6 @@ for t in "${targets[@]}"; do
 done
 echo "== summary (${secs}s per target)"
 printf '%s' "$summary"
+# every run's lines, dated, for totals over many runs
+printf '%s' "$summary" | sed "s/^/$(date -u +%FT%TZ) ${secs}s /" >>"$build/history.log"
 exit $failed
