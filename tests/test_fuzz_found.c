@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shardpipe/plan.h"
 #include "shardpipe/profile.h"
 #include "testutil.h"
 
@@ -31,4 +32,34 @@ Test(fuzz_found, one_board_cluster_written_back_loads)
     cr_assert_eq(back.n_boards, 1);
     cr_assert_str_eq(back.boards[0].name, "pi4-a");
     cr_assert_eq(back.boards[0].threads, c.boards[0].threads);
+}
+
+/* fuzz_profile: a profile's cpu text with U+2028 (typed as "\L" in YAML) was
+ * written back raw inside double quotes, where YAML folds NEL, LS and PS as
+ * line breaks: the profile read back had another cpu string. The plan
+ * writer quoted its model path the same way. */
+Test(fuzz_found, yaml_line_separators_written_back_escaped)
+{
+    static sp_profile p, back;
+    sp_error err = {{0}};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/profiles/valid-board.yaml", SP_SOURCE_DIR);
+    cr_assert_eq(sp_profile_load(path, &p, &err), 0, "%s", err.msg);
+    snprintf(p.cpu, sizeof p.cpu, "A\xe2\x80\xa8" "B\xc2\x85" "C\xe2\x80\xa9" "D");
+    snprintf(p.origin, sizeof p.origin, "x\xe2\x80\xa8y");
+    const char *out = sp_test_tmpfile("ls-board.yaml");
+    cr_assert_eq(sp_profile_write(&p, out, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_profile_load(out, &back, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(back.cpu, p.cpu);
+    cr_assert_str_eq(back.origin, p.origin);
+
+    static sp_plan plan, again;
+    const char *in = sp_test_write_text("ls-plan.yaml", "model:\n  path: \"/m\\Lx\\Ny\\Pz.gguf\"\ncontext: 8\n"
+                                                     "stages:\n  - rank: 0\n    layers: [0, 4]\n");
+    cr_assert_eq(sp_plan_load(in, &plan, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(plan.model_path, "/m\xe2\x80\xa8x\xc2\x85y\xe2\x80\xa9z.gguf");
+    const char *written = sp_test_tmpfile("ls-plan-written.yaml");
+    cr_assert_eq(sp_plan_write(&plan, written, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_plan_load(written, &again, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(again.model_path, plan.model_path);
 }

@@ -589,6 +589,10 @@ static void write_scalar(FILE *f, const char *s)
     for (; *s; s++) {
         if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
         else if ((unsigned char)*s < 0x20) fprintf(f, "\\x%02x", (unsigned char)*s);
+        /* YAML folds NEL, LS and PS as line breaks even inside quotes */
+        else if (!strncmp(s, "\xc2\x85", 2)) fputs("\\N", f), s += 1;
+        else if (!strncmp(s, "\xe2\x80\xa8", 3)) fputs("\\L", f), s += 2;
+        else if (!strncmp(s, "\xe2\x80\xa9", 3)) fputs("\\P", f), s += 2;
         else fputc(*s, f);
     }
     fputc('"', f);
