@@ -48,7 +48,13 @@ vocab=$shared/models/stories260K.gguf
 export SP_SHARED=$shared
 # The readers take paths: every input is a file in a scratch folder, and the
 # round trips write files with fsync. In memory, that costs microseconds.
-[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
+# libFuzzer ends a target with _exit, so its own scratch folder stays: put
+# them all in one folder of this run, removed at the end.
+shm=/tmp
+[ -d /dev/shm ] && [ -w /dev/shm ] && shm=/dev/shm
+TMPDIR=$(mktemp -d "${TMPDIR:-$shm}/sp_fuzz_run.XXXXXX") || exit 1
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 
 mkdir -p "$build/crashes"
 declare -A max_len=([gguf]=65536 [tokenizer]=4096 [plan]=8192 [profile]=8192 [cluster]=8192 [prompts]=4096)
