@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fuzz.sh - the libFuzzer targets of tests/fuzz (GGUF reader, tokenizer,
-# plan, profile, cluster and prompts readers; ASan + UBSan), each for
-# SP_FUZZ_SECONDS (default 20) on every CI run: fails on any crash, leak,
+# plan, profile, cluster and prompts readers, the server's request parser;
+# ASan + UBSan), each for
+# SP_FUZZ_SECONDS (default 16) on every CI run: fails on any crash, leak,
 # timeout or broken invariant, printing the reproducer's path. Builds with
 # clang into BUILD/fuzz (beside the shardpipe binary), apart from the gcc
 # build. Longer runs: tests/fuzz/run.sh SECONDS (tests/fuzz/README.md).
@@ -17,4 +18,4 @@ if ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 
     exit 0
 fi
 [ -d "$shared/models" ] || echo "note: $shared/models is missing: the fuzz targets use a synthetic vocabulary"
-FUZZ_BUILD_DIR=$(dirname "$bin")/fuzz SP_SHARED=$shared exec bash "$src/tests/fuzz/run.sh" "${SP_FUZZ_SECONDS:-20}"
+FUZZ_BUILD_DIR=$(dirname "$bin")/fuzz SP_SHARED=$shared exec bash "$src/tests/fuzz/run.sh" "${SP_FUZZ_SECONDS:-16}"

@@ -3,11 +3,13 @@
  * showed it. They run in the normal suite, with gcc, without libFuzzer. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shardpipe/plan.h"
 #include "shardpipe/profile.h"
 #include "testutil.h"
+#include "../src/server/internal.h"
 
 /* fuzz_cluster: `shardpipe profile --links` on one rank wrote a cluster file
  * of one board with an empty `links: pairs:`, which reads back as null and
@@ -62,4 +64,26 @@ Test(fuzz_found, yaml_line_separators_written_back_escaped)
     cr_assert_eq(sp_plan_write(&plan, written, NULL, NULL, &err), 0, "%s", err.msg);
     cr_assert_eq(sp_plan_load(written, &again, &err), 0, "%s", err.msg);
     cr_assert_str_eq(again.model_path, plan.model_path);
+}
+
+/* fuzz_server: a body with a bad \u escape followed by bytes that are not
+ * UTF-8 was refused with jansson's "near '...'" quoting those bytes; the
+ * error JSON then did not render (jansson takes only UTF-8 strings), and
+ * the server passed the NULL to strlen: one request crashed `shardpipe
+ * serve`. The message now escapes them. */
+Test(fuzz_found, api_error_with_raw_bytes_renders)
+{
+    static sp_server s; /* only the fields the parser reads */
+    snprintf(s.model_id, sizeof s.model_id, "tiny");
+    s.context = 64;
+    static const char body[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"\\u15fc\\u6\xcb\x93" "5\"}]}";
+    sp_api_error e;
+    memset(&e, 0, sizeof e);
+    cr_assert_null(sp_api_parse(&s, body, strlen(body), true, &e));
+    cr_assert_eq(e.status, 400);
+    cr_assert_str_eq(e.code, "invalid_json");
+    char *js = sp_api_error_json(&e);
+    cr_assert_not_null(js, "the error JSON of '%s' does not render", e.message);
+    cr_assert(strstr(js, "invalid escape"), "%s", js);
+    free(js);
 }

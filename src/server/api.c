@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "shardpipe/chat_json.h"
+#include "shardpipe/escape.h"
 #include "shardpipe/util.h"
 
 int sp_api_fail(sp_api_error *e, int status, const char *code, const char *param, const char *fmt, ...)
@@ -21,11 +22,16 @@ int sp_api_fail(sp_api_error *e, int status, const char *code, const char *param
             : status >= 500 ? "server_error"
             : "invalid_request_error";
     e->code = code;
-    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    /* the message quotes the body (jansson's "near '...'", a model name cut
+     * at 100 bytes), so it may hold bytes that are not UTF-8, which jansson
+     * refuses to put in the error JSON: escape them (and any cut character) */
+    sp_escape_text(e->param, sizeof e->param, param ? param : "", param ? strlen(param) : 0);
+    char raw[sizeof e->message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    sp_escape_text(e->message, sizeof e->message, raw, strlen(raw));
     return -1;
 }
 

@@ -15,7 +15,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-60}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(gguf tokenizer plan profile cluster prompts)
+[ ${#targets[@]} -eq 0 ] && targets=(gguf tokenizer plan profile cluster prompts server)
 build=${FUZZ_BUILD_DIR:-$src/build-fuzz}
 shared=${SP_SHARED:-$src/../shared}
 
@@ -44,6 +44,7 @@ seed profile "$src"/configs/boards/*.yaml "$src"/tests/profiles/*.yaml "$src"/te
 seed cluster "$src"/configs/clusters/*.yaml "$src"/tests/profiles/invalid/cluster-*.yaml
 vocab=$shared/models/stories260K.gguf
 [ -r "$vocab" ] || { echo "note: $vocab is missing: seeds and the tokenizer use a synthetic byte vocabulary"; vocab=; }
+mkdir -p "$build/corpus/gguf"
 "$bin/fuzz_seeds" "$build/corpus/gguf" $vocab || exit 1
 export SP_SHARED=$shared
 # The readers take paths: every input is a file in a scratch folder, and the
@@ -57,7 +58,7 @@ export TMPDIR
 trap 'rm -rf "$TMPDIR"' EXIT
 
 mkdir -p "$build/crashes"
-declare -A max_len=([gguf]=65536 [tokenizer]=4096 [plan]=8192 [profile]=8192 [cluster]=8192 [prompts]=4096)
+declare -A max_len=([gguf]=65536 [tokenizer]=4096 [plan]=8192 [profile]=8192 [cluster]=8192 [prompts]=4096 [server]=4096)
 failed=0
 summary=""
 for t in "${targets[@]}"; do
