@@ -28,13 +28,13 @@ layers=$("$BIN" inspect "$MODEL" | sed -n 's/.*block_count[^0-9]*\([0-9]*\).*/\1
 [ -n "$layers" ] || layers=$("$BIN" inspect "$MODEL" | sed -n 's/.*layers[^0-9]*\([0-9]*\).*/\1/p' | head -1)
 half=$((layers / 2))
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 . tests/tools/lib.sh
 mkdir -p benchmarks/results
 out=benchmarks/results/serve-$(date -u +%Y%m%d-%H%M).json
 
 start() { # args... -> sets url once ready
-    mpiexec -n 2 "$BIN" serve --port 0 "$@" </dev/null >"$tmp/srv.log" 2>&1 &
+    mpiexec -n 2 "$BIN" serve --threads 1 --port 0 "$@" </dev/null >"$tmp/srv.log" 2>&1 &
     srv=$!
     for _ in $(seq 1 600); do grep -q "ready:" "$tmp/srv.log" && break; sleep 0.1; done
     url=$(sed -n 's/.*listening on \(http:\/\/[^ ]*\).*/\1/p' "$tmp/srv.log" | head -1)
@@ -49,7 +49,7 @@ for n in 1 4 8 16; do
     mb=$((n < 2 ? 1 : 2))
     write_plan "$tmp/plan.yaml" "$MODEL" 512 "$n" "$mb" f32 "0:0:$((half - 1))" "1:$half:$((layers - 1))"
     for i in $(seq 0 $((n - 1))); do echo "{\"prompt\": \"Once upon a time $i\"}"; done >"$tmp/prompts.jsonl"
-    mpiexec -n 2 "$BIN" run --plan "$tmp/plan.yaml" --prompts "$tmp/prompts.jsonl" -n "$GEN" --ignore-eos -q \
+    mpiexec -n 2 "$BIN" run --threads 1 --plan "$tmp/plan.yaml" --prompts "$tmp/prompts.jsonl" -n "$GEN" --ignore-eos -q \
         -o /dev/null --summary-json "$tmp/run.json" </dev/null
     run_tok=$(python3 -c "import json; print(json.load(open('$tmp/run.json'))['decode_tok_s'])")
     start --plan "$tmp/plan.yaml"
