@@ -412,14 +412,7 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
     int rc = 0;
     if (comm.rank == 0) rc = prepare(o, &comm, &plan, &tok, &sched, &err);
     sp_agree(&comm, "run", rc, &err);
-    MPI_Bcast(&plan, (int)sizeof plan, MPI_BYTE, 0, MPI_COMM_WORLD);
-    /* a board may keep the model elsewhere: --model on that rank's command
-     * line (an MPMD launch, `mpiexec -n 1 ... : -n 1 ... --model PATH`) */
-    if (o->model_path) { /* this rank's file, whatever the plan's stages say */
-        snprintf(plan.model_path, sizeof plan.model_path, "%s", o->model_path);
-        for (int i = 0; i < plan.n_stages; i++) plan.stages[i].model_path[0] = '\0';
-    }
-    sp_runtime_hosts(&comm, &plan, o->threads, "run");
+    sp_runtime_share_plan(&comm, &plan, o->model_path, o->threads, "run");
 
     /* 2. every stage binds its shard; the model files must be the same */
     runtime rt;

@@ -64,6 +64,13 @@ int sp_prepare_plan(const char *plan_path, const char *model_path, int sequences
  * (rank 0 prints "shardpipe CMD: message"). */
 void sp_agree(sp_comm *c, const char *cmd, int rc, const sp_error *err);
 
+/* Step 1b on every rank, once rank 0's validation has been agreed on:
+ * rank 0's plan is broadcast; a rank started with --model PATH (an MPMD
+ * launch, `mpiexec -n 1 ... : -n 1 ... --model PATH`, for a board that
+ * keeps the model elsewhere) takes that file for every stage; then
+ * sp_runtime_hosts. */
+void sp_runtime_share_plan(sp_comm *c, sp_plan *plan, const char *model_path, int threads, const char *cmd);
+
 /* Step 2a on every rank, after the plan is broadcast and before any shard
  * is opened: resolves this rank's stage threads into `plan` (threads > 0,
  * else the plan's, else sp_default_threads), and rank 0 checks every rank's

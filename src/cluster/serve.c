@@ -185,12 +185,7 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
                     id);
     }
     sp_agree(&comm, "serve", rc, &err);
-    MPI_Bcast(&plan, (int)sizeof plan, MPI_BYTE, 0, MPI_COMM_WORLD);
-    if (o->model_path) { /* this rank's file, whatever the plan's stages say */
-        snprintf(plan.model_path, sizeof plan.model_path, "%s", o->model_path);
-        for (int i = 0; i < plan.n_stages; i++) plan.stages[i].model_path[0] = '\0';
-    }
-    sp_runtime_hosts(&comm, &plan, o->threads, "serve");
+    sp_runtime_share_plan(&comm, &plan, o->model_path, o->threads, "serve");
 
     /* 2. every stage binds its shard (a failure ends every rank) */
     runtime rt;

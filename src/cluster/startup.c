@@ -49,6 +49,16 @@ void sp_agree(sp_comm *c, const char *cmd, int rc, const sp_error *err)
     sp_comm_shutdown(c, 1);
 }
 
+void sp_runtime_share_plan(sp_comm *c, sp_plan *plan, const char *model_path, int threads, const char *cmd)
+{
+    MPI_Bcast(plan, (int)sizeof *plan, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (model_path) { /* this rank's file, whatever the plan's stages say */
+        snprintf(plan->model_path, sizeof plan->model_path, "%s", model_path);
+        for (int i = 0; i < plan->n_stages; i++) plan->stages[i].model_path[0] = '\0';
+    }
+    sp_runtime_hosts(c, plan, threads, cmd);
+}
+
 /* ---- hosts and threads ---- */
 
 void sp_runtime_hosts(sp_comm *c, sp_plan *plan, int threads, const char *cmd)
