@@ -104,6 +104,12 @@ int sp_chat_from_gguf(const sp_gguf *g, const char *override, sp_chat_template *
 char *sp_chat_render(const sp_chat_template *t, const sp_chat_msg *msgs, int n,
                      const sp_chat_opts *o, sp_error *err);
 
+/* The sp_tokenize flags (tokenizer.h) for a rendering of t: the template's
+ * own special-token texts (<|im_start|>, <|eot_id|>, <s>) are parsed as
+ * tokens, and BOS is added as the vocabulary says unless the rendering
+ * already starts with the template's BOS text. */
+unsigned sp_chat_tokenize_flags(const sp_chat_template *t, const char *rendering);
+
 /* Whether the family prints tool-call arguments through `tojson` (Llama 3,
  * Qwen2.5): an OpenAI argument string then appears JSON-quoted, as Jinja
  * prints it; the model was trained on the object. A server may want to pass

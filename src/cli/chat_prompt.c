@@ -14,13 +14,7 @@ int sp_cli_chat_prompt(const sp_gguf *g, const sp_tokenizer *tok, const char *tm
     int first = system ? 0 : 1;
     if (!(out->text = sp_chat_render(&out->tmpl, msgs + first, 2 - first, &o, err))) return -1;
 
-    /* Special-token texts in the rendering (<|im_start|>, <|eot_id|>, <s>)
-     * are the template's own, so they are parsed as tokens; a rendering that
-     * starts with the BOS text gets no second BOS. */
-    unsigned flags = SP_TOK_PARSE_SPECIAL;
-    size_t bl = strlen(out->tmpl.bos);
-    if (!(bl && !strncmp(out->text, out->tmpl.bos, bl))) flags |= SP_TOK_ADD_SPECIAL;
-    out->ids = sp_tokenize(tok, out->text, flags, &out->n_ids, err);
+    out->ids = sp_tokenize(tok, out->text, sp_chat_tokenize_flags(&out->tmpl, out->text), &out->n_ids, err);
     if (!out->ids) return -1;
 
     /* the stop texts that are single tokens of this vocabulary */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "chat_impl.h"
+#include "shardpipe/tokenizer.h"
 
 typedef struct family_info {
     const char *name;
@@ -213,6 +214,13 @@ int sp_chat_check_alternate(const sp_chat_msg *m, int k, const char *family, sp_
         return sp_errorf(err, "%s chat template: conversation roles must alternate user/assistant/user/"
                               "assistant/... (message %d is '%s')", family, k + 1, m->role ? m->role : "");
     return 0;
+}
+
+unsigned sp_chat_tokenize_flags(const sp_chat_template *t, const char *rendering)
+{
+    size_t bl = strlen(t->bos);
+    bool starts_bos = bl && !strncmp(rendering, t->bos, bl);
+    return SP_TOK_PARSE_SPECIAL | (starts_bos ? 0 : SP_TOK_ADD_SPECIAL);
 }
 
 char *sp_chat_render(const sp_chat_template *t, const sp_chat_msg *msgs, int n, const sp_chat_opts *o,

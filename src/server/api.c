@@ -261,11 +261,7 @@ static int tokenize(sp_server *s, const char *text, sp_job *j, sp_api_error *e)
      * special-token texts (<|im_start|>, <|eot_id|>, <s>): parsed as tokens,
      * and no second BOS when it starts with one (as generate --chat). Raw
      * prompts and the plain transcript are text only. */
-    unsigned flags = SP_TOK_ADD_SPECIAL;
-    if (j->templated) {
-        size_t bl = strlen(s->chat.bos);
-        flags = SP_TOK_PARSE_SPECIAL | (bl && !strncmp(text, s->chat.bos, bl) ? 0 : SP_TOK_ADD_SPECIAL);
-    }
+    unsigned flags = j->templated ? sp_chat_tokenize_flags(&s->chat, text) : SP_TOK_ADD_SPECIAL;
     sp_error err = {{0}};
     int n = 0;
     j->prompt = sp_tokenize(s->tok, text, flags, &n, &err);

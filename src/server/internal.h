@@ -116,7 +116,7 @@ int sp_api_fail(sp_api_error *e, int status, const char *code, const char *param
  * /v1/chat/completions, else /v1/completions). Returns NULL with e set. */
 sp_job *sp_api_parse(sp_server *s, const char *body, size_t len, bool chat, sp_api_error *e);
 
-/* The plain transcript for models without a chat template (chat_prompt.c).
+/* The plain transcript for models without a chat template (transcript.c).
  * Messages are {role, content} pairs. */
 typedef struct sp_srv_msg {
     const char *role, *content;

@@ -1,4 +1,4 @@
-/* chat_prompt.c - chat messages into prompt text for a model without a
+/* transcript.c - chat messages into prompt text for a model without a
  * chat template (stories260K, the random test models): the model's own
  * template (chat.h) renders the others (api.c). This is a plain transcript
  * that any base model continues:
