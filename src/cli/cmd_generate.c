@@ -161,10 +161,17 @@ int cmd_generate(int argc, char **argv)
     float *x = sp_alloc((size_t)chunk * cfg->dim * sizeof(float));
     /* with --logits-out, logits of every prompt row of a chunk */
     float *logits = sp_alloc((size_t)(logits_out ? chunk : 1) * cfg->n_vocab * sizeof(float));
-    FILE *lf = logits_out ? fopen(logits_out, "wb") : NULL;
-    if (logits_out && !lf) {
-        fprintf(stderr, "shardpipe generate: cannot write %s\n", logits_out);
-        return 1;
+    /* through the atomic writer, as every output: a device or FIFO in
+     * place, a regular file replaced whole or not at all */
+    sp_atomic_file logits_file;
+    FILE *lf = NULL;
+    if (logits_out) {
+        if (sp_atomic_open(&logits_file, logits_out, "the logits", &err)) {
+            free(x); free(logits); free(ids); sp_cli_chat_free(&chat);
+            sp_sampler_free(&smp); sp_engine_free(e); sp_tokenizer_free(tok); sp_model_close(m);
+            return sp_cli_fail("generate", &err);
+        }
+        lf = logits_file.f;
     }
     int *seq = sp_calloc((size_t)chunk, sizeof(int)), *pos = sp_alloc((size_t)chunk * sizeof(int));
     sp_atomic_file tokens_file;
@@ -240,7 +247,11 @@ int cmd_generate(int argc, char **argv)
         sp_error werr = {{0}};
         if (sp_atomic_commit(&tokens_file, ok, &werr) && ok) err = werr, rc = -1;
     }
-    if (lf && fclose(lf) && !rc) rc = sp_errorf(&err, "cannot write %s (disk full?)", logits_out);
+    if (lf) {
+        bool ok = !rc && !stdout_lost;
+        sp_error werr = {{0}};
+        if (sp_atomic_commit(&logits_file, ok, &werr) && ok) err = werr, rc = -1;
+    }
 
     if (rc) {
         sp_cli_fail("generate", &err);
