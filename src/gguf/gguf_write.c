@@ -3,7 +3,8 @@
  * Metadata values are encoded into their on-disk bytes as they are added;
  * tensor data is copied. sp_gguf_write lays the file out as gguf_read.c
  * describes: header, kvs, tensor infos, padding, then each tensor's data at
- * an aligned offset, and writes it to PATH.tmp before renaming it to PATH.
+ * an aligned offset, and writes it through the atomic writer (a temporary
+ * file renamed to PATH).
  *
  * The add functions cannot fail for the caller: a misuse (unknown type, a
  * row that is not whole blocks, a duplicate tensor name) is remembered and
