@@ -12,7 +12,8 @@
  * quantizer the scalar level's bytes; and that every level's packed int8,
  * f32 and fp16 dots, KV-group attention, fp16 rounding, e^x, SwiGLU and softmax have
  * exactly the bits of the scalar level, which sums
- * in one fixed order on every architecture (src/kernels/quant.c). It prints
+ * in one fixed order on every architecture (src/kernels/quant.c), for
+ * Q8_0, Q4_0, IQ4_NL and the K-quants. It prints
  * one line per level, then a digest of those outputs: tests/kernel_selftest.sh
  * checks that the x86-64 build and the aarch64 one print the same digest,
  * i.e. that an x86 board and an Arm board compute the same bits. Exits 1 on
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "shardpipe/quant.h"
+#include "shardpipe/quant_iq4nl.h"
 #include "shardpipe/util.h"
 
 #define MAX_BLOCKS 64
@@ -188,6 +190,7 @@ static void put(outputs *o, const void *p, size_t bytes)
 }
 
 static void k_outputs(outputs *o, sp_rng *rng);
+static void iq4nl_outputs(outputs *o, sp_rng *rng);
 
 static void canonical_outputs(outputs *o)
 {
@@ -258,6 +261,7 @@ static void canonical_outputs(outputs *o)
         put(o, sm, sizeof(float) * (size_t)len);
     }
     k_outputs(o, &rng);
+    iq4nl_outputs(o, &rng);
 }
 
 /* K-quants: random blocks of every type (random bytes, finite scales)
@@ -292,6 +296,72 @@ static void k_outputs(outputs *o, sp_rng *rng)
         }
         sp_vec_dot_k_q8_K_tile(t, NB * SP_QK_K, w, NB * bb, NW, a, NB, SP_DOT_ROWS, y, NW);
         put(o, y, sizeof y);
+    }
+}
+
+/* IQ4_NL: random blocks (random bytes, fp16 scales of both signs)
+ * dequantized and dotted with packed activations, single rows of every
+ * length class (whole groups, partial ones) and a tile; every level must
+ * also agree with the block-by-block reference (check_iq4nl). */
+static void fill_iq4nl(sp_rng *rng, sp_block_iq4_nl *w, int nb, int unit_scale)
+{
+    for (int b = 0; b < nb; b++) {
+        for (int j = 0; j < SP_QK / 2; j++) w[b].qs[j] = (uint8_t)sp_rng_u64(rng);
+        float s = (0.001f + sp_rng_f32(rng)) * (sp_rng_u64(rng) & 1 ? 1.0f : -1.0f);
+        w[b].d = unit_scale ? 0x3c00 : sp_f32_to_fp16(s);
+    }
+}
+
+static void iq4nl_outputs(outputs *o, sp_rng *rng)
+{
+    enum { NB = 67, NW = 3 };
+    static sp_block_iq4_nl w[NW][NB];
+    static sp_block_q8_0 a[SP_DOT_ROWS][NB];
+    static sp_q8_group g[SP_DOT_ROWS][(NB + 3) / 4];
+    static float deq[NB * SP_QK], y[SP_DOT_ROWS * NW];
+    const int counts[] = {1, 3, 4, 5, 8, 9, 64, 67};
+    for (int r = 0; r < NW; r++) fill_iq4nl(rng, w[r], NB, 0);
+    for (int i = 0; i < SP_DOT_ROWS; i++) {
+        fill_q8(rng, a[i], NB, 0, 0);
+        sp_q8_group_pack(a[i], g[i], NB * SP_QK);
+    }
+    sp_dequantize_row(SP_DTYPE_IQ4_NL, w[0], deq, NB * SP_QK);
+    put(o, deq, sizeof deq);
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
+        for (int r = 0; r < NW; r++) {
+            float s = sp_vec_dot_iq4_nl_q8g(counts[c] * SP_QK, w[r], g[r]);
+            put(o, &s, sizeof s);
+        }
+    sp_vec_dot_iq4_nl_q8g_tile(NB * SP_QK, w, sizeof w[0], NW, g[0], (NB + 3) / 4, SP_DOT_ROWS, y, NW);
+    put(o, y, sizeof y);
+}
+
+/* The dispatched IQ4_NL dots against the block-by-block reference (exact
+ * with unit scales, within 1e-5 of sum |block terms| otherwise), with all
+ * -127 weights against all +-127 activations among them. */
+static void check_iq4nl(const char *name)
+{
+    static sp_block_iq4_nl w[MAX_BLOCKS];
+    static sp_block_q8_0 a[MAX_BLOCKS];
+    static sp_q8_group g[MAX_BLOCKS / 4];
+    const int counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 64};
+    sp_rng rng;
+    sp_rng_seed(&rng, 20);
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        int nb = counts[c];
+        int64_t n = (int64_t)nb * SP_QK;
+        for (int f = 0; f < 4; f++)
+            for (int unit = 1; unit >= 0; unit--) {
+                fill_iq4nl(&rng, w, nb, unit);
+                if (f == 1) for (int b = 0; b < nb; b++) memset(w[b].qs, 0, SP_QK / 2);
+                fill_q8(&rng, a, nb, f, unit);
+                sp_q8_group_pack(a, g, n);
+                double tol = 0;
+                for (int b = 0; b < nb && !unit; b++) tol += 1e-5 * fabs(sp_vec_dot_iq4_nl_q8_0_ref(SP_QK, w + b, a + b));
+                float want = sp_vec_dot_iq4_nl_q8_0_ref(n, w, a), got = sp_vec_dot_iq4_nl_q8g(n, w, g);
+                check(unit ? got == want : fabs(got - want) <= tol, name, unit ? "iq4_nl exact" : "iq4_nl scaled", nb,
+                      got, want);
+            }
     }
 }
 
@@ -339,6 +409,7 @@ int main(void)
         int before = failures;
         check_level(sp_simd_level_name(lv));
         check_tiles(sp_simd_level_name(lv));
+        check_iq4nl(sp_simd_level_name(lv));
         check_quantizer(sp_simd_level_name(lv), qref, x, 13 * SP_QK);
         canonical_outputs(&level_out);
         for (int i = 0; i < scalar_out.n; i++) {

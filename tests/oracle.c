@@ -1,6 +1,7 @@
 /* oracle.c - see oracle.h. */
 #include "oracle.h"
 
+#include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -108,4 +109,30 @@ double *sp_test_oracle_logits(const sp_model *m, const int *toks, int n)
     }
     free(x); free(xn); free(q); free(att); free(o); free(kc); free(vc); free(g); free(u); free(w); free(row);
     return logits;
+}
+
+/* Our logits of a prompt (n <= 64 tokens) on one matmul path against the
+ * oracle's: the largest |d| over every position. */
+double sp_test_oracle_gap(sp_model *m, const int *toks, int n, sp_matmul_path path)
+{
+    const sp_config *c = &m->cfg;
+    sp_error err = {{0}};
+    sp_engine *e = sp_engine_new(m, 1, n, 1, n, &err);
+    cr_assert(e, "%s", err.msg);
+    cr_assert(n <= 64, "sp_test_oracle_gap: at most 64 tokens");
+    e->mm.force = path;
+    float *x = malloc((size_t)n * c->dim * sizeof(float)), *logits = malloc((size_t)n * c->n_vocab * sizeof(float));
+    int seq[64] = {0}, pos[64];
+    for (int i = 0; i < n; i++) pos[i] = i;
+    sp_batch b = {n, seq, pos};
+    cr_assert_eq(sp_embed(e, toks, n, x, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_forward(e, &b, x, &err), 0, "%s", err.msg);
+    sp_head(e, x, n, logits);
+    double *exact = sp_test_oracle_logits(m, toks, n), worst = 0;
+    for (size_t i = 0; i < (size_t)n * c->n_vocab; i++) worst = fmax(worst, fabs(exact[i] - logits[i]));
+    free(exact);
+    free(x);
+    free(logits);
+    sp_engine_free(e);
+    return worst;
 }

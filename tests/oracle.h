@@ -15,4 +15,9 @@
  * for a whole model (sp_model_open_full). */
 double *sp_test_oracle_logits(const sp_model *m, const int *toks, int n);
 
+/* The engine's logits of the same prompt (n <= 64) on one matmul path
+ * (SP_PATH_DOT / SP_PATH_SGEMM), one thread: the largest |d| from the
+ * oracle's over every position (Criterion asserts on engine errors). */
+double sp_test_oracle_gap(sp_model *m, const int *toks, int n, sp_matmul_path path);
+
 #endif

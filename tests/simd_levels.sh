@@ -2,7 +2,8 @@
 # simd_levels.sh - the whole program at every SIMD level of this CPU gives
 # the same tokens: `shardpipe generate` with temperature sampling (so a
 # one-ulp difference in the logits would soon pick another token) on models
-# the test writes itself (Q4_0, Q8_0 with a tied output, F32), once per
+# the test writes itself (Q4_0, Q8_0 with a tied output, F32, IQ4_NL with
+# rows of 9 and 19 blocks: a partial last group), once per
 # level named by SHARDPIPE_SIMD, with the weights in huge pages and left
 # mapped (SHARDPIPE_MMAP=1). The Q4_0 model's rows are 20 and 19 blocks
 # long, so where the level regroups Q4_0 in memory (sp_block_q4_0x16:
@@ -35,8 +36,10 @@ echo "levels: ${levels[*]}"
   fail "synth q8_0"
 "$bin" synth -o "$tmp/f32.gguf" --shape tiny --type f32 --dim 128 --ffn 256 --layers 2 --seed 5 >/dev/null ||
   fail "synth f32"
+"$bin" synth -o "$tmp/iq4nl.gguf" --shape tiny --type iq4_nl --output-type iq4_nl --dim 288 --ffn 608 --layers 2 \
+  --seed 6 >/dev/null || fail "synth iq4_nl"
 
-for model in q4 q8 f32; do
+for model in q4 q8 f32 iq4nl; do
   ref= before=$fails
   for lv in "${levels[@]}"; do
     for mmap in 0 1; do

@@ -281,29 +281,6 @@ Test(arch, bias_adds)
 
 /* ---- against the float64 oracle (tests/oracle.c) ---- */
 
-/* Our logits of a prompt on one matmul path, compared with the oracle's:
- * returns the largest |d| over every position. */
-static double oracle_gap(sp_model *m, const int *toks, int n, sp_matmul_path path)
-{
-    const sp_config *c = &m->cfg;
-    sp_error err = {{0}};
-    sp_engine *e = sp_engine_new(m, 1, n, 1, n, &err);
-    cr_assert(e, "%s", err.msg);
-    e->mm.force = path;
-    float *x = malloc((size_t)n * c->dim * sizeof(float)), *logits = malloc((size_t)n * c->n_vocab * sizeof(float));
-    int seq[64] = {0}, pos[64];
-    for (int i = 0; i < n; i++) pos[i] = i;
-    sp_batch b = {n, seq, pos};
-    cr_assert_eq(sp_embed(e, toks, n, x, &err), 0, "%s", err.msg);
-    cr_assert_eq(sp_forward(e, &b, x, &err), 0, "%s", err.msg);
-    sp_head(e, x, n, logits);
-    double *exact = sp_test_oracle_logits(m, toks, n), worst = 0;
-    for (size_t i = 0; i < (size_t)n * c->n_vocab; i++) worst = fmax(worst, fabs(exact[i] - logits[i]));
-    free(exact); free(x); free(logits);
-    sp_engine_free(e);
-    return worst;
-}
-
 /* qwen2-tiny's 11-token prompt: the sgemm path (f32 activations) follows
  * the oracle to f32 rounding, the dot path (Q8_0 activations) to the
  * activation quantization; measured 1.3e-6 and 1.75e-2. The oracle takes
@@ -317,7 +294,7 @@ Test(arch, qwen2_matches_float64_oracle)
     if (!m) return;
     sp_test_ref r;
     if (sp_test_load_ref("qwen2-tiny-Q8_0-once", &r)) { sp_model_close(m); return; }
-    double sg = oracle_gap(m, r.prompt, r.n_prompt, SP_PATH_SGEMM), dot = oracle_gap(m, r.prompt, r.n_prompt, SP_PATH_DOT);
+    double sg = sp_test_oracle_gap(m, r.prompt, r.n_prompt, SP_PATH_SGEMM), dot = sp_test_oracle_gap(m, r.prompt, r.n_prompt, SP_PATH_DOT);
     fprintf(stderr, "qwen2-tiny once vs float64 oracle: sgemm path %.2e, dot path %.2e\n", sg, dot);
     cr_expect_leq(sg, 1e-4, "sgemm path %.2e from the oracle", sg);
     cr_expect_leq(dot, 0.03, "dot path %.2e from the oracle", dot);
@@ -455,7 +432,7 @@ static void check_tiny(const char *arch, bool freqs)
 
     int toks[24];
     for (int i = 0; i < 24; i++) toks[i] = (i * 7 + 3) % T_VOCAB;
-    double sg = oracle_gap(m, toks, 24, SP_PATH_SGEMM), dot = oracle_gap(m, toks, 24, SP_PATH_DOT);
+    double sg = sp_test_oracle_gap(m, toks, 24, SP_PATH_SGEMM), dot = sp_test_oracle_gap(m, toks, 24, SP_PATH_DOT);
     fprintf(stderr, "tiny %s%s vs float64 oracle: sgemm %.2e, dot %.2e\n", arch, freqs ? " + rope_freqs" : "", sg, dot);
     /* logits here are O(10): measured 5e-6 (qwen2), 2.1e-3 (qwen3), 3.1e-3
      * (llama + rope_freqs), the last two from values within an ulp of an

@@ -46,6 +46,7 @@ typedef enum sp_dtype {
     SP_DTYPE_Q4_K = 12,
     SP_DTYPE_Q5_K = 13,
     SP_DTYPE_Q6_K = 14,
+    SP_DTYPE_IQ4_NL = 20, /* 32 weights: fp16 scale, 4-bit indices into a fixed table (quant_iq4nl.h) */
     SP_DTYPE_BF16 = 30,
 } sp_dtype;
 

@@ -46,9 +46,9 @@ void sp_quantize_row_q8_0(const float *x, sp_block_q8_0 *y, int64_t n);
 void sp_quantize_row_q4_0(const float *x, sp_block_q4_0 *y, int64_t n);
 void sp_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n);
 void sp_dequantize_row_q4_0(const sp_block_q4_0 *x, float *y, int64_t n);
-/* Any supported dtype (F32, F16, BF16, Q8_0, Q4_0, Q2_K..Q6_K) to f32. */
+/* Any supported dtype (F32, F16, BF16, Q8_0, Q4_0, IQ4_NL, Q2_K..Q6_K) to f32. */
 void sp_dequantize_row(sp_dtype type, const void *x, float *y, int64_t n);
-/* f32 to F32/F16/BF16/Q8_0/Q4_0/Q2_K..Q6_K (writer, synth). */
+/* f32 to F32/F16/BF16/Q8_0/Q4_0/IQ4_NL/Q2_K..Q6_K (writer, synth). */
 void sp_quantize_row(sp_dtype type, const float *x, void *y, int64_t n);
 
 /* Scalar references: n elements (multiple of SP_QK). */

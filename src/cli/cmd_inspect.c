@@ -21,7 +21,7 @@ static sp_dtype col_types[N_COLS];
 static void init_cols(void)
 {
     static const sp_dtype first[] = {SP_DTYPE_F32, SP_DTYPE_F16, SP_DTYPE_BF16, SP_DTYPE_Q8_0, SP_DTYPE_Q4_0,
-                                     SP_DTYPE_Q6_K, SP_DTYPE_Q5_K, SP_DTYPE_Q4_K, SP_DTYPE_Q3_K, SP_DTYPE_Q2_K};
+                                     SP_DTYPE_IQ4_NL, SP_DTYPE_Q6_K, SP_DTYPE_Q5_K, SP_DTYPE_Q4_K, SP_DTYPE_Q3_K, SP_DTYPE_Q2_K};
     size_t n = 0;
     for (; n < sizeof first / sizeof first[0]; n++) col_types[n] = first[n];
     for (uint32_t t = 0; t < N_COLS && n < N_COLS; t++) {

@@ -12,7 +12,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: shardpipe synth -o OUT.gguf [--shape NAME] [--type T] [options]\n"
             "  --shape NAME        tiny | stories260K | stories15M | tinyllama-1.1b | llama2-7b (default tiny)\n"
-            "  --type T            layer matrices: f32 | f16 | bf16 | q8_0 | q4_0 | q2_k .. q6_k (default q8_0),\n"
+            "  --type T            layer matrices: f32 | f16 | bf16 | q8_0 | q4_0 | iq4_nl | q2_k .. q6_k (default q8_0),\n"
             "                      or q4_k_m: Q4_K with llama.cpp's Q4_K_M mix (attn_v, ffn_down of some\n"
             "                      layers and the output in Q6_K); K types need dim, ffn multiples of 256\n"
             "  --embd-type T       token embedding type (default: q8_0, f32 for f32 models)\n"
@@ -27,12 +27,12 @@ static int parse_type(const char *s, sp_dtype *t)
 {
     static const struct { const char *name; sp_dtype t; } types[] = {
         {"f32", SP_DTYPE_F32}, {"f16", SP_DTYPE_F16}, {"bf16", SP_DTYPE_BF16},
-        {"q8_0", SP_DTYPE_Q8_0}, {"q4_0", SP_DTYPE_Q4_0}, {"q2_k", SP_DTYPE_Q2_K}, {"q3_k", SP_DTYPE_Q3_K},
+        {"q8_0", SP_DTYPE_Q8_0}, {"q4_0", SP_DTYPE_Q4_0}, {"iq4_nl", SP_DTYPE_IQ4_NL}, {"q2_k", SP_DTYPE_Q2_K}, {"q3_k", SP_DTYPE_Q3_K},
         {"q4_k", SP_DTYPE_Q4_K}, {"q5_k", SP_DTYPE_Q5_K}, {"q6_k", SP_DTYPE_Q6_K},
     };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (!strcmp(s, types[i].name)) { *t = types[i].t; return 0; }
-    fprintf(stderr, "shardpipe synth: unknown type '%s' (use f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k or q6_k)\n", s);
+    fprintf(stderr, "shardpipe synth: unknown type '%s' (use f32, f16, bf16, q8_0, q4_0, iq4_nl, q2_k, q3_k, q4_k, q5_k or q6_k)\n", s);
     return -1;
 }
 

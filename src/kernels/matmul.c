@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "shardpipe/quant.h"
+#include "shardpipe/quant_iq4nl.h"
 #include "shardpipe/util.h"
 
 #define DOT_CHUNK 16               /* output rows per scheduling unit */
@@ -98,10 +99,10 @@
 #define DEFAULT_SGEMM_MIN_ROWS 64
 
 /* Weights the int8 dot kernels take: against Q8_0 activations packed as
- * sp_q8_group (Q8_0, Q4_0) or against Q8_K blocks (the K-quants). */
+ * sp_q8_group (Q8_0, Q4_0, IQ4_NL) or against Q8_K blocks (the K-quants). */
 static int q8g_weights(sp_dtype t)
 {
-    return t == SP_DTYPE_Q8_0 || t == SP_DTYPE_Q4_0;
+    return t == SP_DTYPE_Q8_0 || t == SP_DTYPE_Q4_0 || t == SP_DTYPE_IQ4_NL;
 }
 
 static int int8_weights(sp_dtype t)
@@ -359,6 +360,7 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
     switch (w->type) {
     case SP_DTYPE_Q8_0:
     case SP_DTYPE_Q4_0:
+    case SP_DTYPE_IQ4_NL:
         for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
             long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
             for (int i = 0; i < j->n; i += SP_DOT_ROWS) {
@@ -367,6 +369,8 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
                 float *y = j->y + (int64_t)i * rows + r0;
                 if (w->type == SP_DTYPE_Q8_0)
                     sp_vec_dot_q8_0_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
+                else if (w->type == SP_DTYPE_IQ4_NL)
+                    sp_vec_dot_iq4_nl_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
                 else if (w->layout == SP_LAYOUT_Q4_0X16)
                     sp_vec_dot_q4_0x16_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);
                 else sp_vec_dot_q4_0_q8g_tile(cols, wr, w->row_bytes, nw, j->xq + i * ng, ng, na, y, rows);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dot.h"
+#include "shardpipe/quant_iq4nl.h"
 
 /* ---------------------------------------------------------------------------
  * fp16 (IEEE binary16): 1 sign, 5 exponent (bias 15), 10 mantissa bits.
@@ -206,6 +207,9 @@ void sp_dequantize_row(sp_dtype type, const void *x, float *y, int64_t n)
     case SP_DTYPE_Q4_0:
         sp_simd_dequantize_row_q4_0(x, y, n);
         break;
+    case SP_DTYPE_IQ4_NL:
+        sp_dequantize_row_iq4_nl(x, y, n);
+        break;
     case SP_DTYPE_Q2_K: case SP_DTYPE_Q3_K: case SP_DTYPE_Q4_K: case SP_DTYPE_Q5_K: case SP_DTYPE_Q6_K:
         sp_dequantize_row_k(type, x, y, n);
         break;
@@ -236,6 +240,9 @@ void sp_quantize_row(sp_dtype type, const float *x, void *y, int64_t n)
         break;
     case SP_DTYPE_Q4_0:
         sp_quantize_row_q4_0(x, y, n);
+        break;
+    case SP_DTYPE_IQ4_NL:
+        sp_quantize_row_iq4_nl(x, y, n);
         break;
     case SP_DTYPE_Q2_K: case SP_DTYPE_Q3_K: case SP_DTYPE_Q4_K: case SP_DTYPE_Q5_K: case SP_DTYPE_Q6_K:
         sp_quantize_row_k(type, x, y, n);
@@ -451,53 +458,14 @@ void sp_quantize_row_q8g_scalar(const float *x, sp_q8_group *g, int64_t n)
     }
 }
 
-/* The summation order of every level's int8 rows kernels (the x86 ones'
- * register layout, written out in scalar C): each block gives four exact
- * int32 lanes, lane j = sum of w[i] a[i] over i in {4j..4j+3, 16+4j..16+4j+3}
- * (the products vpdpbusd / vpmaddwd / SDOT add into one int32 lane of the
- * packed halves). For every whole group of four blocks, lane j of block k
- * is converted to f32 and fused-multiply-added with d_w * d_a into
- * accumulator lane 8 (k / 2) + 4 (k % 2) + j (two 8-lane registers); the
- * blocks of a partial last group go into four tail lanes the same way.
- * Then s[i] = acc[i] + acc[8 + i], t[j] = (s[j] + s[4 + j]) + tail[j], and
- * the result is (t[0] + t[2]) + (t[1] + t[3]). Every SIMD level gives these
- * bits (tests/test_quant.c, and on aarch64 tests/kernel_selftest.c), so a
- * board's logits do not depend on its instruction set. */
-typedef struct lane_sums {
-    float acc[16], tail[4];
-} lane_sums;
-
-static void lanes_add(lane_sums *ls, int64_t b, int64_t nb_whole, const int32_t isum[4], float d)
-{
-    for (int j = 0; j < 4; j++) {
-        float *dst = b < nb_whole ? &ls->acc[8 * ((b % 4) / 2) + 4 * (b % 2) + j] : &ls->tail[j];
-        *dst = fmaf((float)isum[j], d, *dst);
-    }
-}
-
-static float lanes_sum(const lane_sums *ls)
-{
-    float t[4];
-    for (int j = 0; j < 4; j++)
-        t[j] = ((ls->acc[j] + ls->acc[8 + j]) + (ls->acc[4 + j] + ls->acc[12 + j])) + ls->tail[j];
-    return (t[0] + t[2]) + (t[1] + t[3]);
-}
+/* The summation order of every level's int8 rows kernels: dot_lanes.h. */
+#include "dot_lanes.h"
 
 float sp_vec_dot_q8_0_q8g_scalar(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a)
 {
     int64_t nb = n / SP_QK;
     lane_sums ls = {{0}, {0}};
-    for (int64_t b = 0; b < nb; b++) {
-        const sp_q8_group *g = a + b / 4;
-        int k = (int)(b % 4);
-        int32_t isum[4];
-        for (int j = 0; j < 4; j++) {
-            isum[j] = 0;
-            for (int i = 4 * j; i < 4 * j + 4; i++)
-                isum[j] += w[b].qs[i] * g->lo[k][i] + w[b].qs[16 + i] * g->hi[k][i];
-        }
-        lanes_add(&ls, b, nb - nb % 4, isum, sp_fp16_to_f32(w[b].d) * g->d[4 * k]);
-    }
+    for (int64_t b = 0; b < nb; b++) lanes_add_i8(&ls, b, nb, w[b].qs, a, sp_fp16_to_f32(w[b].d));
     return lanes_sum(&ls);
 }
 
