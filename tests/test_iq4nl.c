@@ -4,7 +4,8 @@
  * Q8_0 kernel on the same integers, and the block-by-block reference), the
  * tiles against single rows, and a model with IQ4_NL matrices written by
  * the project's own GGUF writer (synth) against the float64 oracle of the
- * same dequantized weights. */
+ * same dequantized weights, with `check`'s weight bytes. The planner's
+ * IQ4_NL cost is in test_planner.c. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -230,6 +231,16 @@ Test(iq4nl, model_matches_float64_oracle)
         cr_assert(m, "%s", err.msg);
         cr_assert_eq(m->layers[0].wq.type, types[t]);
         cr_assert_eq(m->output.type, types[t]);
+        if (t == 0) { /* `check`'s memory estimate: the tensors' bytes, IQ4_NL at 18 per 32 weights */
+            uint64_t want = 0;
+            for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
+                const sp_gguf_tensor *g = &m->gguf->tensors[i];
+                uint64_t ne = g->ne[0] * (g->n_dims > 1 ? g->ne[1] : 1);
+                want += g->type == SP_DTYPE_IQ4_NL ? ne / 32 * 18 : g->type == SP_DTYPE_Q8_0 ? ne / 32 * 34 : ne * 4;
+            }
+            uint64_t got = sp_shard_weight_bytes(m->gguf, &m->cfg, 0, s.n_layers - 1, true, true);
+            cr_assert_eq(got, want, "weights %llu bytes, want %llu", (unsigned long long)got, (unsigned long long)want);
+        }
         gap[t][0] = sp_test_oracle_gap(m, toks, 12, SP_PATH_SGEMM);
         gap[t][1] = sp_test_oracle_gap(m, toks, 12, SP_PATH_DOT);
         sp_model_close(m);

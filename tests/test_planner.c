@@ -341,6 +341,8 @@ Test(loaders, profile_round_trip_and_cluster_defaults)
     cr_assert_float_eq(sp_profile_perf(&p, 4)->mv[SP_MV_Q4_K].gbs, 6.0, 1e-12);
     cr_assert_float_eq(sp_profile_perf(&p, 4)->mv[SP_MV_Q6_K].gflops, sp_profile_perf(&p, 4)->mv[SP_MV_Q4_0].gflops,
                        1e-12);
+    /* and before IQ4_NL, which takes them too */
+    cr_assert_float_eq(sp_profile_perf(&p, 4)->mv[SP_MV_IQ4_NL].gbs, 6.0, 1e-12);
     cr_assert_float_eq(sp_profile_perf(&p, 4)->sgemm_gflops[3], 90.0, 1e-12);
     cr_assert_str_eq(p.simd, "asimd asimddp");
     cr_assert_eq(sp_profile_perf(&p, 1)->sgemm_min_rows, SP_PROFILE_DEFAULT_SGEMM_MIN_ROWS, "absent: the default");
@@ -676,4 +678,7 @@ Test(cost, matrix_time)
     for (sp_dtype t = SP_DTYPE_Q2_K; t <= SP_DTYPE_Q5_K; t++)
         cr_assert_float_eq(sp_cost_matrix_s(&perf, t, bytes, params, 1), 11.25e-3, 1e-12);
     cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q6_K, 82031250, params, 1), 82031250 / 20e9, 1e-12);
+    /* IQ4_NL its own: 100 M weights are 56.25 MB (18 bytes / 32) */
+    perf.mv[SP_MV_IQ4_NL] = (sp_mv_perf){.gbs = 4.5, .gflops = 400};
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_IQ4_NL, 56250000, params, 1), 12.5e-3, 1e-12);
 }

@@ -23,13 +23,14 @@ typedef enum sp_mv_type {
     SP_MV_F32 = 3,
     SP_MV_Q4_K = 4,   /* also stands for Q2_K, Q3_K and Q5_K (the same kernel shape) */
     SP_MV_Q6_K = 5,
-    SP_MV_COUNT = 6,
+    SP_MV_IQ4_NL = 6,
+    SP_MV_COUNT = 7,
 } sp_mv_type;
-/* The K entries are optional in a profile file (profiles measured before
- * them): absent, they take the q4_0 figures. */
+/* The K and IQ4_NL entries are optional in a profile file (profiles
+ * measured before them): absent, they take the q4_0 figures. */
 #define SP_MV_FIRST_OPTIONAL SP_MV_Q4_K
 
-const char *sp_mv_name(sp_mv_type t); /* "q8_0", "q4_0", "f16", "f32", "q4_k", "q6_k" */
+const char *sp_mv_name(sp_mv_type t); /* "q8_0", "q4_0", "f16", "f32", "q4_k", "q6_k", "iq4_nl" */
 
 /* Micro-batch row counts at which sgemm throughput is recorded. */
 #define SP_SGEMM_NROWS 4

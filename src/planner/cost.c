@@ -65,6 +65,7 @@ static sp_mv_type mv_type(sp_dtype t)
     case SP_DTYPE_F16: case SP_DTYPE_BF16: return SP_MV_F16;
     case SP_DTYPE_Q2_K: case SP_DTYPE_Q3_K: case SP_DTYPE_Q4_K: case SP_DTYPE_Q5_K: return SP_MV_Q4_K;
     case SP_DTYPE_Q6_K: return SP_MV_Q6_K;
+    case SP_DTYPE_IQ4_NL: return SP_MV_IQ4_NL;
     default: return SP_MV_F32;
     }
 }

@@ -120,7 +120,7 @@ static void fill_weights(sp_dtype t, void *buf, size_t bytes, sp_rng *r)
         uint32_t *f = buf;
         for (size_t i = 0; i < bytes / 4; i++) f[i] = (f[i] & 0x807fffffu) | 0x3c000000u; /* |x| in [2^-7, 2^-6) */
     } else {
-        /* the fp16 scales: at the start of Q8_0 / Q4_0 / Q4_K (d, dmin)
+        /* the fp16 scales: at the start of Q8_0 / Q4_0 / IQ4_NL / Q4_K (d, dmin)
          * blocks, at the end of Q6_K's */
         size_t block = sp_dtype_row_bytes(t, sp_dtype_block(t));
         size_t at = t == SP_DTYPE_Q6_K ? block - 2 : 0;
@@ -221,7 +221,7 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
      * huge pages where the system has them, as the engine keeps its weights
      * (sp_model_load_weights) */
     static const sp_dtype types[SP_MV_COUNT] = {SP_DTYPE_Q8_0, SP_DTYPE_Q4_0, SP_DTYPE_F16, SP_DTYPE_F32,
-                                                SP_DTYPE_Q4_K, SP_DTYPE_Q6_K};
+                                                SP_DTYPE_Q4_K, SP_DTYPE_Q6_K, SP_DTYPE_IQ4_NL};
     size_t buf_bytes = mv_bytes;
     void *buf = sp_huge_alloc_or_abort(buf_bytes);
     mv_set s = {0};

@@ -13,7 +13,8 @@
 
 const int sp_sgemm_rows[SP_SGEMM_NROWS] = {1, 8, 32, 128};
 
-static const char *const mv_names[SP_MV_COUNT + 1] = {"q8_0", "q4_0", "f16", "f32", "q4_k", "q6_k", NULL};
+static const char *const mv_names[SP_MV_COUNT + 1] = {"q8_0", "q4_0", "f16",  "f32",
+                                                      "q4_k", "q6_k", "iq4_nl", NULL};
 
 const char *sp_mv_name(sp_mv_type t) { return t >= 0 && t < SP_MV_COUNT ? mv_names[t] : "?"; }
 
@@ -239,7 +240,7 @@ int sp_profile_write(const sp_profile *p, const char *path, const char *header, 
         for (int k = 0; k < SP_MV_COUNT; k++) {
             char key[16];
             snprintf(key, sizeof key, "%s:", mv_names[k]);
-            fprintf(f, "      %-6s {gbs: %.2f, gflops: %.2f}\n", key, t->mv[k].gbs, t->mv[k].gflops);
+            fprintf(f, "      %-7s {gbs: %.2f, gflops: %.2f}\n", key, t->mv[k].gbs, t->mv[k].gflops);
         }
         fprintf(f, "    sgemm_gflops: {");
         for (int k = 0; k < SP_SGEMM_NROWS; k++)
