@@ -24,7 +24,9 @@
 #   shardpipe run` (the host's hydra launches the arm64 ranks: same tokens,
 #   logits bit-identical to the arm64 1-rank run); a mixed pipeline, an
 #   x86-64 rank and an arm64 rank in one job (bit-identical to x86-64
-#   alone); the Q8_0 and Q4_0 models (same tokens, bit-identical logits).
+#   alone); the Q8_0 and Q4_0 models (same tokens, bit-identical logits);
+#   the K-quant mixes, Llama 3, Qwen2, Qwen3 and an IQ4_NL model (the same,
+#   and mixed pipelines for some).
 #
 # Installs gcc-aarch64-linux-gnu and qemu-user-static first if missing.
 #   scripts/cross-aarch64.sh            # kernels: build into build-aarch64/, run both
@@ -257,25 +259,64 @@ for v in llama3 qwen3; do
     cmp "$tmp/bn.txt" "$tmp/ba.txt"
 done
 
-# K-quant models (Q2_K..Q6_K mixed per tensor, 4 layers, 512 tokens): the
-# same logits on arm64 as on x86-64, and a mixed x86-64 + arm64 pipeline.
-for k in ktiny-Q4_K_M ktiny-Q2_K; do
-  km=$shared/models/$k.gguf
-  if [ ! -r "$km" ]; then skip "arm64 $k: $km is missing"; continue; fi
-  write_plan "$tmp/k1.yaml" "$km" 128 1 1 f32 "0:0:3"
-  write_plan "$tmp/k2.yaml" "$km" 128 1 1 f32 "0:0:1" "1:2:3"
-  kargs=(--prompt "Once upon a time, there was a little robot." -n 24 -q --ignore-eos)
-  mpirun_bounded 120 -n 1 "$NATIVE" run --plan "$tmp/k1.yaml" "${kargs[@]}" \
-    --tokens-out "$tmp/nk.tok" --logits-out "$tmp/nk.logits" </dev/null
-  check "arm64 run $k (qemu)" mpirun_bounded 600 -n 1 qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" \
-    run --plan "$tmp/k1.yaml" "${kargs[@]}" --tokens-out "$tmp/ak.tok" --logits-out "$tmp/ak.logits" </dev/null
-  check "arm64 $k: same token ids as x86-64" cmp "$tmp/nk.tok" "$tmp/ak.tok"
-  check "arm64 $k: logits bit-identical to x86-64" "$OUT/sp_logits_diff" "$tmp/nk.logits" "$tmp/ak.logits" 512
-  check "mixed x86-64 + arm64 pipeline, $k" mpirun_bounded 600 \
-    -n 1 "$NATIVE" run --plan "$tmp/k2.yaml" "${kargs[@]}" --tokens-out "$tmp/mk.tok" --logits-out "$tmp/mk.logits" \
-    : -n 1 qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" run --plan "$tmp/k2.yaml" "${kargs[@]}" \
-    --logits-out "$tmp/mk.logits" </dev/null
-  check "mixed pipeline $k: logits bit-identical to x86-64 alone" "$OUT/sp_logits_diff" "$tmp/nk.logits" \
-    "$tmp/mk.logits" 512
+# Every quant type and architecture: a prompt through `run` on 1 rank (its
+# prefill takes the int8 tiles), then greedy decode; the arm64 rank must
+# give the x86-64 tokens and bit-identical logits, and with MIXED=1 a
+# 2-stage pipeline with its second stage on arm64 (layers 2-3 and the head)
+# those of x86-64 alone, and with PLAIN=1 the arm64 rank at the plain NEON
+# level too (qemu's CPU has SDOT, which the default level uses). Random-
+# weight models: near-flat logits, so a last bit anywhere would soon change
+# a token.
+#   cross_model LABEL MODEL PROMPT N MIXED PLAIN
+cross_model() {
+  local label=$1 m=$2 p=$3 n=$4 mixed=$5 plain=$6 v
+  v=$(bin=$NATIVE model_vocab "$m")
+  write_plan "$tmp/x1.yaml" "$m" 128 1 1 f32 "0:0:3"
+  write_plan "$tmp/x2.yaml" "$m" 128 1 1 f32 "0:0:1" "1:2:3"
+  local args=(--prompt "$p" -n "$n" -q --ignore-eos) t0
+  mpirun_bounded 120 -n 1 "$NATIVE" run --plan "$tmp/x1.yaml" "${args[@]}" \
+    --tokens-out "$tmp/nx.tok" --logits-out "$tmp/nx.logits" </dev/null
+  t0=$(ms)
+  check "arm64 run $label (qemu)" mpirun_bounded 600 -n 1 qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" \
+    run --plan "$tmp/x1.yaml" "${args[@]}" --tokens-out "$tmp/ax.tok" --logits-out "$tmp/ax.logits" </dev/null
+  echo "   $label under qemu: wall $(($(ms) - t0)) ms"
+  check "arm64 $label: same $(wc -w <"$tmp/nx.tok") token ids as x86-64" cmp "$tmp/nx.tok" "$tmp/ax.tok"
+  check "arm64 $label: logits bit-identical to x86-64" "$OUT/sp_logits_diff" "$tmp/nx.logits" "$tmp/ax.logits" "$v"
+  if [ "$plain" = 1 ]; then
+    check "arm64 run $label, plain NEON (SHARDPIPE_SIMD=neon)" mpirun_bounded 600 -n 1 env SHARDPIPE_SIMD=neon \
+      qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" run --plan "$tmp/x1.yaml" "${args[@]}" \
+      --logits-out "$tmp/px.logits" </dev/null
+    check "arm64 $label, plain NEON: logits bit-identical to x86-64" "$OUT/sp_logits_diff" "$tmp/nx.logits" \
+      "$tmp/px.logits" "$v"
+  fi
+  [ "$mixed" = 1 ] || return 0
+  check "mixed x86-64 + arm64 pipeline, $label" mpirun_bounded 600 \
+    -n 1 "$NATIVE" run --plan "$tmp/x2.yaml" "${args[@]}" --tokens-out "$tmp/mx.tok" --logits-out "$tmp/mx.logits" \
+    : -n 1 qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" run --plan "$tmp/x2.yaml" "${args[@]}" \
+    --logits-out "$tmp/mx.logits" </dev/null
+  check "mixed pipeline $label: logits bit-identical to x86-64 alone" "$OUT/sp_logits_diff" "$tmp/nx.logits" \
+    "$tmp/mx.logits" "$v"
+}
+
+# The K-quant mixes (Q2_K..Q6_K per tensor, llama, 512 tokens), Llama 3
+# (rope_freqs, tied head, 128k BPE vocab; Q4_K_M), Qwen3 (NeoX RoPE, q/k
+# head norms; Q4_K_M) and Qwen2 (q/k/v biases; Q8_0) from ../shared.
+once="Once upon a time, there was a little robot."
+for spec in "ktiny-Q4_K_M 1 1" "ktiny-Q2_K 1 0" "ktiny-Q3_K_M 0 0" "ktiny-Q5_K_M 0 0" "ktiny-Q6_K 0 0" \
+            "llama3-tiny-Q4_K_M 0 0" "qwen3-tiny-Q4_K_M 1 0" "qwen2-tiny-Q8_0 0 0"; do
+  set -- $spec
+  xm=$shared/models/$1.gguf
+  if [ ! -r "$xm" ]; then skip "arm64 $1: $xm is missing"; continue; fi
+  case $1 in ktiny-*) xn=24 ;; *) xn=8 ;; esac
+  cross_model "$1" "$xm" "$once" "$xn" "$2" "$3"
 done
+
+# IQ4_NL (every layer matrix and the output; rows of 9 and 19 blocks, so
+# whole groups and a partial one), written by synth: no file needed.
+if "$NATIVE" synth -o "$tmp/iq4nl.gguf" --shape tiny --type iq4_nl --output-type iq4_nl --dim 288 --ffn 608 \
+     --layers 4 --vocab-from "$model" --seed 20 >/dev/null 2>&1; then
+  cross_model IQ4_NL "$tmp/iq4nl.gguf" "$once" 24 1 1
+else
+  check "synth an IQ4_NL model" false
+fi
 finish

@@ -2,8 +2,8 @@
 # aarch64_full.sh - ctest entry: the whole program cross-built for aarch64
 # and run under qemu against this build (scripts/cross-aarch64.sh --full):
 # the same tokens and bit-identical logits as x86-64 for the F32, Q8_0,
-# Q4_0 and K-quant (ktiny) models, a 2-rank arm64 run, and mixed x86-64 +
-# arm64 pipelines.
+# Q4_0, IQ4_NL and K-quant (ktiny-*) models and the llama3, qwen2 and qwen3
+# architectures, a 2-rank arm64 run, and mixed x86-64 + arm64 pipelines.
 # The arm64 sysroot (about 100 Debian .debs, 260 MB unpacked) is kept in
 # $SHARDPIPE_AARCH64_SYSROOT, default ~/.cache/shardpipe/aarch64-sysroot, and
 # made on first use when this runs as root with network access; without it
