@@ -228,51 +228,21 @@ echo "   mixed pipeline: wall $(($(ms) - t0)) ms"
 check "mixed pipeline: same tokens as x86-64 alone" cmp "$tmp/n1.tok" "$tmp/m2.tok"
 check "mixed pipeline: logits bit-identical to x86-64 alone" "$OUT/sp_logits_diff" "$tmp/n1.logits" "$tmp/m2.logits" 512
 
-# Quantized models (random weights, near-flat logits: any difference in the
-# last bit would change tokens soon): greedy generation and 1-rank logits,
-# a 20-token prompt and 32 generated, whose prefill takes the int8 tiles.
-for q in q8_0 q4_0; do
-  # ../shared's file, else a stand-in written by synth (model_for, lib.sh)
-  if ! qm=$(bin=$NATIVE model_for tiny-random-$q); then skip "arm64 $q: synth could not write a stand-in"; continue; fi
-  qvocab=$(bin=$NATIVE model_vocab "$qm")
-  qprompt="The quick brown fox jumps over the lazy dog, and then it ran far away into the woods"
-  write_plan "$tmp/q1.yaml" "$qm" 128 1 1 f32 "0:0:5"
-  qargs=(--prompt "$qprompt" -n 32 -q --ignore-eos)
-  mpirun_bounded 120 -n 1 "$NATIVE" run --plan "$tmp/q1.yaml" "${qargs[@]}" \
-    --tokens-out "$tmp/nq.tok" --logits-out "$tmp/nq.logits" </dev/null
-  t0=$(ms)
-  check "arm64 run $q (qemu)" mpirun_bounded 600 -n 1 qemu-aarch64-static -L "$SYSROOT" "$OUT/shardpipe" \
-    run --plan "$tmp/q1.yaml" "${qargs[@]}" --tokens-out "$tmp/aq.tok" --logits-out "$tmp/aq.logits" </dev/null
-  echo "   $q under qemu: wall $(($(ms) - t0)) ms"
-  check "arm64 $q: same $(wc -w <"$tmp/nq.tok") token ids as x86-64" cmp "$tmp/nq.tok" "$tmp/aq.tok"
-  check "arm64 $q: logits bit-identical to x86-64" "$OUT/sp_logits_diff" "$tmp/nq.logits" "$tmp/aq.logits" "$qvocab"
-done
-
-# Byte-level BPE with the arm64 PCRE2 and utf8proc: the same ids and pieces.
-btext=$'Hello world! It\'s 12345 caf\xc3\xa9 e\xcc\x81 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\xa6\x99\n<|im_start|><think> \xff'
-for v in llama3 qwen3; do
-  bm=$shared/models/$v-tiny-Q4_K_M.gguf
-  if [ ! -r "$bm" ]; then skip "arm64 $v tokenize: $bm is missing"; continue; fi
-  "$NATIVE" tokenize -m "$bm" --special -v "$btext" >"$tmp/bn.txt"
-  arm tokenize -m "$bm" --special -v "$btext" >"$tmp/ba.txt"
-  check "arm64 tokenize ($v byte-level BPE): same $(wc -l <"$tmp/bn.txt") ids and pieces as x86-64" \
-    cmp "$tmp/bn.txt" "$tmp/ba.txt"
-done
-
 # Every quant type and architecture: a prompt through `run` on 1 rank (its
 # prefill takes the int8 tiles), then greedy decode; the arm64 rank must
 # give the x86-64 tokens and bit-identical logits, and with MIXED=1 a
-# 2-stage pipeline with its second stage on arm64 (layers 2-3 and the head)
-# those of x86-64 alone, and with PLAIN=1 the arm64 rank at the plain NEON
-# level too (qemu's CPU has SDOT, which the default level uses). Random-
-# weight models: near-flat logits, so a last bit anywhere would soon change
-# a token.
+# 2-stage pipeline with its second stage (the second half of the layers and
+# the head) on arm64 those of x86-64 alone, and with PLAIN=1 the arm64 rank
+# at the plain NEON level too (qemu's CPU has SDOT, which the default level
+# uses). Random-weight models: near-flat logits, so a last bit anywhere
+# would soon change a token.
 #   cross_model LABEL MODEL PROMPT N MIXED PLAIN
 cross_model() {
-  local label=$1 m=$2 p=$3 n=$4 mixed=$5 plain=$6 v
+  local label=$1 m=$2 p=$3 n=$4 mixed=$5 plain=$6 v last
   v=$(bin=$NATIVE model_vocab "$m")
-  write_plan "$tmp/x1.yaml" "$m" 128 1 1 f32 "0:0:3"
-  write_plan "$tmp/x2.yaml" "$m" 128 1 1 f32 "0:0:1" "1:2:3"
+  last=$(($("$NATIVE" inspect "$m" | sed -n 's/^ *block_count *\([0-9]*\).*/\1/p') - 1))
+  write_plan "$tmp/x1.yaml" "$m" 128 1 1 f32 "0:0:$last"
+  write_plan "$tmp/x2.yaml" "$m" 128 1 1 f32 "0:0:$((last / 2))" "1:$((last / 2 + 1)):$last"
   local args=(--prompt "$p" -n "$n" -q --ignore-eos) t0
   mpirun_bounded 120 -n 1 "$NATIVE" run --plan "$tmp/x1.yaml" "${args[@]}" \
     --tokens-out "$tmp/nx.tok" --logits-out "$tmp/nx.logits" </dev/null
@@ -297,6 +267,24 @@ cross_model() {
   check "mixed pipeline $label: logits bit-identical to x86-64 alone" "$OUT/sp_logits_diff" "$tmp/nx.logits" \
     "$tmp/mx.logits" "$v"
 }
+
+# The Q8_0 and Q4_0 models: a 20-token prompt and 32 generated.
+for q in q8_0 q4_0; do
+  # ../shared's file, else a stand-in written by synth (model_for, lib.sh)
+  if ! qm=$(bin=$NATIVE model_for tiny-random-$q); then skip "arm64 $q: synth could not write a stand-in"; continue; fi
+  cross_model "$q" "$qm" "The quick brown fox jumps over the lazy dog, and then it ran far away into the woods" 32 0 0
+done
+
+# Byte-level BPE with the arm64 PCRE2 and utf8proc: the same ids and pieces.
+btext=$'Hello world! It\'s 12345 caf\xc3\xa9 e\xcc\x81 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\xa6\x99\n<|im_start|><think> \xff'
+for v in llama3 qwen3; do
+  bm=$shared/models/$v-tiny-Q4_K_M.gguf
+  if [ ! -r "$bm" ]; then skip "arm64 $v tokenize: $bm is missing"; continue; fi
+  "$NATIVE" tokenize -m "$bm" --special -v "$btext" >"$tmp/bn.txt"
+  arm tokenize -m "$bm" --special -v "$btext" >"$tmp/ba.txt"
+  check "arm64 tokenize ($v byte-level BPE): same $(wc -l <"$tmp/bn.txt") ids and pieces as x86-64" \
+    cmp "$tmp/bn.txt" "$tmp/ba.txt"
+done
 
 # The K-quant mixes (Q2_K..Q6_K per tensor, llama, 512 tokens), Llama 3
 # (rope_freqs, tied head, 128k BPE vocab; Q4_K_M), Qwen3 (NeoX RoPE, q/k
