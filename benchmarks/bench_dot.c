@@ -1,4 +1,4 @@
-/* bench_dot.c - single-thread matvec throughput of the Q8_0 and Q4_0 dot
+/* bench_dot.c - single-thread matvec throughput of the Q8_0, Q4_0 and IQ4_NL dot
  * kernels at every SIMD level, in GB/s of weight bytes streamed.
  *
  * It cycles through enough 2048x2048 matrices to hold ~64 MB of weights
@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "shardpipe/quant.h"
+#include "shardpipe/quant_iq4nl.h"
 #include "shardpipe/util.h"
 
 #define ROWS 2048
@@ -40,6 +41,11 @@ static float dot_q8(int64_t n, const void *w, const sp_q8_group *a)
 static float dot_q4(int64_t n, const void *w, const sp_q8_group *a)
 {
     return sp_vec_dot_q4_0_q8g(n, w, a);
+}
+
+static float dot_iq4nl(int64_t n, const void *w, const sp_q8_group *a)
+{
+    return sp_vec_dot_iq4_nl_q8g(n, w, a);
 }
 
 /* Seconds per pass over `count` matrices, best of a few passes. */
@@ -133,9 +139,10 @@ int main(void)
     } types[] = {
         {"Q8_0", sizeof(sp_block_q8_0), dot_q8},
         {"Q4_0", sizeof(sp_block_q4_0), dot_q4},
+        {"IQ4_NL", sizeof(sp_block_iq4_nl), dot_iq4nl},
     };
     printf("%-6s %-14s %12s %12s\n", "type", "level", "stream GB/s", "cached GB/s");
-    for (size_t t = 0; t < 2; t++) {
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         size_t row_bytes = COLS / SP_QK * types[t].block_bytes;
         size_t mat_bytes = row_bytes * ROWS;
         int count = (int)((TOTAL_BYTES + mat_bytes - 1) / mat_bytes);

@@ -22,6 +22,8 @@ void sp_vec_dot_iq4_nl_q8g_rows_avxvnni(int64_t n, const sp_block_iq4_nl *w, con
                                         int na, float *out);
 void sp_vec_dot_iq4_nl_q8g_rows_avx512(int64_t n, const sp_block_iq4_nl *w, const sp_q8_group *a, int64_t stride,
                                        int na, float *out);
+void sp_vec_dot_iq4_nl_q8g_rows_avx512vbmi(int64_t n, const sp_block_iq4_nl *w, const sp_q8_group *a,
+                                           int64_t stride, int na, float *out);
 #endif
 #if defined(__aarch64__)
 void sp_vec_dot_iq4_nl_q8g_rows_neon(int64_t n, const sp_block_iq4_nl *w, const sp_q8_group *a, int64_t stride,

@@ -101,7 +101,7 @@ static sp_rows_iq4nl_fn rows_fn(void)
         {"avx2", sp_vec_dot_iq4_nl_q8g_rows_avx2},
         {"avxvnni", sp_vec_dot_iq4_nl_q8g_rows_avxvnni},
         {"avx512vnni", sp_vec_dot_iq4_nl_q8g_rows_avx512},
-        {"avx512vbmi", sp_vec_dot_iq4_nl_q8g_rows_avx512},
+        {"avx512vbmi", sp_vec_dot_iq4_nl_q8g_rows_avx512vbmi},
 #endif
 #if defined(__aarch64__)
         {"neon", sp_vec_dot_iq4_nl_q8g_rows_neon},
