@@ -58,7 +58,7 @@ if [ "$mode" = kernels ]; then
   # Only the kernels cross-build: no OpenBLAS, MPI or Criterion needed.
   aarch64-linux-gnu-gcc -std=gnu11 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-parameter -static -Iinclude \
     -o "$OUT/kernel_selftest" \
-    src/base/*.c src/kernels/quant.c src/kernels/quant_k.c src/kernels/simd.c src/kernels/dot_neon.c src/kernels/dot_k_neon.c \
+    src/base/*.c src/kernels/quant.c src/kernels/quant_k.c src/kernels/quant_kx16.c src/kernels/simd.c src/kernels/dot_neon.c src/kernels/dot_k_neon.c \
     src/kernels/quant_iq4nl.c src/kernels/dot_iq4nl_neon.c \
     tests/kernel_selftest.c -lm
 

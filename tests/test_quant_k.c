@@ -236,3 +236,120 @@ Test(quant_k, matmul_dot_path_is_the_dequantized_product)
     }
     free(wf), free(x), free(yd), free(ys), free(wq);
 }
+
+/* Rows regrouped sixteen at a time (sp_k_x16, Q4_K and Q6_K): each row
+ * comes back byte for byte and dequantizes to the same values, and every
+ * level's tile on the regrouped rows (its kernel, or the portable loop)
+ * gives the file layout's scalar bits, for 1..SP_DOT_ROWS activation rows
+ * and two groups, at several row lengths. */
+Test(quant_k, x16_regrouped_rows_same_bytes_values_and_bits)
+{
+    enum { MAXB = 7, NW = 32 };
+    static const int nbs[] = {1, 2, 3, 7};
+    static const sp_dtype xt[2] = {SP_DTYPE_Q4_K, SP_DTYPE_Q6_K};
+    sp_rng rng;
+    sp_rng_seed(&rng, 9);
+    uint8_t *w = malloc(NW * MAXB * 210), *x = malloc(NW * MAXB * 210), *back = malloc(MAXB * 210);
+    float *xf = malloc(SP_DOT_ROWS * MAXB * SP_QK_K * sizeof(float));
+    float *d1 = malloc(MAXB * SP_QK_K * sizeof(float)), *d2 = malloc(MAXB * SP_QK_K * sizeof(float));
+    sp_block_q8_K *a = malloc(SP_DOT_ROWS * MAXB * sizeof *a);
+    float want[SP_DOT_ROWS][NW], got[SP_DOT_ROWS * NW];
+    int kernels = 0;
+    for (int k = 0; k < 2; k++)
+        for (size_t c = 0; c < sizeof nbs / sizeof nbs[0]; c++) {
+            int nb = nbs[c];
+            int64_t n = (int64_t)nb * SP_QK_K;
+            size_t rb = nb * kbytes(xt[k]);
+            cr_assert(sp_k_x16_type(xt[k]));
+            random_blocks(&rng, xt[k], w, NW * nb);
+            for (int g = 0; g < NW / SP_KX16; g++)
+                sp_k_x16_from_k(xt[k], w + g * SP_KX16 * rb, rb, x + g * SP_KX16 * rb, n);
+            for (int r = 0; r < NW; r++) {
+                const uint8_t *group = x + (r / SP_KX16) * SP_KX16 * rb;
+                sp_k_x16_row(xt[k], group, r % SP_KX16, back, n);
+                cr_assert(!memcmp(back, w + r * rb, rb), "%s nb %d: row %d changed by the regrouping",
+                          sp_dtype_name(xt[k]), nb, r);
+                sp_dequantize_row_k(xt[k], w + r * rb, d1, n);
+                sp_dequantize_row_k_x16(xt[k], group, r % SP_KX16, d2, n);
+                cr_assert(!memcmp(d1, d2, n * sizeof(float)), "%s nb %d row %d: dequantized values differ",
+                          sp_dtype_name(xt[k]), nb, r);
+            }
+            random_acts(&rng, xf, SP_DOT_ROWS * n);
+            for (int i = 0; i < nb * SP_QK_K; i++) xf[i] = (i % 3) ? 1.0f : -1.0f;
+            for (int i = 0; i < SP_DOT_ROWS; i++) sp_quantize_row_q8_K(xf + i * n, a + i * nb, n);
+            for (int i = 0; i < SP_DOT_ROWS; i++)
+                for (int r = 0; r < NW; r++) want[i][r] = sp_vec_dot_k_q8_K_ref(xt[k], n, w + r * rb, a + i * nb);
+            for (int lv = 0; lv < sp_simd_count(); lv++) {
+                sp_simd_force(lv);
+                kernels += sp_simd_k_x16(xt[k]);
+                for (int na = 1; na <= SP_DOT_ROWS; na++) {
+                    memset(got, 0xff, sizeof got);
+                    sp_vec_dot_k_x16_q8_K_tile(xt[k], n, x, NW, a, nb, na, got, NW);
+                    for (int i = 0; i < na; i++)
+                        for (int r = 0; r < NW; r++)
+                            cr_assert(!memcmp(&got[i * NW + r], &want[i][r], sizeof(float)),
+                                      "%s %s x16 nb %d tile na %d: row %d act %d %a, scalar %a",
+                                      sp_simd_level_name(lv), sp_dtype_name(xt[k]), nb, na, r, i, got[i * NW + r],
+                                      want[i][r]);
+                }
+            }
+            sp_simd_force(sp_simd_count() - 1);
+        }
+    if (!kernels) cr_log_warn("no SIMD level here has an sp_k_x16 kernel: only the portable tile was compared");
+    free(w), free(x), free(back), free(xf), free(d1), free(d2), free(a);
+}
+
+/* sp_matmul on a Q4_K / Q6_K matrix regrouped as SP_LAYOUT_K_X16 (as
+ * sp_model_load_weights does, in two pieces of whole groups): Y bit for
+ * bit that of the file layout, on the dot and sgemm paths, at every level,
+ * 1 and 2 threads, 1, 3 and 6 rows; and which matrices the loader
+ * regroups (16 | rows, a level with the kernel, SHARDPIPE_REPACK unset). */
+Test(quant_k, x16_layout_matmul_same_bits_as_file_layout)
+{
+    enum { ROWS = 48, COLS = 768, NMAX = 6 };
+    static const sp_dtype xt[2] = {SP_DTYPE_Q4_K, SP_DTYPE_Q6_K};
+    static const int ns[] = {1, 3, 6};
+    sp_rng rng;
+    sp_rng_seed(&rng, 10);
+    float *x = malloc(sizeof(float) * NMAX * COLS), *want = malloc(sizeof(float) * NMAX * ROWS),
+          *got = malloc(sizeof(float) * NMAX * ROWS);
+    uint8_t *wq = malloc(ROWS * (COLS / SP_QK_K) * 210), *xq = malloc(ROWS * (COLS / SP_QK_K) * 210);
+    random_acts(&rng, x, NMAX * COLS);
+    for (int k = 0; k < 2; k++) {
+        sp_matrix w = {.type = xt[k], .rows = ROWS, .cols = COLS, .data = wq,
+                       .row_bytes = (size_t)sp_dtype_row_bytes(xt[k], COLS)};
+        random_blocks(&rng, xt[k], wq, ROWS * (COLS / SP_QK_K));
+        sp_matrix x16 = w;
+        sp_matrix_copy_rows(&w, SP_LAYOUT_K_X16, xq, 0, 32);
+        sp_matrix_copy_rows(&w, SP_LAYOUT_K_X16, xq, 32, ROWS);
+        x16.data = xq;
+        x16.layout = SP_LAYOUT_K_X16;
+        cr_assert(memcmp(wq, xq, ROWS * w.row_bytes), "regrouping left the bytes as they were");
+        for (int lv = 0; lv < sp_simd_count(); lv++) {
+            sp_simd_force(lv);
+            sp_matrix odd = w;
+            odd.rows = ROWS - 1;
+            cr_assert_eq(sp_matrix_best_layout(&w), sp_simd_k_x16(xt[k]) ? SP_LAYOUT_K_X16 : SP_LAYOUT_FILE);
+            cr_assert_eq(sp_matrix_best_layout(&odd), SP_LAYOUT_FILE);
+            setenv("SHARDPIPE_REPACK", "0", 1);
+            cr_assert_eq(sp_matrix_best_layout(&w), SP_LAYOUT_FILE);
+            unsetenv("SHARDPIPE_REPACK");
+            for (int p = SP_PATH_DOT; p <= SP_PATH_SGEMM; p++)
+                for (int nth = 1; nth <= 2; nth++)
+                    for (int c = 0; c < 3; c++) {
+                        sp_matmul_ctx ctx;
+                        sp_matmul_init(&ctx, nth);
+                        ctx.force = (sp_matmul_path)p;
+                        for (int i = 0; i < ns[c] * ROWS; i++) got[i] = NAN;
+                        sp_matmul(&ctx, &w, x, ns[c], want);
+                        sp_matmul(&ctx, &x16, x, ns[c], got);
+                        sp_matmul_free(&ctx);
+                        cr_assert(!memcmp(want, got, sizeof(float) * ns[c] * ROWS),
+                                  "%s %s, %s path, %d threads, %d rows: regrouped rows differ", sp_simd_level_name(lv),
+                                  sp_dtype_name(xt[k]), p == SP_PATH_DOT ? "dot" : "sgemm", nth, ns[c]);
+                    }
+        }
+        sp_simd_force(sp_simd_count() - 1);
+    }
+    free(x), free(want), free(got), free(wq), free(xq);
+}

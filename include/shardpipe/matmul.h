@@ -34,6 +34,7 @@
 typedef enum sp_layout {
     SP_LAYOUT_FILE = 0,
     SP_LAYOUT_Q4_0X16 = 1,
+    SP_LAYOUT_K_X16 = 2,   /* Q4_K / Q6_K rows sixteen at a time (sp_k_x16, quant_k.h) */
 } sp_layout;
 
 typedef struct sp_matrix {
@@ -74,13 +75,15 @@ sp_matrix sp_matrix_from_tensor(const sp_gguf_tensor *t);
 
 /* The layout the kernels read W fastest in: SP_LAYOUT_Q4_0X16 for Q4_0
  * rows of at least 16 blocks where the SIMD level in use has a kernel for
- * it (sp_simd_q4_0x16) and SHARDPIPE_REPACK is not "0"; otherwise the
- * file's. */
+ * it (sp_simd_q4_0x16), SP_LAYOUT_K_X16 for Q4_K / Q6_K matrices of a
+ * multiple of 16 rows likewise (sp_simd_k_x16), where SHARDPIPE_REPACK is
+ * not "0"; otherwise the file's. */
 sp_layout sp_matrix_best_layout(const sp_matrix *w);
-/* "file" or "q4_0x16". */
+/* "file", "q4_0x16" or "k_x16". */
 const char *sp_layout_name(sp_layout layout);
 /* Rows [r0, r1) of W (in the file layout) to the same offsets of dst, in
- * `layout` (SP_LAYOUT_FILE copies them). */
+ * `layout` (SP_LAYOUT_FILE copies them; SP_LAYOUT_K_X16 needs r0 and r1
+ * multiples of 16, or r1 = rows). */
 void sp_matrix_copy_rows(const sp_matrix *w, sp_layout layout, void *dst, int64_t r0, int64_t r1);
 
 /* The measured crossover (rows from which sgemm is used) for weights of

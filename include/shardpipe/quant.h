@@ -188,6 +188,8 @@ int sp_simd_int8_prompts(void);
 /* 1 when the level in use has a kernel for sp_block_q4_0x16 rows (so the
  * loader regroups Q4_0 weights); the others run a portable loop on them. */
 int sp_simd_q4_0x16(void);
+/* 1 when the level in use has a tile kernel for sp_k_x16 rows of this type. */
+int sp_simd_k_x16(sp_dtype type);
 int sp_simd_count(void);                 /* levels compiled in and supported here */
 const char *sp_simd_level_name(int i);   /* i < sp_simd_count(), 0 = scalar */
 void sp_simd_force(int i);               /* use level i from now on */

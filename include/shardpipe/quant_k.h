@@ -119,4 +119,24 @@ float sp_vec_dot_k_q8_K(sp_dtype type, int64_t n, const void *w, const sp_block_
 void sp_vec_dot_k_q8_K_tile(sp_dtype type, int64_t n, const void *w, size_t row_bytes, long nw,
                             const sp_block_q8_K *a, int64_t stride, int na, float *y, int64_t y_stride);
 
+/* K rows regrouped sixteen at a time for the kernels (in memory only,
+ * never in a file; layout in src/kernels/quant_kx16.c): a group of 16 rows
+ * of n values takes the same 16 row_bytes as in the file, as n / 256
+ * panels of the 16 rows' super-block b. Q4_K and Q6_K
+ * (sp_k_x16_type); sp_model_load_weights regroups a matrix of such rows
+ * (16 | rows) where the SIMD level in use has a kernel for it
+ * (sp_simd_k_x16). Every level computes the same bits on both layouts. */
+#define SP_KX16 16
+int sp_k_x16_type(sp_dtype t);
+/* 16 rows, row_bytes apart, to one group at out (no overlap). */
+void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *out, int64_t n);
+/* Row k (0..15) of a group back in the file layout, or dequantized. */
+void sp_k_x16_row(sp_dtype type, const void *group, int k, void *row, int64_t n);
+void sp_dequantize_row_k_x16(sp_dtype type, const void *group, int k, float *y, int64_t n);
+/* A tile as sp_vec_dot_k_q8_K_tile on regrouped rows: nw (a multiple of
+ * 16) rows from the group at w on, each row's bits those of the file
+ * layout's dot. */
+void sp_vec_dot_k_x16_q8_K_tile(sp_dtype type, int64_t n, const void *w, long nw, const sp_block_q8_K *a,
+                                int64_t stride, int na, float *y, int64_t y_stride);
+
 #endif

@@ -198,6 +198,17 @@ extern const sp_rows_k_fn sp_rows_k_neon[SP_N_KTYPES];
 extern const sp_rows_k_fn sp_rows_k_neon_dotprod[SP_N_KTYPES];
 #endif
 
+/* K-quant tiles on rows regrouped as sp_k_x16 (quant_k.h): nw (a multiple
+ * of 16) rows against na = 1..SP_DOT_ROWS Q8_K rows, by type (Q4_K, Q6_K). */
+typedef void (*sp_tile_k_x16_fn)(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
+                                 float *y, int64_t y_stride);
+#if defined(__x86_64__)
+void sp_tile_q4_k_x16_avx512vbmi(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
+                                 float *y, int64_t y_stride);
+void sp_tile_q6_k_x16_avx512vbmi(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
+                                 float *y, int64_t y_stride);
+#endif
+
 /* Dequantizers of the level in use (simd.c), for sp_dequantize_row. */
 void sp_simd_dequantize_row_q8_0(const sp_block_q8_0 *x, float *y, int64_t n);
 void sp_simd_dequantize_row_q4_0(const sp_block_q4_0 *x, float *y, int64_t n);

@@ -93,6 +93,13 @@ static inline float sp_k_accumulate(float acc, float da, float d, float dmin, in
     return acc;
 }
 
+/* One super-block of the reference dot (quant_k.c): acc after its steps. */
+float sp_k_dot_block(sp_dtype type, const void *block, const sp_block_q8_K *a, float acc);
+
+/* The portable tile on rows regrouped as sp_k_x16 (quant_kx16.c). */
+void sp_vec_dot_k_x16_q8_K_tile_scalar(sp_dtype type, int64_t n, const void *w, long nw, const sp_block_q8_K *a,
+                                       int64_t stride, int na, float *y, int64_t y_stride);
+
 /* A level's table of rows kernels (dot.h's sp_rows_k_fn, by type) from
  * its always-inline rows_k(type, n, w, a, stride, na, out). */
 #define SP_K_ROWS_ONE(fn, rows_k, type)                                                                   \

@@ -205,18 +205,24 @@ sp_layout sp_matrix_best_layout(const sp_matrix *w)
     const char *env = getenv("SHARDPIPE_REPACK");
     if (env && !strcmp(env, "0")) return SP_LAYOUT_FILE;
     if (w->type == SP_DTYPE_Q4_0 && w->cols / SP_QK >= 16 && sp_simd_q4_0x16()) return SP_LAYOUT_Q4_0X16;
+    if (sp_k_x16_type(w->type) && w->rows % SP_KX16 == 0 && sp_simd_k_x16(w->type)) return SP_LAYOUT_K_X16;
     return SP_LAYOUT_FILE;
 }
 
 const char *sp_layout_name(sp_layout layout)
 {
-    return layout == SP_LAYOUT_Q4_0X16 ? "q4_0x16" : "file";
+    return layout == SP_LAYOUT_Q4_0X16 ? "q4_0x16" : layout == SP_LAYOUT_K_X16 ? "k_x16" : "file";
 }
 
 void sp_matrix_copy_rows(const sp_matrix *w, sp_layout layout, void *dst, int64_t r0, int64_t r1)
 {
     const char *src = (const char *)w->data + r0 * w->row_bytes;
     char *out = (char *)dst + r0 * w->row_bytes;
+    if (layout == SP_LAYOUT_K_X16) {
+        for (int64_t r = r0; r < r1; r += SP_KX16, src += SP_KX16 * w->row_bytes, out += SP_KX16 * w->row_bytes)
+            sp_k_x16_from_k(w->type, src, w->row_bytes, out, w->cols);
+        return;
+    }
     if (layout != SP_LAYOUT_Q4_0X16) {
         memcpy(out, src, (size_t)(r1 - r0) * w->row_bytes);
         return;
@@ -230,6 +236,9 @@ static void dequantize_matrix_row(const sp_matrix *w, int64_t r, float *out)
 {
     const void *row = (const uint8_t *)w->data + r * w->row_bytes;
     if (w->layout == SP_LAYOUT_Q4_0X16) sp_dequantize_row_q4_0x16(row, out, w->cols);
+    else if (w->layout == SP_LAYOUT_K_X16)
+        sp_dequantize_row_k_x16(w->type, (const uint8_t *)row - (r % SP_KX16) * w->row_bytes, (int)(r % SP_KX16),
+                                out, w->cols);
     else sp_dequantize_row(w->type, row, out, w->cols);
 }
 
@@ -382,7 +391,10 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
             long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
             for (int i = 0; i < j->n; i += SP_DOT_ROWS) {
                 int na = j->n - i < SP_DOT_ROWS ? j->n - i : SP_DOT_ROWS;
-                sp_vec_dot_k_q8_K_tile(w->type, cols, wd + r0 * w->row_bytes, w->row_bytes, nw,
+                if (w->layout == SP_LAYOUT_K_X16) /* r0 is a multiple of DOT_CHUNK = 16 */
+                    sp_vec_dot_k_x16_q8_K_tile(w->type, cols, wd + r0 * w->row_bytes, nw, j->xk + i * j->xk_stride,
+                                               j->xk_stride, na, j->y + (int64_t)i * rows + r0, rows);
+                else sp_vec_dot_k_q8_K_tile(w->type, cols, wd + r0 * w->row_bytes, w->row_bytes, nw,
                                        j->xk + i * j->xk_stride, j->xk_stride, na, j->y + (int64_t)i * rows + r0,
                                        rows);
             }

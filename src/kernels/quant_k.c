@@ -299,23 +299,28 @@ void sp_quantize_row_q8_K(const float *x, sp_block_q8_K *y, int64_t n)
     }
 }
 
+/* One super-block's step of the reference dot: its exact S and M, then
+ * the two f32 steps into acc (sp_k_accumulate). */
+float sp_k_dot_block(sp_dtype type, const void *block, const sp_block_q8_K *a, float acc)
+{
+    sp_k_unpacked u;
+    sp_k_unpack(type, block, &u);
+    int32_t s = 0, m = 0;
+    for (int g = 0; g < 16; g++) {
+        int32_t isum = 0;
+        for (int i = 16 * g; i < 16 * g + 16; i++) isum += (int32_t)u.q[i] * a->qs[i];
+        s += u.sc[g] * (isum - u.off * a->bsums[g]);
+        m += u.m[g] * a->bsums[g];
+    }
+    return sp_k_accumulate(acc, a->d, u.d, u.dmin, sp_k_has_min(type), s, m);
+}
+
 /* The order every level follows (quant_k.h): exact S and M per super-block,
  * then two unfused f32 steps into one accumulator, super-blocks in order. */
 float sp_vec_dot_k_q8_K_ref(sp_dtype type, int64_t n, const void *w, const sp_block_q8_K *a)
 {
     const uint8_t *p = w;
     float acc = 0.0f;
-    sp_k_unpacked u;
-    for (int64_t b = 0; b < n / SP_QK_K; b++, p += sp_k_block_bytes(type)) {
-        sp_k_unpack(type, p, &u);
-        int32_t s = 0, m = 0;
-        for (int g = 0; g < 16; g++) {
-            int32_t isum = 0;
-            for (int i = 16 * g; i < 16 * g + 16; i++) isum += (int32_t)u.q[i] * a[b].qs[i];
-            s += u.sc[g] * (isum - u.off * a[b].bsums[g]);
-            m += u.m[g] * a[b].bsums[g];
-        }
-        acc = sp_k_accumulate(acc, a[b].d, u.d, u.dmin, sp_k_has_min(type), s, m);
-    }
+    for (int64_t b = 0; b < n / SP_QK_K; b++, p += sp_k_block_bytes(type)) acc = sp_k_dot_block(type, p, a + b, acc);
     return acc;
 }

@@ -198,6 +198,7 @@ int sp_model_load_weights(sp_model *m, sp_error *err)
         sp_layout layout = tied && w == &m->output ? SP_LAYOUT_FILE : sp_matrix_best_layout(w);
         /* in pieces of whole rows, so at most one piece is resident twice */
         int64_t piece = (int64_t)(COPY_PIECE / w->row_bytes) + 1;
+        piece = (piece + 15) / 16 * 16; /* whole groups of SP_LAYOUT_K_X16 */
         for (int64_t r = 0; r < w->rows; r += piece) {
             int64_t r1 = r + piece < w->rows ? r + piece : w->rows;
             sp_matrix_copy_rows(w, layout, copy + off, r, r1);

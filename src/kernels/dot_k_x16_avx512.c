@@ -1,0 +1,223 @@
+/* dot_k_x16_avx512.c - the K-quant tiles of the avx512vbmi level on rows
+ * regrouped sixteen at a time (sp_k_x16, layout in quant_kx16.c).
+ *
+ * A 64-byte load of a panel's quants holds four bytes of each of 16 rows,
+ * one row per 32-bit lane; vpdpbusd with four activation bytes broadcast
+ * to every lane adds their four products into that row's lane. Summing a
+ * group's registers so gives, per lane, the row's exact isum of the group
+ * (Q4_K: of a 32-value sub-block, whose two groups share the scale), and
+ * vpmulld by the 16 rows' scales, one per lane, adds sc (isum) into S; the
+ * mins' term M = m (bsum_2j + bsum_2j+1) is one vpdpwssd of (m, m) pairs
+ * with the two broadcast 16-bit sums, and Q6_K's offset term likewise
+ * (sc_2j bsum_2j + sc_2j+1 bsum_2j+1). S and M are the exact integers of
+ * quant_k.h for 16 rows at once, and the super-block's f32 steps run on the
+ * 16 lanes, the same IEEE operations unfused: so every output has the
+ * scalar reference's bits, with no horizontal sum anywhere. A panel's quants
+ * are unpacked once for all na (<= SP_DOT_ROWS) activation rows. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "dot.h"
+#include "dot_k.h"
+
+#define VBMI __attribute__((target("avx512vbmi,gfni")))
+
+/* Four activation bytes in every 32-bit lane. */
+static inline __m512i bcast4(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* acc + (d_a d) S [- (d_a dmin) M]: sp_k_accumulate on 16 rows. */
+static inline __m512 finish(__m512 acc, float da, __m512 d, __m512 dmin, __m512i s, __m512i m, int has_min)
+{
+    const __m512 va = _mm512_set1_ps(da);
+    acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(va, d), _mm512_cvtepi32_ps(s)));
+    if (has_min) acc = _mm512_sub_ps(acc, _mm512_mul_ps(_mm512_mul_ps(va, dmin), _mm512_cvtepi32_ps(m)));
+    return acc;
+}
+
+/* ---- Q4_K ---- */
+
+typedef struct q4k_consts {
+    __m512i idx, ctl_sc, ctl_m, m4;
+} q4k_consts;
+
+static inline VBMI void q4k_consts_init(q4k_consts *c)
+{
+    /* qword q takes chunk bytes 3q .. 3q + 2: rows 2q and 2q + 1's 12-bit
+     * fields at bits 0 and 12; the shift controls then pick sc (bits 0, 12)
+     * into byte 0 of each lane, and m (bits 6, 18) into bytes 0 and 2 */
+    uint8_t idx[64], sc[64], m[64];
+    for (int q = 0; q < 8; q++)
+        for (int i = 0; i < 8; i++) {
+            idx[8 * q + i] = (uint8_t)(3 * q + (i < 3 ? i : 2));
+            sc[8 * q + i] = i < 4 ? 0 : 12;
+            m[8 * q + i] = i < 4 ? 6 : 18;
+        }
+    c->idx = _mm512_loadu_si512(idx);
+    c->ctl_sc = _mm512_loadu_si512(sc);
+    c->ctl_m = _mm512_loadu_si512(m);
+    c->m4 = _mm512_set1_epi8(0x0f);
+}
+
+/* Sub-block j's scales of the 16 rows as int32 lanes and their mins as
+ * (m, m) int16 pairs. */
+static inline VBMI void q4k_scales(const q4k_consts *c, const uint8_t *p, int j, __m512i *sc, __m512i *mm)
+{
+    __m512i raw = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 64 + 24 * j)));
+    __m512i f = _mm512_permutexvar_epi8(c->idx, raw);
+    *sc = _mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_sc, f), _mm512_set1_epi32(0x3f));
+    *mm = _mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_m, f), _mm512_set1_epi32(0x003f003f));
+}
+
+static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_consts *c, int64_t nb, const uint8_t *g,
+                                                                 const sp_block_q8_K *a, int64_t stride, int na,
+                                                                 __m512 acc[SP_DOT_ROWS])
+{
+    const int64_t ahead = sp_prefetch_ahead;
+#pragma GCC unroll 4
+    for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = g + b * (SP_KX16 * sizeof(sp_block_q4_K));
+        sp_prefetch_group(p, SP_KX16 * sizeof(sp_block_q4_K), ahead);
+        __m512i S[SP_DOT_ROWS], M[SP_DOT_ROWS];
+#pragma GCC unroll 4
+        for (int i = 0; i < na; i++) S[i] = M[i] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int ch = 0; ch < 4; ch++) {
+            /* sub-blocks 2 ch (low nibbles) and 2 ch + 1 (high nibbles) */
+            __m512i L[SP_DOT_ROWS], H[SP_DOT_ROWS];
+#pragma GCC unroll 4
+            for (int i = 0; i < na; i++) L[i] = H[i] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int t = 0; t < 8; t++) {
+                __m512i v = _mm512_loadu_si512((const void *)(p + 256 + 64 * (8 * ch + t)));
+                __m512i lo = _mm512_and_si512(v, c->m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), c->m4);
+#pragma GCC unroll 4
+                for (int i = 0; i < na; i++) {
+                    const int8_t *q = a[i * stride + b].qs + 64 * ch + 4 * t;
+                    L[i] = _mm512_dpbusd_epi32(L[i], lo, bcast4(q));
+                    H[i] = _mm512_dpbusd_epi32(H[i], hi, bcast4(q + 32));
+                }
+            }
+            __m512i sc0, mm0, sc1, mm1;
+            q4k_scales(c, p, 2 * ch, &sc0, &mm0);
+            q4k_scales(c, p, 2 * ch + 1, &sc1, &mm1);
+#pragma GCC unroll 4
+            for (int i = 0; i < na; i++) {
+                const int16_t *bs = a[i * stride + b].bsums + 4 * ch;
+                S[i] = _mm512_add_epi32(S[i], _mm512_add_epi32(_mm512_mullo_epi32(L[i], sc0),
+                                                               _mm512_mullo_epi32(H[i], sc1)));
+                M[i] = _mm512_dpwssd_epi32(M[i], mm0, bcast4(bs));
+                M[i] = _mm512_dpwssd_epi32(M[i], mm1, bcast4(bs + 2));
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+#pragma GCC unroll 4
+        for (int i = 0; i < na; i++) acc[i] = finish(acc[i], a[i * stride + b].d, d, dmin, S[i], M[i], 1);
+    }
+}
+
+/* ---- Q6_K ---- */
+
+static inline __attribute__((always_inline)) VBMI void q6k_group(int64_t nb, const uint8_t *g, const sp_block_q8_K *a,
+                                                                 int64_t stride, int na, __m512 acc[SP_DOT_ROWS])
+{
+    const int64_t ahead = sp_prefetch_ahead;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+#pragma GCC unroll 4
+    for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = g + b * (SP_KX16 * sizeof(sp_block_q6_K));
+        sp_prefetch_group(p, SP_KX16 * sizeof(sp_block_q6_K), ahead);
+        __m512i S[SP_DOT_ROWS], O[SP_DOT_ROWS];
+#pragma GCC unroll 4
+        for (int i = 0; i < na; i++) S[i] = O[i] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++)
+#pragma GCC unroll 2
+            for (int half = 0; half < 2; half++) {
+                /* groups 8h + 2k + half, k = 0..3: elements 128h + 32k + 16 half + 4u + t */
+                __m512i A[4][SP_DOT_ROWS];
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++)
+#pragma GCC unroll 4
+                    for (int i = 0; i < na; i++) A[k][i] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int u = 0; u < 4; u++) {
+                    const int l = 4 * half + u; /* dword of the 32 bytes l */
+                    __m512i la = _mm512_loadu_si512((const void *)(p + 288 + 64 * (16 * h + l)));
+                    __m512i lb = _mm512_loadu_si512((const void *)(p + 288 + 64 * (16 * h + 8 + l)));
+                    __m512i hh = _mm512_loadu_si512((const void *)(p + 2336 + 64 * (8 * h + l)));
+                    __m512i q[4];
+                    q[0] = _mm512_or_si512(_mm512_and_si512(la, m4), _mm512_and_si512(_mm512_slli_epi16(hh, 4), m30));
+                    q[1] = _mm512_or_si512(_mm512_and_si512(lb, m4), _mm512_and_si512(_mm512_slli_epi16(hh, 2), m30));
+                    q[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(la, 4), m4), _mm512_and_si512(hh, m30));
+                    q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lb, 4), m4),
+                                           _mm512_and_si512(_mm512_srli_epi16(hh, 2), m30));
+#pragma GCC unroll 4
+                    for (int i = 0; i < na; i++) {
+                        const int8_t *qa = a[i * stride + b].qs + 128 * h + 4 * l;
+#pragma GCC unroll 4
+                        for (int k = 0; k < 4; k++) A[k][i] = _mm512_dpbusd_epi32(A[k][i], q[k], bcast4(qa + 32 * k));
+                    }
+                }
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) {
+                    /* (sc_2j, sc_2j+1) pairs of the 16 rows, j = 4h + k */
+                    const int j = 4 * h + k;
+                    __m512i pr = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + 32 + 32 * j)));
+                    __m512i sc = half ? _mm512_srai_epi32(pr, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pr, 16), 16);
+#pragma GCC unroll 4
+                    for (int i = 0; i < na; i++) {
+                        S[i] = _mm512_add_epi32(S[i], _mm512_mullo_epi32(A[k][i], sc));
+                        if (!half) O[i] = _mm512_dpwssd_epi32(O[i], pr, bcast4(a[i * stride + b].bsums + 2 * j));
+                    }
+                }
+            }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#pragma GCC unroll 4
+        for (int i = 0; i < na; i++) {
+            __m512i s = _mm512_sub_epi32(S[i], _mm512_slli_epi32(O[i], 5));
+            acc[i] = finish(acc[i], a[i * stride + b].d, d, d, s, s, 0);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) VBMI void tile(sp_dtype type, int64_t n, const void *w, long nw,
+                                                            const sp_block_q8_K *a, int64_t stride, int na, float *y,
+                                                            int64_t y_stride)
+{
+    const int64_t nb = n / SP_QK_K;
+    const size_t gbytes = (size_t)SP_KX16 * nb * sp_k_block_bytes(type);
+    q4k_consts c;
+    if (type == SP_DTYPE_Q4_K) q4k_consts_init(&c);
+    for (long r = 0; r < nw; r += SP_KX16) {
+        const uint8_t *g = (const uint8_t *)w + (r / SP_KX16) * gbytes;
+        __m512 acc[SP_DOT_ROWS];
+        if (type == SP_DTYPE_Q4_K) q4k_group(&c, nb, g, a, stride, na, acc);
+        else q6k_group(nb, g, a, stride, na, acc);
+#pragma GCC unroll 4
+        for (int i = 0; i < na; i++) _mm512_storeu_ps(y + i * y_stride + r, acc[i]);
+    }
+}
+
+#define TILE_NA(type, na) tile(type, n, w, nw, a, stride, na, y, y_stride)
+#define TILE_FN(name, type)                                                                                     \
+    VBMI void name(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na, float *y, \
+                   int64_t y_stride)                                                                            \
+    {                                                                                                           \
+        switch (na) {                                                                                           \
+        case 1: TILE_NA(type, 1); break;                                                                        \
+        case 2: TILE_NA(type, 2); break;                                                                        \
+        case 3: TILE_NA(type, 3); break;                                                                        \
+        default: TILE_NA(type, 4); break;                                                                       \
+        }                                                                                                       \
+    }
+
+TILE_FN(sp_tile_q4_k_x16_avx512vbmi, SP_DTYPE_Q4_K)
+TILE_FN(sp_tile_q6_k_x16_avx512vbmi, SP_DTYPE_Q6_K)

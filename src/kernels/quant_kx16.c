@@ -1,0 +1,153 @@
+/* quant_kx16.c - K-quant rows regrouped sixteen at a time for the
+ * kernels (quant_k.h, "sp_k_x16"): the regrouping and its inverse, and the
+ * portable dot on regrouped rows for levels without a kernel for them
+ * (the reference's arithmetic block by block, so the same bits).
+ *
+ * A group of 16 rows of nb super-blocks is nb panels, panel b holding
+ * super-block b of each of the 16 rows (the same bytes, in another order):
+ *   Q4_K (2304 bytes): fp16 d[16], fp16 dmin[16]; then eight chunks of 24
+ *     bytes, chunk j holding row k's sub-block j scale and min as the
+ *     12-bit field sc | m << 6 at bit 12 k (little-endian); then the quants:
+ *     dword D (bytes 4D..4D+3 of the row's qs) of row k at 256 + 64 D + 4 k.
+ *   Q6_K (3360 bytes): fp16 d[16]; then eight 32-byte chunks, chunk j
+ *     holding row k's scales of groups 2j, 2j + 1 at bytes 2k, 2k + 1;
+ *     then ql, dword D of row k at 288 + 64 D + 4 k; then qh, dword E of
+ *     row k at 2336 + 64 E + 4 k.
+ * So one 64-byte load gives four quant bytes of each of the 16 rows, which
+ * a kernel multiplies with four broadcast activation bytes (one lane per
+ * row: no horizontal sums), and a panel's scales need no per-row decoding
+ * of ggml's 6-bit packing. */
+#include <string.h>
+
+#include "dot_k.h"
+#include "shardpipe/quant.h"
+
+int sp_k_x16_type(sp_dtype t)
+{
+    return t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q6_K;
+}
+
+/* Q4_K's 12 packed scale bytes from eight 6-bit scales and mins (the
+ * inverse of sp_k4_scale_min). */
+static void pack_k4_scales(const int *sc, const int *m, uint8_t s[12])
+{
+    memset(s, 0, 12);
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            s[j] |= (uint8_t)sc[j];
+            s[j + 4] |= (uint8_t)m[j];
+        } else {
+            s[j + 4] = (uint8_t)((sc[j] & 0xf) | (m[j] & 0xf) << 4);
+            s[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
+            s[j] |= (uint8_t)((m[j] >> 4) << 6);
+        }
+    }
+}
+
+static void panel_from_q4_k(const sp_block_q4_K *const blk[SP_KX16], uint8_t *p)
+{
+    memset(p, 0, 256);
+    for (int k = 0; k < SP_KX16; k++) {
+        const sp_block_q4_K *b = blk[k];
+        memcpy(p + 2 * k, &b->d, 2);
+        memcpy(p + 32 + 2 * k, &b->dmin, 2);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            sp_k4_scale_min(b->scales, j, &sc, &m);
+            uint32_t f = (uint32_t)(sc | m << 6) << (12 * k % 8);
+            uint8_t *c = p + 64 + 24 * j + 12 * k / 8;
+            c[0] |= (uint8_t)f, c[1] |= (uint8_t)(f >> 8), c[2] |= (uint8_t)(f >> 16);
+        }
+        for (int d = 0; d < 32; d++) memcpy(p + 256 + 64 * d + 4 * k, b->qs + 4 * d, 4);
+    }
+}
+
+static void panel_to_q4_k(const uint8_t *p, int k, sp_block_q4_K *b)
+{
+    int sc[8], m[8];
+    memcpy(&b->d, p + 2 * k, 2);
+    memcpy(&b->dmin, p + 32 + 2 * k, 2);
+    for (int j = 0; j < 8; j++) {
+        const uint8_t *c = p + 64 + 24 * j + 12 * k / 8;
+        uint32_t f = (uint32_t)(c[0] | c[1] << 8 | c[2] << 16) >> (12 * k % 8);
+        sc[j] = f & 63, m[j] = (f >> 6) & 63;
+    }
+    pack_k4_scales(sc, m, b->scales);
+    for (int d = 0; d < 32; d++) memcpy(b->qs + 4 * d, p + 256 + 64 * d + 4 * k, 4);
+}
+
+static void panel_from_q6_k(const sp_block_q6_K *const blk[SP_KX16], uint8_t *p)
+{
+    for (int k = 0; k < SP_KX16; k++) {
+        const sp_block_q6_K *b = blk[k];
+        memcpy(p + 2 * k, &b->d, 2);
+        for (int j = 0; j < 8; j++) memcpy(p + 32 + 32 * j + 2 * k, b->scales + 2 * j, 2);
+        for (int d = 0; d < 32; d++) memcpy(p + 288 + 64 * d + 4 * k, b->ql + 4 * d, 4);
+        for (int e = 0; e < 16; e++) memcpy(p + 2336 + 64 * e + 4 * k, b->qh + 4 * e, 4);
+    }
+}
+
+static void panel_to_q6_k(const uint8_t *p, int k, sp_block_q6_K *b)
+{
+    memcpy(&b->d, p + 2 * k, 2);
+    for (int j = 0; j < 8; j++) memcpy(b->scales + 2 * j, p + 32 + 32 * j + 2 * k, 2);
+    for (int d = 0; d < 32; d++) memcpy(b->ql + 4 * d, p + 288 + 64 * d + 4 * k, 4);
+    for (int e = 0; e < 16; e++) memcpy(b->qh + 4 * e, p + 2336 + 64 * e + 4 * k, 4);
+}
+
+void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *out, int64_t n)
+{
+    const size_t bb = sp_k_block_bytes(type);
+    const uint8_t *src = rows;
+    uint8_t *p = out;
+    for (int64_t b = 0; b < n / SP_QK_K; b++, p += SP_KX16 * bb) {
+        const void *blk[SP_KX16];
+        for (int k = 0; k < SP_KX16; k++) blk[k] = src + k * row_bytes + b * bb;
+        if (type == SP_DTYPE_Q4_K) panel_from_q4_k((const sp_block_q4_K *const *)blk, p);
+        else panel_from_q6_k((const sp_block_q6_K *const *)blk, p);
+    }
+}
+
+/* Super-block b of row k of a group, in the file layout. */
+static void block_of(sp_dtype type, const uint8_t *group, int k, int64_t b, void *blk)
+{
+    const uint8_t *p = group + b * SP_KX16 * sp_k_block_bytes(type);
+    if (type == SP_DTYPE_Q4_K) panel_to_q4_k(p, k, blk);
+    else panel_to_q6_k(p, k, blk);
+}
+
+void sp_k_x16_row(sp_dtype type, const void *group, int k, void *row, int64_t n)
+{
+    const size_t bb = sp_k_block_bytes(type);
+    for (int64_t b = 0; b < n / SP_QK_K; b++) block_of(type, group, k, b, (uint8_t *)row + b * bb);
+}
+
+void sp_dequantize_row_k_x16(sp_dtype type, const void *group, int k, float *y, int64_t n)
+{
+    _Alignas(8) uint8_t blk[sizeof(sp_block_q6_K)];
+    for (int64_t b = 0; b < n / SP_QK_K; b++) {
+        block_of(type, group, k, b, blk);
+        sp_dequantize_row_k(type, blk, y + b * SP_QK_K, SP_QK_K);
+    }
+}
+
+/* The portable tile: each row of each group block by block, with the
+ * reference's steps (sp_k_dot_block, quant_k.c). */
+void sp_vec_dot_k_x16_q8_K_tile_scalar(sp_dtype type, int64_t n, const void *w, long nw, const sp_block_q8_K *a,
+                                       int64_t stride, int na, float *y, int64_t y_stride)
+{
+    const int64_t nb = n / SP_QK_K;
+    const size_t group_bytes = (size_t)SP_KX16 * nb * sp_k_block_bytes(type);
+    _Alignas(8) uint8_t blk[sizeof(sp_block_q6_K)];
+    for (long r = 0; r < nw; r++) {
+        const uint8_t *group = (const uint8_t *)w + (r / SP_KX16) * group_bytes;
+        for (int i = 0; i < na; i++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                block_of(type, group, (int)(r % SP_KX16), b, blk);
+                acc = sp_k_dot_block(type, blk, a + i * stride + b, acc);
+            }
+            y[i * y_stride + r] = acc;
+        }
+    }
+}
