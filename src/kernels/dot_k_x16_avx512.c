@@ -124,11 +124,15 @@ static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_const
 
 /* ---- Q6_K ---- */
 
+/* gf2p8affineqb matrices: bits 6-7 of each byte to bits 0-1, 2-3, 4-5
+ * (result bit i is the parity of matrix byte 7 - i and the input byte). */
+#define GF_67_TO(b) _mm512_set1_epi64((long long)(0x4080ULL << (48 - 8 * (b))))
+
 static inline __attribute__((always_inline)) VBMI void q6k_group(int64_t nb, const uint8_t *g, const sp_block_q8_K *a,
                                                                  int64_t stride, int na, __m512 acc[SP_DOT_ROWS])
 {
     const int64_t ahead = sp_prefetch_ahead;
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const __m512i m6 = _mm512_set1_epi8(0x3f), to01 = GF_67_TO(0), to23 = GF_67_TO(2), to45 = GF_67_TO(4);
 #pragma GCC unroll 4
     for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -137,48 +141,37 @@ static inline __attribute__((always_inline)) VBMI void q6k_group(int64_t nb, con
         __m512i S[SP_DOT_ROWS], O[SP_DOT_ROWS];
 #pragma GCC unroll 4
         for (int i = 0; i < na; i++) S[i] = O[i] = _mm512_setzero_si512();
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++)
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            /* (sc_2j, sc_2j+1) pairs of the 16 rows: the offset term, then
+             * each group's scale as int32 lanes */
+            const __m512i pr = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + 32 + 32 * j)));
+#pragma GCC unroll 4
+            for (int i = 0; i < na; i++) O[i] = _mm512_dpwssd_epi32(O[i], pr, bcast4(a[i * stride + b].bsums + 2 * j));
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
-                /* groups 8h + 2k + half, k = 0..3: elements 128h + 32k + 16 half + 4u + t */
-                __m512i A[4][SP_DOT_ROWS];
+                const int gi = 2 * j + half;
+                const uint8_t *q = p + 288 + 192 * gi;
+                __m512i A = _mm512_loadu_si512((const void *)q), B = _mm512_loadu_si512((const void *)(q + 64)),
+                        C = _mm512_loadu_si512((const void *)(q + 128));
+                __m512i r[4];
+                r[0] = _mm512_and_si512(A, m6);
+                r[1] = _mm512_and_si512(B, m6);
+                r[2] = _mm512_and_si512(C, m6);
+                r[3] = _mm512_ternarylogic_epi32(_mm512_gf2p8affine_epi64_epi8(A, to01, 0),
+                                                 _mm512_gf2p8affine_epi64_epi8(B, to23, 0),
+                                                 _mm512_gf2p8affine_epi64_epi8(C, to45, 0), 0xfe);
+                const __m512i sc = half ? _mm512_srai_epi32(pr, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pr, 16), 16);
 #pragma GCC unroll 4
-                for (int k = 0; k < 4; k++)
-#pragma GCC unroll 4
-                    for (int i = 0; i < na; i++) A[k][i] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-                for (int u = 0; u < 4; u++) {
-                    const int l = 4 * half + u; /* dword of the 32 bytes l */
-                    __m512i la = _mm512_loadu_si512((const void *)(p + 288 + 64 * (16 * h + l)));
-                    __m512i lb = _mm512_loadu_si512((const void *)(p + 288 + 64 * (16 * h + 8 + l)));
-                    __m512i hh = _mm512_loadu_si512((const void *)(p + 2336 + 64 * (8 * h + l)));
-                    __m512i q[4];
-                    q[0] = _mm512_or_si512(_mm512_and_si512(la, m4), _mm512_and_si512(_mm512_slli_epi16(hh, 4), m30));
-                    q[1] = _mm512_or_si512(_mm512_and_si512(lb, m4), _mm512_and_si512(_mm512_slli_epi16(hh, 2), m30));
-                    q[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(la, 4), m4), _mm512_and_si512(hh, m30));
-                    q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lb, 4), m4),
-                                           _mm512_and_si512(_mm512_srli_epi16(hh, 2), m30));
-#pragma GCC unroll 4
-                    for (int i = 0; i < na; i++) {
-                        const int8_t *qa = a[i * stride + b].qs + 128 * h + 4 * l;
-#pragma GCC unroll 4
-                        for (int k = 0; k < 4; k++) A[k][i] = _mm512_dpbusd_epi32(A[k][i], q[k], bcast4(qa + 32 * k));
-                    }
-                }
-#pragma GCC unroll 4
-                for (int k = 0; k < 4; k++) {
-                    /* (sc_2j, sc_2j+1) pairs of the 16 rows, j = 4h + k */
-                    const int j = 4 * h + k;
-                    __m512i pr = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + 32 + 32 * j)));
-                    __m512i sc = half ? _mm512_srai_epi32(pr, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pr, 16), 16);
-#pragma GCC unroll 4
-                    for (int i = 0; i < na; i++) {
-                        S[i] = _mm512_add_epi32(S[i], _mm512_mullo_epi32(A[k][i], sc));
-                        if (!half) O[i] = _mm512_dpwssd_epi32(O[i], pr, bcast4(a[i * stride + b].bsums + 2 * j));
-                    }
+                for (int i = 0; i < na; i++) {
+                    const int8_t *qa = a[i * stride + b].qs + 16 * gi;
+                    __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), r[0], bcast4(qa));
+#pragma GCC unroll 3
+                    for (int u = 1; u < 4; u++) t = _mm512_dpbusd_epi32(t, r[u], bcast4(qa + 4 * u));
+                    S[i] = _mm512_add_epi32(S[i], _mm512_mullo_epi32(t, sc));
                 }
             }
+        }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
 #pragma GCC unroll 4
         for (int i = 0; i < na; i++) {

@@ -11,9 +11,10 @@
  *     dword D (bytes 4D..4D+3 of the row's qs) of row k at 256 + 64 D + 4 k.
  *   Q6_K (3360 bytes): fp16 d[16]; then eight 32-byte chunks, chunk j
  *     holding row k's scales of groups 2j, 2j + 1 at bytes 2k, 2k + 1;
- *     then ql, dword D of row k at 288 + 64 D + 4 k; then qh, dword E of
- *     row k at 2336 + 64 E + 4 k.
- * So one 64-byte load gives four quant bytes of each of the 16 rows, which
+ *     then per 16-value group g three 64-byte registers (panel_from_q6_k):
+ *     the group's 6-bit quants, four of each row in its 4-byte lane, the
+ *     fourth four split over the three registers' top two bits.
+ * So one 64-byte load gives four quants of each of the 16 rows, which
  * a kernel multiplies with four broadcast activation bytes (one lane per
  * row: no horizontal sums), and a panel's scales need no per-row decoding
  * of ggml's 6-bit packing. */
@@ -76,23 +77,53 @@ static void panel_to_q4_k(const uint8_t *p, int k, sp_block_q4_K *b)
     for (int d = 0; d < 32; d++) memcpy(b->qs + 4 * d, p + 256 + 64 * d + 4 * k, 4);
 }
 
+/* Q6_K's quants of row k, group g (elements 16 g + 4 u + t, u = 0..3) as
+ * three 64-byte registers' lane k: byte t of register u (u = 0..2) is the
+ * 6-bit q of element 16 g + 4 u + t in bits 0-5 and two bits of q of
+ * element 16 g + 12 + t in bits 6-7 (bits 2u, 2u + 1 of it). */
 static void panel_from_q6_k(const sp_block_q6_K *const blk[SP_KX16], uint8_t *p)
 {
+    sp_k_unpacked u;
     for (int k = 0; k < SP_KX16; k++) {
         const sp_block_q6_K *b = blk[k];
         memcpy(p + 2 * k, &b->d, 2);
         for (int j = 0; j < 8; j++) memcpy(p + 32 + 32 * j + 2 * k, b->scales + 2 * j, 2);
-        for (int d = 0; d < 32; d++) memcpy(p + 288 + 64 * d + 4 * k, b->ql + 4 * d, 4);
-        for (int e = 0; e < 16; e++) memcpy(p + 2336 + 64 * e + 4 * k, b->qh + 4 * e, 4);
+        sp_k_unpack(SP_DTYPE_Q6_K, b, &u);
+        for (int g = 0; g < 16; g++)
+            for (int r = 0; r < 3; r++)
+                for (int t = 0; t < 4; t++)
+                    p[288 + 192 * g + 64 * r + 4 * k + t] =
+                        (uint8_t)(u.q[16 * g + 4 * r + t] | ((u.q[16 * g + 12 + t] >> (2 * r)) & 3) << 6);
     }
 }
 
 static void panel_to_q6_k(const uint8_t *p, int k, sp_block_q6_K *b)
 {
+    uint8_t q[SP_QK_K];
     memcpy(&b->d, p + 2 * k, 2);
     for (int j = 0; j < 8; j++) memcpy(b->scales + 2 * j, p + 32 + 32 * j + 2 * k, 2);
-    for (int d = 0; d < 32; d++) memcpy(b->ql + 4 * d, p + 288 + 64 * d + 4 * k, 4);
-    for (int e = 0; e < 16; e++) memcpy(b->qh + 4 * e, p + 2336 + 64 * e + 4 * k, 4);
+    for (int g = 0; g < 16; g++)
+        for (int t = 0; t < 4; t++) {
+            int hi = 0;
+            for (int r = 0; r < 3; r++) {
+                uint8_t v = p[288 + 192 * g + 64 * r + 4 * k + t];
+                q[16 * g + 4 * r + t] = v & 63;
+                hi |= (v >> 6) << (2 * r);
+            }
+            q[16 * g + 12 + t] = (uint8_t)hi;
+        }
+    /* the file's packing (quant_k.h): element 128 h + 32 j + l in the low
+     * (j < 2) or high nibble of ql[64 h + 32 (j % 2) + l], bits 2j, 2j + 1
+     * of qh[32 h + l] */
+    memset(b->ql, 0, sizeof b->ql);
+    memset(b->qh, 0, sizeof b->qh);
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 32; l++) {
+                int v = q[128 * h + 32 * j + l];
+                b->ql[64 * h + 32 * (j % 2) + l] |= (uint8_t)((v & 0xf) << (j < 2 ? 0 : 4));
+                b->qh[32 * h + l] |= (uint8_t)((v >> 4) << (2 * j));
+            }
 }
 
 void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *out, int64_t n)
