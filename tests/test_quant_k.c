@@ -240,7 +240,7 @@ Test(quant_k, matmul_dot_path_is_the_dequantized_product)
 /* Rows regrouped sixteen at a time (sp_k_x16, Q4_K and Q6_K): each row
  * comes back byte for byte and dequantizes to the same values, and every
  * level's tile on the regrouped rows (its kernel, or the portable loop)
- * gives the file layout's scalar bits, for 1..SP_DOT_ROWS activation rows
+ * gives the file layout's scalar bits, for 1..SP_KX16_ROWS activation rows
  * and two groups, at several row lengths. */
 Test(quant_k, x16_regrouped_rows_same_bytes_values_and_bits)
 {
@@ -250,10 +250,10 @@ Test(quant_k, x16_regrouped_rows_same_bytes_values_and_bits)
     sp_rng rng;
     sp_rng_seed(&rng, 9);
     uint8_t *w = malloc(NW * MAXB * 210), *x = malloc(NW * MAXB * 210), *back = malloc(MAXB * 210);
-    float *xf = malloc(SP_DOT_ROWS * MAXB * SP_QK_K * sizeof(float));
+    float *xf = malloc(SP_KX16_ROWS * MAXB * SP_QK_K * sizeof(float));
     float *d1 = malloc(MAXB * SP_QK_K * sizeof(float)), *d2 = malloc(MAXB * SP_QK_K * sizeof(float));
-    sp_block_q8_K *a = malloc(SP_DOT_ROWS * MAXB * sizeof *a);
-    float want[SP_DOT_ROWS][NW], got[SP_DOT_ROWS * NW];
+    sp_block_q8_K *a = malloc(SP_KX16_ROWS * MAXB * sizeof *a);
+    float want[SP_KX16_ROWS][NW], got[SP_KX16_ROWS * NW];
     int kernels = 0;
     for (int k = 0; k < 2; k++)
         for (size_t c = 0; c < sizeof nbs / sizeof nbs[0]; c++) {
@@ -274,15 +274,15 @@ Test(quant_k, x16_regrouped_rows_same_bytes_values_and_bits)
                 cr_assert(!memcmp(d1, d2, n * sizeof(float)), "%s nb %d row %d: dequantized values differ",
                           sp_dtype_name(xt[k]), nb, r);
             }
-            random_acts(&rng, xf, SP_DOT_ROWS * n);
+            random_acts(&rng, xf, SP_KX16_ROWS * n);
             for (int i = 0; i < nb * SP_QK_K; i++) xf[i] = (i % 3) ? 1.0f : -1.0f;
-            for (int i = 0; i < SP_DOT_ROWS; i++) sp_quantize_row_q8_K(xf + i * n, a + i * nb, n);
-            for (int i = 0; i < SP_DOT_ROWS; i++)
+            for (int i = 0; i < SP_KX16_ROWS; i++) sp_quantize_row_q8_K(xf + i * n, a + i * nb, n);
+            for (int i = 0; i < SP_KX16_ROWS; i++)
                 for (int r = 0; r < NW; r++) want[i][r] = sp_vec_dot_k_q8_K_ref(xt[k], n, w + r * rb, a + i * nb);
             for (int lv = 0; lv < sp_simd_count(); lv++) {
                 sp_simd_force(lv);
                 kernels += sp_simd_k_x16(xt[k]);
-                for (int na = 1; na <= SP_DOT_ROWS; na++) {
+                for (int na = 1; na <= SP_KX16_ROWS; na++) {
                     memset(got, 0xff, sizeof got);
                     sp_vec_dot_k_x16_q8_K_tile(xt[k], n, x, NW, a, nb, na, got, NW);
                     for (int i = 0; i < na; i++)
@@ -302,13 +302,13 @@ Test(quant_k, x16_regrouped_rows_same_bytes_values_and_bits)
 /* sp_matmul on a Q4_K / Q6_K matrix regrouped as SP_LAYOUT_K_X16 (as
  * sp_model_load_weights does, in two pieces of whole groups): Y bit for
  * bit that of the file layout, on the dot and sgemm paths, at every level,
- * 1 and 2 threads, 1, 3 and 6 rows; and which matrices the loader
+ * 1 and 2 threads, 1, 3, 6 and 11 rows; and which matrices the loader
  * regroups (16 | rows, a level with the kernel, SHARDPIPE_REPACK unset). */
 Test(quant_k, x16_layout_matmul_same_bits_as_file_layout)
 {
-    enum { ROWS = 48, COLS = 768, NMAX = 6 };
+    enum { ROWS = 48, COLS = 768, NMAX = 11 };
     static const sp_dtype xt[2] = {SP_DTYPE_Q4_K, SP_DTYPE_Q6_K};
-    static const int ns[] = {1, 3, 6};
+    static const int ns[] = {1, 3, 6, 11};
     sp_rng rng;
     sp_rng_seed(&rng, 10);
     float *x = malloc(sizeof(float) * NMAX * COLS), *want = malloc(sizeof(float) * NMAX * ROWS),
@@ -336,7 +336,7 @@ Test(quant_k, x16_layout_matmul_same_bits_as_file_layout)
             unsetenv("SHARDPIPE_REPACK");
             for (int p = SP_PATH_DOT; p <= SP_PATH_SGEMM; p++)
                 for (int nth = 1; nth <= 2; nth++)
-                    for (int c = 0; c < 3; c++) {
+                    for (int c = 0; c < 4; c++) {
                         sp_matmul_ctx ctx;
                         sp_matmul_init(&ctx, nth);
                         ctx.force = (sp_matmul_path)p;

@@ -127,6 +127,7 @@ void sp_vec_dot_k_q8_K_tile(sp_dtype type, int64_t n, const void *w, size_t row_
  * (16 | rows) where the SIMD level in use has a kernel for it
  * (sp_simd_k_x16). Every level computes the same bits on both layouts. */
 #define SP_KX16 16
+#define SP_KX16_ROWS 8   /* activation rows per tile call on these rows */
 int sp_k_x16_type(sp_dtype t);
 /* 16 rows, row_bytes apart, to one group at out (no overlap). */
 void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *out, int64_t n);
@@ -134,8 +135,8 @@ void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *ou
 void sp_k_x16_row(sp_dtype type, const void *group, int k, void *row, int64_t n);
 void sp_dequantize_row_k_x16(sp_dtype type, const void *group, int k, float *y, int64_t n);
 /* A tile as sp_vec_dot_k_q8_K_tile on regrouped rows: nw (a multiple of
- * 16) rows from the group at w on, each row's bits those of the file
- * layout's dot. */
+ * 16) rows from the group at w on against na <= SP_KX16_ROWS activation
+ * rows, each row's bits those of the file layout's dot. */
 void sp_vec_dot_k_x16_q8_K_tile(sp_dtype type, int64_t n, const void *w, long nw, const sp_block_q8_K *a,
                                 int64_t stride, int na, float *y, int64_t y_stride);
 

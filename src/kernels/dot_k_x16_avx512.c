@@ -42,7 +42,7 @@ static inline __m512 finish(__m512 acc, float da, __m512 d, __m512 dmin, __m512i
 /* ---- Q4_K ---- */
 
 typedef struct q4k_consts {
-    __m512i idx, ctl_sc, ctl_m, m4;
+    __m512i idx, ctl_sc, ctl_m, m4, hi4;
 } q4k_consts;
 
 static inline VBMI void q4k_consts_init(q4k_consts *c)
@@ -61,6 +61,7 @@ static inline VBMI void q4k_consts_init(q4k_consts *c)
     c->ctl_sc = _mm512_loadu_si512(sc);
     c->ctl_m = _mm512_loadu_si512(m);
     c->m4 = _mm512_set1_epi8(0x0f);
+    c->hi4 = _mm512_set1_epi64(0x1020408000000000LL); /* gf2p8affineqb: bits 4-7 to 0-3 */
 }
 
 /* Sub-block j's scales of the 16 rows as int32 lanes and their mins as
@@ -75,28 +76,28 @@ static inline VBMI void q4k_scales(const q4k_consts *c, const uint8_t *p, int j,
 
 static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_consts *c, int64_t nb, const uint8_t *g,
                                                                  const sp_block_q8_K *a, int64_t stride, int na,
-                                                                 __m512 acc[SP_DOT_ROWS])
+                                                                 __m512 acc[SP_KX16_ROWS])
 {
     const int64_t ahead = sp_prefetch_ahead;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g + b * (SP_KX16 * sizeof(sp_block_q4_K));
         sp_prefetch_group(p, SP_KX16 * sizeof(sp_block_q4_K), ahead);
-        __m512i S[SP_DOT_ROWS], M[SP_DOT_ROWS];
-#pragma GCC unroll 4
+        __m512i S[SP_KX16_ROWS], M[SP_KX16_ROWS];
+#pragma GCC unroll 8
         for (int i = 0; i < na; i++) S[i] = M[i] = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int ch = 0; ch < 4; ch++) {
             /* sub-blocks 2 ch (low nibbles) and 2 ch + 1 (high nibbles) */
-            __m512i L[SP_DOT_ROWS], H[SP_DOT_ROWS];
-#pragma GCC unroll 4
+            __m512i L[SP_KX16_ROWS], H[SP_KX16_ROWS];
+#pragma GCC unroll 8
             for (int i = 0; i < na; i++) L[i] = H[i] = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int t = 0; t < 8; t++) {
                 __m512i v = _mm512_loadu_si512((const void *)(p + 256 + 64 * (8 * ch + t)));
-                __m512i lo = _mm512_and_si512(v, c->m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), c->m4);
-#pragma GCC unroll 4
+                __m512i lo = _mm512_and_si512(v, c->m4), hi = _mm512_gf2p8affine_epi64_epi8(v, c->hi4, 0);
+#pragma GCC unroll 8
                 for (int i = 0; i < na; i++) {
                     const int8_t *q = a[i * stride + b].qs + 64 * ch + 4 * t;
                     L[i] = _mm512_dpbusd_epi32(L[i], lo, bcast4(q));
@@ -106,7 +107,7 @@ static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_const
             __m512i sc0, mm0, sc1, mm1;
             q4k_scales(c, p, 2 * ch, &sc0, &mm0);
             q4k_scales(c, p, 2 * ch + 1, &sc1, &mm1);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int i = 0; i < na; i++) {
                 const int16_t *bs = a[i * stride + b].bsums + 4 * ch;
                 S[i] = _mm512_add_epi32(S[i], _mm512_add_epi32(_mm512_mullo_epi32(L[i], sc0),
@@ -117,7 +118,7 @@ static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_const
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int i = 0; i < na; i++) acc[i] = finish(acc[i], a[i * stride + b].d, d, dmin, S[i], M[i], 1);
     }
 }
@@ -129,24 +130,24 @@ static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_const
 #define GF_67_TO(b) _mm512_set1_epi64((long long)(0x4080ULL << (48 - 8 * (b))))
 
 static inline __attribute__((always_inline)) VBMI void q6k_group(int64_t nb, const uint8_t *g, const sp_block_q8_K *a,
-                                                                 int64_t stride, int na, __m512 acc[SP_DOT_ROWS])
+                                                                 int64_t stride, int na, __m512 acc[SP_KX16_ROWS])
 {
     const int64_t ahead = sp_prefetch_ahead;
     const __m512i m6 = _mm512_set1_epi8(0x3f), to01 = GF_67_TO(0), to23 = GF_67_TO(2), to45 = GF_67_TO(4);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g + b * (SP_KX16 * sizeof(sp_block_q6_K));
         sp_prefetch_group(p, SP_KX16 * sizeof(sp_block_q6_K), ahead);
-        __m512i S[SP_DOT_ROWS], O[SP_DOT_ROWS];
-#pragma GCC unroll 4
+        __m512i S[SP_KX16_ROWS], O[SP_KX16_ROWS];
+#pragma GCC unroll 8
         for (int i = 0; i < na; i++) S[i] = O[i] = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             /* (sc_2j, sc_2j+1) pairs of the 16 rows: the offset term, then
              * each group's scale as int32 lanes */
             const __m512i pr = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + 32 + 32 * j)));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int i = 0; i < na; i++) O[i] = _mm512_dpwssd_epi32(O[i], pr, bcast4(a[i * stride + b].bsums + 2 * j));
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
@@ -162,7 +163,7 @@ static inline __attribute__((always_inline)) VBMI void q6k_group(int64_t nb, con
                                                  _mm512_gf2p8affine_epi64_epi8(B, to23, 0),
                                                  _mm512_gf2p8affine_epi64_epi8(C, to45, 0), 0xfe);
                 const __m512i sc = half ? _mm512_srai_epi32(pr, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pr, 16), 16);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int i = 0; i < na; i++) {
                     const int8_t *qa = a[i * stride + b].qs + 16 * gi;
                     __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), r[0], bcast4(qa));
@@ -173,7 +174,7 @@ static inline __attribute__((always_inline)) VBMI void q6k_group(int64_t nb, con
             }
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int i = 0; i < na; i++) {
             __m512i s = _mm512_sub_epi32(S[i], _mm512_slli_epi32(O[i], 5));
             acc[i] = finish(acc[i], a[i * stride + b].d, d, d, s, s, 0);
@@ -191,10 +192,10 @@ static inline __attribute__((always_inline)) VBMI void tile(sp_dtype type, int64
     if (type == SP_DTYPE_Q4_K) q4k_consts_init(&c);
     for (long r = 0; r < nw; r += SP_KX16) {
         const uint8_t *g = (const uint8_t *)w + (r / SP_KX16) * gbytes;
-        __m512 acc[SP_DOT_ROWS];
+        __m512 acc[SP_KX16_ROWS];
         if (type == SP_DTYPE_Q4_K) q4k_group(&c, nb, g, a, stride, na, acc);
         else q6k_group(nb, g, a, stride, na, acc);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int i = 0; i < na; i++) _mm512_storeu_ps(y + i * y_stride + r, acc[i]);
     }
 }
@@ -208,7 +209,11 @@ static inline __attribute__((always_inline)) VBMI void tile(sp_dtype type, int64
         case 1: TILE_NA(type, 1); break;                                                                        \
         case 2: TILE_NA(type, 2); break;                                                                        \
         case 3: TILE_NA(type, 3); break;                                                                        \
-        default: TILE_NA(type, 4); break;                                                                       \
+        case 4: TILE_NA(type, 4); break;                                                                        \
+        case 5: TILE_NA(type, 5); break;                                                                        \
+        case 6: TILE_NA(type, 6); break;                                                                        \
+        case 7: TILE_NA(type, 7); break;                                                                        \
+        default: TILE_NA(type, 8); break;                                                                       \
         }                                                                                                       \
     }
 

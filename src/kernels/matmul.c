@@ -386,20 +386,24 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
             }
         }
         break;
-    case SP_DTYPE_Q2_K: case SP_DTYPE_Q3_K: case SP_DTYPE_Q4_K: case SP_DTYPE_Q5_K: case SP_DTYPE_Q6_K:
+    case SP_DTYPE_Q2_K: case SP_DTYPE_Q3_K: case SP_DTYPE_Q4_K: case SP_DTYPE_Q5_K: case SP_DTYPE_Q6_K: {
+        /* regrouped rows: a chunk is one 16-row group (lo is a multiple of
+         * DOT_CHUNK = 16), against SP_KX16_ROWS activation rows at a time */
+        const int x16 = w->layout == SP_LAYOUT_K_X16, step = x16 ? SP_KX16_ROWS : SP_DOT_ROWS;
         for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
             long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
-            for (int i = 0; i < j->n; i += SP_DOT_ROWS) {
-                int na = j->n - i < SP_DOT_ROWS ? j->n - i : SP_DOT_ROWS;
-                if (w->layout == SP_LAYOUT_K_X16) /* r0 is a multiple of DOT_CHUNK = 16 */
+            for (int i = 0; i < j->n; i += step) {
+                int na = j->n - i < step ? j->n - i : step;
+                if (x16)
                     sp_vec_dot_k_x16_q8_K_tile(w->type, cols, wd + r0 * w->row_bytes, nw, j->xk + i * j->xk_stride,
                                                j->xk_stride, na, j->y + (int64_t)i * rows + r0, rows);
                 else sp_vec_dot_k_q8_K_tile(w->type, cols, wd + r0 * w->row_bytes, w->row_bytes, nw,
-                                       j->xk + i * j->xk_stride, j->xk_stride, na, j->y + (int64_t)i * rows + r0,
-                                       rows);
+                                            j->xk + i * j->xk_stride, j->xk_stride, na, j->y + (int64_t)i * rows + r0,
+                                            rows);
             }
         }
         break;
+    }
     case SP_DTYPE_F32:
         for (long r = lo; r < hi; r++) {
             const float *wr = (const float *)(wd + r * w->row_bytes);

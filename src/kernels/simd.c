@@ -495,7 +495,7 @@ void sp_vec_dot_k_x16_q8_K_tile(sp_dtype type, int64_t n, const void *w, long nw
                                 int64_t stride, int na, float *y, int64_t y_stride)
 {
     sp_tile_k_x16_fn f = tile_k_x16_of(current(), type);
-    if (na > SP_DOT_ROWS) na = SP_DOT_ROWS;
+    if (na > SP_KX16_ROWS) na = SP_KX16_ROWS;
     if (f) f(n, w, nw, a, stride, na, y, y_stride);
     else sp_vec_dot_k_x16_q8_K_tile_scalar(type, n, w, nw, a, stride, na, y, y_stride);
 }
