@@ -353,3 +353,30 @@ Test(quant_k, x16_layout_matmul_same_bits_as_file_layout)
     }
     free(x), free(want), free(got), free(wq), free(xq);
 }
+
+/* Every level's Q8_K quantizer writes the portable one's bytes: random
+ * rows of varied scale, an all-zero block, and values on rounding ties
+ * (x / d = k + 0.5 exactly: amax 127, so d = 1). */
+Test(quant_k, q8_K_quantizer_same_bytes_at_every_level)
+{
+    enum { NB = 12, N = NB * SP_QK_K };
+    sp_rng rng;
+    sp_rng_seed(&rng, 11);
+    float *x = malloc(N * sizeof(float));
+    sp_block_q8_K *want = malloc(NB * sizeof *want), *got = malloc(NB * sizeof *got);
+    random_acts(&rng, x, N);
+    memset(x + SP_QK_K, 0, SP_QK_K * sizeof(float));
+    for (int i = 0; i < SP_QK_K; i++) x[2 * SP_QK_K + i] = i == 0 ? 127.0f : (float)(i % 64) - 31.5f;
+    memset(want, 0, NB * sizeof *want);
+    sp_quantize_row_q8_K_ref(x, want, N);
+    for (int lv = 0; lv < sp_simd_count(); lv++) {
+        sp_simd_force(lv);
+        memset(got, 0, NB * sizeof *got);
+        sp_quantize_row_q8_K(x, got, N);
+        for (int b = 0; b < NB; b++)
+            cr_assert(!memcmp(&got[b], &want[b], sizeof got[b]), "%s: Q8_K block %d differs from the portable one",
+                      sp_simd_level_name(lv), b);
+    }
+    sp_simd_force(sp_simd_count() - 1);
+    free(x), free(want), free(got);
+}

@@ -96,6 +96,8 @@ void sp_dequantize_row_k(sp_dtype type, const void *x, float *y, int64_t n);
  * best scales): every type; round trip error is that of the format. */
 void sp_quantize_row_k(sp_dtype type, const float *x, void *y, int64_t n);
 void sp_quantize_row_q8_K(const float *x, sp_block_q8_K *y, int64_t n);
+/* The portable quantizer whose bytes every level's (dispatched above) has. */
+void sp_quantize_row_q8_K_ref(const float *x, sp_block_q8_K *y, int64_t n);
 
 /* The K type's weight quants of one super-block in element order as
  * unsigned values (q_u above), and the per-group integer scale / min terms;

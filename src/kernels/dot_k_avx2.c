@@ -76,3 +76,40 @@ static inline __attribute__((always_inline)) void rows_k(sp_dtype type, int64_t 
 }
 
 SP_K_ROWS_TABLE(sp_rows_k_avx2, rows_k)
+
+/* Q8_K activations (sp_quantize_row_q8_K_ref's bytes): amax is exact in
+ * any order, d and 1/d are the same scalar steps, x * (1/d) the same f32
+ * product, vroundps to nearest even what nearbyintf does in the default
+ * rounding mode, then the clamp to [-127, 127] and the groups' sums. */
+void sp_quantize_row_q8_K_avx2(const float *x, sp_block_q8_K *y, int64_t n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
+    for (int64_t b = 0; b < n / SP_QK_K; b++, x += SP_QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int i = 0; i < SP_QK_K; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h), d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 vid = _mm256_set1_ps(id);
+        y[b].d = d;
+        for (int g = 0; g < 16; g++) {
+            __m256i q[2];
+            for (int k = 0; k < 2; k++) {
+                __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 16 * g + 8 * k), vid),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q[k] = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(v), lim), nlim);
+            }
+            /* 16 int32 to int8 in order (the packs work per 128-bit lane) */
+            __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xd8);
+            __m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1));
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * g), p8);
+            __m256i s = _mm256_add_epi32(q[0], q[1]);
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+            y[b].bsums[g] = (int16_t)_mm_cvtsi128_si32(s4);
+        }
+    }
+}

@@ -279,7 +279,7 @@ void sp_quantize_row_k(sp_dtype type, const float *x, void *y, int64_t n)
 /* ---------------------------------------------------------------------------
  * Q8_K activations and the reference dot. */
 
-void sp_quantize_row_q8_K(const float *x, sp_block_q8_K *y, int64_t n)
+void sp_quantize_row_q8_K_ref(const float *x, sp_block_q8_K *y, int64_t n)
 {
     for (int64_t b = 0; b < n / SP_QK_K; b++, x += SP_QK_K) {
         float amax = 0;

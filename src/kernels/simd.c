@@ -61,6 +61,7 @@ typedef struct sp_simd_level {
     /* tiles on sp_k_x16 rows, Q4_K and Q6_K; NULL: the portable tile (and
      * the loader keeps the file layout) */
     sp_tile_k_x16_fn tile_q4_k_x16, tile_q6_k_x16;
+    void (*quantize_q8_K)(const float *, sp_block_q8_K *, int64_t); /* NULL: the portable one */
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -91,7 +92,7 @@ static const sp_simd_level level_scalar = {
     "scalar", rows_q8_0_scalar, rows_q4_0_scalar, NULL, sp_vec_dot_f32_scalar,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
     sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL,
-    NULL, NULL,
+    NULL, NULL, NULL,
 };
 
 #if defined(__x86_64__)
@@ -101,7 +102,7 @@ static const sp_simd_level level_avx2 = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    NULL, NULL,
+    NULL, NULL, sp_quantize_row_q8_K_avx2,
 };
 static const sp_simd_level level_avxvnni = {
     "avxvnni", sp_vec_dot_q8_0_q8g_rows_avxvnni, sp_vec_dot_q4_0_q8g_rows_avxvnni, NULL, sp_vec_dot_f32_avx2,
@@ -109,7 +110,7 @@ static const sp_simd_level level_avxvnni = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    NULL, NULL,
+    NULL, NULL, sp_quantize_row_q8_K_avx2,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, NULL, sp_vec_dot_f32_avx2,
@@ -117,7 +118,7 @@ static const sp_simd_level level_avx512vnni = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
-    NULL, NULL,
+    NULL, NULL, sp_quantize_row_q8_K_avx2,
 };
 static const sp_simd_level level_avx512vbmi = {
     "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512vbmi,
@@ -126,7 +127,7 @@ static const sp_simd_level level_avx512vbmi = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
-    sp_tile_q4_k_x16_avx512vbmi, sp_tile_q6_k_x16_avx512vbmi,
+    sp_tile_q4_k_x16_avx512vbmi, sp_tile_q6_k_x16_avx512vbmi, sp_quantize_row_q8_K_avx2,
 };
 #endif
 
@@ -137,7 +138,7 @@ static const sp_simd_level level_neon = {
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
     sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon,
-    NULL, NULL,
+    NULL, NULL, NULL,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod, NULL,
@@ -146,7 +147,7 @@ static const sp_simd_level level_neon_dotprod = {
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
     sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon_dotprod,
-    NULL, NULL,
+    NULL, NULL, NULL,
 };
 #endif
 
@@ -498,6 +499,13 @@ void sp_vec_dot_k_x16_q8_K_tile(sp_dtype type, int64_t n, const void *w, long nw
     if (na > SP_KX16_ROWS) na = SP_KX16_ROWS;
     if (f) f(n, w, nw, a, stride, na, y, y_stride);
     else sp_vec_dot_k_x16_q8_K_tile_scalar(type, n, w, nw, a, stride, na, y, y_stride);
+}
+
+void sp_quantize_row_q8_K(const float *x, sp_block_q8_K *y, int64_t n)
+{
+    const sp_simd_level *l = current();
+    if (l->quantize_q8_K) l->quantize_q8_K(x, y, n);
+    else sp_quantize_row_q8_K_ref(x, y, n);
 }
 
 int sp_simd_k_x16(sp_dtype type)
