@@ -199,7 +199,7 @@ extern const sp_rows_k_fn sp_rows_k_neon_dotprod[SP_N_KTYPES];
 #endif
 
 /* K-quant tiles on rows regrouped as sp_k_x16 (quant_k.h): nw (a multiple
- * of 16) rows against na = 1..SP_DOT_ROWS Q8_K rows, by type (Q4_K, Q6_K). */
+ * of 16) rows against na = 1..SP_KX16_ROWS Q8_K rows, by type (Q4_K, Q6_K). */
 typedef void (*sp_tile_k_x16_fn)(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
                                  float *y, int64_t y_stride);
 #if defined(__x86_64__)

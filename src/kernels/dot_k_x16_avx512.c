@@ -13,7 +13,7 @@
  * quant_k.h for 16 rows at once, and the super-block's f32 steps run on the
  * 16 lanes, the same IEEE operations unfused: so every output has the
  * scalar reference's bits, with no horizontal sum anywhere. A panel's quants
- * are unpacked once for all na (<= SP_DOT_ROWS) activation rows. */
+ * are unpacked once for all na (<= SP_KX16_ROWS = 8) activation rows. */
 #include <immintrin.h>
 #include <string.h>
 
