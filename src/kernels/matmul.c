@@ -259,6 +259,8 @@ typedef struct dot_job {
     sp_block_q8_K *xk;           /* n rows of X as Q8_K (K-quant weights) */
     int64_t xk_stride;           /* blocks per row */
     float *rowbuf;               /* nth x cols floats (F16/BF16 weights) */
+    uint8_t *tiles;              /* nth x tiles_stride bytes: the GEMM tiles' panels, or NULL */
+    size_t tiles_stride;
     int n;
     float *y;
 } dot_job;
@@ -370,6 +372,15 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
     case SP_DTYPE_Q8_0:
     case SP_DTYPE_Q4_0:
     case SP_DTYPE_IQ4_NL:
+        if (j->tiles && w->type != SP_DTYPE_IQ4_NL) { /* a chunk against all n rows (sp_q8g_tiles) */
+            void *buf = j->tiles + (size_t)ith * j->tiles_stride;
+            for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
+                long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
+                sp_q8g_tiles(w->type, w->layout == SP_LAYOUT_Q4_0X16, cols, wd + r0 * w->row_bytes, w->row_bytes,
+                             nw, j->xq, ng, j->n, j->y + r0, rows, buf);
+            }
+            break;
+        }
         for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
             long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
             for (int i = 0; i < j->n; i += SP_DOT_ROWS) {
@@ -457,8 +468,30 @@ static void multi_part(void *arg, int ith, int nth)
     while (claim_next(&mj->c, ith, nth, &u0, &u1)) run_units(mj->jobs, mj->n_w, u0, u1, ith);
 }
 
+/* Micro-batches of at least TILES_MIN_ROWS rows take the level's GEMM
+ * tiles for Q8_0 / Q4_0 weights where it has them (sp_q8g_tiles): the
+ * weights unpacked once per chunk pay off over that many rows. */
+#define TILES_MIN_ROWS 8
+
+static void tiles_setup(sp_matmul_ctx *ctx, dot_job *jobs, int n_w)
+{
+    if (jobs[0].n < TILES_MIN_ROWS) return;
+    int64_t cols = 0;
+    for (int i = 0; i < n_w; i++)
+        if (q8g_weights(jobs[i].w->type) && jobs[i].w->cols > cols) cols = jobs[i].w->cols;
+    size_t stride = cols ? sp_q8g_tiles_scratch(cols, DOT_CHUNK) : 0;
+    if (!stride) return;
+    stride = (stride + 63) / 64 * 64;
+    ctx->panel = grow(ctx->panel, &ctx->panel_cap, (size_t)ctx->n_threads * stride);
+    for (int i = 0; i < n_w; i++) {
+        jobs[i].tiles = (uint8_t *)ctx->panel;
+        jobs[i].tiles_stride = stride;
+    }
+}
+
 static void run_dot_jobs(sp_matmul_ctx *ctx, dot_job *jobs, int n_w)
 {
+    tiles_setup(ctx, jobs, n_w);
     long units = 0;
     for (int i = 0; i < n_w; i++) units += units_of(jobs[i].w);
     multi_job mj = {.jobs = jobs, .n_w = n_w};
