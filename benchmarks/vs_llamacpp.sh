@@ -85,6 +85,7 @@ for r in $(seq 1 "$ROUNDS"); do
     for th in $THREADS; do
       tag=$r-$mi-$th
       echo "vs_llamacpp.sh: round $r/$ROUNDS, $(basename "$m"), $th thread(s)" >&2
+      cut -d' ' -f1 /proc/loadavg >"$tmp/load-$tag.txt" # the 1-minute load beside each pair
       # A: shardpipe, one process per prompt length; decode after the first.
       for p in $PROMPTS; do
         g=1

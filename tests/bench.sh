@@ -58,6 +58,22 @@ for r in runs:
     check(0 < r["decode_vs_bandwidth"] < 3 and 0 < r["prompt_vs_sgemm"] < 10, f"{t} threads: ratios in range")
     check(r["mem_read_gbs"] > 0 and r["sgemm_gflops"] > 0, f"{t} threads: ceilings measured")
     check(r["peak_rss_bytes"] > 0, f"{t} threads: peak RSS")
+    # the int8 ceiling (a register loop of the level's int8 instruction) and
+    # the prompt's int8 matmuls against it: this model's matrices are all
+    # int8 types, the output's one row included
+    m = d["model"]
+    want_macs = sum(x["n"] * x["k"] * x["count"] for x in shapes) + m["n_vocab"] * m["dim"] / 24
+    check(abs(r["int8_macs_per_prompt_token"] - want_macs) <= 1e-6 * want_macs + 1, f"{t} threads: int8 MACs per token")
+    if d["environment"]["simd"] != "scalar":
+        check(r["int8_instruction"] != "none" and r["int8_peak_gmacs_per_core"] > 0, f"{t} threads: int8 peak measured")
+        check(abs(r["prompt_int8_gmacs"] - r["int8_macs_per_prompt_token"] * r["prompt_tok_s"]["median"] / 1e9)
+              <= 1e-3 * r["prompt_int8_gmacs"] + 1e-3, f"{t} threads: prompt int8 GMAC/s = tok/s x MACs")
+        check(0 < r["prompt_vs_int8_peak"] <= 1.05 and 0 < r["prompt_vs_int8_peak_cpu"] <= 1.05,
+              f"{t} threads: fractions of the int8 peak in (0, 1]")
+        for x in r["timed_runs"]:
+            check(abs(x["prompt_vs_int8_peak"] - r["int8_macs_per_prompt_token"] * x["prompt_tok_s"] / 1e9
+                      / (t * x["int8_peak_gmacs_per_core"])) <= 1e-3 * x["prompt_vs_int8_peak"] + 1e-4,
+                  f"{t} threads: run's fraction = MAC/s over threads x its own peak")
     # every timed run, in the order it ran, each decode ratio its own tok/s
     # over the mean of the reads just before and after it; the medians are
     # those of these runs

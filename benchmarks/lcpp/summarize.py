@@ -48,8 +48,10 @@ def main():
                                           ("system_info", "devices", "cpu_backend", "flash_attn_type", "poll")}
                 run0 = {p: sp[p]["runs"][0] for p in prompts}
                 lc_prompt = {e["tokens"]: e["tok_s_median"] for e in lc["prompt"]}
+                load_file = os.path.join(tmp, f"load-{tag}.txt")
                 pair = {
                     "round": r, "model": model, "threads": th,
+                    "load_average_1min": float(open(load_file).read()) if os.path.exists(load_file) else None,
                     "layer_type": sp[first]["model"]["layer_type"],
                     "shardpipe": {
                         "decode_tok_s": run0[first]["decode_tok_s"]["median"],
@@ -62,6 +64,18 @@ def main():
                         "prompt_tok_s": {str(p): lc_prompt[p] for p in prompts},
                     },
                 }
+                # the int8 peak of one core, measured by bench engine before
+                # each prompt's run: each program's prompt int8 MAC/s over
+                # threads x that peak (wall time, the same for both)
+                peak = {p: run0[p].get("int8_peak_gmacs_per_core", 0.0) for p in prompts}
+                if all(peak.values()):
+                    pair["int8_peak_gmacs_per_core"] = {str(p): peak[p] for p in prompts}
+                    pair["prompt_vs_int8_peak"] = {}
+                    for p in prompts:
+                        macs = run0[p]["int8_macs_per_prompt_token"]
+                        pair["prompt_vs_int8_peak"][str(p)] = {
+                            "shardpipe": round(run0[p]["prompt_vs_int8_peak"], 4),
+                            "llamacpp": round(lc_prompt[p] * macs / 1e9 / (th * peak[p]), 4)}
                 s, l = pair["shardpipe"], pair["llamacpp"]
                 pair["ratio"] = {"decode": round(s["decode_tok_s"] / l["decode_tok_s"], 4)}
                 for p in prompts:
@@ -77,11 +91,20 @@ def main():
                               "llamacpp_tok_s": spread([p["llamacpp"]["decode_tok_s"] for p in ps]),
                               "ratio": spread([p["ratio"]["decode"] for p in ps])},
                    "shardpipe_decode_vs_bandwidth": spread([p["shardpipe"]["decode_vs_bandwidth"] for p in ps])}
+            loads = [p["load_average_1min"] for p in ps if p["load_average_1min"] is not None]
+            if loads:
+                row["load_average_1min"] = spread(loads)
             for pl in prompts:
                 row[f"prompt_{pl}"] = {
                     "shardpipe_tok_s": spread([p["shardpipe"]["prompt_tok_s"][str(pl)] for p in ps]),
                     "llamacpp_tok_s": spread([p["llamacpp"]["prompt_tok_s"][str(pl)] for p in ps]),
                     "ratio": spread([p["ratio"][f"prompt_{pl}"] for p in ps])}
+                if all("prompt_vs_int8_peak" in p for p in ps):
+                    row[f"prompt_{pl}"]["int8_peak_gmacs_per_core"] = spread(
+                        [p["int8_peak_gmacs_per_core"][str(pl)] for p in ps])
+                    for who in ("shardpipe", "llamacpp"):
+                        row[f"prompt_{pl}"][f"{who}_vs_int8_peak"] = spread(
+                            [p["prompt_vs_int8_peak"][str(pl)][who] for p in ps])
             summary.append(row)
 
     greedy = []
@@ -129,20 +152,28 @@ def main():
     poll = "its own thread pool" if poll is None or poll < 0 else f"our thread pool, poll {poll}"
     print(f"llama.cpp {lcpp_version} ({lcpp_info['cpu_backend']}, flash_attn {lcpp_info['flash_attn_type']}, {poll}); "
           f"load average {load_start} at start, {load_end} at end; {rounds} round(s)")
-    head = "| model | threads | decode tok/s sp / lcpp | decode ratio |"
-    rule = "|---|--:|--:|--:|"
+    head = "| model | threads | load | decode tok/s sp / lcpp | decode ratio |"
+    rule = "|---|--:|--:|--:|--:|"
     for pl in prompts:
-        head += f" prompt {pl} tok/s sp / lcpp | prompt {pl} ratio |"
-        rule += "--:|--:|"
+        head += f" prompt {pl} tok/s sp / lcpp | prompt {pl} ratio | prompt {pl} % of int8 peak sp / lcpp |"
+        rule += "--:|--:|--:|"
     print(head)
     print(rule)
     for row in summary:
-        line = (f"| {os.path.basename(row['model'])} | {row['threads']} | "
+        la = row.get("load_average_1min")
+        la = f"{la['median']:.1f} ({la['min']:.1f}-{la['max']:.1f})" if la else "-"
+        line = (f"| {os.path.basename(row['model'])} | {row['threads']} | {la} | "
                 f"{cell(row['decode']['shardpipe_tok_s'], 2)} / {cell(row['decode']['llamacpp_tok_s'], 2)} | "
                 f"{ratio(row['decode']['ratio'])} |")
         for pl in prompts:
             pr = row[f"prompt_{pl}"]
             line += f" {cell(pr['shardpipe_tok_s'])} / {cell(pr['llamacpp_tok_s'])} | {ratio(pr['ratio'])} |"
+            if "shardpipe_vs_int8_peak" in pr:
+                line += (f" {pr['shardpipe_vs_int8_peak']['median'] * 100:.0f}% / "
+                         f"{pr['llamacpp_vs_int8_peak']['median'] * 100:.0f}% "
+                         f"(peak {pr['int8_peak_gmacs_per_core']['median']:.0f} GMAC/s per core) |")
+            else:
+                line += " - |"
         print(line)
     for g in greedy:
         verdict = "agree" if g["agree"] else f"differ after {g['agreeing_prefix']}"

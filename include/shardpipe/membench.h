@@ -1,7 +1,7 @@
 /* membench.h - the ceilings a board's engine speed is judged against:
  * memory read bandwidth (what bounds decode, which streams every weight
- * once per token) and plain OpenBLAS sgemm throughput (what bounds prompt
- * processing). Used by `shardpipe bench engine` and `shardpipe profile`.
+ * once per token), plain OpenBLAS sgemm throughput and the int8 dot-product
+ * peak (what bound prompt processing). Used by `shardpipe bench engine` and `shardpipe profile`.
  *
  * Each figure is the median of `reps` timed runs after one untimed warm-up
  * run. Bandwidths are in GB/s (1e9 bytes per second), throughput in GFLOPS
@@ -32,6 +32,14 @@ double sp_membw_triad_gbs(sp_pool *pool, size_t bytes, int reps);
  * data, with OpenBLAS running n_threads threads (its previous setting is
  * restored afterwards). Counts 2*m*n*k operations per call. */
 double sp_sgemm_gflops(int m, int n, int k, int n_threads, int reps);
+
+/* The int8 dot-product ceiling of one core at the SIMD level in use, in
+ * 1e9 int8 multiply-adds per second: a register-only loop of the level's
+ * int8 instruction (vpdpbusd, vpmaddubsw, SDOT, ...; int8peak.c), best of
+ * reps runs in the calling thread's CPU time; 0 on the scalar level. The
+ * prompt's int8 matmuls are judged against it (`bench engine`). */
+double sp_int8_peak_gmacs(int reps);
+const char *sp_int8_peak_instr(void); /* e.g. "vpdpbusd zmm"; "none" */
 
 /* OpenBLAS's build description (version, target core, threading). */
 const char *sp_blas_config(void);

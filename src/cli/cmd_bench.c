@@ -13,7 +13,12 @@
  *   decode:  tok/s x weight bytes read per token / read bandwidth
  *            (1.0 = weights streamed at the speed of memory)
  *   prompt:  achieved GFLOPS / sgemm GFLOPS on the same shapes
- *            (1.0 = as fast as plain OpenBLAS on f32 weights).
+ *            (1.0 = as fast as plain OpenBLAS on f32 weights),
+ * and for int8 weights the prompt's int8 multiply-adds per second against
+ * the int8 dot-product peak of the cores (sp_int8_peak_gmacs, measured
+ * before every run like the other ceilings): per wall second over threads x
+ * the peak of one core, and per CPU second the process spent on the prompt
+ * over that peak (which leaves out the time a shared host took the cores).
  * Each figure is the median (tok/s also min and max) of --reps runs after
  * one untimed warm-up run, which also faults the model's pages in. The
  * bandwidth and sgemm ceilings are measured again before every run and each
@@ -26,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_util.h"
@@ -178,6 +184,30 @@ static double prompt_flops(const sp_model *m, const shape *s, int ns, int P)
     return mm * P + head + attn;
 }
 
+/* int8 multiply-adds of a P-token prompt: the layers' matmuls where their
+ * weights take the int8 kernels (Q8_0, Q4_0, the K-quants), and the output
+ * matrix's one row; 0 for float weights. */
+static int int8_type(sp_dtype t)
+{
+    return t == SP_DTYPE_Q8_0 || t == SP_DTYPE_Q4_0 || sp_dtype_is_k(t);
+}
+
+static double prompt_int8_macs(const sp_model *m, const shape *s, int ns, int P)
+{
+    if (!int8_type(m->layers[0].wq.type)) return 0.0;
+    double mm = 0.0;
+    for (int i = 0; i < ns; i++) mm += (double)s[i].n * s[i].k * s[i].count;
+    double head = int8_type(m->output.type) ? (double)m->output.rows * m->output.cols : 0.0;
+    return mm * P + head;
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* sgemm GFLOPS over the whole model: total operations / total time, each
  * shape weighted by its occurrences (the time plain sgemm would take to do
  * all of the model's matmuls once). */
@@ -228,6 +258,8 @@ typedef struct run_result {
     stat3 prompt_tps, decode_tps;
     double prompt_gflops, prompt_ratio;
     double decode_gbs, decode_ratio;
+    double int8_macs, int8_peak;   /* per prompt; GMAC/s of one core */
+    double prompt_int8_gmacs, prompt_vs_int8, prompt_vs_int8_cpu;
     uint64_t peak_rss;
     int peak_rss_reset;
     /* each timed run in the order it ran (the medians above sort copies):
@@ -235,6 +267,7 @@ typedef struct run_result {
      * before it, its tok/s and its two ratios */
     struct timed_run {
         double read_before, read_after, sgemm_gflops, prompt_tps, decode_tps, prompt_ratio, decode_ratio;
+        double int8_peak, prompt_vs_int8, prompt_vs_int8_cpu;
     } *timed; /* reps of them */
     int unsettled; /* runs done again: the read bandwidth moved during them */
 } run_result;
@@ -251,7 +284,7 @@ typedef struct bench_opts {
 /* One repetition: reset the sequence, prefill the prompt, decode gen
  * tokens. Returns -1 (err filled) if the engine refuses a batch. */
 static int one_rep(sp_engine *e, const int *prompt, int P, int G, float *x, float *logits, int *pos,
-                   double *t_prompt, double *t_decode, sp_error *err)
+                   double *t_prompt, double *cpu_prompt, double *t_decode, sp_error *err)
 {
     const sp_config *c = &e->model->cfg;
     static const int seq_zero[1] = {0};
@@ -259,11 +292,12 @@ static int one_rep(sp_engine *e, const int *prompt, int P, int G, float *x, floa
     sp_kv_reset(e->kv, 0);
     for (int i = 0; i < P; i++) pos[i] = i;
 
-    double t0 = sp_now();
+    double t0 = sp_now(), c0 = cpu_seconds();
     sp_batch b = {P, seq, pos};
     int rc = sp_embed(e, prompt, P, x, err) || sp_forward(e, &b, x, err);
     if (!rc) sp_head(e, x + (size_t)(P - 1) * c->dim, 1, logits);
     *t_prompt = sp_now() - t0;
+    *cpu_prompt = cpu_seconds() - c0;
     free(seq);
     if (rc) return -1;
 
@@ -298,7 +332,7 @@ static double median_of(double *v, int n)
 #define SETTLE_TOLERANCE 0.15
 #define SETTLE_RETRIES 3
 static int run_threads(sp_model *m, const bench_opts *o, int threads, const int *prompt,
-                       uint64_t bytes_per_token, double flops_prompt, run_result *r, sp_error *err)
+                       uint64_t bytes_per_token, double flops_prompt, double int8_macs, run_result *r, sp_error *err)
 {
     const sp_config *c = &m->cfg;
     const int R = o->reps;
@@ -318,6 +352,9 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
     double *bw = sp_alloc((size_t)R * sizeof(double)), *sg = sp_alloc((size_t)R * sizeof(double));
     double *rp = sp_alloc((size_t)R * sizeof(double)), *rd = sp_alloc((size_t)R * sizeof(double));
     double *shape_g = sp_alloc((size_t)R * MAX_SHAPES * sizeof(double));
+    double *pk = sp_alloc((size_t)R * sizeof(double)), *ri = sp_alloc((size_t)R * sizeof(double));
+    double *ric = sp_alloc((size_t)R * sizeof(double));
+    r->int8_macs = int8_macs;
     int rc = 0, retries = 0;
     for (int rep = -1; rep < R && !rc; rep++) {
         if (rep >= 0) {
@@ -328,6 +365,7 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
                 shape_g[i * R + rep] = r->shapes[i].gflops;
             }
             sg[rep] = weighted_gflops(r->shapes, r->n_shapes);
+            pk[rep] = int8_macs > 0.0 ? sp_int8_peak_gmacs(3) : 0.0;
         } else {
             fprintf(stderr, "threads %d: warm-up run...\n", threads);
         }
@@ -336,8 +374,8 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
          * runs use the same memory, but malloc may keep the sgemm buffers
          * measured in between resident. */
         if (rep < 0) r->peak_rss_reset = reset_peak_rss() == 0;
-        double a = 0.0, b = 0.0;
-        rc = one_rep(e, prompt, o->prompt, o->gen, x, logits, pos, &a, &b, err);
+        double a = 0.0, b = 0.0, cpu = 0.0;
+        rc = one_rep(e, prompt, o->prompt, o->gen, x, logits, pos, &a, &cpu, &b, err);
         if (rep < 0) r->peak_rss = sp_peak_rss_bytes();
         if (rep >= 0 && !rc) {
             double after = sp_membw_read_gbs(e->mm.pool, bw_bytes, BW_PASSES), before = bw[rep];
@@ -356,7 +394,10 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
             td[rep] = o->gen / b;
             rp[rep] = flops_prompt / a / 1e9 / sg[rep];
             rd[rep] = td[rep] * (double)bytes_per_token / 1e9 / bw[rep];
-            r->timed[rep] = (struct timed_run){before, after, sg[rep], tp[rep], td[rep], rp[rep], rd[rep]};
+            ri[rep] = pk[rep] > 0.0 ? int8_macs / a / 1e9 / (pk[rep] * threads) : 0.0;
+            ric[rep] = pk[rep] > 0.0 && cpu > 0.0 ? int8_macs / cpu / 1e9 / pk[rep] : 0.0;
+            r->timed[rep] = (struct timed_run){before, after, sg[rep], tp[rep], td[rep], rp[rep], rd[rep],
+                                               pk[rep], ri[rep], ric[rep]};
         }
     }
     if (!rc) {
@@ -369,10 +410,15 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
         r->decode_gbs = r->decode_tps.median * (double)bytes_per_token / 1e9;
         r->prompt_ratio = median_of(rp, R);
         r->decode_ratio = median_of(rd, R);
+        r->int8_peak = median_of(pk, R);
+        r->prompt_int8_gmacs = int8_macs / o->prompt * r->prompt_tps.median / 1e9;
+        r->prompt_vs_int8 = median_of(ri, R);
+        r->prompt_vs_int8_cpu = median_of(ric, R);
         fprintf(stderr, "threads %d: STREAM triad...\n", threads);
         r->triad_gbs = sp_membw_triad_gbs(e->mm.pool, bw_bytes, BW_PASSES);
     }
     free(x); free(logits); free(pos); free(tp); free(td); free(bw); free(sg); free(rp); free(rd); free(shape_g);
+    free(pk); free(ri); free(ric);
     sp_engine_free(e);
     return rc ? -1 : 0;
 }
@@ -445,14 +491,20 @@ static int write_json(const char *path, const bench_opts *o, const bench_env *en
         json_stat(f, "decode_tok_s", r->decode_tps);
         fprintf(f, ",\n      \"decode_weight_gbs\": %.3f, \"decode_vs_bandwidth\": %.4f,\n", r->decode_gbs,
                 r->decode_ratio);
+        fprintf(f, "      \"int8_instruction\": \"%s\", \"int8_macs_per_prompt_token\": %.0f, "
+                   "\"int8_peak_gmacs_per_core\": %.3f,\n      \"prompt_int8_gmacs\": %.3f, "
+                   "\"prompt_vs_int8_peak\": %.4f, \"prompt_vs_int8_peak_cpu\": %.4f,\n",
+                sp_int8_peak_instr(), r->int8_macs / o->prompt, r->int8_peak, r->prompt_int8_gmacs,
+                r->prompt_vs_int8, r->prompt_vs_int8_cpu);
         fprintf(f, "      \"timed_runs\": [");
         for (int t = 0; t < o->reps; t++) {
             const struct timed_run *x = &r->timed[t];
             fprintf(f, "%s\n        {\"mem_read_gbs_before\": %.3f, \"mem_read_gbs_after\": %.3f, "
                        "\"sgemm_gflops\": %.3f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "
-                       "\"prompt_vs_sgemm\": %.4f, \"decode_vs_bandwidth\": %.4f}",
+                       "\"prompt_vs_sgemm\": %.4f, \"decode_vs_bandwidth\": %.4f, \"int8_peak_gmacs_per_core\": %.3f, "
+                       "\"prompt_vs_int8_peak\": %.4f, \"prompt_vs_int8_peak_cpu\": %.4f}",
                     t ? "," : "", x->read_before, x->read_after, x->sgemm_gflops, x->prompt_tps, x->decode_tps,
-                    x->prompt_ratio, x->decode_ratio);
+                    x->prompt_ratio, x->decode_ratio, x->int8_peak, x->prompt_vs_int8, x->prompt_vs_int8_cpu);
         }
         fprintf(f, "],\n      \"unsettled_runs_repeated\": %d,\n", r->unsettled);
         fprintf(f, "      \"peak_rss_bytes\": %llu, \"peak_rss_reset\": %s\n    }%s\n",
@@ -499,6 +551,14 @@ static void print_table(const bench_opts *o, const sp_model *m, uint64_t bytes_p
            100.0 * SETTLE_TOLERANCE, unsettled_total(runs, n_runs));
     for (int i = 0; i < n_runs; i++) printf(" %.2f", runs[i].triad_gbs);
     printf(" GB/s)\n");
+    for (int i = 0; i < n_runs; i++) {
+        const run_result *r = &runs[i];
+        if (r->int8_peak <= 0.0) continue;
+        printf("int8 peak (%s loop): %.1f GMAC/s per core; %d thread(s): prompt int8 matmuls %.1f GMAC/s = %.1f%% of "
+               "%d x the peak (%.1f%% per CPU second)\n",
+               sp_int8_peak_instr(), r->int8_peak, r->threads, r->prompt_int8_gmacs, 100.0 * r->prompt_vs_int8,
+               r->threads, 100.0 * r->prompt_vs_int8_cpu);
+    }
 }
 
 /* ---- bench engine ---- */
@@ -594,6 +654,7 @@ static int bench_engine(int argc, char **argv)
     shape shapes[MAX_SHAPES];
     int ns = model_shapes(m, shapes);
     double flops = prompt_flops(m, shapes, ns, o.prompt);
+    double int8_macs = prompt_int8_macs(m, shapes, ns, o.prompt);
 
     int *prompt = sp_alloc((size_t)o.prompt * sizeof(int));
     sp_rng rng;
@@ -605,7 +666,7 @@ static int bench_engine(int argc, char **argv)
     run_result runs[MAX_THREAD_COUNTS];
     int rc = 0, started = 0;
     for (int i = 0; i < o.n_threads && !rc; i++, started++)
-        rc = run_threads(m, &o, o.threads[i], prompt, bytes_per_token, flops, &runs[i], &err);
+        rc = run_threads(m, &o, o.threads[i], prompt, bytes_per_token, flops, int8_macs, &runs[i], &err);
     if (rc) {
         sp_cli_fail("bench", &err);
     } else {
