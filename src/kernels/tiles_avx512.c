@@ -34,9 +34,11 @@ static inline __m128i vnni128(__m128i acc, __m128i u, __m128i s) { return _mm_dp
 
 #include "dot_vnni.h"
 
-#define TILE_R 2 /* weight rows per register tile */
-#define TILE_C 4 /* activation rows per register tile */
+#ifndef TILE_R /* (-D for experiments) */
+#define TILE_R 2 /* weight rows per register tile, 1..4 */
+#define TILE_C 4 /* activation rows per register tile, 1..4 */
 #define TILE_PASS 16 /* groups per pass over a block of activation rows */
+#endif
 #define GB_Q4 192 /* panel bytes per weight row and group */
 #define GB_Q8 256
 
@@ -211,22 +213,30 @@ static inline __attribute__((always_inline)) void tile_at(const tiles_args *t, l
     }
 }
 
-#define TILE_CASES(q8, R)                                   \
-    switch (C) {                                            \
-    case 1: tile_at(t, r0, c0, q8, R, 1); break;            \
-    case 2: tile_at(t, r0, c0, q8, R, 2); break;            \
-    case 3: tile_at(t, r0, c0, q8, R, 3); break;            \
-    default: tile_at(t, r0, c0, q8, R, TILE_C); break;      \
+/* The register tiles by size, each a compile-time shape. */
+#define TILE_C_CASES(q8, R)                                                  \
+    switch (C) {                                                             \
+    case 1: tile_at(t, r0, c0, q8, R, 1); break;                             \
+    case 2: if (TILE_C >= 2) tile_at(t, r0, c0, q8, R, 2 <= TILE_C ? 2 : 1); break; \
+    case 3: if (TILE_C >= 3) tile_at(t, r0, c0, q8, R, 3 <= TILE_C ? 3 : 1); break; \
+    default: tile_at(t, r0, c0, q8, R, TILE_C); break;                       \
+    }
+#define TILE_CASES(q8)                                                       \
+    switch (R) {                                                             \
+    case 1: TILE_C_CASES(q8, 1) break;                                       \
+    case 2: if (TILE_R >= 2) { TILE_C_CASES(q8, 2 <= TILE_R ? 2 : 1) } break; \
+    case 3: if (TILE_R >= 3) { TILE_C_CASES(q8, 3 <= TILE_R ? 3 : 1) } break; \
+    default: TILE_C_CASES(q8, TILE_R) break;                                 \
     }
 
 static void tile_q4(const tiles_args *t, long r0, int R, int c0, int C)
 {
-    if (R == TILE_R) TILE_CASES(0, TILE_R) else TILE_CASES(0, 1)
+    TILE_CASES(0)
 }
 
 static void tile_q8(const tiles_args *t, long r0, int R, int c0, int C)
 {
-    if (R == TILE_R) TILE_CASES(1, TILE_R) else TILE_CASES(1, 1)
+    TILE_CASES(1)
 }
 
 size_t sp_q8g_tiles_scratch_avx512(int64_t n, long nw)
