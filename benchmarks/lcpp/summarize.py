@@ -48,6 +48,7 @@ def main():
                                           ("system_info", "devices", "cpu_backend", "flash_attn_type", "poll")}
                 run0 = {p: sp[p]["runs"][0] for p in prompts}
                 lc_prompt = {e["tokens"]: e["tok_s_median"] for e in lc["prompt"]}
+                lc_cpu = {e["tokens"]: e.get("tok_per_cpu_s_median", 0.0) for e in lc["prompt"]}
                 load_file = os.path.join(tmp, f"load-{tag}.txt")
                 pair = {
                     "round": r, "model": model, "threads": th,
@@ -76,6 +77,12 @@ def main():
                         pair["prompt_vs_int8_peak"][str(p)] = {
                             "shardpipe": round(run0[p]["prompt_vs_int8_peak"], 4),
                             "llamacpp": round(lc_prompt[p] * macs / 1e9 / (th * peak[p]), 4)}
+                        # per CPU second each process spent on its prompt
+                        # (a shared host's load stretches wall time, not this)
+                        if lc_cpu[p] > 0 and run0[p].get("prompt_vs_int8_peak_cpu", 0) > 0:
+                            pair["prompt_vs_int8_peak"][str(p)].update({
+                                "shardpipe_cpu": round(run0[p]["prompt_vs_int8_peak_cpu"], 4),
+                                "llamacpp_cpu": round(lc_cpu[p] * macs / 1e9 / peak[p], 4)})
                 s, l = pair["shardpipe"], pair["llamacpp"]
                 pair["ratio"] = {"decode": round(s["decode_tok_s"] / l["decode_tok_s"], 4)}
                 for p in prompts:
@@ -105,6 +112,12 @@ def main():
                     for who in ("shardpipe", "llamacpp"):
                         row[f"prompt_{pl}"][f"{who}_vs_int8_peak"] = spread(
                             [p["prompt_vs_int8_peak"][str(pl)][who] for p in ps])
+                    if all("shardpipe_cpu" in p["prompt_vs_int8_peak"][str(pl)] for p in ps):
+                        f = [p["prompt_vs_int8_peak"][str(pl)] for p in ps]
+                        for who in ("shardpipe", "llamacpp"):
+                            row[f"prompt_{pl}"][f"{who}_vs_int8_peak_cpu"] = spread([x[f"{who}_cpu"] for x in f])
+                        row[f"prompt_{pl}"]["ratio_per_cpu_second"] = spread(
+                            [x["shardpipe_cpu"] / x["llamacpp_cpu"] for x in f])
             summary.append(row)
 
     greedy = []
@@ -155,8 +168,9 @@ def main():
     head = "| model | threads | load | decode tok/s sp / lcpp | decode ratio |"
     rule = "|---|--:|--:|--:|--:|"
     for pl in prompts:
-        head += f" prompt {pl} tok/s sp / lcpp | prompt {pl} ratio | prompt {pl} % of int8 peak sp / lcpp |"
-        rule += "--:|--:|--:|"
+        head += (f" prompt {pl} tok/s sp / lcpp | prompt {pl} ratio | prompt {pl} % of int8 peak sp / lcpp |"
+                 f" prompt {pl} per CPU s: ratio, % of peak sp / lcpp |")
+        rule += "--:|--:|--:|--:|"
     print(head)
     print(rule)
     for row in summary:
@@ -172,6 +186,11 @@ def main():
                 line += (f" {pr['shardpipe_vs_int8_peak']['median'] * 100:.0f}% / "
                          f"{pr['llamacpp_vs_int8_peak']['median'] * 100:.0f}% "
                          f"(peak {pr['int8_peak_gmacs_per_core']['median']:.0f} GMAC/s per core) |")
+            else:
+                line += " - |"
+            if "ratio_per_cpu_second" in pr:
+                line += (f" {ratio(pr['ratio_per_cpu_second'])}, {pr['shardpipe_vs_int8_peak_cpu']['median'] * 100:.0f}% / "
+                         f"{pr['llamacpp_vs_int8_peak_cpu']['median'] * 100:.0f}% |")
             else:
                 line += " - |"
         print(line)
