@@ -2,9 +2,10 @@
 # hostcheck.sh - start-up host check and thread defaults of `run`, end to
 # end through mpiexec: a plan without threads runs each rank on the CPUs of
 # its affinity mask, rank 0 warns once when that oversubscribes the host,
-# and the tokens equal --threads 1's; a stage whose free RAM is below its
-# estimate, or whose planned host is another machine, is refused with the
-# host and the numbers before any shard is opened.
+# and the tokens equal --threads 1's; a host whose free RAM is below the sum
+# of its stages' estimates, or a stage whose planned host is another
+# machine, is refused with the host and the numbers before any shard is
+# opened.
 # Usage: bash hostcheck.sh SHARDPIPE SHARED_DIR SOURCE_DIR
 set -u
 bin=$1 src=$3
@@ -76,11 +77,21 @@ export SHARDPIPE_HASH_CACHE=$tmp/ram-cache
 SHARDPIPE_RAM_FREE=65536 run2 "$tmp/here.yaml" >"$tmp/ram.out" 2>"$tmp/ram.err"
 r=$?
 check "too little free RAM is refused (exit $r)" test $r -ne 0
-check "naming rank, stage, host and both sizes" \
-    grep -Eq "rank 0 \(stage 0, layers 0-2\) on $me has 0\.06 MiB of RAM free but its stage needs [0-9.]+ MiB \(weights" \
+# both ranks run on this host: their stages add up against its free RAM
+check "naming the host, each stage and the sizes" \
+    grep -Eq "host $me has 0\.06 MiB of RAM free but its 2 stages need [0-9.]+ MiB in all: rank 0 \(stage 0, layers 0-2\) [0-9.]+ MiB \(weights [0-9.]+ MiB, KV cache [0-9.]+ MiB, buffers [0-9.]+ MiB\), rank 1 \(stage 1, layers 3-4\) [0-9.]+ MiB \(weights" \
     "$tmp/ram.err"
 check "before any shard is opened (no shard hashed)" test ! -e "$SHARDPIPE_HASH_CACHE"
 check "and nothing generated" test ! -s "$tmp/ram.out"
+# free RAM for either stage but not for both: the sum is what counts
+need=$(sed -n 's/.*rank 0 (stage 0, layers 0-2) \([0-9.]*\) MiB.*rank 1 (stage 1, layers 3-4) \([0-9.]*\) MiB.*/\1 \2/p' \
+    "$tmp/ram.err")
+between=$(echo "$need" | awk '{ a = $1 * 1048576; b = $2 * 1048576; m = a > b ? a : b; printf "%.0f", m + (a + b - m) / 2 }')
+SHARDPIPE_RAM_FREE=${between:-0} run2 "$tmp/here.yaml" >"$tmp/sum.out" 2>"$tmp/sum.err"
+r=$?
+check "room for each stage alone ($between bytes for stages of ${need:-?} MiB) is refused (exit $r)" test $r -ne 0
+check "with the sum" grep -q "host $me has [0-9.]* MiB of RAM free but its 2 stages need" "$tmp/sum.err"
+check "and nothing generated" test ! -s "$tmp/sum.out"
 run2 "$tmp/here.yaml" >"$tmp/ok.out" 2>"$tmp/ok.err"
 check "with the real free RAM the same plan runs" grep -q "Once upon a time" "$tmp/ok.out"
 check "(which hashes its shards: the check above can fail)" test -e "$SHARDPIPE_HASH_CACHE"

@@ -7,8 +7,10 @@
  * A plan's `host` is checked only when it names a machine: a rank is "on"
  * it when it is the rank's host name (or its short name: pi5-a for
  * pi5-a.local), resolves to one of the rank's own addresses, or is
- * localhost (a run on one machine). A host that does not resolve at all
- * (node-a in the test plans) is a label, as before, and is not checked. */
+ * localhost (a run on one machine). A host that does not resolve is still
+ * a machine when another rank of the run has that host name (a board name
+ * without DNS: the ranks are there, in the wrong order); else (node-a in
+ * the test plans) it is a label and is not checked. */
 #ifndef SHARDPIPE_HOSTCHECK_H
 #define SHARDPIPE_HOSTCHECK_H
 
@@ -41,8 +43,9 @@ void sp_host_report_self(const char *planned, sp_host_report *r);
 
 /* Rank 0: reports[r] for every rank 0..n_ranks-1. Refuses (-1, err naming
  * the rank, the planned and the real host) a stage's rank on another
- * machine, or whose free RAM is below its stage's estimate
- * (sp_plan_stage_memory, both numbers). Then warns, in warn (may be "" on
+ * machine; then a host whose free RAM is below the sum of the estimates
+ * (sp_plan_stage_memory) of the stages its ranks run (err naming the host,
+ * each stage and the numbers). Then warns, in warn (may be "" on
  * return), about hosts whose ranks' threads add up past their cores
  * (sp_threads_oversubscribed), taking each stage's threads from the plan. */
 int sp_plan_check_hosts(const sp_plan *plan, const sp_gguf *g, const sp_config *cfg, const sp_host_report *reports,

@@ -1,6 +1,7 @@
 /* hostcheck.c - each rank's host, cores and free RAM against the plan
- * (hostcheck.h): the wrong board for a stage, or too little memory for it,
- * is refused before any weight moves; oversubscribed hosts are warned of. */
+ * (hostcheck.h): the wrong board for a stage, or too little memory on a
+ * host for the stages it runs, is refused before any weight moves;
+ * oversubscribed hosts are warned of. */
 #define _GNU_SOURCE
 #include <ifaddrs.h>
 #include <netdb.h>
@@ -84,29 +85,90 @@ static const char *mib(uint64_t bytes, char buf[24])
     return buf;
 }
 
-int sp_plan_check_hosts(const sp_plan *plan, const sp_gguf *g, const sp_config *cfg, const sp_host_report *reports,
-                        int n_ranks, char *warn, size_t wsize, sp_error *err)
+/* The rank (other than `rank`) that runs on host `planned` by its own name,
+ * or -1: how a plan's host that does not resolve (a board name without DNS,
+ * the emulated network) is still known to be a machine of this run. */
+static int rank_on(const char *planned, const sp_host_report *reports, int n_ranks, int rank)
 {
-    if (wsize) warn[0] = '\0';
+    for (int q = 0; q < n_ranks; q++)
+        if (q != rank && same_name(planned, reports[q].host)) return q;
+    return -1;
+}
+
+/* Is every stage's rank on the machine the plan put it on? */
+static int check_placement(const sp_plan *plan, const sp_host_report *reports, int n_ranks, sp_error *err)
+{
     for (int i = 0; i < plan->n_stages; i++) {
         const sp_stage_plan *st = &plan->stages[i];
         if (st->rank < 0 || st->rank >= n_ranks) continue; /* sp_plan_check_world's to report */
         const sp_host_report *r = &reports[st->rank];
-        if (r->verdict == SP_HOST_OTHER)
-            return sp_errorf(err, "rank %d (stage %d, layers %d-%d) runs on %.63s but the plan puts it on %s; the "
-                                  "host file's order does not match the plan: use the host file `shardpipe plan` "
-                                  "wrote beside it (mpiexec -f PLAN.hosts)",
-                             st->rank, i, st->first, st->last, r->host, st->host);
-        sp_stage_memory m = sp_plan_stage_memory(plan, i, g, cfg);
-        if (r->ram_free && m.total > r->ram_free) {
-            char fr[24], tot[24], w[24], kv[24], buf[24];
+        int q = -1;
+        if (r->verdict == SP_HOST_LABEL && !same_name(st->host, r->host))
+            q = rank_on(st->host, reports, n_ranks, st->rank);
+        if (r->verdict != SP_HOST_OTHER && q < 0) continue;
+        char where[96] = "";
+        if (q >= 0) snprintf(where, sizeof where, " (where rank %d runs)", q);
+        return sp_errorf(err, "rank %d (stage %d, layers %d-%d) runs on %.63s but the plan puts it on %s%s; the "
+                              "host file's order does not match the plan: use the host file `shardpipe plan` "
+                              "wrote beside it (mpiexec -f PLAN.hosts)",
+                         st->rank, i, st->first, st->last, r->host, st->host, where);
+    }
+    return 0;
+}
+
+/* Does each real host have the free RAM of all the stages it runs? The
+ * ranks of one host load their weights side by side, so their estimates
+ * add up against the host's MemAvailable (the least any of its ranks saw). */
+static int check_memory(const sp_plan *plan, const sp_gguf *g, const sp_config *cfg, const sp_host_report *reports,
+                        int n_ranks, sp_error *err)
+{
+    bool done[SP_PLAN_MAX_STAGES] = {false};
+    for (int i = 0; i < plan->n_stages; i++) {
+        if (done[i] || plan->stages[i].rank < 0 || plan->stages[i].rank >= n_ranks) continue;
+        const char *host = reports[plan->stages[i].rank].host;
+        int stages[SP_PLAN_MAX_STAGES], n = 0;
+        uint64_t need = 0, free_ram = 0;
+        sp_stage_memory m[SP_PLAN_MAX_STAGES];
+        for (int j = i; j < plan->n_stages; j++) {
+            int rj = plan->stages[j].rank;
+            if (done[j] || rj < 0 || rj >= n_ranks || strcmp(reports[rj].host, host)) continue;
+            done[j] = true;
+            m[n] = sp_plan_stage_memory(plan, j, g, cfg);
+            need += m[n].total;
+            if (reports[rj].ram_free && (!free_ram || reports[rj].ram_free < free_ram)) free_ram = reports[rj].ram_free;
+            stages[n++] = j;
+        }
+        if (!free_ram || need <= free_ram) continue;
+        char fr[24], tot[24], w[24], kv[24], buf[24];
+        const sp_stage_plan *st = &plan->stages[stages[0]];
+        if (n == 1)
             return sp_errorf(err, "rank %d (stage %d, layers %d-%d) on %.63s has %s of RAM free but its stage "
                                   "needs %s (weights %s, KV cache %s, buffers %s); free memory there, or "
                                   "plan again with that board's memory: set in the cluster file",
-                             st->rank, i, st->first, st->last, r->host, mib(r->ram_free, fr),
-                             mib(m.total, tot), mib(m.weights, w), mib(m.kv_cache, kv), mib(m.scratch + m.wire, buf));
+                             st->rank, stages[0], st->first, st->last, host, mib(free_ram, fr), mib(m[0].total, tot),
+                             mib(m[0].weights, w), mib(m[0].kv_cache, kv), mib(m[0].scratch + m[0].wire, buf));
+        char list[768];
+        size_t len = 0;
+        for (int k = 0; k < n && len < sizeof list; k++) {
+            st = &plan->stages[stages[k]];
+            len += (size_t)snprintf(list + len, sizeof list - len,
+                                    "%srank %d (stage %d, layers %d-%d) %s (weights %s, KV cache %s, buffers %s)",
+                                    k ? ", " : "", st->rank, stages[k], st->first, st->last, mib(m[k].total, tot),
+                                    mib(m[k].weights, w), mib(m[k].kv_cache, kv), mib(m[k].scratch + m[k].wire, buf));
         }
+        return sp_errorf(err, "host %.63s has %s of RAM free but its %d stages need %s in all: %s; free memory "
+                              "there, run fewer ranks on it, or plan again with each board's memory: set in the "
+                              "cluster file",
+                         host, mib(free_ram, fr), n, mib(need, tot), list);
     }
+    return 0;
+}
+
+int sp_plan_check_hosts(const sp_plan *plan, const sp_gguf *g, const sp_config *cfg, const sp_host_report *reports,
+                        int n_ranks, char *warn, size_t wsize, sp_error *err)
+{
+    if (wsize) warn[0] = '\0';
+    if (check_placement(plan, reports, n_ranks, err) || check_memory(plan, g, cfg, reports, n_ranks, err)) return -1;
     /* oversubscription: the stages' threads summed per real host */
     bool done[SP_PLAN_MAX_STAGES] = {false};
     size_t len = 0;
