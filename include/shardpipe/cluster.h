@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 
+#include "shardpipe/profile.h"
 #include "shardpipe/sampler.h"
 
 typedef struct sp_run_options {
@@ -74,5 +75,23 @@ typedef struct sp_links_options {
 } sp_links_options;
 
 int sp_cluster_profile_links(int *argc, char ***argv, const sp_links_options *o) __attribute__((noreturn));
+
+/* `shardpipe profile --all`: under mpiexec with one rank per board, every
+ * board measures itself (sp_profile_measure with `measure`), the links are
+ * measured as --links does, and rank 0 writes one profile per host in
+ * profiles_dir (relative to the cluster file's folder: HOST.yaml) and the
+ * cluster file that names them (see profall.c for ranks sharing a host).
+ * Never returns: every rank exits with the code. */
+typedef struct sp_profall_options {
+    const char *out;           /* cluster file to write */
+    const char *name;          /* the cluster's name */
+    const char *profiles_dir;  /* where the board files go, relative to the cluster file's folder */
+    const char *note;          /* added to each profile's origin, or NULL */
+    int dim;                   /* hidden-state length the link message sizes are based on */
+    sp_measure_options measure; /* its progress callback is not used: each board reports itself */
+    bool quiet;
+} sp_profall_options;
+
+int sp_cluster_profile_all(int *argc, char ***argv, const sp_profall_options *o) __attribute__((noreturn));
 
 #endif

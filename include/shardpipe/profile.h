@@ -92,6 +92,9 @@ typedef struct sp_measure_options {
     bool thorough;       /* larger buffers, more repetitions, more thread counts */
     int max_threads;     /* 0: all cores. Quick mode measures 1 and max_threads
                             threads, thorough mode also the powers of two between */
+    int also_threads;    /* 0, or one more thread count to measure (below
+                            max_threads): a rank's share of cores it shares
+                            with other ranks (`profile --all`) */
     sp_progress_fn progress;
     void *progress_arg;
 } sp_measure_options;

@@ -1,6 +1,7 @@
 /* cmd_profile.c - `shardpipe profile`: measure this board into a profile
- * YAML, or with --links (under mpiexec) the network between the boards
- * into a cluster file. */
+ * YAML; with --links (under mpiexec) the network between the boards into a
+ * cluster file; with --all (under mpiexec) every board and every link, into
+ * the cluster file and the board files it names. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: shardpipe profile [-o configs/boards/NAME.yaml] [--quick | --thorough] [--threads N]\n"
+            "       mpiexec -f HOSTS -n N shardpipe profile --all -o configs/clusters/NAME.yaml [--thorough]\n"
             "       mpiexec -n N shardpipe profile --links -o configs/clusters/NAME.yaml [--dim D]\n"
             "  -o, --output PATH  where to write the YAML (default: print it)\n"
             "  --quick            1 and N threads, small buffers (default; about 10 s)\n"
@@ -24,9 +26,13 @@ static void usage(FILE *f)
             "  --threads N        most kernel threads to measure (default: all cores)\n"
             "  --name NAME        the profile's name (default: the host name)\n"
             "  --note TEXT        added to the origin (e.g. what machine this is)\n"
+            "  --all              one rank per board: every board measures itself, then every link; rank 0\n"
+            "                     writes the cluster file and DIR/HOST.yaml per host (ranks on one host share\n"
+            "                     it: one profile, each rank a board with its share of cores and memory)\n"
             "  --links            measure latency and bandwidth between every pair of MPI ranks\n"
-            "  --dim D            hidden-state length for --links message sizes (default 2048)\n"
-            "  --profiles DIR     boards' profile folder written into the cluster file (default ../boards)\n");
+            "  --dim D            hidden-state length for the links' message sizes (default 2048)\n"
+            "  --profiles DIR     the boards' profile folder, relative to the cluster file (default ../boards)\n"
+            "  --name NAME        with --all / --links: the cluster's name (default: the file's base name)\n");
 }
 
 static double t_start;
@@ -41,18 +47,19 @@ static void show_progress(void *arg, const char *what, double done)
 
 int cmd_profile(int argc, char **argv)
 {
-    enum { O_QUICK = 256, O_THOROUGH, O_THREADS, O_NAME, O_NOTE, O_LINKS, O_DIM, O_PROFILES };
+    enum { O_QUICK = 256, O_THOROUGH, O_THREADS, O_NAME, O_NOTE, O_LINKS, O_DIM, O_PROFILES, O_ALL };
     static const struct option opts[] = {
         {"quick", no_argument, 0, O_QUICK},         {"thorough", no_argument, 0, O_THOROUGH},
         {"threads", required_argument, 0, O_THREADS}, {"name", required_argument, 0, O_NAME},
         {"note", required_argument, 0, O_NOTE},     {"links", no_argument, 0, O_LINKS},
         {"dim", required_argument, 0, O_DIM},       {"profiles", required_argument, 0, O_PROFILES},
-        {"output", required_argument, 0, 'o'},      {"help", no_argument, 0, 'h'},
+        {"all", no_argument, 0, O_ALL},             {"output", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     sp_measure_options mo = {.progress = show_progress};
     const char *out = NULL, *name = NULL, *note = NULL, *profiles = "../boards";
-    bool links = false;
+    bool links = false, all = false;
     int dim = 2048;
     optind = 1;
     int c;
@@ -64,6 +71,7 @@ int cmd_profile(int argc, char **argv)
         case O_NAME: name = optarg; break;
         case O_NOTE: note = optarg; break;
         case O_LINKS: links = true; break;
+        case O_ALL: all = true; break;
         case O_DIM: if (sp_cli_int("profile", "--dim", optarg, 1, 1 << 20, &dim)) return 2; break;
         case O_PROFILES: profiles = optarg; break;
         case 'o': out = optarg; break;
@@ -80,15 +88,29 @@ int cmd_profile(int argc, char **argv)
         return 2;
     }
 
-    if (links) {
+    if (links && all) {
+        fprintf(stderr, "shardpipe profile: --all measures the links too; give --all or --links, not both\n");
+        return 2;
+    }
+    if (links || all) {
         if (!out) {
-            fprintf(stderr, "shardpipe profile --links: -o configs/clusters/NAME.yaml is required\n");
+            fprintf(stderr, "shardpipe profile %s: -o configs/clusters/NAME.yaml is required\n",
+                    all ? "--all" : "--links");
             return 2;
         }
-        /* the cluster's name: the file's base name without .yaml */
+        /* the cluster's name: the file's base name without .yaml, as a word */
         static char cname[64];
         const char *base = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
         snprintf(cname, sizeof cname, "%.*s", (int)strcspn(base, "."), base);
+        for (char *ch = cname; *ch; ch++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_", *ch)) *ch = '-';
+        if (!cname[0]) snprintf(cname, sizeof cname, "cluster");
+        if (all) {
+            sp_profall_options ao = {.out = out, .name = name ? name : cname, .profiles_dir = profiles,
+                                     .note = note, .dim = dim, .measure = mo};
+            ao.measure.progress = NULL;
+            sp_cluster_profile_all(&argc, &argv, &ao);
+        }
         sp_links_options lo = {.out = out, .name = name ? name : cname, .profiles_dir = profiles, .dim = dim};
         sp_cluster_profile_links(&argc, &argv, &lo);
     }

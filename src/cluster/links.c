@@ -1,5 +1,6 @@
 /* links.c - `shardpipe profile --links`: the latency and bandwidth between
- * every pair of MPI ranks, written as a cluster file by rank 0.
+ * every pair of MPI ranks, written as a cluster file by rank 0 (also the
+ * links step of `profile --all`, profall.c).
  *
  * Pairs are measured one at a time (the other ranks sleep in a barrier) so
  * that no two measurements share a network or a core. For a pair (a, b):
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "comm.h"
+#include "links.h"
 #include "shardpipe/cluster.h"
 #include "shardpipe/profile.h"
 #include "shardpipe/util.h"
@@ -81,6 +83,67 @@ static void measure_pair(int me, int a, int b, int dim, sp_link *out)
     out->bandwidth = bw;
 }
 
+void sp_links_measure(sp_comm *c, int dim, bool quiet, sp_cluster *cl)
+{
+    int n = c->size;
+    for (int a = 0; a < n; a++)
+        for (int b = a + 1; b < n; b++) {
+            /* a barrier whose waiting ranks sleep, leaving the cores to the pair */
+            MPI_Request barrier;
+            MPI_Ibarrier(MPI_COMM_WORLD, &barrier);
+            sp_error err = {{0}};
+            if (sp_comm_wait(c, &barrier, MPI_STATUS_IGNORE, "the other ranks between link measurements", NULL,
+                             &err))
+                sp_comm_abort(c, &err);
+            sp_link l = {0, 0};
+            if (c->rank == a || c->rank == b) measure_pair(c->rank, a, b, dim, &l);
+            /* rank a has the figures; rank 0 collects them */
+            if (a != 0 && c->rank == a) MPI_Send(&l, 2, MPI_DOUBLE, 0, TAG_RESULT, MPI_COMM_WORLD);
+            if (a != 0 && c->rank == 0) MPI_Recv(&l, 2, MPI_DOUBLE, a, TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            if (c->rank == 0) {
+                cl->links[a][b] = cl->links[b][a] = l;
+                if (!quiet)
+                    fprintf(stderr, "rank %d (%s) <-> rank %d (%s): latency %.1f us, bandwidth %.1f MB/s\n", a,
+                            c->hosts[a], b, c->hosts[b], l.latency * 1e6, l.bandwidth / 1e6);
+            }
+        }
+}
+
+void sp_links_host_words(sp_comm *c)
+{
+    for (int r = 0; r < c->size; r++) {
+        char *h = c->hosts[r];
+        if (!h[0]) snprintf(h, 64, "rank%d", r);
+        for (; *h; h++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_", *h)) *h = '-';
+    }
+}
+
+int sp_links_host_first(const sp_comm *c, int rank)
+{
+    int first = 0;
+    while (strcmp(c->hosts[first], c->hosts[rank])) first++;
+    return first;
+}
+
+int sp_links_sharing(const sp_comm *c, int rank)
+{
+    int same = 0;
+    for (int q = 0; q < c->size; q++) same += !strcmp(c->hosts[q], c->hosts[rank]);
+    return same;
+}
+
+void sp_links_name_boards(const sp_comm *c, sp_cluster *cl)
+{
+    cl->n_boards = c->size;
+    for (int r = 0; r < c->size; r++) {
+        sp_board *b = &cl->boards[r];
+        snprintf(b->host, sizeof b->host, "%s", c->hosts[r]);
+        if (sp_links_sharing(c, r) > 1) snprintf(b->name, sizeof b->name, "%.50s-r%d", c->hosts[r], r);
+        else snprintf(b->name, sizeof b->name, "%s", c->hosts[r]);
+    }
+}
+
 int sp_cluster_profile_links(int *argc, char ***argv, const sp_links_options *o)
 {
     sp_comm c;
@@ -92,43 +155,18 @@ int sp_cluster_profile_links(int *argc, char ***argv, const sp_links_options *o)
                             "(got %d)\n", SP_CLUSTER_MAX_BOARDS, n);
         sp_comm_shutdown(&c, 2);
     }
+    sp_links_host_words(&c);
     static sp_cluster cl;
     memset(&cl, 0, sizeof cl);
-    cl.n_boards = n;
     snprintf(cl.name, sizeof cl.name, "%s", o->name);
-    for (int a = 0; a < n; a++)
-        for (int b = a + 1; b < n; b++) {
-            /* a barrier whose waiting ranks sleep, leaving the cores to the pair */
-            MPI_Request barrier;
-            MPI_Ibarrier(MPI_COMM_WORLD, &barrier);
-            sp_error err = {{0}};
-            if (sp_comm_wait(&c, &barrier, MPI_STATUS_IGNORE, "the other ranks between link measurements", NULL,
-                             &err))
-                sp_comm_abort(&c, &err);
-            sp_link l = {0, 0};
-            if (c.rank == a || c.rank == b) measure_pair(c.rank, a, b, o->dim, &l);
-            /* rank a has the figures; rank 0 collects them */
-            if (a != 0 && c.rank == a) MPI_Send(&l, 2, MPI_DOUBLE, 0, TAG_RESULT, MPI_COMM_WORLD);
-            if (a != 0 && c.rank == 0) MPI_Recv(&l, 2, MPI_DOUBLE, a, TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-            if (c.rank == 0) {
-                cl.links[a][b] = cl.links[b][a] = l;
-                if (!o->quiet)
-                    fprintf(stderr, "rank %d (%s) <-> rank %d (%s): latency %.1f us, bandwidth %.1f MB/s\n", a,
-                            c.hosts[a], b, c.hosts[b], l.latency * 1e6, l.bandwidth / 1e6);
-            }
-        }
+    sp_links_measure(&c, o->dim, o->quiet, &cl);
     int code = 0;
     if (c.rank == 0) {
         /* boards are named after their hosts; ranks sharing a host get -rN */
+        sp_links_name_boards(&c, &cl);
         static char paths[SP_CLUSTER_MAX_BOARDS][128];
         const char *path_ptrs[SP_CLUSTER_MAX_BOARDS];
         for (int r = 0; r < n; r++) {
-            sp_board *b = &cl.boards[r];
-            snprintf(b->host, sizeof b->host, "%s", c.hosts[r]);
-            int same = 0;
-            for (int q = 0; q < n; q++) same += !strcmp(c.hosts[q], c.hosts[r]);
-            if (same > 1) snprintf(b->name, sizeof b->name, "%.50s-r%d", c.hosts[r], r);
-            else snprintf(b->name, sizeof b->name, "%s", c.hosts[r]);
             snprintf(paths[r], sizeof paths[r], "%s/%s.yaml", o->profiles_dir, c.hosts[r]);
             path_ptrs[r] = paths[r];
         }
@@ -136,7 +174,8 @@ int sp_cluster_profile_links(int *argc, char ***argv, const sp_links_options *o)
         snprintf(header, sizeof header,
                  "Links measured by `shardpipe profile --links` under mpiexec with %d ranks (hidden states of dim "
                  "%d).\nEach board's profile is the file named below: measure it on that board with\n"
-                 "`shardpipe profile -o configs/boards/HOST.yaml`, or point it at a published one.", n, o->dim);
+                 "`shardpipe profile -o configs/boards/HOST.yaml`, or point it at a published one\n"
+                 "(`shardpipe profile --all` measures the boards and the links in one run).", n, o->dim);
         sp_error err = {{0}};
         if (sp_cluster_write(&cl, path_ptrs, o->out, header, &err)) {
             fprintf(stderr, "shardpipe profile --links: %s\n", err.msg);

@@ -228,6 +228,11 @@ int sp_cluster_write(const sp_cluster *c, const char *const *profile_paths, cons
         const sp_board *b = &c->boards[i];
         fprintf(f, "  - name: %s\n    host: %s\n    profile: %s\n", b->name, b->host, profile_paths[i]);
         if (b->threads > 0) fprintf(f, "    threads: %d\n", b->threads);
+        if (b->memory_given) {
+            char size[48];
+            yd_format_size(b->memory, size, sizeof size);
+            fprintf(f, "    memory: %s\n", size);
+        }
     }
     /* one board has no pair: an empty `pairs:` would read back as null, not a list */
     if (c->n_boards > 1)

@@ -196,6 +196,15 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
     counts[nc++] = 1;
     for (int t = 2; o->thorough && t < max_t && nc < SP_PROFILE_MAX_THREADS - 1; t *= 2) counts[nc++] = t;
     if (max_t > 1) counts[nc++] = max_t;
+    /* one more count, kept in ascending order and once */
+    int also = o->also_threads;
+    bool have = also < 1 || also > max_t;
+    for (int i = 0; i < nc; i++) have |= counts[i] == also;
+    if (!have && nc < SP_PROFILE_MAX_THREADS) {
+        int j = nc++;
+        for (; j > 0 && counts[j - 1] > also; j--) counts[j] = counts[j - 1];
+        counts[j] = also;
+    }
     p->n_perf = nc;
     for (int i = 0; i < nc; i++) p->perf[i].threads = counts[i];
 

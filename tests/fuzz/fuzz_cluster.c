@@ -74,7 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int a = 0; a < c.n_boards; a++) {
         const sp_board *x = &c.boards[a], *y = &again.boards[a];
         if (strcmp(x->name, y->name) || strcmp(x->host, y->host) || x->threads != y->threads ||
-            x->profile.ram_total != y->profile.ram_total)
+            x->profile.ram_total != y->profile.ram_total || x->memory != y->memory ||
+            x->memory_given != y->memory_given)
             fz_fail("board %d written back differs ('%s' / '%s', threads %d / %d)", a, x->name, y->name, x->threads,
                     y->threads);
         for (int b = 0; b < c.n_boards; b++)
