@@ -236,7 +236,7 @@ int sp_cluster_write(const sp_cluster *c, const char *const *profile_paths, cons
     }
     /* one board has no pair: an empty `pairs:` would read back as null, not a list */
     if (c->n_boards > 1)
-        fprintf(f, "links:                    # latency s (median ping-pong / 2), bandwidth B/s\n  pairs:\n");
+        fprintf(f, "links:                    # latency s (lower decile of ping-pong / 2), bandwidth B/s\n  pairs:\n");
     for (int a = 0; a < c->n_boards; a++)
         for (int b = a + 1; b < c->n_boards; b++)
             fprintf(f, "    - between: [%s, %s]\n      latency: %.3e\n      bandwidth: %.4e\n", c->boards[a].name,
