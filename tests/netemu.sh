@@ -11,20 +11,8 @@
 src=${3:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$src/tests/tools/lib.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: needs root (network namespaces, TAP devices, cgroups) - run ctest as root to test the emulated network"
-    exit 0
-fi
-for tool in ip mpicc mpiexec cc nsenter; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: netemu needs '$tool', which is not installed"
-        exit 0
-    fi
-done
-if [ ! -c /dev/net/tun ]; then
-    echo "SKIP: netemu needs /dev/net/tun (TUN/TAP support in the kernel)"
-    exit 0
-fi
+. "$src/tests/tools/netemu_lib.sh"
+netemu_can_run mpicc mpiexec || exit 0
 
 tmp=$(mktemp -d)
 export NETEMU_NAME=netemu-test NETEMU_SWITCH=$tmp/switch

@@ -14,7 +14,7 @@
 #   netemu.sh up SPEC          bring the network up (takes down a previous one of the same name)
 #   netemu.sh down             take it down; safe to repeat
 #   netemu.sh status           boards, addresses, links, switch counters
-#   netemu.sh exec BOARD CMD.. run CMD inside BOARD's namespace and CPU cgroup
+#   netemu.sh exec BOARD CMD.. run CMD inside BOARD's namespace and CPU cgroup (host name BOARD)
 #   netemu.sh mpiexec ARGS..   mpiexec across the boards (hosts = boards in SPEC order unless -hosts given)
 #   netemu.sh run SPEC -- CMD  up, CMD, down (also on failure and Ctrl-C)
 #
@@ -223,7 +223,8 @@ cmd_exec() {
   shift
   board_ok "$b"
   echo $$ >"$CG/$b/cgroup.procs"
-  exec ip netns exec "$NAME-$b" "$@"
+  # the board's own host name, as launch.sh gives its MPI ranks
+  exec unshare --uts -- sh -c 'hostname "$1" && shift && exec ip netns exec "$@"' sh "$b" "$NAME-$b" "$@"
 }
 
 cmd_mpiexec() {
