@@ -24,15 +24,15 @@ static void usage(FILE *f)
             "  --quick            1 and N threads, small buffers (default; about 10 s)\n"
             "  --thorough         also the powers of two between, larger buffers, more repetitions\n"
             "  --threads N        most kernel threads to measure (default: all cores)\n"
-            "  --name NAME        the profile's name (default: the host name)\n"
+            "  --name NAME        the profile's name (default: the host name); with --all / --links the\n"
+            "                     cluster's (default: the file's base name)\n"
             "  --note TEXT        added to the origin (e.g. what machine this is)\n"
             "  --all              one rank per board: every board measures itself, then every link; rank 0\n"
             "                     writes the cluster file and DIR/HOST.yaml per host (ranks on one host share\n"
             "                     it: one profile, each rank a board with its share of cores and memory)\n"
             "  --links            measure latency and bandwidth between every pair of MPI ranks\n"
             "  --dim D            hidden-state length for the links' message sizes (default 2048)\n"
-            "  --profiles DIR     the boards' profile folder, relative to the cluster file (default ../boards)\n"
-            "  --name NAME        with --all / --links: the cluster's name (default: the file's base name)\n");
+            "  --profiles DIR     the boards' profile folder, relative to the cluster file (default ../boards)\n");
 }
 
 static double t_start;
