@@ -104,9 +104,15 @@ void sp_links_measure(sp_comm *c, int dim, bool quiet, sp_cluster *cl)
                 sp_comm_abort(c, &err);
             sp_link l = {0, 0};
             if (c->rank == a || c->rank == b) measure_pair(c->rank, a, b, dim, &l);
-            /* rank a has the figures; rank 0 collects them */
+            /* rank a has the figures; rank 0 collects them, asleep while
+             * the pair measures (a blocking receive would spin on a core) */
             if (a != 0 && c->rank == a) MPI_Send(&l, 2, MPI_DOUBLE, 0, TAG_RESULT, MPI_COMM_WORLD);
-            if (a != 0 && c->rank == 0) MPI_Recv(&l, 2, MPI_DOUBLE, a, TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            if (a != 0 && c->rank == 0) {
+                MPI_Request req;
+                MPI_Irecv(&l, 2, MPI_DOUBLE, a, TAG_RESULT, MPI_COMM_WORLD, &req);
+                if (sp_comm_wait(c, &req, MPI_STATUS_IGNORE, "a link measurement", NULL, &err))
+                    sp_comm_abort(c, &err);
+            }
             if (c->rank == 0) {
                 cl->links[a][b] = cl->links[b][a] = l;
                 if (!quiet)
