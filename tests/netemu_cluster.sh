@@ -7,8 +7,10 @@
 #     (latency: the sum of the two boards' delays; bandwidth: the smaller
 #     rate). Load on this machine only adds time, so a measurement out of
 #     range is taken again (up to 3 times while under 90 s), as
-#     tests/netemu.sh does, with the load printed; links.c already keeps the
-#     lower decile of its round trips for the same reason;
+#     tests/netemu.sh does, with the load printed (links.c already keeps the
+#     lower decile of its round trips for the same reason); when the
+#     emulated network itself, measured by plain MPI, is off by more than
+#     20% too, the comparison is skipped loudly instead;
 #   - `plan` reads that file as written, and the plan runs with the host
 #     file `plan` wrote;
 #   - the same host file in the wrong order, and a board with too little
@@ -19,7 +21,7 @@
 bin=$1 src=$3
 . "$src/tests/tools/lib.sh"
 . "$src/tests/tools/netemu_lib.sh"
-netemu_can_run mpiexec hostname || exit 0
+netemu_can_run mpicc mpiexec hostname || exit 0
 
 tmp=$(mktemp -d /tmp/sp_netemu_cluster_XXXXXX)
 export NETEMU_NAME=netemu-pa NETEMU_SWITCH=$tmp/switch
@@ -39,6 +41,15 @@ EOF
 check "network up" bash "$netemu" up "$tmp/spec"
 check "each board has its own host name" test "$(bash "$netemu" exec b hostname)" = b
 
+# the emulated pairs: boards, one-way latency (us), bandwidth (MB/s)
+pairs="a b 2500 31.25
+a c 3000 18.75
+b c 3500 18.75"
+# near LAT_US BW_MBS WANT_LAT WANT_BW: both within 20%
+near() {
+    awk -v l="$1" -v w="$2" -v L="$3" -v W="$4" \
+        'BEGIN { exit !(l != "" && w != "" && l >= 0.8 * L && l <= 1.2 * L && w >= 0.8 * W && w <= 1.2 * W) }'
+}
 # pair A B: the latency (us) and bandwidth (MB/s) of the pair in the cluster file
 pair() {
     awk -v a="$1" -v b="$2" '
@@ -46,40 +57,57 @@ pair() {
         on && /latency:/ { lat = $2 } on && /bandwidth:/ { bw = $2 }
         END { if (lat != "") printf "%.0f %.1f\n", lat * 1e6, bw / 1e6 }' "$cl"
 }
-# links_ok: every pair within 20% of its emulated figures (prints them)
+# links_ok: every pair of the cluster file within 20% (prints them)
 links_ok() {
     local ok=0 a b lat bw m
     while read -r a b lat bw; do
         m=$(pair "$a" "$b")
-        echo "  link $a-$b: ${m% *} us (emulated $((lat)) us), ${m#* } MB/s (emulated $bw MB/s)"
-        awk -v m="$m" -v l="$lat" -v w="$bw" 'BEGIN { split(m, x, " ");
-            exit !(m != "" && x[1] >= 0.8 * l && x[1] <= 1.2 * l && x[2] >= 0.8 * w && x[2] <= 1.2 * w) }' || ok=1
-    done <<'EOF'
-a b 2500 31.25
-a c 3000 18.75
-b c 3500 18.75
-EOF
+        echo "  profile --all: link $a-$b ${m% *} us (emulated $lat), ${m#* } MB/s (emulated $bw)"
+        [ -n "$m" ] && near $m "$lat" "$bw" || ok=1
+    done <<<"$pairs"
+    return $ok
+}
+# emulation_ok: the emulated network itself, measured by plain MPI
+# (benchmarks/netemu/pingpong: lower decile of 8-byte trips, streamed
+# bandwidth), within 20% of its settings on every pair (prints them)
+emulation_ok() {
+    local ok=0 a b lat bw out l w
+    while read -r a b lat bw; do
+        out=$(emu 30 bash "$netemu" mpiexec -hosts "$a,$b" -n 2 "$tmp/pingpong" -l 100 -b 8 -r 3 </dev/null)
+        l=$(echo "$out" | sed -n 's/.*"latency_p10_us": \([0-9.]*\).*/\1/p')
+        w=$(echo "$out" | sed -n 's/.*"bandwidth_mbit_s": \([0-9.]*\).*/\1/p' | awk '{ printf "%.1f", $1 / 8 }')
+        echo "  plain MPI ping-pong: link $a-$b ${l:-?} us, ${w:-?} MB/s"
+        near "$l" "$w" "$lat" "$bw" || ok=1
+    done <<<"$pairs"
     return $ok
 }
 
+# A loaded machine slows the emulation itself (the switch and the ranks
+# wait for a core): a result out of range is measured again while the test
+# is short (one attempt takes about 25 s on a quiet 2-core machine), and
+# when the emulated network, measured by plain MPI, is itself out of range,
+# the comparison says nothing and is skipped, loudly; a profile that
+# misreads a network that holds its figures fails.
 cl=$tmp/clusters/emu.yaml
-begin=$(date +%s)
+mpicc -O2 -o "$tmp/pingpong" "$src/benchmarks/netemu/pingpong.c"
+begin=$(date +%s) verdict=fail
 for attempt in 1 2 3; do
-    # another attempt only while the test is short (a quiet 2-core machine
-    # takes about 25 s for one)
     [ $attempt = 1 ] || [ $(($(date +%s) - begin)) -lt 90 ] || { echo "no attempt $attempt: 90 s are spent"; break; }
     t0=$(date +%s)
     load=$(cut -d' ' -f1 /proc/loadavg)
-    emu 200 bash "$netemu" mpiexec -n 3 "$bin" profile --all --threads 1 -o "$cl" >"$tmp/all.out" 2>"$tmp/all.err"
+    emu 200 bash "$netemu" mpiexec -n 3 "$bin" profile --all --threads 1 -o "$cl" </dev/null >"$tmp/all.out" 2>"$tmp/all.err"
     r=$?
     echo "profile --all (attempt $attempt, load $load): exit $r in $(($(date +%s) - t0)) s"
     [ $r = 0 ] || { sed 's/^/  | /' "$tmp/all.err"; break; }
-    links_ok >"$tmp/links.txt" && break
-    cat "$tmp/links.txt"
+    links_ok && { verdict=pass; break; }
+    if emulation_ok; then verdict=fail; else verdict=unheld; fi
 done
 check "profile --all over 3 emulated boards succeeds" test $r = 0
-cat "$tmp/links.txt"
-check "its links are the emulated latency and bandwidth within 20%" links_ok
+if [ $verdict = unheld ]; then
+    skip "links within 20% of the emulated ones: at load $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores the emulated network itself is off by more than 20% (plain MPI ping-pong above), so the comparison says nothing"
+else
+    check "its links are the emulated latency and bandwidth within 20%" test $verdict = pass
+fi
 check "a board file named after each board's host" test "$(ls "$tmp/boards" | tr '\n' ' ')" = "a.yaml b.yaml c.yaml "
 check "the boards are the hosts, in rank order" \
     test "$(sed -n 's/^  - name: //p' "$cl" | tr '\n' ' ')" = "a b c "
@@ -105,9 +133,9 @@ run_plan() { # HOSTFILE [MPMD env for the last rank]
     shift
     local cmd=("$bin" run --plan "$tmp/plan.yaml" --prompt "a b c" -n 4 --ignore-eos)
     if [ $# -gt 0 ]; then
-        emu 120 bash "$netemu" mpiexec -f "$hf" -n $((n - 1)) "${cmd[@]}" : -n 1 -env "$@" "${cmd[@]}"
+        emu 120 bash "$netemu" mpiexec -f "$hf" -n $((n - 1)) "${cmd[@]}" : -n 1 -env "$@" "${cmd[@]}" </dev/null
     else
-        emu 120 bash "$netemu" mpiexec -f "$hf" -n "$n" "${cmd[@]}"
+        emu 120 bash "$netemu" mpiexec -f "$hf" -n "$n" "${cmd[@]}" </dev/null
     fi
 }
 export SHARDPIPE_HASH_CACHE=$tmp/hash-ok
