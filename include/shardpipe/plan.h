@@ -22,6 +22,7 @@
 #include "shardpipe/model.h"
 
 #define SP_PLAN_MAX_STAGES 64
+#define SP_PLAN_MAX_PREFILL 16 /* entries of batching.prefill_chunks */
 
 /* Element type of hidden states on the wire between stages. */
 typedef enum sp_wire_type {
@@ -60,7 +61,14 @@ typedef struct sp_plan {
     int context;              /* positions per sequence */
     int sequences;            /* sequences in flight (KV slots on every stage) */
     int micro_batches;        /* groups the in-flight sequences are split into */
-    int prefill_chunk;        /* prompt tokens per micro-batch while prefilling */
+    int prefill_chunk;        /* prompt rows of a micro-batch at most (one chunk, or
+                               * chunks of several of a group's prompts) */
+    /* optional (`batching.prefill_chunks`, written by `shardpipe plan`):
+     * a prompt whose uncached part has at least prefill_from[i] tokens (the
+     * largest such i) goes in chunks of prefill_rows[i]; n_prefill = 0: in
+     * chunks of prefill_chunk. prefill_from[] ascending, rows <= prefill_chunk. */
+    int n_prefill;
+    int prefill_from[SP_PLAN_MAX_PREFILL], prefill_rows[SP_PLAN_MAX_PREFILL];
     double predicted_tok_s;   /* steady decode tok/s predicted by `shardpipe plan`; 0 = none */
     sp_wire_type wire;
     int n_stages;             /* in pipeline order */
@@ -85,6 +93,11 @@ const char *sp_plan_stage_model(const sp_plan *plan, int stage);
 int sp_plan_stage_of_rank(const sp_plan *plan, int rank);
 /* Largest number of rows in one micro-batch under this plan. */
 int sp_plan_max_rows(const sp_plan *plan);
+/* Rows of each prompt chunk of a prompt whose uncached part has n tokens
+ * (the plan's prefill_chunks table, else prefill_chunk). Depends on n and
+ * the plan only, so a prompt's chunks (and with them the matmul path of
+ * float weights) are the same whatever else is in flight. */
+int sp_plan_prefill_rows(const sp_plan *plan, int n);
 
 /* Estimated resident bytes of a stage: weights of its shard (plus embedding
  * on the first stage and head on the last), KV cache for `sequences` x

@@ -90,6 +90,8 @@ typedef struct sp_cost_options {
     int sequences;      /* K */
     int prefill_chunk;  /* as in the plan: sizes the scratch buffers */
     sp_wire_type wire;
+    int prompt_tokens;  /* prefill: the reference prompt length (0: 512, at most the context) */
+    int prefill_cap;    /* prefill: the largest chunk considered (0: SP_PREFILL_CAP) */
 } sp_cost_options;
 
 int sp_cost_build(sp_problem *p, const sp_cluster *cl, const sp_gguf *g, const sp_config *cfg,
@@ -98,6 +100,16 @@ int sp_cost_build(sp_problem *p, const sp_cluster *cl, const sp_gguf *g, const s
 /* Seconds of one weight matrix (params weights of type t, `bytes` of data)
  * for a micro-batch of `rows` rows on a board running with `perf`. */
 double sp_cost_matrix_s(const sp_thread_perf *perf, sp_dtype t, uint64_t bytes, uint64_t params, int rows);
+
+/* Pieces of the model the prefill model reuses: the seven matrices of
+ * layer l at `rows` rows; attention of one row at position pos (the cache
+ * read and the arithmetic); the head at `rows` rows; one embedding row;
+ * the bytes of a message of `rows` rows (hidden: with hidden states). */
+double sp_cost_layer_matrices_s(const sp_thread_perf *perf, const sp_gguf *g, int l, int rows);
+double sp_cost_attention_s(const sp_thread_perf *perf, const sp_config *c, double pos);
+double sp_cost_head_s(const sp_thread_perf *perf, const sp_gguf *g, int rows);
+double sp_cost_embed_row_s(const sp_thread_perf *perf, const sp_gguf *g);
+double sp_cost_wire_bytes(sp_wire_type w, int rows, int dim, bool hidden);
 
 /* ---- search (search.c) ---- */
 
@@ -132,6 +144,40 @@ int sp_evaluate_batched(const sp_problem *p, sp_objective obj, int n_stages, con
  * much. */
 int sp_search(const sp_problem *p, sp_objective obj, sp_solution *best, sp_error *err);
 
+/* ---- prompt chunks (prefill.c) ---- */
+
+#define SP_PREFILL_CAP 128 /* the largest prompt chunk the planner considers */
+
+typedef struct sp_prefill_eval {
+    int rows, chunks;   /* a candidate chunk, and how many the reference prompt takes */
+    double period_s;    /* a chunk leaves the pipeline every period_s */
+    double fill_s;      /* round trip - period: filling and draining */
+    double tile_eff;    /* the bottleneck stage's rows/s at `rows` against at the cap */
+    double total_s;     /* predicted time to the first token */
+} sp_prefill_eval;
+
+/* The chunks chosen for a solution (see prefill.c for the model). */
+typedef struct sp_prefill {
+    int depth;          /* chunks of a group in flight (stages + 1) */
+    int n_steps;        /* the plan's prefill_chunks: from[i] tokens on, rows[i] */
+    int from[SP_PLAN_MAX_PREFILL], rows[SP_PLAN_MAX_PREFILL];
+    int step_tokens[SP_PLAN_MAX_PREFILL]; /* the longest prompt of each step ... */
+    double step_s[SP_PLAN_MAX_PREFILL];   /* ... and its predicted first-token time */
+    int batch_rows;     /* prefill_chunk: rows of a prompt micro-batch at most */
+    int ref_tokens;     /* the reference prompt of the table below */
+    double ref_s;       /* its predicted first-token time with the chosen chunk */
+    int n_eval;
+    sp_prefill_eval eval[16];
+} sp_prefill;
+
+/* Chooses the chunks for the partition and groups of `s`. */
+int sp_prefill_choose(const sp_solution *s, const sp_cluster *cl, const sp_gguf *g, const sp_config *cfg,
+                      const sp_cost_options *o, sp_prefill *out);
+/* The chunk rows for a prompt of n uncached tokens. */
+int sp_prefill_rows_for(const sp_prefill *p, int n);
+/* The trade-off in words and a table, for --explain (malloc'ed). */
+char *sp_prefill_explain(const sp_prefill *p, int sequences, int groups);
+
 /* ---- plans from solutions (emit.c) ---- */
 
 /* The plan of a solution: stage i runs on board s->board[i] as rank i, with
@@ -152,6 +198,12 @@ char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_con
                         const sp_cost_options *o);
 char *sp_planner_stage_comment(const sp_solution *s, int i, const sp_cluster *cl, const sp_plan *plan,
                                const sp_gguf *g, const sp_config *cfg);
+
+/* The chosen chunks into the plan: prefill_chunk and prefill_chunks. */
+void sp_planner_prefill_to_plan(const sp_prefill *pf, sp_plan *plan);
+/* header (freed) + the prompts' part of the explanation (malloc'ed);
+ * chosen: the plan carries pf's chunks, else its fixed prefill_chunk. */
+char *sp_planner_prefill_note(char *header, const sp_prefill *pf, const sp_plan *plan, bool chosen);
 
 /* What common simpler planners would do, for comparison: all boards in
  * the cluster's order, layers split evenly or in proportion to memory (with

@@ -38,12 +38,20 @@ extern const int sp_sgemm_rows[SP_SGEMM_NROWS]; /* 1, 8, 32, 128 */
 
 #define SP_PROFILE_MAX_THREADS 16 /* thread-count entries per profile */
 
+/* Row counts of the larger prompt tiles a profile may record. */
+#define SP_TILE_NROWS 2
+extern const int sp_tile_rows[SP_TILE_NROWS]; /* 32, 128 */
+
 /* Matrix-vector throughput of one weight type:
  *   gbs    GB/s of weights streamed by the decode (dot) path for one row;
  *   gflops GFLOPS of the same kernels when the weights are reused across
- *          8 rows of a micro-batch (their arithmetic ceiling). */
+ *          8 rows of a micro-batch (their arithmetic ceiling);
+ *   tile_gflops  optional: the same at sp_tile_rows rows (prompt chunks),
+ *          where the tiles reuse each unpacked weight row more; 0 when the
+ *          profile does not give them (the 8-row figure then stands). */
 typedef struct sp_mv_perf {
     double gbs, gflops;
+    double tile_gflops[SP_TILE_NROWS];
 } sp_mv_perf;
 
 /* Everything measured with a given number of kernel threads. */

@@ -23,7 +23,9 @@ static void usage(FILE *f)
             "  --context N           positions per sequence (default: the model's, at most 2048)\n"
             "  --sequences K         sequences in flight (default 1)\n"
             "  --wire W              hidden states between boards: f32 | f16 | q8_0 (default f16)\n"
-            "  --prefill-chunk N     prompt tokens per micro-batch (default 32)\n"
+            "  --prefill-chunk N     prompt rows per micro-batch, fixed (default: chosen per prompt length\n"
+            "                        from the stage times, written as prefill_chunks)\n"
+            "  --prompt-tokens N     the prompt length --explain and the comments quote (default 512)\n"
             "  -o, --output PATH     write the plan there (else only print it)\n"
             "  --explain             print the table behind the plan and the simple splits it beats\n");
 }
@@ -120,18 +122,19 @@ static int parse_wire(const char *s, sp_wire_type *w)
 
 int cmd_plan(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_CLUSTER, O_OBJ, O_CTX, O_SEQ, O_WIRE, O_CHUNK, O_EXPLAIN };
+    enum { O_MODEL = 256, O_CLUSTER, O_OBJ, O_CTX, O_SEQ, O_WIRE, O_CHUNK, O_EXPLAIN, O_PROMPT };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},   {"cluster", required_argument, 0, O_CLUSTER},
         {"objective", required_argument, 0, O_OBJ}, {"context", required_argument, 0, O_CTX},
         {"sequences", required_argument, 0, O_SEQ}, {"wire", required_argument, 0, O_WIRE},
         {"prefill-chunk", required_argument, 0, O_CHUNK}, {"explain", no_argument, 0, O_EXPLAIN},
+        {"prompt-tokens", required_argument, 0, O_PROMPT},
         {"output", required_argument, 0, 'o'},      {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *model = NULL, *cluster_path = NULL, *out = NULL;
     sp_objective obj = SP_OBJ_THROUGHPUT;
-    sp_cost_options o = {.context = 0, .sequences = 1, .prefill_chunk = 32, .wire = SP_WIRE_F16};
+    sp_cost_options o = {.context = 0, .sequences = 1, .prefill_chunk = 0, .wire = SP_WIRE_F16};
     bool explain = false;
     optind = 1;
     int c;
@@ -145,6 +148,7 @@ int cmd_plan(int argc, char **argv)
         case O_WIRE: if (parse_wire(optarg, &o.wire)) return 2; break;
         case O_CHUNK: if (sp_cli_int("plan", "--prefill-chunk", optarg, 1, 65536, &o.prefill_chunk)) return 2; break;
         case O_EXPLAIN: explain = true; break;
+        case O_PROMPT: if (sp_cli_int("plan", "--prompt-tokens", optarg, 1, 1 << 24, &o.prompt_tokens)) return 2; break;
         case 'o': out = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -172,6 +176,11 @@ int cmd_plan(int argc, char **argv)
                   cfg.ctx_train, cfg.ctx_train);
         goto fail;
     }
+    if (o.prompt_tokens > o.context) o.prompt_tokens = o.context;
+    /* chosen chunks: the search sizes each stage's buffers for the largest */
+    bool choose_chunk = o.prefill_chunk == 0;
+    if (choose_chunk) o.prefill_chunk = o.prefill_cap = o.context < SP_PREFILL_CAP ? o.context : SP_PREFILL_CAP;
+    else o.prefill_cap = o.prefill_chunk;
     if (sp_cost_build(&p, &cl, g, &cfg, &o, &err)) goto fail;
 
     sp_solution s;
@@ -187,8 +196,12 @@ int cmd_plan(int argc, char **argv)
     char model_rel[PATH_MAX];
     sp_cli_relative_path(model, out ? out : "./plan.yaml", model_rel, sizeof model_rel);
     sp_planner_to_plan(&s, &cl, &o, model_rel, &plan);
+    sp_prefill pf;
+    sp_prefill_choose(&s, &cl, g, &cfg, &o, &pf);
+    if (choose_chunk) sp_planner_prefill_to_plan(&pf, &plan);
     const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
     char *header = sp_planner_header(&s, &cl, &cfg, base, &o);
+    header = sp_planner_prefill_note(header, &pf, &plan, choose_chunk);
     char *comments[SP_PLANNER_MAX_BOARDS];
     for (int i = 0; i < s.n_stages; i++) comments[i] = sp_planner_stage_comment(&s, i, &cl, &plan, g, &cfg);
 
@@ -196,7 +209,14 @@ int cmd_plan(int argc, char **argv)
     for (int i = 0; i < s.n_stages; i++) printf("%s\n", comments[i]);
     fprintf(stderr, "searched %d boards x %d layers (%s) in %.1f ms\n", cl.n_boards, cfg.n_layers,
             obj == SP_OBJ_THROUGHPUT ? "throughput" : "latency", search_s * 1e3);
-    if (explain) print_explain(&p, &s, &cl, o.sequences);
+    if (explain) {
+        print_explain(&p, &s, &cl, o.sequences);
+        char *why = sp_prefill_explain(&pf, o.sequences, s.micro_batches);
+        printf("\n%s\n", why);
+        if (!choose_chunk) printf("(--prefill-chunk %d fixes the chunk: the plan does not use the choice above)\n",
+                                  plan.prefill_chunk);
+        free(why);
+    }
 
     rc = 0;
     if (out) {

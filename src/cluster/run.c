@@ -314,8 +314,9 @@ static int prepare(const sp_run_options *o, sp_comm *c, sp_plan *plan, sp_tokeni
                         err))
         return -1;
     int rc = sp_sched_init(sched, *tok, o->prompt, o->prompts_file, o->n_tokens, plan->context, plan->sequences,
-                           plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, plan->n_stages,
+                           plan->micro_batches, sp_plan_max_rows(plan), plan->prefill_chunk, plan->n_stages + 1,
                            o->ignore_eos, &o->sampling, err);
+    sched->plan = plan;
     if (!*tok) sched->eos = eos;
     for (int i = 0; !rc && i < sched->n_reqs; i++)
         for (int k = 0; !rc && k < sched->reqs[i].n_prompt; k++)

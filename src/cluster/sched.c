@@ -250,6 +250,8 @@ static void admit(sp_sched *s, double now)
         r->slot = best;
         r->t_admit = now;
         r->n_cached = r->n_fed = best_match;
+        r->chunk = s->plan ? sp_plan_prefill_rows(s->plan, r->n_prompt - best_match) : s->chunk;
+        if (r->chunk > s->max_rows) r->chunk = s->max_rows;
         s->cache_reused += best_match;
         s->slot_cache_len[best] = best_match;
         s->slot_req[best] = r;
@@ -294,7 +296,7 @@ int sp_sched_build(sp_sched *s, int g, sp_wire_row *rows, double now)
         if (r->n_fed < r->n_prompt) {
             /* prefill: always a whole chunk (its size decides the matmul
              * path of its rows, so it must not depend on what else is here) */
-            int c = r->n_prompt - r->n_fed < s->chunk ? r->n_prompt - r->n_fed : s->chunk;
+            int c = r->n_prompt - r->n_fed < r->chunk ? r->n_prompt - r->n_fed : r->chunk;
             if (n + c > s->max_rows) continue;
             for (int i = 0; i < c; i++) {
                 int p = r->n_fed + i;

@@ -6,7 +6,11 @@
  * share micro-batches and the pipeline stays full. A long prompt's chunks
  * need no answer from the pipeline, so while a group's micro-batch is in
  * flight its prompts keep sending their next chunks (up to `depth`
- * micro-batches per group, the number of stages): prefill pipelines too.
+ * micro-batches per group, the number of stages + 1): prefill pipelines
+ * too. How many rows a prompt's chunks have the plan says per prompt length
+ * (`shardpipe plan` picks them: short prompts in small chunks, which fill
+ * the pipeline sooner, long ones in larger chunks, which run the matmul
+ * tiles faster).
  *
  * Requests come either all at once (`run`: the prompts file) or one by one
  * while the pipeline runs (`serve`: sp_sched_add). Waiting requests take a
@@ -22,6 +26,7 @@
 #include <stdio.h>
 
 #include "shardpipe/error.h"
+#include "shardpipe/plan.h"
 #include "shardpipe/sampler.h"
 #include "shardpipe/tokenizer.h"
 #include "wire.h"
@@ -38,6 +43,7 @@ typedef struct sp_request {
                         * on rank 0); like out, max_new entries allocated once */
     int n_out, max_new;
     int n_fed;         /* prompt tokens sent into the pipeline (from n_cached on) */
+    int chunk;         /* rows of each of its prompt chunks, fixed when it takes a slot */
     int n_cached;      /* prompt tokens whose KV the slot already held */
     int slot;          /* -1 while waiting or done */
     bool started;      /* its START row has gone */
@@ -69,7 +75,12 @@ struct sp_sched {
     long cache_reused; /* prompt tokens not fed again thanks to the cache */
     long prompt_fed;   /* prompt tokens fed */
     int *group_inflight; /* micro-batches of each group in the pipeline */
-    int depth;           /* at most this many per group (the stage count) */
+    int depth;           /* at most this many per group (the stage count + 1: one
+                          * chunk per stage, and one more on the way back or
+                          * waiting, so that a hand-over's delay leaves no
+                          * stage without work) */
+    const sp_plan *plan; /* or NULL: each prompt's chunk rows (sp_plan_prefill_rows);
+                          * NULL: chunk for every prompt */
     int *group_rr;     /* round-robin start within the group */
     int eos;           /* without a tokenizer: the file's EOS id (-1: none) */
     bool ignore_eos;

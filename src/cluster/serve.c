@@ -197,7 +197,8 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
     if (comm.rank == 0) {
         sp_sched sched;
         sp_sched_init_empty(&sched, tok, plan.context, plan.sequences, plan.micro_batches, sp_plan_max_rows(&plan),
-                            plan.prefill_chunk, plan.n_stages, plan.sequences + o->queue + 1);
+                            plan.prefill_chunk, plan.n_stages + 1, plan.sequences + o->queue + 1);
+        sched.plan = &plan;
         sched.prompt_cache = !o->no_prompt_cache;
         serving sv = {o, srv, &rt, false, false, sp_now(), 0, 0, 0};
         sched.on_event = on_event;

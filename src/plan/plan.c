@@ -35,7 +35,7 @@ const char *sp_wire_name(sp_wire_type w)
 /* Keys allowed in each mapping of the schema. */
 static const char *const top_keys[] = {"model", "context", "batching", "wire", "predicted_tok_s", "stages", NULL};
 static const char *const model_keys[] = {"path", "sha256", NULL};
-static const char *const batching_keys[] = {"sequences", "micro_batches", "prefill_chunk", NULL};
+static const char *const batching_keys[] = {"sequences", "micro_batches", "prefill_chunk", "prefill_chunks", NULL};
 static const char *const stage_keys[] = {"rank",   "host",         "layers", "threads",
                                          "memory", "predicted_ms", "model",  NULL};
 static const char *const wire_names[] = {"f32", "f16", "q8_0", NULL};
@@ -314,6 +314,36 @@ static int load_model(loader *ld, yaml_node_t *m, sp_plan *plan)
     return 0;
 }
 
+/* batching.prefill_chunks: {FROM: ROWS, ...}, FROM ascending from 1, each
+ * ROWS at most prefill_chunk (checked by the caller once that is known). */
+static int load_prefill_chunks(loader *ld, yaml_node_t *m, sp_plan *plan)
+{
+    char buf[80];
+    const char *fix = "write e.g. `prefill_chunks: {1: 8, 200: 16, 600: 32}`: from that many prompt tokens on, "
+                      "chunks of that many rows (shardpipe plan writes it), or remove the key";
+    if (m->type != YAML_MAPPING_NODE)
+        return fail(ld, m, "prefill_chunks must be a mapping, got %s; %s", describe(m, buf, sizeof buf), fix);
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        if (plan->n_prefill == SP_PLAN_MAX_PREFILL)
+            return fail(ld, node_at(ld, p->key), "prefill_chunks has more than %d entries; merge some",
+                        SP_PLAN_MAX_PREFILL);
+        int i = plan->n_prefill, from, rows;
+        yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+        if (get_int(ld, k, "a prefill_chunks key (prompt tokens)", 1, 1 << 24, fix, &from) ||
+            get_int(ld, v, "a prefill_chunks value (rows)", 1, 65536, fix, &rows))
+            return -1;
+        if (i == 0 && from != 1)
+            return fail(ld, k, "prefill_chunks must start at 1 prompt token, got %d; %s", from, fix);
+        if (i > 0 && from <= plan->prefill_from[i - 1])
+            return fail(ld, k, "prefill_chunks keys must ascend, got %d after %d; %s", from,
+                        plan->prefill_from[i - 1], fix);
+        plan->prefill_from[i] = from;
+        plan->prefill_rows[i] = rows;
+        plan->n_prefill++;
+    }
+    return 0;
+}
+
 static int load_batching(loader *ld, yaml_node_t *b, sp_plan *plan)
 {
     char buf[80];
@@ -330,6 +360,15 @@ static int load_batching(loader *ld, yaml_node_t *b, sp_plan *plan)
         get_int(ld, v, "prefill_chunk", 1, 65536, "give the prompt tokens per micro-batch, e.g. 32",
                 &plan->prefill_chunk))
         return -1;
+    if ((v = lookup(ld, b, "prefill_chunks"))) {
+        if (load_prefill_chunks(ld, v, plan)) return -1;
+        for (int i = 0; i < plan->n_prefill; i++)
+            if (plan->prefill_rows[i] > plan->prefill_chunk)
+                return fail(ld, node_at(ld, v->data.mapping.pairs.start[i].value),
+                            "prefill_chunks gives %d rows, more than prefill_chunk %d (the rows a micro-batch "
+                            "holds); raise prefill_chunk or lower the entry", plan->prefill_rows[i],
+                            plan->prefill_chunk);
+    }
     if ((v = lookup(ld, b, "micro_batches"))) {
         if (get_int(ld, v, "micro_batches", 1, 65536, "give the number of micro-batches, e.g. 1",
                     &plan->micro_batches))
@@ -618,7 +657,14 @@ int sp_plan_write(const sp_plan *plan, const char *path, const char *header, con
     snprintf(line, sizeof line, "  micro_batches: %d", plan->micro_batches);
     fprintf(f, "%-25s # groups the in-flight sequences are split into\n", line);
     snprintf(line, sizeof line, "  prefill_chunk: %d", plan->prefill_chunk);
-    fprintf(f, "%-25s # prompt tokens per micro-batch while prefilling\n", line);
+    fprintf(f, "%-25s # prompt rows of a micro-batch at most\n", line);
+    if (plan->n_prefill) {
+        int len = snprintf(line, sizeof line, "  prefill_chunks: {");
+        fputs(line, f);
+        for (int i = 0; i < plan->n_prefill; i++)
+            len += fprintf(f, "%s%d: %d", i ? ", " : "", plan->prefill_from[i], plan->prefill_rows[i]);
+        fprintf(f, "}%*s # from N uncached prompt tokens on: chunks of that many rows\n", len < 24 ? 24 - len : 0, "");
+    }
     snprintf(line, sizeof line, "wire: %s", sp_wire_name(plan->wire));
     fprintf(f, "%-25s # hidden states between stages: f32 | f16 | q8_0\n", line);
     if (plan->predicted_tok_s > 0) {

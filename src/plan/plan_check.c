@@ -26,6 +26,13 @@ int sp_plan_max_rows(const sp_plan *plan)
     return plan->prefill_chunk > decode_rows ? plan->prefill_chunk : decode_rows;
 }
 
+int sp_plan_prefill_rows(const sp_plan *plan, int n)
+{
+    int rows = plan->prefill_chunk;
+    for (int i = 0; i < plan->n_prefill && plan->prefill_from[i] <= n; i++) rows = plan->prefill_rows[i];
+    return rows;
+}
+
 sp_stage_memory sp_plan_stage_memory(const sp_plan *plan, int stage, const sp_gguf *g, const sp_config *cfg)
 {
     const sp_stage_plan *st = &plan->stages[stage];

@@ -11,7 +11,9 @@
  *            weights and doing the arithmetic:
  *              max(bytes / matvec_gbs[t], r x row)
  *            where row, the arithmetic of one row, is 2 params / gflops with
- *            gflops = matvec_gflops[t] on the dot path and sgemm GFLOPS
+ *            gflops = matvec_gflops[t] on the dot path (from 8 rows on
+ *            interpolated in log2(r) towards the profile's optional 32- and
+ *            128-row tile figures: prompt chunks) and sgemm GFLOPS
  *            interpolated at r rows on the sgemm path. On the dot path row
  *            is at most bytes / matvec_gbs[t]: that is the measured time of
  *            a whole 1-row call, arithmetic included, so r rows never cost
@@ -82,13 +84,33 @@ static double sgemm_at(const sp_thread_perf *perf, int r)
     return perf->sgemm_gflops[SP_SGEMM_NROWS - 1];
 }
 
+/* Dot-path GFLOPS at r rows, linear in log2(r) between the figures: one
+ * row's (its arithmetic done in the time of streaming the weights once:
+ * 2 params / (bytes / gbs)), the 8-row figure, then the tile figures at 32
+ * and 128 rows where the profile has them (a missing one repeats the one
+ * before it). Between 1 and 8 rows the weights are streamed once while
+ * the tiles get fuller: the rows share the stream unevenly. */
+static double dot_gflops_at(const sp_mv_perf *mv, double gflops1, int r)
+{
+    double x0 = 3, y0 = mv->gflops; /* log2(8) */
+    if (r < 8 && gflops1 > 0 && gflops1 < y0) return gflops1 + log2(r) / 3 * (y0 - gflops1);
+    if (r <= 8) return y0;
+    for (int i = 0; i < SP_TILE_NROWS; i++) {
+        double x1 = log2(sp_tile_rows[i]), y1 = mv->tile_gflops[i] > 0 ? mv->tile_gflops[i] : y0;
+        if (r <= sp_tile_rows[i]) return y0 + (log2(r) - x0) / (x1 - x0) * (y1 - y0);
+        x0 = x1;
+        y0 = y1;
+    }
+    return y0;
+}
+
 double sp_cost_matrix_s(const sp_thread_perf *perf, sp_dtype t, uint64_t bytes, uint64_t params, int rows)
 {
     const sp_mv_perf *mv = &perf->mv[mv_type(t)];
     double stream = bytes / (mv->gbs * 1e9);
     int cross = perf->sgemm_min_rows; /* the board's engine crossover, 0: never */
     if (cross > 0 && rows >= cross) return fmax(stream, 2.0 * params * rows / (sgemm_at(perf, rows) * 1e9));
-    double row = fmin(2.0 * params / (mv->gflops * 1e9), stream);
+    double row = fmin(2.0 * params / (dot_gflops_at(mv, 2.0 * params / stream / 1e9, rows) * 1e9), stream);
     return fmax(stream, rows * row);
 }
 
@@ -99,8 +121,7 @@ static double tensor_s(const sp_thread_perf *perf, const sp_gguf *g, const char 
     return sp_cost_matrix_s(perf, t->type, t->nbytes, t->ne[0] * t->ne[1], rows);
 }
 
-static double layer_s(const sp_thread_perf *perf, const sp_gguf *g, const sp_config *c, int l, int rows,
-                      int context)
+double sp_cost_layer_matrices_s(const sp_thread_perf *perf, const sp_gguf *g, int l, int rows)
 {
     static const char *const mats[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
                                         "ffn_down"};
@@ -110,14 +131,34 @@ static double layer_s(const sp_thread_perf *perf, const sp_gguf *g, const sp_con
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, mats[i]);
         t += tensor_s(perf, g, name, rows);
     }
-    double pos = context / 2.0;
-    double kv_bytes = 2.0 * pos * c->kv_dim * sizeof(uint16_t), flops = 4.0 * c->q_dim * pos;
-    const sp_mv_perf *f16 = &perf->mv[SP_MV_F16];
-    double att = fmax(kv_bytes / (f16->gbs * 1e9), flops / (f16->gflops * 1e9));
-    return t + rows * att;
+    return t;
 }
 
-static double wire_bytes(sp_wire_type w, int rows, int dim, bool hidden)
+double sp_cost_attention_s(const sp_thread_perf *perf, const sp_config *c, double pos)
+{
+    double kv_bytes = 2.0 * pos * c->kv_dim * sizeof(uint16_t), flops = 4.0 * c->q_dim * pos;
+    const sp_mv_perf *f16 = &perf->mv[SP_MV_F16];
+    return fmax(kv_bytes / (f16->gbs * 1e9), flops / (f16->gflops * 1e9));
+}
+
+static double layer_s(const sp_thread_perf *perf, const sp_gguf *g, const sp_config *c, int l, int rows,
+                      int context)
+{
+    return sp_cost_layer_matrices_s(perf, g, l, rows) + rows * sp_cost_attention_s(perf, c, context / 2.0);
+}
+
+double sp_cost_head_s(const sp_thread_perf *perf, const sp_gguf *g, int rows)
+{
+    return tensor_s(perf, g, sp_gguf_find_tensor(g, "output.weight") ? "output.weight" : "token_embd.weight", rows);
+}
+
+double sp_cost_embed_row_s(const sp_thread_perf *perf, const sp_gguf *g)
+{
+    const sp_gguf_tensor *embd = sp_gguf_find_tensor(g, "token_embd.weight");
+    return embd ? (double)embd->nbytes / (double)embd->ne[1] / (perf->mem_read_gbs * 1e9) : 0;
+}
+
+double sp_cost_wire_bytes(sp_wire_type w, int rows, int dim, bool hidden)
 {
     double per = 0;
     if (hidden) {
@@ -146,8 +187,6 @@ int sp_cost_build(sp_problem *p, const sp_cluster *cl, const sp_gguf *g, const s
     for (int l = 0; l < L; l++)
         p->layer_mem[l] = sp_shard_weight_bytes(g, cfg, l, l, false, false) + sp_kv_bytes(cfg, 1, o->sequences,
                                                                                          o->context);
-    const char *head = sp_gguf_find_tensor(g, "output.weight") ? "output.weight" : "token_embd.weight";
-    const sp_gguf_tensor *embd = sp_gguf_find_tensor(g, "token_embd.weight");
     for (int ci = 0; ci < p->n_cases; ci++) {
         sp_cost_case *c = &p->cases[ci];
         int r = c->rows;
@@ -167,15 +206,14 @@ int sp_cost_build(sp_problem *p, const sp_cluster *cl, const sp_gguf *g, const s
             }
             double k = bd->slowdown > 0 ? bd->slowdown : 1; /* a cluster built in code may leave it 0 */
             for (int l = 0; l < L; l++) c->layer_s[b * L + l] = k * layer_s(perf, g, cfg, l, r, o->context);
-            c->head_s[b] = k * tensor_s(perf, g, head, r);
+            c->head_s[b] = k * sp_cost_head_s(perf, g, r);
             /* the embedding: r rows read and dequantized */
-            double row = embd ? (double)embd->nbytes / (double)embd->ne[1] : 0;
-            c->first_s[b] = k * r * row / (perf->mem_read_gbs * 1e9);
+            c->first_s[b] = k * r * sp_cost_embed_row_s(perf, g);
             for (int a = 0; a < n; a++) {
                 const sp_link *lk = &cl->links[b][a];
                 if (a == b) continue;
-                c->hop_busy_s[b * n + a] = wire_bytes(o->wire, r, cfg->dim, true) / lk->bandwidth;
-                c->ret_busy_s[b * n + a] = wire_bytes(o->wire, r, cfg->dim, false) / lk->bandwidth;
+                c->hop_busy_s[b * n + a] = sp_cost_wire_bytes(o->wire, r, cfg->dim, true) / lk->bandwidth;
+                c->ret_busy_s[b * n + a] = sp_cost_wire_bytes(o->wire, r, cfg->dim, false) / lk->bandwidth;
                 c->hop_s[b * n + a] = cl->handoff + lk->latency + c->hop_busy_s[b * n + a];
                 c->ret_s[b * n + a] = cl->handoff + lk->latency + c->ret_busy_s[b * n + a];
             }

@@ -1,5 +1,6 @@
 /* emit.c - from a solution of the search to a plan file: the plan itself,
  * the comments that explain it, and the simple splits it is compared with. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,4 +176,46 @@ int sp_planner_baseline(const sp_problem *p, sp_objective obj, bool by_memory, s
         cum += by_memory ? (double)p->mem_cap[i] : 1.0;
     }
     return sp_evaluate_batched(p, obj, S, boards, firsts, s);
+}
+
+void sp_planner_prefill_to_plan(const sp_prefill *pf, sp_plan *plan)
+{
+    plan->prefill_chunk = pf->batch_rows;
+    plan->n_prefill = pf->n_steps;
+    for (int i = 0; i < pf->n_steps; i++) {
+        plan->prefill_from[i] = pf->from[i];
+        plan->prefill_rows[i] = pf->rows[i];
+    }
+}
+
+char *sp_planner_prefill_note(char *header, const sp_prefill *pf, const sp_plan *plan, bool chosen)
+{
+    text t = {0};
+    add(&t, "%s\n", header);
+    free(header);
+    int rows = chosen ? sp_prefill_rows_for(pf, pf->ref_tokens) : plan->prefill_chunk;
+    double best = INFINITY;
+    int best_rows = 0;
+    for (int i = 0; i < pf->n_eval; i++)
+        if (pf->eval[i].rows == rows) best = pf->eval[i].total_s, best_rows = rows;
+    if (chosen) {
+        add(&t, "Prompts: a prompt alone goes in chunks of");
+        size_t line = t.len;
+        for (int i = 0; i < pf->n_steps; i++) {
+            if (t.len - line > 90) add(&t, "\n"), line = t.len;
+            if (i == 0) add(&t, " %d rows from %d token%s", pf->rows[i], pf->from[i], pf->from[i] > 1 ? "s" : "");
+            else add(&t, ", %d from %d", pf->rows[i], pf->from[i]);
+        }
+        add(&t, " (prefill_chunks):\nsmaller chunks fill the pipeline sooner, larger ones run the matmul tiles "
+                "faster; a %d-token prompt's\nfirst token is predicted after %.3f s.\n",
+            pf->ref_tokens, pf->ref_s);
+        add(&t, "Prompts arriving together share micro-batches of up to %d rows (prefill_chunk). `--explain` "
+                "shows the trade-off.", plan->prefill_chunk);
+    } else if (best_rows) {
+        add(&t, "Prompts: chunks of %d rows (--prefill-chunk); a %d-token prompt's first token is predicted after "
+                "%.3f s.", rows, pf->ref_tokens, best);
+    } else {
+        add(&t, "Prompts: chunks of %d rows (--prefill-chunk).", rows);
+    }
+    return t.buf;
 }

@@ -8,7 +8,13 @@
  *                           exceed the caches so the weights come from DRAM
  *                           as in decode: GB/s with 1 row (the decode case),
  *                           GFLOPS with 8 rows on the dot path (each weight
- *                           row reused from L1: the kernel's arithmetic);
+ *                           row reused from L1: the kernel's arithmetic),
+ *                           and with 32 and 128 rows (prompt chunks: the
+ *                           tiles unpack each weight row once per 4 rows,
+ *                           and the fixed costs of a call are spread wider)
+ *                           over as few matrices as keep a pass near 1
+ *                           GFLOP - they are compute-bound, the caches do
+ *                           not matter;
  *   sgemm                   membench's cblas_sgemm at 1, 8, 32, 128 rows of
  *                           the same shape.
  * Each figure is the median of the timed passes after a warm-up pass. */
@@ -234,11 +240,12 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
     size_t buf_bytes = mv_bytes;
     void *buf = sp_huge_alloc_or_abort(buf_bytes);
     mv_set s = {0};
-    s.x = sp_alloc(sizeof(float) * GFLOPS_ROWS * MV_COLS);
-    s.y = sp_alloc(sizeof(float) * GFLOPS_ROWS * MV_ROWS);
+    int max_rows = sp_tile_rows[SP_TILE_NROWS - 1];
+    s.x = sp_alloc(sizeof(float) * (size_t)max_rows * MV_COLS);
+    s.y = sp_alloc(sizeof(float) * (size_t)max_rows * MV_ROWS);
     sp_rng r;
     sp_rng_seed(&r, 42);
-    for (int i = 0; i < GFLOPS_ROWS * MV_COLS; i++) s.x[i] = sp_rng_normal(&r);
+    for (int i = 0; i < max_rows * MV_COLS; i++) s.x[i] = sp_rng_normal(&r);
     for (int k = 0; k < SP_MV_COUNT; k++) {
         size_t row_bytes = sp_dtype_row_bytes(types[k], MV_COLS), mat_bytes = row_bytes * MV_ROWS;
         s.count = (int)(mv_bytes / mat_bytes);
@@ -261,9 +268,17 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
             sp_matmul_init(&ctx, counts[i]);
             ctx.force = SP_PATH_DOT;
             double t1 = time_pass(&ctx, &s, 1, reps), t8 = time_pass(&ctx, &s, GFLOPS_ROWS, reps);
-            sp_matmul_free(&ctx);
             p->perf[i].mv[k].gbs = (double)s.count * mat_bytes / t1 / 1e9;
             p->perf[i].mv[k].gflops = 2.0 * s.count * MV_ROWS * MV_COLS * GFLOPS_ROWS / t8 / 1e9;
+            for (int j = 0; j < SP_TILE_NROWS; j++) {
+                mv_set few = s;
+                int n = sp_tile_rows[j];
+                few.count = (int)(1e9 / (2.0 * MV_ROWS * MV_COLS * n)) + 1;
+                if (few.count > s.count) few.count = s.count;
+                double tn = time_pass(&ctx, &few, n, reps);
+                p->perf[i].mv[k].tile_gflops[j] = 2.0 * few.count * MV_ROWS * MV_COLS * n / tn / 1e9;
+            }
+            sp_matmul_free(&ctx);
         }
         free(s.m);
     }

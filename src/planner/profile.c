@@ -31,7 +31,8 @@ static const char *const profile_keys[] = {"name", "source", "origin", "date", "
                                            "ram_total", "ram_available", "perf", NULL};
 static const char *const perf_keys[] = {"threads", "memory_read_gbs", "matvec", "sgemm_gflops",
                                         "sgemm_min_rows", NULL};
-static const char *const mv_keys[] = {"gbs", "gflops", NULL};
+static const char *const mv_keys[] = {"gbs", "gflops", "gflops32", "gflops128", NULL};
+const int sp_tile_rows[SP_TILE_NROWS] = {32, 128};
 static const char *const sgemm_keys[] = {"1", "8", "32", "128", NULL};
 
 static int load_perf(yamldoc *d, yaml_node_t *n, int index, int cores, sp_thread_perf *t)
@@ -69,6 +70,13 @@ static int load_perf(yamldoc *d, yaml_node_t *n, int index, int cores, sp_thread
         if (!(v = yd_need(d, m, "gflops", name, "add `gflops: N`")) ||
             yd_num(d, v, name, MIN_GFLOPS, MAX_GFLOPS, "GFLOPS", &t->mv[i].gflops))
             return -1;
+        /* optional: the prompt tiles at 32 and 128 rows */
+        for (int k = 0; k < SP_TILE_NROWS; k++) {
+            snprintf(name, sizeof name, "matvec %s %s", mv_names[i], mv_keys[2 + k]);
+            if ((v = yd_get(d, m, mv_keys[2 + k])) &&
+                yd_num(d, v, name, MIN_GFLOPS, MAX_GFLOPS, "GFLOPS", &t->mv[i].tile_gflops[k]))
+                return -1;
+        }
     }
 
     yaml_node_t *sg = yd_need(d, n, "sgemm_gflops", what, hint);
@@ -236,11 +244,14 @@ int sp_profile_write(const sp_profile *p, const char *path, const char *header, 
     for (int i = 0; i < p->n_perf; i++) {
         const sp_thread_perf *t = &p->perf[i];
         fprintf(f, "  - threads: %d\n    memory_read_gbs: %.2f\n", t->threads, t->mem_read_gbs);
-        fprintf(f, "    matvec:               # GB/s of weights streamed (1 row), GFLOPS at 8 rows\n");
+        fprintf(f, "    matvec:               # GB/s of weights streamed (1 row), GFLOPS at 8 (32, 128) rows\n");
         for (int k = 0; k < SP_MV_COUNT; k++) {
             char key[16];
             snprintf(key, sizeof key, "%s:", mv_names[k]);
-            fprintf(f, "      %-7s {gbs: %.2f, gflops: %.2f}\n", key, t->mv[k].gbs, t->mv[k].gflops);
+            fprintf(f, "      %-7s {gbs: %.2f, gflops: %.2f", key, t->mv[k].gbs, t->mv[k].gflops);
+            for (int j = 0; j < SP_TILE_NROWS; j++)
+                if (t->mv[k].tile_gflops[j] > 0) fprintf(f, ", %s: %.2f", mv_keys[2 + j], t->mv[k].tile_gflops[j]);
+            fputs("}\n", f);
         }
         fprintf(f, "    sgemm_gflops: {");
         for (int k = 0; k < SP_SGEMM_NROWS; k++)
