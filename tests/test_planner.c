@@ -682,3 +682,42 @@ Test(cost, matrix_time)
     perf.mv[SP_MV_IQ4_NL] = (sp_mv_perf){.gbs = 4.5, .gflops = 400};
     cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_IQ4_NL, 56250000, params, 1), 12.5e-3, 1e-12);
 }
+
+/* Prompt chunks: the dot path's GFLOPS are interpolated in log2(rows)
+ * through the one-row figure (the stream), the 8-row one and the optional
+ * tile figures at 32 and 128 rows, which a profile writes and reads back. */
+Test(cost, prompt_tiles)
+{
+    sp_thread_perf perf = {.threads = 1, .mem_read_gbs = 10, .sgemm_min_rows = 0};
+    perf.mv[SP_MV_Q4_0] = (sp_mv_perf){.gbs = 10, .gflops = 40, .tile_gflops = {80, 160}};
+    uint64_t params = 100000000, bytes = 56250000; /* 5.625 ms to stream: 35.56 GFLOPS at one row */
+    double one = 2.0 * params / 5.625e-3 / 1e9;
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 1), 5.625e-3, 1e-12);
+    /* 4 rows: two thirds of the way from 35.56 to 40 GFLOPS */
+    double g4 = one + 2.0 / 3.0 * (40 - one);
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 4), 4 * 2.0 * params / (g4 * 1e9), 1e-12);
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 8), 40e-3, 1e-12);
+    /* 16 rows: halfway between 8 (40) and 32 (80) in log2: 60 GFLOPS */
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 16), 16 * 2e8 / 60e9, 1e-12);
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 32), 32 * 2e8 / 80e9, 1e-12);
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 128), 128 * 2e8 / 160e9, 1e-12);
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 256), 256 * 2e8 / 160e9, 1e-12);
+    /* without tile figures the 8-row one stands for every larger chunk */
+    perf.mv[SP_MV_Q4_0].tile_gflops[0] = perf.mv[SP_MV_Q4_0].tile_gflops[1] = 0;
+    cr_assert_float_eq(sp_cost_matrix_s(&perf, SP_DTYPE_Q4_0, bytes, params, 128), 128 * 5e-3, 1e-12);
+
+    static sp_profile p, back;
+    sp_error err = {{0}};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/profiles/valid-board.yaml", SP_SOURCE_DIR);
+    cr_assert_eq(sp_profile_load(path, &p, &err), 0, "%s", err.msg);
+    cr_assert_eq(p.perf[0].mv[SP_MV_Q8_0].tile_gflops[0], 0, "absent: 0");
+    p.perf[0].mv[SP_MV_Q8_0].tile_gflops[0] = 12.5;
+    p.perf[0].mv[SP_MV_Q8_0].tile_gflops[1] = 13.25;
+    const char *out = sp_test_tmpfile("tiles.yaml");
+    cr_assert_eq(sp_profile_write(&p, out, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_profile_load(out, &back, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(back.perf[0].mv[SP_MV_Q8_0].tile_gflops[0], 12.5, 1e-9);
+    cr_assert_float_eq(back.perf[0].mv[SP_MV_Q8_0].tile_gflops[1], 13.25, 1e-9);
+    cr_assert_eq(back.perf[0].mv[SP_MV_Q4_0].tile_gflops[0], 0);
+}
