@@ -10,6 +10,14 @@
  *   lcpp_bench -m MODEL --lib-dir DIR [-t THREADS] [--prompt 128,512]
  *              [--gen 64] [--reps 1] [--poll P] [--greedy-ids 1,2,3 --greedy-n 8
  *              [--logits-out F]]
+ *   lcpp_bench -m MODEL --lib-dir DIR --batched 4,8 [-t 2] [--prompt 128] [--gen 32] [--reps 1]
+ *
+ * --batched NPL times what llama.cpp's llama-batched-bench times, for each
+ * NPL: the prompts of NPL sequences (each --prompt tokens, its own seeded
+ * ids) in one llama_batch from an empty cache, logits for each sequence's
+ * last token, then --gen steps of one batch holding one token of every
+ * sequence (each sequence's greedy next token); prompt tok/s = NPL x prompt
+ * / seconds, decode tok/s = NPL x gen / seconds.
  *
  * --poll P attaches a thread pool of our own whose idle threads spin at
  * polling level P (0 = sleep at once; llama.cpp's own pool, used without
@@ -181,11 +189,54 @@ static double run_decode(struct llama_context *ctx, struct llama_batch *b, llama
     return now_s() - t0;
 }
 
+/* --batched: npl sequences of `prompt` tokens each, then `gen` steps of npl
+ * tokens; returns the prompt and decode tok/s of one run in pp, tg. */
+static void run_batched(struct llama_context *ctx, struct llama_batch *b, int npl, int prompt, int gen, int n_vocab,
+                        uint64_t seed, double *pp, double *tg)
+{
+    llama_memory_clear(llama_get_memory(ctx), true);
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ seed;
+    b->n_tokens = 0;
+    for (int q = 0; q < npl; q++)
+        for (int i = 0; i < prompt; i++) {
+            int k = b->n_tokens++;
+            b->token[k] = (llama_token)(rng_next(&s) % (uint64_t)n_vocab);
+            b->pos[k] = i;
+            b->n_seq_id[k] = 1;
+            b->seq_id[k][0] = q;
+            b->logits[k] = (int8_t)(i == prompt - 1);
+        }
+    double t0 = now_s();
+    if (llama_decode(ctx, *b) != 0)
+        die("llama_decode failed on the batched prompts");
+    *pp = (double)npl * prompt / (now_s() - t0);
+    llama_token next[256];
+    for (int q = 0; q < npl; q++)
+        next[q] = argmax(llama_get_logits_ith(ctx, q * prompt + prompt - 1), n_vocab);
+    t0 = now_s();
+    for (int g = 0; g < gen; g++) {
+        b->n_tokens = npl;
+        for (int q = 0; q < npl; q++) {
+            b->token[q] = next[q];
+            b->pos[q] = prompt + g;
+            b->n_seq_id[q] = 1;
+            b->seq_id[q][0] = q;
+            b->logits[q] = 1;
+        }
+        if (llama_decode(ctx, *b) != 0)
+            die("llama_decode failed on a batched decode step");
+        for (int q = 0; q < npl; q++)
+            next[q] = argmax(llama_get_logits_ith(ctx, q), n_vocab);
+    }
+    *tg = (double)npl * gen / (now_s() - t0);
+}
+
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *lib_dir = NULL, *greedy_arg = NULL, *logits_out = NULL;
     int threads = 1, gen = 64, reps = 1, greedy_n = 8, seed = 42, poll = -1;
     int prompts[MAX_LIST] = {128, 512}, n_prompts = 2;
+    int npls[MAX_LIST], n_npl = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
@@ -210,6 +261,8 @@ int main(int argc, char **argv)
             greedy_arg = v;
         else if (!strcmp(a, "--logits-out"))
             logits_out = v;
+        else if (!strcmp(a, "--batched"))
+            n_npl = parse_list(v, npls, MAX_LIST);
         else if (!strcmp(a, "--greedy-n"))
             greedy_n = atoi(v);
         else {
@@ -224,6 +277,9 @@ int main(int argc, char **argv)
     if (threads < 1 || gen < 1 || reps < 1 || reps > 64 || n_prompts < 1 || greedy_n < 1 || greedy_n > 256)
         die("bad -t, --gen, --reps (1-64), --prompt or --greedy-n value");
 
+    for (int i = 0; i < n_npl; i++)
+        if (npls[i] < 1 || npls[i] > 256)
+            die("--batched: give 1 to 256 sequences per entry, e.g. --batched 4,8");
     llama_log_set(quiet_log, NULL);
     ggml_log_set(quiet_log, NULL);
     /* The package builds ggml with its CPU backends as loadable variants
@@ -245,9 +301,21 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_prompts; i++)
         if (prompts[i] > max_prompt)
             max_prompt = prompts[i];
+    int max_npl = 1;
+    for (int i = 0; i < n_npl; i++)
+        if (npls[i] > max_npl)
+            max_npl = npls[i];
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = (uint32_t)(max_prompt + gen + 256 + 64);
     cp.n_batch = cp.n_ubatch = (uint32_t)max_prompt;
+    if (n_npl) { /* as llama-batched-bench: a slot per sequence, the default micro-batch */
+        cp.n_ctx = (uint32_t)(max_npl * (prompts[0] + gen + 16));
+        cp.n_batch = (uint32_t)(max_npl * prompts[0]);
+        cp.n_ubatch = llama_context_default_params().n_ubatch;
+        if (cp.n_ubatch > cp.n_batch)
+            cp.n_ubatch = cp.n_batch;
+        cp.n_seq_max = (uint32_t)max_npl;
+    }
     cp.n_threads = cp.n_threads_batch = threads;
     cp.no_perf = true;
     struct llama_context *ctx = llama_init_from_model(model, cp);
@@ -269,7 +337,10 @@ int main(int argc, char **argv)
             die("--poll: ggml_threadpool_new failed");
         llama_attach_threadpool(ctx, tp, tp); /* kept until exit */
     }
-    struct llama_batch batch = llama_batch_init(max_prompt > 256 ? max_prompt : 256, 0, 1);
+    int batch_cap = max_prompt > 256 ? max_prompt : 256;
+    if (n_npl && max_npl * prompts[0] > batch_cap)
+        batch_cap = max_npl * prompts[0];
+    struct llama_batch batch = llama_batch_init(batch_cap, 0, 1);
 
     llama_token *ids = malloc(sizeof *ids * (size_t)max_prompt);
     if (!ids)
@@ -290,6 +361,24 @@ int main(int argc, char **argv)
     char variant[256];
     cpu_variant(variant, sizeof variant);
     printf("], \"cpu_backend\": \"%s\",\n", variant);
+
+    if (n_npl) { /* the batched mode alone */
+        printf("\"n_ubatch\": %u, \"kv_unified\": %s, \"batched\": [", cp.n_ubatch, cp.kv_unified ? "true" : "false");
+        double pp[64], tg[64];
+        for (int i = 0; i < n_npl; i++) {
+            run_batched(ctx, &batch, npls[i], prompts[0], gen < 4 ? gen : 4, n_vocab, (uint64_t)seed, &pp[0], &tg[0]);
+            for (int r = 0; r < reps; r++)
+                run_batched(ctx, &batch, npls[i], prompts[0], gen, n_vocab, (uint64_t)seed + (uint64_t)r, &pp[r], &tg[r]);
+            printf("%s\n {\"sequences\": %d, \"prompt_tokens\": %d, \"gen_tokens\": %d, ", i ? "," : "", npls[i],
+                   prompts[0], gen);
+            print_runs("prompt_tok_s", pp, reps, median(pp, reps));
+            printf(", ");
+            print_runs("decode_tok_s", tg, reps, median(tg, reps));
+            printf("}");
+        }
+        printf("\n]}\n");
+        goto done;
+    }
 
     /* One untimed warm-up of each shape: pages the weights in, sizes the graphs. */
     llama_token next;
@@ -349,6 +438,7 @@ int main(int argc, char **argv)
     }
     printf("\n}\n");
 
+done:
     free(ids);
     llama_batch_free(batch);
     llama_free(ctx);

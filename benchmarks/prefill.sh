@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# prefill.sh - prompts over the pipeline (issue 22): the planner's chunks and
+# groups on 2 ranks x 1 thread against one process with 2 threads and against
+# llama.cpp's batched decode with 2 threads, on the same 2 cores.
+#
+#   single   one sequence's prompt (PROMPTS lengths, default 128 512 1000) on
+#            2 ranks with the plan's prefill_chunks, against `shardpipe
+#            generate --threads 2` with the whole prompt in one micro-batch,
+#            and against the same 2 ranks with fixed 32-row chunks (the
+#            previous default); prints each prompt's tok/s and its time to
+#            first token beside the single process's - the 1000-token one is
+#            issue 22's TTFT figure;
+#   batched  BATCH sequences (default 4 8) of BPROMPT (128) tokens, GEN (32)
+#            new tokens each, on 2 ranks with the plan `shardpipe plan
+#            --sequences K` writes (its groups and chunks), against
+#            lcpp_bench --batched K -t 2 (llama-batched-bench's measurement:
+#            every prompt in one llama_batch, then steps of one token per
+#            sequence); prompt tok/s until the last first token, decode tok/s
+#            while every sequence decodes (shardpipe's steady figure).
+#
+# Every round runs the programs in turn (A B A B), so the machine's drift falls
+# on all alike; the table gives medians of paired ratios (min-max) and the
+# load average at start and end. The plans come from this machine's profile
+# (`shardpipe profile --threads 1`, measured at the start unless PROFILE=FILE)
+# for a cluster of two boards that each hold half the model.
+#   benchmarks/prefill.sh                       # both parts, 3 rounds
+#   PARTS=single PROMPTS=1000 ROUNDS=3 benchmarks/prefill.sh
+# Writes benchmarks/results/prefill/prefill-<UTC date>.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+SP=${SHARDPIPE:-$BUILD/shardpipe}
+ROUNDS=${ROUNDS:-3}
+PARTS=${PARTS:-single batched}
+PROMPTS=${PROMPTS:-128 512 1000}
+BATCH=${BATCH:-4 8}
+BPROMPT=${BPROMPT:-128}
+GEN=${GEN:-32}
+TYPE=${TYPE:-q4_0}
+SHARED=${SP_SHARED:-../shared}
+RESULTS=${RESULTS:-benchmarks/results/prefill}
+[ -x "$SP" ] || scripts/setup.sh >/dev/null
+. benchmarks/models.sh
+write_tinyllama_model "$SP" "$SHARED" benchmarks/out "$TYPE"
+model=$PWD/benchmarks/out/tinyllama-$TYPE.gguf
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$RESULTS"
+stamp=$(date -u +%Y-%m-%dT%H%MZ)
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+load_start=$(load)
+echo "prefill.sh: load average at start $load_start" >&2
+
+# the boards: this machine, one thread each, half the model's memory each
+profile=${PROFILE:-}
+if [ -z "$profile" ]; then
+    profile=$tmp/board.yaml
+    "$SP" profile --threads 1 -o "$profile" >/dev/null 2>&1
+fi
+half=$(( $(stat -L -c %s "$model") * 6 / 10 / 1048576 ))MiB
+cat >"$tmp/cluster.yaml" <<YAML
+name: two-ranks
+boards:
+  - {name: a, host: localhost, profile: $profile, threads: 1, memory: $half}
+  - {name: b, host: localhost, profile: $profile, threads: 1, memory: $half}
+links:
+  default: {latency: 0.00005, bandwidth: 2e9}   # shared memory between two ranks
+YAML
+max_prompt=0
+for n in $PROMPTS $BPROMPT; do [ "$n" -gt "$max_prompt" ] && max_prompt=$n; done
+ctx=$((max_prompt + GEN + 64))
+plan() { # K out
+    "$SP" plan --model "$model" --cluster "$tmp/cluster.yaml" --sequences "$1" --context "$ctx" \
+        --prompt-tokens "${PROMPTS##* }" --explain -o "$2" >"$2.explain" 2>&1 ||
+        { cat "$2.explain" >&2; exit 1; }
+    [ "$(grep -c -- '- rank:' "$2")" = 2 ] || { echo "prefill.sh: the plan for $1 sequences is not 2 stages" >&2; exit 1; }
+}
+ids() { # n seed -> space-separated ids
+    python3 -c "import random,sys; random.seed($2); print(' '.join(str(random.randrange(3, 32000)) for _ in range($1)))"
+}
+summary() { # json key
+    python3 -c "import json,sys; s=json.load(open('$1')); v=s.get('$2'); print(v if v is not None else 0)"
+}
+: >"$tmp/rows.jsonl"
+row() { echo "$1" >>"$tmp/rows.jsonl"; }
+
+if [[ " $PARTS " == *" single "* ]]; then
+    plan 1 "$tmp/plan1.yaml"
+    sed '/^  prefill_chunks:/d; s/^  prefill_chunk: .*/  prefill_chunk: 32/' "$tmp/plan1.yaml" >"$tmp/plan32.yaml"
+    echo "prefill.sh: single: $(grep -E '^  prefill_chunks:' "$tmp/plan1.yaml" | sed 's/ *#.*//')" >&2
+    for n in $PROMPTS; do
+        ids "$n" 1 >"$tmp/ids$n.txt"
+        python3 -c "import json; print(json.dumps({'prompt_tokens': [int(x) for x in open('$tmp/ids$n.txt').read().split()]}))" \
+            >"$tmp/p$n.jsonl"
+    done
+    for r in $(seq 1 "$ROUNDS"); do
+        for n in $PROMPTS; do
+            l=$(load)
+            for p in plan1 plan32; do
+                mpiexec -n 2 "$SP" run --plan "$tmp/$p.yaml" --prompts "$tmp/p$n.jsonl" -n 1 --threads 1 -q \
+                    -o /dev/null --summary-json "$tmp/s.json" </dev/null
+                eval "${p}_tok=\$(summary $tmp/s.json prompt_tok_s) ${p}_ttft=\$(summary $tmp/s.json ttft_median_s)"
+            done
+            line=$("$SP" generate -m "$model" --prompt-tokens "$(cat "$tmp/ids$n.txt")" -n 1 --threads 2 --chunk "$n" \
+                --ignore-eos 2>&1 | grep -o 'prompt: [0-9]* tokens in [0-9.]* s')
+            one_s=$(echo "$line" | awk '{print $5}')
+            row "{\"part\": \"single\", \"round\": $r, \"prompt_tokens\": $n, \"load\": \"$l\", \"pipeline_tok_s\": $plan1_tok, \"pipeline_ttft_s\": $plan1_ttft, \"chunk32_tok_s\": $plan32_tok, \"chunk32_ttft_s\": $plan32_ttft, \"process_tok_s\": $(python3 -c "print($n / $one_s)"), \"process_s\": $one_s}"
+            echo "prefill.sh: round $r, $n tokens (load $l): pipeline $plan1_tok tok/s, ttft $plan1_ttft s; 32-row chunks $plan32_tok; one process 2 threads $one_s s" >&2
+        done
+    done
+fi
+
+if [[ " $PARTS " == *" batched "* ]]; then
+    set +e
+    fetched=$(benchmarks/lcpp/fetch.sh)
+    rc=$?
+    set -e
+    LCPP_BIN=$(echo "$fetched" | sed -n 's/^LCPP_BIN=//p')
+    LCPP_LIB=$(echo "$fetched" | sed -n 's/^LCPP_LIB=//p')
+    [ "$rc" = 0 ] || echo "$fetched" | grep '^SKIP' || true
+    for k in $BATCH; do
+        plan "$k" "$tmp/plan-b$k.yaml"
+        echo "prefill.sh: batched $k: $(grep -E '^  (micro_batches|prefill_chunk):' "$tmp/plan-b$k.yaml" | sed 's/ *#.*//' | tr -s ' ' | tr '\n' ' ')" >&2
+        for i in $(seq 1 "$k"); do
+            python3 -c "import json,random; random.seed($i); print(json.dumps({'prompt_tokens': [random.randrange(3, 32000) for _ in range($BPROMPT)]}))"
+        done >"$tmp/b$k.jsonl"
+    done
+    for r in $(seq 1 "$ROUNDS"); do
+        for k in $BATCH; do
+            l=$(load)
+            mpiexec -n 2 "$SP" run --plan "$tmp/plan-b$k.yaml" --prompts "$tmp/b$k.jsonl" -n "$GEN" --ignore-eos \
+                --threads 1 -q -o /dev/null --summary-json "$tmp/s.json" </dev/null
+            sp_pp=$(summary "$tmp/s.json" prompt_tok_s)
+            sp_tg=$(summary "$tmp/s.json" decode_steady_tok_s)
+            lc_pp=0 lc_tg=0
+            if [ "$rc" = 0 ]; then
+                "$LCPP_BIN" -m "$model" --lib-dir "$LCPP_LIB" -t 2 --batched "$k" --prompt "$BPROMPT" --gen "$GEN" \
+                    --reps 1 >"$tmp/lc.json" 2>/dev/null
+                lc_pp=$(python3 -c "import json; print(json.load(open('$tmp/lc.json'))['batched'][0]['prompt_tok_s_median'])")
+                lc_tg=$(python3 -c "import json; print(json.load(open('$tmp/lc.json'))['batched'][0]['decode_tok_s_median'])")
+            fi
+            row "{\"part\": \"batched\", \"round\": $r, \"sequences\": $k, \"load\": \"$l\", \"prompt_tokens\": $BPROMPT, \"gen_tokens\": $GEN, \"micro_batches\": $(sed -n 's/^  micro_batches: \([0-9]*\).*/\1/p' "$tmp/plan-b$k.yaml"), \"prefill_chunk\": $(sed -n 's/^  prefill_chunk: \([0-9]*\).*/\1/p' "$tmp/plan-b$k.yaml"), \"sp_prompt_tok_s\": $sp_pp, \"sp_decode_tok_s\": $sp_tg, \"lcpp_prompt_tok_s\": $lc_pp, \"lcpp_decode_tok_s\": $lc_tg}"
+            echo "prefill.sh: round $r, $k sequences (load $l): prompt $sp_pp / llama.cpp $lc_pp, decode $sp_tg / $lc_tg tok/s" >&2
+        done
+    done
+fi
+load_end=$(load)
+python3 - "$tmp/rows.jsonl" "$RESULTS/prefill-$stamp.json" "$load_start" "$load_end" "$(git rev-parse --short HEAD)" \
+    "ROUNDS=$ROUNDS PARTS=\"$PARTS\" PROMPTS=\"$PROMPTS\" BATCH=\"$BATCH\" BPROMPT=$BPROMPT GEN=$GEN TYPE=$TYPE benchmarks/prefill.sh" \
+    "$tmp" <<'PY'
+import glob, json, os, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+out, load0, load1, commit, cmd, tmp = sys.argv[2:8]
+def med(v):
+    return (statistics.median(v), min(v), max(v)) if v else (0, 0, 0)
+summary = []
+print(f"load average {load0} at start, {load1} at end; {cmd}; commit {commit}\n")
+single = [r for r in rows if r["part"] == "single"]
+if single:
+    print("| prompt tokens | 2 ranks x 1 thread tok/s | one process, 2 threads | ratio (min-max) | 32-row chunks / plan's | TTFT 2 ranks | TTFT one process |")
+    print("|--:|--:|--:|--:|--:|--:|--:|")
+    for n in sorted({r["prompt_tokens"] for r in single}):
+        rs = [r for r in single if r["prompt_tokens"] == n]
+        ratio = med([r["pipeline_tok_s"] / r["process_tok_s"] for r in rs])
+        old = med([r["chunk32_tok_s"] / r["pipeline_tok_s"] for r in rs])
+        s = {"part": "single", "prompt_tokens": n, "ratio_median": ratio[0], "ratio_min": ratio[1], "ratio_max": ratio[2],
+             "pipeline_tok_s": med([r["pipeline_tok_s"] for r in rs])[0], "process_tok_s": med([r["process_tok_s"] for r in rs])[0],
+             "ttft_pipeline_s": med([r["pipeline_ttft_s"] for r in rs])[0], "ttft_process_s": med([r["process_s"] for r in rs])[0],
+             "chunk32_over_plan": old[0]}
+        summary.append(s)
+        print(f"| {n} | {s['pipeline_tok_s']:.1f} | {s['process_tok_s']:.1f} | {ratio[0]:.2f} ({ratio[1]:.2f}-{ratio[2]:.2f}) "
+              f"| {old[0]:.2f} | {s['ttft_pipeline_s']:.3f} s | {s['ttft_process_s']:.3f} s |")
+batched = [r for r in rows if r["part"] == "batched"]
+if batched:
+    print("\n| sequences | groups | prefill_chunk | prompt tok/s ours / llama.cpp | prompt ratio | decode tok/s ours / llama.cpp | decode ratio |")
+    print("|--:|--:|--:|--:|--:|--:|--:|")
+    for k in sorted({r["sequences"] for r in batched}):
+        rs = [r for r in batched if r["sequences"] == k and r["lcpp_prompt_tok_s"] > 0]
+        if not rs:
+            continue
+        pp = med([r["sp_prompt_tok_s"] / r["lcpp_prompt_tok_s"] for r in rs])
+        tg = med([r["sp_decode_tok_s"] / r["lcpp_decode_tok_s"] for r in rs if r["lcpp_decode_tok_s"] > 0])
+        s = {"part": "batched", "sequences": k, "micro_batches": rs[0]["micro_batches"], "prefill_chunk": rs[0]["prefill_chunk"],
+             "prompt_ratio": pp, "decode_ratio": tg,
+             "sp_prompt_tok_s": med([r["sp_prompt_tok_s"] for r in rs])[0], "lcpp_prompt_tok_s": med([r["lcpp_prompt_tok_s"] for r in rs])[0],
+             "sp_decode_tok_s": med([r["sp_decode_tok_s"] for r in rs])[0], "lcpp_decode_tok_s": med([r["lcpp_decode_tok_s"] for r in rs])[0]}
+        summary.append(s)
+        print(f"| {k} | {s['micro_batches']} | {s['prefill_chunk']} | {s['sp_prompt_tok_s']:.1f} / {s['lcpp_prompt_tok_s']:.1f} "
+              f"| {pp[0]:.2f} ({pp[1]:.2f}-{pp[2]:.2f}) | {s['sp_decode_tok_s']:.1f} / {s['lcpp_decode_tok_s']:.1f} "
+              f"| {tg[0]:.2f} ({tg[1]:.2f}-{tg[2]:.2f}) |")
+plans = {os.path.basename(p): open(p).read() for p in glob.glob(f"{tmp}/plan*.yaml")}
+json.dump({"command": cmd, "commit": commit, "load_start": load0, "load_end": load1, "summary": summary, "runs": rows,
+           "plans": plans}, open(out, "w"), indent=1)
+print(f"\nwritten: {out}")
+PY
