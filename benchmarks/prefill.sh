@@ -21,10 +21,12 @@
 # Every round runs the programs in turn (A B A B), so the machine's drift falls
 # on all alike; the table gives medians of paired ratios (min-max) and the
 # load average at start and end. The plans come from this machine's profile
-# (`shardpipe profile --threads 1`, measured at the start unless PROFILE=FILE)
-# for a cluster of two boards that each hold half the model.
+# (PROFILE=FILE, default results/prefill/board-vm-2026-12-07.yaml; PROFILE=
+# measure runs `shardpipe profile --threads 1` first) for a cluster of two
+# boards that each hold half the model.
 #   benchmarks/prefill.sh                       # both parts, 3 rounds
 #   PARTS=single PROMPTS=1000 ROUNDS=3 benchmarks/prefill.sh
+#   LCPP_POLL=0 PARTS=batched benchmarks/prefill.sh   # llama.cpp with a pool that sleeps (a busy host)
 # Writes benchmarks/results/prefill/prefill-<UTC date>.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,12 +54,15 @@ load_start=$(load)
 echo "prefill.sh: load average at start $load_start" >&2
 
 # the boards: this machine, one thread each, half the model's memory each
-profile=${PROFILE:-}
-if [ -z "$profile" ]; then
+# (a profile measured on a busy machine halves and scrambles the figures, so
+# the default is one taken here at a quieter moment; PROFILE=measure takes
+# a new one)
+profile=${PROFILE:-$PWD/benchmarks/results/prefill/board-vm-2026-12-07.yaml}
+if [ "$profile" = measure ]; then
     profile=$tmp/board.yaml
     "$SP" profile --threads 1 -o "$profile" >/dev/null 2>&1
 fi
-half=$(( $(stat -L -c %s "$model") * 6 / 10 / 1048576 ))MiB
+half=$(( $(stat -L -c %s "$model") * 7 / 10 / 1048576 ))MiB   # each holds 70%: two stages
 cat >"$tmp/cluster.yaml" <<YAML
 name: two-ranks
 boards:
@@ -66,12 +71,11 @@ boards:
 links:
   default: {latency: 0.00005, bandwidth: 2e9}   # shared memory between two ranks
 YAML
-max_prompt=0
-for n in $PROMPTS $BPROMPT; do [ "$n" -gt "$max_prompt" ] && max_prompt=$n; done
-ctx=$((max_prompt + GEN + 64))
-plan() { # K out
-    "$SP" plan --model "$model" --cluster "$tmp/cluster.yaml" --sequences "$1" --context "$ctx" \
-        --prompt-tokens "${PROMPTS##* }" --explain -o "$2" >"$2.explain" 2>&1 ||
+plan() { # K out prompt-tokens (the context: the longest prompt, GEN tokens and a margin)
+    local max=$3 n
+    [ "$1" = 1 ] && for n in $PROMPTS; do [ "$n" -gt "$max" ] && max=$n; done
+    "$SP" plan --model "$model" --cluster "$tmp/cluster.yaml" --sequences "$1" --context $((max + GEN + 64)) \
+        --prompt-tokens "$3" --explain -o "$2" >"$2.explain" 2>&1 ||
         { cat "$2.explain" >&2; exit 1; }
     [ "$(grep -c -- '- rank:' "$2")" = 2 ] || { echo "prefill.sh: the plan for $1 sequences is not 2 stages" >&2; exit 1; }
 }
@@ -85,7 +89,7 @@ summary() { # json key
 row() { echo "$1" >>"$tmp/rows.jsonl"; }
 
 if [[ " $PARTS " == *" single "* ]]; then
-    plan 1 "$tmp/plan1.yaml"
+    plan 1 "$tmp/plan1.yaml" "${PROMPTS##* }"
     sed '/^  prefill_chunks:/d; s/^  prefill_chunk: .*/  prefill_chunk: 32/' "$tmp/plan1.yaml" >"$tmp/plan32.yaml"
     echo "prefill.sh: single: $(grep -E '^  prefill_chunks:' "$tmp/plan1.yaml" | sed 's/ *#.*//')" >&2
     for n in $PROMPTS; do
@@ -119,7 +123,7 @@ if [[ " $PARTS " == *" batched "* ]]; then
     LCPP_LIB=$(echo "$fetched" | sed -n 's/^LCPP_LIB=//p')
     [ "$rc" = 0 ] || echo "$fetched" | grep '^SKIP' || true
     for k in $BATCH; do
-        plan "$k" "$tmp/plan-b$k.yaml"
+        plan "$k" "$tmp/plan-b$k.yaml" "$BPROMPT"
         echo "prefill.sh: batched $k: $(grep -E '^  (micro_batches|prefill_chunk):' "$tmp/plan-b$k.yaml" | sed 's/ *#.*//' | tr -s ' ' | tr '\n' ' ')" >&2
         for i in $(seq 1 "$k"); do
             python3 -c "import json,random; random.seed($i); print(json.dumps({'prompt_tokens': [random.randrange(3, 32000) for _ in range($BPROMPT)]}))"
@@ -135,7 +139,7 @@ if [[ " $PARTS " == *" batched "* ]]; then
             lc_pp=0 lc_tg=0
             if [ "$rc" = 0 ]; then
                 "$LCPP_BIN" -m "$model" --lib-dir "$LCPP_LIB" -t 2 --batched "$k" --prompt "$BPROMPT" --gen "$GEN" \
-                    --reps 1 >"$tmp/lc.json" 2>/dev/null
+                    --reps 1 ${LCPP_POLL:+--poll "$LCPP_POLL"} >"$tmp/lc.json" 2>/dev/null
                 lc_pp=$(python3 -c "import json; print(json.load(open('$tmp/lc.json'))['batched'][0]['prompt_tok_s_median'])")
                 lc_tg=$(python3 -c "import json; print(json.load(open('$tmp/lc.json'))['batched'][0]['decode_tok_s_median'])")
             fi
@@ -146,7 +150,7 @@ if [[ " $PARTS " == *" batched "* ]]; then
 fi
 load_end=$(load)
 python3 - "$tmp/rows.jsonl" "$RESULTS/prefill-$stamp.json" "$load_start" "$load_end" "$(git rev-parse --short HEAD)" \
-    "ROUNDS=$ROUNDS PARTS=\"$PARTS\" PROMPTS=\"$PROMPTS\" BATCH=\"$BATCH\" BPROMPT=$BPROMPT GEN=$GEN TYPE=$TYPE benchmarks/prefill.sh" \
+    "${LCPP_POLL:+LCPP_POLL=$LCPP_POLL }ROUNDS=$ROUNDS PARTS=\"$PARTS\" PROMPTS=\"$PROMPTS\" BATCH=\"$BATCH\" BPROMPT=$BPROMPT GEN=$GEN TYPE=$TYPE benchmarks/prefill.sh" \
     "$tmp" <<'PY'
 import glob, json, os, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -9,7 +9,7 @@
 #   $LCPP_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/shardpipe/llamacpp-<version>)
 #     lib/       libllama*.so, libggml*.so (one libggml-cpu-<cpu>.so is chosen at run time)
 #     include/   the headers
-#     lcpp_bench built with the system cc against them (rpath lib/)
+#     lcpp_bench-<hash of lcpp_bench.c> built with the system cc against them (rpath lib/)
 # and reused from there. LCPP_VERSION picks the package version (default
 # below; "latest" asks the registry).
 # Prints "LCPP_BIN=<program>" and "LCPP_LIB=<lib dir>" on stdout. When it
@@ -34,7 +34,10 @@ if [ "$version" = latest ]; then
   version=$(npm view "@node-llama-cpp/$plat" version 2>/dev/null) || skip "npm view @node-llama-cpp/$plat failed (no registry?)"
 fi
 cache=${LCPP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/shardpipe/llamacpp-$version}
-lib=$cache/lib inc=$cache/include bin=$cache/lcpp_bench
+# the program is named by its source's hash: worktrees with different
+# lcpp_bench.c share the libraries without rebuilding each other's program
+src_hash=$(sha256sum "$here/lcpp_bench.c" | cut -c1-12)
+lib=$cache/lib inc=$cache/include bin=$cache/lcpp_bench-$src_hash
 
 if [ ! -f "$lib/.complete" ] || [ ! -f "$inc/llama.h" ]; then
   command -v npm >/dev/null || skip "npm is not installed and $cache holds no libraries yet"
@@ -68,16 +71,16 @@ if [ ! -f "$lib/.complete" ] || [ ! -f "$inc/llama.h" ]; then
   echo "$version" >"$lib/.complete"
 fi
 
-if [ ! -x "$bin" ] || [ "$here/lcpp_bench.c" -nt "$bin" ]; then
+if [ ! -x "$bin" ]; then
   # Link against the versioned sonames the package ships (libllama.vX.so etc.).
   libs=()
   for l in "$lib"/libllama*.so "$lib"/libggml*.so; do
     case $(basename "$l") in libllama-common*|libggml-cpu-*) continue ;; esac
     libs+=("-l:$(basename "$l")")
   done
-  cc -O2 -std=c11 -Wall -Wextra -I"$inc" "$here/lcpp_bench.c" -o "$bin.tmp" -L"$lib" "${libs[@]}" \
-    -Wl,-rpath,"$lib" 2>"$cache/cc.log" || { cat "$cache/cc.log" >&2; skip "lcpp_bench.c did not build against llama.cpp $version's headers (API changed?), see above"; }
-  mv "$bin.tmp" "$bin"
+  cc -O2 -std=c11 -Wall -Wextra -I"$inc" "$here/lcpp_bench.c" -o "$bin.$$.tmp" -L"$lib" "${libs[@]}" \
+    -Wl,-rpath,"$lib" 2>"$cache/cc.$$.log" || { cat "$cache/cc.$$.log" >&2; skip "lcpp_bench.c did not build against llama.cpp $version's headers (API changed?), see above"; }
+  mv "$bin.$$.tmp" "$bin"
 fi
 echo "LCPP_BIN=$bin"
 echo "LCPP_LIB=$lib"

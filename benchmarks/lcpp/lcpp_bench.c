@@ -366,7 +366,9 @@ int main(int argc, char **argv)
         printf("\"n_ubatch\": %u, \"kv_unified\": %s, \"batched\": [", cp.n_ubatch, cp.kv_unified ? "true" : "false");
         double pp[64], tg[64];
         for (int i = 0; i < n_npl; i++) {
-            run_batched(ctx, &batch, npls[i], prompts[0], gen < 4 ? gen : 4, n_vocab, (uint64_t)seed, &pp[0], &tg[0]);
+            /* untimed warm-up: pages the weights in, sizes the graphs */
+            run_batched(ctx, &batch, npls[i], prompts[0] < 16 ? prompts[0] : 16, 2, n_vocab, (uint64_t)seed, &pp[0],
+                        &tg[0]);
             for (int r = 0; r < reps; r++)
                 run_batched(ctx, &batch, npls[i], prompts[0], gen, n_vocab, (uint64_t)seed + (uint64_t)r, &pp[r], &tg[r]);
             printf("%s\n {\"sequences\": %d, \"prompt_tokens\": %d, \"gen_tokens\": %d, ", i ? "," : "", npls[i],
