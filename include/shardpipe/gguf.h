@@ -186,6 +186,20 @@ void sp_gguf_add_tensor_ref(sp_gguf_writer *w, const char *name, sp_dtype type, 
                             const uint64_t *ne, const void *data);
 /* Write a v3 file atomically (PATH.tmp then rename). */
 int sp_gguf_write(sp_gguf_writer *w, const char *path, sp_error *err);
+/* The bytes sp_gguf_write would write (v3), in order, without a file: to
+ * send a file to another machine. Tensor data is read from the writer's
+ * tensors (a sp_gguf_add_tensor_ref mapping) as it is asked for, never
+ * copied whole; the writer must outlive the stream. NULL with the error on
+ * a misuse of the writer. */
+typedef struct sp_gguf_stream sp_gguf_stream;
+sp_gguf_stream *sp_gguf_stream_new(const sp_gguf_writer *w, sp_error *err);
+uint64_t sp_gguf_stream_size(const sp_gguf_stream *s);
+/* The next up to `max` bytes, in place (*p points into the writer's data or
+ * at zeros); 0 at the end. */
+size_t sp_gguf_stream_next(sp_gguf_stream *s, const void **p, size_t max);
+/* The next up to `cap` bytes copied into buf (cap unless at the end). */
+size_t sp_gguf_stream_read(sp_gguf_stream *s, void *buf, size_t cap);
+void sp_gguf_stream_free(sp_gguf_stream *s);
 /* Raw variant for tests of hostile input: version number to put in the header. */
 int sp_gguf_write_version(sp_gguf_writer *w, const char *path, uint32_t version, sp_error *err);
 

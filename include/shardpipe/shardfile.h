@@ -53,6 +53,12 @@ bool sp_shard_holds(sp_gguf_str name, int first, int last, bool embed, bool head
  * the shard; not cached. */
 uint64_t sp_shard_content_hash(const sp_gguf *g, int first, int last, bool embed, bool head);
 
+/* The writer of that shard file (tensors referenced in g's mapping, which
+ * must outlive it): sp_gguf_write writes it, sp_gguf_stream_new sends it
+ * (rank 0 to a board that lacks its shard, src/cluster/ship.c). NULL with
+ * the error on a file that is itself a shard or an empty range. */
+sp_gguf_writer *sp_shard_writer(const sp_gguf *g, int first, int last, bool embed, bool head, sp_error *err);
+
 /* Writes layers [first, last] of the model `g` (with the embedding and/or
  * head) to `path` as a shard file, atomically. Tensor bytes are written
  * straight from g's mapping. Fails on a file that is itself a shard. */

@@ -28,4 +28,11 @@ uint64_t sp_shard_hash(const sp_gguf *g, sp_shard_sel sel, bool *cached);
 /* The same without the cache (what a cache entry must equal). */
 uint64_t sp_shard_hash_uncached(const sp_gguf *g, sp_shard_sel sel);
 
+/* sp_shard_content_hash (shardfile.h: the identity that is the same in a
+ * whole file and a shard file), cached like sp_shard_hash. */
+uint64_t sp_shard_content_hash_cached(const sp_gguf *g, int first, int last, bool embed, bool head, bool *cached);
+/* Records h as the content hash of `file` as it is now (a shard file just
+ * written and verified), so its first use reads nothing again. */
+void sp_shard_content_hash_note(const char *file, int first, int last, bool embed, bool head, uint64_t h);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,47 +283,124 @@ static int writer_alignment(const sp_gguf_writer *w, const char *path, uint64_t 
     return 0;
 }
 
-static bool write_zeros(FILE *f, uint64_t n)
+/* ---- the file as a stream of pieces ----
+ * The layout gguf_read.c expects: header, kvs, tensor infos, zeros up to the
+ * alignment, then each tensor's data followed by zeros up to the alignment.
+ * The header is encoded once; tensor data is never copied (the pieces point
+ * at the writer's tensors), so a shard of a large model streams from the
+ * original's mapping. */
+
+static const uint8_t zeros[4096];
+
+typedef struct piece {
+    const uint8_t *p; /* NULL: zeros */
+    uint64_t n;
+} piece;
+
+struct sp_gguf_stream {
+    bytes header;
+    piece *pieces;
+    size_t n_pieces, at; /* the piece being read */
+    uint64_t done;       /* bytes of pieces[at] already given */
+    uint64_t size, pos;  /* of the whole file */
+};
+
+static void add_piece(sp_gguf_stream *s, const void *p, uint64_t n)
 {
-    static const uint8_t zeros[256];
-    while (n > 0) {
-        size_t k = n < sizeof zeros ? (size_t)n : sizeof zeros;
-        if (fwrite(zeros, 1, k, f) != k) return false;
-        n -= k;
-    }
-    return true;
+    if (n == 0) return;
+    s->pieces[s->n_pieces++] = (piece){p, n};
+    s->size += n;
 }
 
-/* Everything up to the data section, then the data; false on an I/O error. */
-static bool write_all(const sp_gguf_writer *w, FILE *f, uint32_t version, uint64_t alignment)
+static sp_gguf_stream *stream_new(const sp_gguf_writer *w, uint32_t version, uint64_t alignment)
 {
-    bytes h = {0};
-    put(&h, "GGUF", 4);
-    put_u32(&h, version);
-    put_u64(&h, w->n_tensors);
-    put_u64(&h, w->n_kv);
+    sp_gguf_stream *s = sp_calloc(1, sizeof *s);
+    bytes *h = &s->header;
+    put(h, "GGUF", 4);
+    put_u32(h, version);
+    put_u64(h, w->n_tensors);
+    put_u64(h, w->n_kv);
     for (size_t i = 0; i < w->n_kv; i++) {
-        put_str(&h, w->kv[i].key, strlen(w->kv[i].key));
-        put_u32(&h, w->kv[i].type);
-        put(&h, w->kv[i].bytes, w->kv[i].n_bytes);
+        put_str(h, w->kv[i].key, strlen(w->kv[i].key));
+        put_u32(h, w->kv[i].type);
+        put(h, w->kv[i].bytes, w->kv[i].n_bytes);
     }
     uint64_t offset = 0; /* within the data section */
     for (size_t i = 0; i < w->n_tensors; i++) {
         const wtensor *t = &w->tensors[i];
-        put_str(&h, t->name, strlen(t->name));
-        put_u32(&h, t->n_dims);
-        for (uint32_t d = 0; d < t->n_dims; d++) put_u64(&h, t->ne[d]);
-        put_u32(&h, t->type);
-        put_u64(&h, offset);
+        put_str(h, t->name, strlen(t->name));
+        put_u32(h, t->n_dims);
+        for (uint32_t d = 0; d < t->n_dims; d++) put_u64(h, t->ne[d]);
+        put_u32(h, t->type);
+        put_u64(h, offset);
         offset += (t->nbytes + alignment - 1) / alignment * alignment;
     }
-    bool ok = fwrite(h.p, 1, h.n, f) == h.n && write_zeros(f, (alignment - h.n % alignment) % alignment);
-    free(h.p);
-    for (size_t i = 0; ok && i < w->n_tensors; i++) {
+    s->pieces = sp_calloc(2 * w->n_tensors + 2, sizeof *s->pieces);
+    add_piece(s, h->p, h->n);
+    add_piece(s, NULL, (alignment - h->n % alignment) % alignment);
+    for (size_t i = 0; i < w->n_tensors; i++) {
         const wtensor *t = &w->tensors[i];
-        ok = fwrite(t->data, 1, (size_t)t->nbytes, f) == t->nbytes &&
-             write_zeros(f, (alignment - t->nbytes % alignment) % alignment);
+        add_piece(s, t->data, t->nbytes);
+        add_piece(s, NULL, (alignment - t->nbytes % alignment) % alignment);
     }
+    return s;
+}
+
+sp_gguf_stream *sp_gguf_stream_new(const sp_gguf_writer *w, sp_error *err)
+{
+    if (w->misuse[0]) {
+        sp_errorf(err, "not written: %s", w->misuse);
+        return NULL;
+    }
+    uint64_t alignment;
+    if (writer_alignment(w, "the GGUF stream", &alignment, err)) return NULL;
+    return stream_new(w, 3, alignment);
+}
+
+uint64_t sp_gguf_stream_size(const sp_gguf_stream *s) { return s->size; }
+
+size_t sp_gguf_stream_next(sp_gguf_stream *s, const void **p, size_t max)
+{
+    if (s->at == s->n_pieces || max == 0) return 0;
+    const piece *pc = &s->pieces[s->at];
+    uint64_t left = pc->n - s->done;
+    size_t n = left < max ? (size_t)left : max;
+    if (!pc->p && n > sizeof zeros) n = sizeof zeros;
+    *p = pc->p ? pc->p + s->done : zeros;
+    s->done += n;
+    s->pos += n;
+    if (s->done == pc->n) s->at++, s->done = 0;
+    return n;
+}
+
+size_t sp_gguf_stream_read(sp_gguf_stream *s, void *buf, size_t cap)
+{
+    size_t got = 0, n;
+    const void *p;
+    while (got < cap && (n = sp_gguf_stream_next(s, &p, cap - got)) > 0) {
+        memcpy((uint8_t *)buf + got, p, n);
+        got += n;
+    }
+    return got;
+}
+
+void sp_gguf_stream_free(sp_gguf_stream *s)
+{
+    if (!s) return;
+    free(s->header.p);
+    free(s->pieces);
+    free(s);
+}
+
+/* Everything, in order; false on an I/O error. */
+static bool write_all(const sp_gguf_writer *w, FILE *f, uint32_t version, uint64_t alignment)
+{
+    sp_gguf_stream *s = stream_new(w, version, alignment);
+    const void *p;
+    size_t n;
+    bool ok = true;
+    while (ok && (n = sp_gguf_stream_next(s, &p, SIZE_MAX)) > 0) ok = fwrite(p, 1, n, f) == n;
+    sp_gguf_stream_free(s);
     return ok;
 }
 

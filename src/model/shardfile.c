@@ -65,19 +65,22 @@ bool sp_shard_holds(sp_gguf_str name, int first, int last, bool embed, bool head
     return false;
 }
 
-int sp_shard_write(const sp_gguf *g, int first, int last, bool embed, bool head, const char *path,
-                   sp_error *err)
+sp_gguf_writer *sp_shard_writer(const sp_gguf *g, int first, int last, bool embed, bool head, sp_error *err)
 {
     sp_shard_info info;
-    if (sp_shard_info_read(g, &info, err)) return -1;
-    if (info.is_shard)
-        return sp_errorf(err, "%s is already a shard (layers %d-%d); split the original model instead", g->path,
-                         info.first, info.last);
+    if (sp_shard_info_read(g, &info, err)) return NULL;
+    if (info.is_shard) {
+        sp_errorf(err, "%s is already a shard (layers %d-%d); split the original model instead", g->path, info.first,
+                  info.last);
+        return NULL;
+    }
     bool tied = !sp_gguf_find_tensor(g, "output.weight");
     const sp_gguf_tensor *emb = sp_gguf_find_tensor(g, "token_embd.weight");
-    if (!emb || emb->n_dims != 2)
-        return sp_errorf(err, "%s: tensor 'token_embd.weight' is missing or not 2-D; only a whole model can be split",
-                         g->path);
+    if (!emb || emb->n_dims != 2) {
+        sp_errorf(err, "%s: tensor 'token_embd.weight' is missing or not 2-D; only a whole model can be split",
+                  g->path);
+        return NULL;
+    }
     sp_gguf_writer *w = sp_gguf_writer_new();
     for (uint64_t i = 0; i < g->n_kv; i++) {
         const sp_gguf_kv *kv = &g->kv[i];
@@ -101,11 +104,21 @@ int sp_shard_write(const sp_gguf *g, int first, int last, bool embed, bool head,
         sp_gguf_add_tensor_ref(w, name, t->type, t->n_dims, t->ne, t->data);
         n++;
     }
-    int rc = 0;
-    if (n == 0)
-        rc = sp_errorf(err, "%s: no tensors for layers %d-%d%s%s; is the layer range inside the model?", g->path,
-                       first, last, embed ? " with the embedding" : "", head ? " with the head" : "");
-    else rc = sp_gguf_write(w, path, err);
+    if (n == 0) {
+        sp_errorf(err, "%s: no tensors for layers %d-%d%s%s; is the layer range inside the model?", g->path, first,
+                  last, embed ? " with the embedding" : "", head ? " with the head" : "");
+        sp_gguf_writer_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int sp_shard_write(const sp_gguf *g, int first, int last, bool embed, bool head, const char *path,
+                   sp_error *err)
+{
+    sp_gguf_writer *w = sp_shard_writer(g, first, last, embed, head, err);
+    if (!w) return -1;
+    int rc = sp_gguf_write(w, path, err);
     sp_gguf_writer_free(w);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* shardhash.c - XXH3-64 of a shard's bytes, and its cache file (see
  * shardhash.h). A cache line is
  *   HASH DEV INODE SIZE MTIME_NS CTIME_NS FIRST LAST ENDS PATH
+ * (ENDS is "cEH" for a content hash, sp_shard_content_hash_cached)
  * and is appended when a hash is computed; a line whose file facts differ
  * from the file's now is stale and ignored. */
 #include "shardpipe/shardhash.h"
@@ -17,6 +18,7 @@
 #include <xxhash.h>
 
 #include "shardpipe/infile.h"
+#include "shardpipe/shardfile.h"
 
 /* The cache is a convenience: past this size it is started afresh. */
 #define CACHE_MAX_BYTES (256u << 10)
@@ -65,16 +67,18 @@ static bool cache_path(char *buf, size_t cap)
     return snprintf(buf, cap, "%s/shard-hashes", dir) < (int)cap;
 }
 
-/* The file facts a cache line is keyed by (no newline or space in key). */
-static bool file_key(const sp_gguf *g, sp_shard_sel sel, char *key, size_t cap)
+/* The file facts a cache line is keyed by (no newline or space in key);
+ * `what` is the shard: "ENDS" (0 or 1) for sp_shard_hash, "cEH" (embed and
+ * head, 0 or 1 each) for the content hash - one field, so lines of either
+ * kind never match the other. */
+static bool file_key(const char *file, int first, int last, const char *what, char *key, size_t cap)
 {
     struct stat st;
     char real[PATH_MAX];
-    if (stat(g->path, &st) != 0 || !realpath(g->path, real) || strpbrk(real, "\n")) return false;
-    snprintf(key, cap, "%llu %llu %lld %lld.%09ld %lld.%09ld %d %d %d %s", (unsigned long long)st.st_dev,
+    if (stat(file, &st) != 0 || !realpath(file, real) || strpbrk(real, "\n")) return false;
+    snprintf(key, cap, "%llu %llu %lld %lld.%09ld %lld.%09ld %d %d %s %s", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-             st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec, sel.first, sel.last,
-             sel.ends ? 1 : 0, real);
+             st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec, first, last, what, real);
     return true;
 }
 
@@ -118,10 +122,31 @@ uint64_t sp_shard_hash(const sp_gguf *g, sp_shard_sel sel, bool *cached)
 {
     char path[PATH_MAX], key[PATH_MAX + 160];
     uint64_t h;
-    bool use_cache = file_key(g, sel, key, sizeof key) && cache_path(path, sizeof path);
+    bool use_cache = file_key(g->path, sel.first, sel.last, sel.ends ? "1" : "0", key, sizeof key) &&
+                     cache_path(path, sizeof path);
     *cached = use_cache && cache_lookup(path, key, &h);
     if (*cached) return h;
     h = sp_shard_hash_uncached(g, sel);
     if (use_cache) cache_store(path, key, h);
     return h;
+}
+
+uint64_t sp_shard_content_hash_cached(const sp_gguf *g, int first, int last, bool embed, bool head, bool *cached)
+{
+    char path[PATH_MAX], key[PATH_MAX + 160], what[8];
+    snprintf(what, sizeof what, "c%d%d", embed ? 1 : 0, head ? 1 : 0);
+    uint64_t h;
+    bool use_cache = file_key(g->path, first, last, what, key, sizeof key) && cache_path(path, sizeof path);
+    *cached = use_cache && cache_lookup(path, key, &h);
+    if (*cached) return h;
+    h = sp_shard_content_hash(g, first, last, embed, head);
+    if (use_cache) cache_store(path, key, h);
+    return h;
+}
+
+void sp_shard_content_hash_note(const char *file, int first, int last, bool embed, bool head, uint64_t h)
+{
+    char path[PATH_MAX], key[PATH_MAX + 160], what[8];
+    snprintf(what, sizeof what, "c%d%d", embed ? 1 : 0, head ? 1 : 0);
+    if (file_key(file, first, last, what, key, sizeof key) && cache_path(path, sizeof path)) cache_store(path, key, h);
 }
