@@ -33,6 +33,7 @@ typedef struct sp_run_options {
     int micro_batches;         /* > 0: overrides plan batching.micro_batches */
     int threads;               /* > 0: every rank's kernel threads (else the plan's, else its CPUs) */
     double timeout_s;          /* a peer silent this long ends the job (default 120) */
+    const char *shard_cache;   /* a board's shard cache folder (shardcache.h), or NULL: the default */
     bool quiet;                /* no streaming text, no progress */
 } sp_run_options;
 
@@ -57,6 +58,7 @@ typedef struct sp_serve_options {
     double timeout_s;          /* a rank silent this long with work in flight ends the job */
     bool no_prompt_cache;      /* feed every prompt whole (to measure the cache) */
     const char *chat_template; /* a template family instead of the file's, or NULL */
+    const char *shard_cache;   /* a board's shard cache folder (shardcache.h), or NULL: the default */
 } sp_serve_options;
 
 /* Never returns in practice: every rank exits 0 after SIGINT/SIGTERM, 1 on

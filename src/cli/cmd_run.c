@@ -21,6 +21,9 @@ static void usage(FILE *f)
             "  -n, --tokens N      new tokens per sequence (default 64)\n"
             "  --model PATH        use this model file instead of the plan's; per board with an MPMD launch\n"
             "                      (mpiexec -n 1 shardpipe run ... : -n 1 shardpipe run ... --model PATH)\n"
+            "  --shard-cache DIR   where a board keeps the shards rank 0 sends it when it has neither the\n"
+            "                      model nor its stage's file (default $XDG_CACHE_HOME/shardpipe/shards or\n"
+            "                      ~/.cache/shardpipe/shards; `shardpipe cache` lists and clears it)\n"
             "  --sequences N       sequences in flight (overrides the plan's batching.sequences)\n"
             "  --micro-batches N   micro-batch groups (overrides batching.micro_batches)\n"
             "  --threads N         kernel threads on every rank (default: the plan's, else the rank's CPUs)\n"
@@ -42,7 +45,7 @@ int cmd_run(int argc, char **argv)
     o.timeout_s = 120;
     o.sampling = sp_sampler_defaults();
     enum { O_PLAN = 256, O_PROMPT, O_PROMPTS, O_MODEL, O_SEQ, O_MB, O_IGNORE_EOS, O_TRACE, O_TOKENS_OUT,
-           O_SUMMARY, O_LOGITS, O_TIMEOUT, O_THREADS, O_SAMPLER_BASE };
+           O_SUMMARY, O_LOGITS, O_TIMEOUT, O_THREADS, O_SHARD_CACHE, O_SAMPLER_BASE };
     struct option opts[32] = {
         {"plan", required_argument, 0, O_PLAN},       {"prompt", required_argument, 0, O_PROMPT},
         {"prompts", required_argument, 0, O_PROMPTS}, {"output", required_argument, 0, 'o'},
@@ -52,9 +55,9 @@ int cmd_run(int argc, char **argv)
         {"tokens-out", required_argument, 0, O_TOKENS_OUT}, {"summary-json", required_argument, 0, O_SUMMARY},
         {"logits-out", required_argument, 0, O_LOGITS}, {"timeout", required_argument, 0, O_TIMEOUT},
         {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
-        {"threads", required_argument, 0, O_THREADS},
+        {"threads", required_argument, 0, O_THREADS}, {"shard-cache", required_argument, 0, O_SHARD_CACHE},
     };
-    sp_cli_sampler_options(opts + 17, O_SAMPLER_BASE);
+    sp_cli_sampler_options(opts + 18, O_SAMPLER_BASE);
     optind = 1;
     int c, rc = 0;
     while ((c = getopt_long(argc, argv, "o:n:qh", opts, NULL)) != -1) {
@@ -70,6 +73,7 @@ int cmd_run(int argc, char **argv)
         case O_THREADS: rc = sp_cli_int("run", "--threads", optarg, 1, SP_MAX_THREADS, &o.threads); break;
         case O_IGNORE_EOS: o.ignore_eos = true; break;
         case O_TRACE: o.trace_path = optarg; break;
+        case O_SHARD_CACHE: o.shard_cache = optarg; break;
         case O_TOKENS_OUT: o.tokens_out = optarg; break;
         case O_SUMMARY: o.summary_json = optarg; break;
         case O_LOGITS: o.logits_out = optarg; break;

@@ -29,6 +29,8 @@ static void usage(FILE *f)
             "  --micro-batches N   micro-batch groups (overrides batching.micro_batches)\n"
             "  --threads N         kernel threads on every rank (default: the plan's, else the rank's CPUs)\n"
             "  --timeout S         a rank silent this long with work in flight ends the job (default 120)\n"
+            "  --shard-cache DIR   where a board keeps the shards rank 0 sends it (default\n"
+            "                      $XDG_CACHE_HOME/shardpipe/shards or ~/.cache/shardpipe/shards)\n"
             "  --no-prompt-cache   feed every prompt whole (the cache reuses a slot's KV for a shared prefix)\n"
             "  --chat-template NAME  chat requests through this template family instead of the file's\n"
             "                      (llama3, llama3.0, qwen3, qwen2.5, chatml, llama2, mistral, phi3, gemma)\n");
@@ -46,7 +48,7 @@ int cmd_serve(int argc, char **argv)
     o.max_body = 4u << 20;
     o.timeout_s = 120;
     o.api_key = getenv("SHARDPIPE_API_KEY");
-    enum { O_PLAN = 256, O_PORT, O_HOST, O_KEY, O_GRACE, O_QUEUE, O_CTIMEOUT, O_BODY, O_MODEL, O_SEQ, O_MB, O_TIMEOUT, O_NOCACHE, O_TEMPLATE, O_THREADS };
+    enum { O_PLAN = 256, O_PORT, O_HOST, O_KEY, O_GRACE, O_QUEUE, O_CTIMEOUT, O_BODY, O_MODEL, O_SEQ, O_MB, O_TIMEOUT, O_NOCACHE, O_TEMPLATE, O_THREADS, O_SHARD_CACHE };
     struct option opts[] = {
         {"plan", required_argument, 0, O_PLAN},      {"port", required_argument, 0, O_PORT},
         {"host", required_argument, 0, O_HOST},      {"api-key", required_argument, 0, O_KEY},
@@ -56,6 +58,7 @@ int cmd_serve(int argc, char **argv)
         {"micro-batches", required_argument, 0, O_MB}, {"timeout", required_argument, 0, O_TIMEOUT},
         {"no-prompt-cache", no_argument, 0, O_NOCACHE}, {"chat-template", required_argument, 0, O_TEMPLATE},
         {"threads", required_argument, 0, O_THREADS}, {"help", no_argument, 0, 'h'},
+        {"shard-cache", required_argument, 0, O_SHARD_CACHE},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -84,6 +87,7 @@ int cmd_serve(int argc, char **argv)
         case O_TIMEOUT: rc = sp_cli_float("serve", "--timeout", optarg, 1.0f, 1e6f, &t); o.timeout_s = t; break;
         case O_NOCACHE: o.no_prompt_cache = true; break;
         case O_TEMPLATE: o.chat_template = optarg; break;
+        case O_SHARD_CACHE: o.shard_cache = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

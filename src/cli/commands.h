@@ -17,5 +17,6 @@ int cmd_template(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"profile", cmd_profile, "measure this board (or, with --links, the network) into YAML"},
     {"plan", cmd_plan, "compute a partition plan from board profiles and a model"},
     {"split", cmd_split, "write each stage of a plan as a GGUF shard file of its own, and a plan that runs them"},
+    {"cache", cmd_cache, "list or clear the shards this board keeps from rank 0 (run/serve --shard-cache)"},
     {"check", cmd_check, "validate a partition plan against its model (and an MPI world size)"},
     {"tokenize", cmd_tokenize, "print the token ids of a text under a model's tokenizer"},
     {"template", cmd_template, "show a model's chat template family and what a conversation renders to"},

@@ -413,7 +413,7 @@ int sp_cluster_run(int *argc, char ***argv, const sp_run_options *o)
     int rc = 0;
     if (comm.rank == 0) rc = prepare(o, &comm, &plan, &tok, &sched, &err);
     sp_agree(&comm, "run", rc, &err);
-    sp_runtime_share_plan(&comm, &plan, o->model_path, o->threads, "run");
+    sp_runtime_share_plan(&comm, &plan, o->model_path, o->threads, o->shard_cache, "run");
 
     /* 2. every stage binds its shard; the model files must be the same */
     runtime rt;

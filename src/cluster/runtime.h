@@ -68,8 +68,10 @@ void sp_agree(sp_comm *c, const char *cmd, int rc, const sp_error *err);
  * rank 0's plan is broadcast; a rank started with --model PATH (an MPMD
  * launch, `mpiexec -n 1 ... : -n 1 ... --model PATH`, for a board that
  * keeps the model elsewhere) takes that file for every stage; then
- * sp_runtime_hosts. */
-void sp_runtime_share_plan(sp_comm *c, sp_plan *plan, const char *model_path, int threads, const char *cmd);
+ * sp_runtime_hosts and sp_runtime_ship (shard_cache: --shard-cache, or
+ * NULL for the default folder). */
+void sp_runtime_share_plan(sp_comm *c, sp_plan *plan, const char *model_path, int threads, const char *shard_cache,
+                           const char *cmd);
 
 /* Step 2a on every rank, after the plan is broadcast and before any shard
  * is opened: resolves this rank's stage threads into `plan` (threads > 0,
@@ -77,6 +79,14 @@ void sp_runtime_share_plan(sp_comm *c, sp_plan *plan, const char *model_path, in
  * host and free RAM against the plan (hostcheck.h), warns once about
  * oversubscribed hosts; a refusal shuts every rank down with 1. */
 void sp_runtime_hosts(sp_comm *c, sp_plan *plan, int threads, const char *cmd);
+
+/* Step 2b on every rank, after the host check (ship.c): a stage rank whose
+ * board has neither its stage's file nor the whole model takes its shard
+ * from its shard cache (shardcache.h), or rank 0 sends it there first; the
+ * rank's copy of the plan then names that file for its stage. A cached
+ * shard that is not the plan's, or a transfer that fails, shuts every rank
+ * down with 1 before any weight is read. */
+void sp_runtime_ship(sp_comm *c, sp_plan *plan, const char *shard_cache, const char *cmd);
 
 /* Step 2 on every rank, after the plan is broadcast: bind the stage's
  * shard, compare model identities on rank 0, read the weights, allocate the

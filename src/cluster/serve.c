@@ -185,7 +185,7 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
                     id);
     }
     sp_agree(&comm, "serve", rc, &err);
-    sp_runtime_share_plan(&comm, &plan, o->model_path, o->threads, "serve");
+    sp_runtime_share_plan(&comm, &plan, o->model_path, o->threads, o->shard_cache, "serve");
 
     /* 2. every stage binds its shard (a failure ends every rank) */
     runtime rt;

@@ -18,25 +18,27 @@ void sp_progress_messages(void *arg);
 
 /* ---- model identity ---- */
 
-static bool has_stage_models(const sp_plan *plan)
+/* A shard file (`shardpipe split`, or a board's shard cache) rather than a
+ * whole model. */
+static bool is_shard_file(const sp_gguf *g)
 {
-    for (int i = 0; i < plan->n_stages; i++)
-        if (plan->stages[i].model_path[0]) return true;
-    return false;
+    sp_shard_info info;
+    sp_error ignored;
+    return sp_shard_info_read(g, &info, &ignored) == 0 && info.is_shard;
 }
 
 /* Every byte of the stage's shard and the file's header (shardhash.c:
- * XXH3, cached per file and shard, so a board reads it once). A plan whose
- * stages run their own files (`shardpipe split`) cannot share a header with
- * the coordinator's whole file: it compares what the shard holds instead
- * (sp_shard_content_hash: metadata and the stage's tensors; not cached). */
-static uint64_t shard_identity(const sp_gguf *g, const sp_plan *plan, int stage)
+ * XXH3, cached per file and shard, so a board reads it once). A rank that
+ * runs a shard file cannot share a header with the coordinator's whole
+ * file: `content` compares what the shard holds instead
+ * (sp_shard_content_hash: metadata and the stage's tensors, also cached),
+ * and rank 0 computes the same kind from its whole file. */
+static uint64_t shard_identity(const sp_gguf *g, const sp_plan *plan, int stage, bool content)
 {
     const sp_stage_plan *st = &plan->stages[stage];
-    bool first = stage == 0, last = stage == plan->n_stages - 1;
-    if (has_stage_models(plan)) return sp_shard_content_hash(g, st->first, st->last, first, last);
+    bool first = stage == 0, last = stage == plan->n_stages - 1, cached;
+    if (content) return sp_shard_content_hash_cached(g, st->first, st->last, first, last, &cached);
     sp_shard_sel sel = {st->first, st->last, first || last};
-    bool cached;
     return sp_shard_hash(g, sel, &cached);
 }
 
@@ -49,7 +51,8 @@ void sp_agree(sp_comm *c, const char *cmd, int rc, const sp_error *err)
     sp_comm_shutdown(c, 1);
 }
 
-void sp_runtime_share_plan(sp_comm *c, sp_plan *plan, const char *model_path, int threads, const char *cmd)
+void sp_runtime_share_plan(sp_comm *c, sp_plan *plan, const char *model_path, int threads, const char *shard_cache,
+                           const char *cmd)
 {
     MPI_Bcast(plan, (int)sizeof *plan, MPI_BYTE, 0, MPI_COMM_WORLD);
     if (model_path) { /* this rank's file, whatever the plan's stages say */
@@ -57,6 +60,7 @@ void sp_runtime_share_plan(sp_comm *c, sp_plan *plan, const char *model_path, in
         for (int i = 0; i < plan->n_stages; i++) plan->stages[i].model_path[0] = '\0';
     }
     sp_runtime_hosts(c, plan, threads, cmd);
+    sp_runtime_ship(c, plan, shard_cache, cmd);
 }
 
 /* ---- hosts and threads ---- */
@@ -115,17 +119,19 @@ void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const cha
     rt->sreq[0] = rt->sreq[1] = rt->rreq = rt->treq = MPI_REQUEST_NULL;
     int rc = 0;
     uint64_t mine = 0;
+    bool content = false;
     if (rt->stage >= 0) {
         rc = sp_stage_open(&rt->st, plan, rt->stage, logits_out, &err);
         if (!rc) {
             rt->st.engine->progress = sp_progress_messages;
             rt->st.engine->progress_arg = rt;
+            content = is_shard_file(rt->st.model->gguf);
+            mine = shard_identity(rt->st.model->gguf, plan, rt->stage, content);
         }
-        if (!rc) mine = shard_identity(rt->st.model->gguf, plan, rt->stage);
     }
     /* report load failures by rank, then compare identities on rank 0 */
     /* msg: the error, or the model path this rank opened (for a refusal) */
-    struct { int32_t rc; uint64_t id; char msg[512]; } me = {rc, mine, ""}, *all = NULL;
+    struct { int32_t rc, content; uint64_t id; char msg[512]; } me = {rc, content, mine, ""}, *all = NULL;
     if (rc) memcpy(me.msg, err.msg, sizeof me.msg - 1);
     else snprintf(me.msg, sizeof me.msg, "%.500s", sp_plan_stage_model(plan, rt->stage));
     if (comm->rank == 0) all = sp_calloc((size_t)comm->size, sizeof *all);
@@ -134,7 +140,7 @@ void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const cha
     if (comm->rank == 0) {
         /* rank 0's own mapping when it runs stage 0 from the whole file,
          * else open the plan's whole file (which rank 0 has checked) */
-        bool mine_whole = rt->stage >= 0 && rt->st.model && !has_stage_models(plan);
+        bool mine_whole = rt->stage >= 0 && rt->st.model && !content;
         sp_gguf *own = mine_whole ? NULL : sp_gguf_open(plan->model_path, &err);
         const sp_gguf *g = own ? own : mine_whole ? rt->st.model->gguf : NULL;
         for (int r = 0; r < comm->size && !rc; r++) {
@@ -142,11 +148,11 @@ void sp_runtime_start(runtime *rt, sp_comm *comm, const sp_plan *plan, const cha
             char who[128];
             sp_comm_who(comm, r, who, sizeof who);
             if (all[r].rc) rc = sp_errorf(&err, "%s could not load its shard: %s", who, all[r].msg);
-            else if (s >= 0 && g && shard_identity(g, plan, s) != all[r].id)
+            else if (s >= 0 && g && shard_identity(g, plan, s, all[r].content) != all[r].id)
                 rc = sp_errorf(&err, "%s (stage %d) has a different model file at %s than the coordinator's %s "
                                      "(header, tensor index or the bytes of its layers differ); copy the same "
                                      "file to every board%s", who, s, all[r].msg, g->path,
-                                 has_stage_models(plan) ? ", or the shard `shardpipe split` wrote for that stage" : "");
+                                 all[r].content ? ", or the shard `shardpipe split` wrote for that stage" : "");
         }
         if (!g) rc = -1;
         sp_gguf_close(own);

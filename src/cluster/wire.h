@@ -13,7 +13,7 @@
 
 #include "shardpipe/plan.h"
 
-enum { SP_TAG_PIPE = 10, SP_TAG_TOKENS = 11 };
+enum { SP_TAG_PIPE = 10, SP_TAG_TOKENS = 11, SP_TAG_SHIP = 12 /* ship.c: shards to boards */ };
 enum { SP_MSG_BATCH = 1, SP_MSG_STOP = 2, SP_MSG_TOKENS = 3 };
 
 #define SP_ROW_PROMPT 1u  /* a prompt token: the sampler remembers it */
