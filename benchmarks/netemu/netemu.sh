@@ -15,6 +15,12 @@
 #   netemu.sh down             take it down; safe to repeat
 #   netemu.sh status           boards, addresses, links, switch counters
 #   netemu.sh exec BOARD CMD.. run CMD inside BOARD's namespace and CPU cgroup (host name BOARD)
+#   netemu.sh mount BOARD SRC DST
+#                              give BOARD a private view of the one filesystem the boards share:
+#                              every later exec/mpiexec process on BOARD runs in a mount namespace of
+#                              its own where SRC is bind-mounted on DST (an empty folder on DST hides
+#                              it, a folder per board on a common DST gives each board its own HOME)
+#   netemu.sh stats            the switch's per-port frame and byte counters so far
 #   netemu.sh mpiexec ARGS..   mpiexec across the boards (hosts = boards in SPEC order unless -hosts given)
 #   netemu.sh run SPEC -- CMD  up, CMD, down (also on failure and Ctrl-C)
 #
@@ -224,7 +230,35 @@ cmd_exec() {
   board_ok "$b"
   echo $$ >"$CG/$b/cgroup.procs"
   # the board's own host name, as launch.sh gives its MPI ranks
-  exec unshare --uts -- sh -c 'hostname "$1" && shift && exec ip netns exec "$@"' sh "$b" "$NAME-$b" "$@"
+  exec unshare --uts -- sh -c 'hostname "$1" && shift && exec "$@"' sh "$b" \
+    ip netns exec "$NAME-$b" "$HERE/launch.sh" --inside "$b" --argv "$@"
+}
+
+# A board's view: "BOARD SRC DST" lines in $STATE/mounts, applied by
+# launch.sh --inside. Paths are absolute and plain (they pass through sh).
+cmd_mount() {
+  [ $# -eq 3 ] || die "usage: netemu.sh mount BOARD SRC DST"
+  board_ok "$1"
+  local p
+  for p in "$2" "$3"; do
+    [[ $p =~ ^/[A-Za-z0-9._/+-]*$ ]] || die "mount: '$p' must be an absolute path of letters, digits and ._/+-"
+    [ -e "$p" ] || die "mount: $p does not exist"
+  done
+  echo "$1 $2 $3" >>"$STATE/mounts"
+}
+
+cmd_stats() {
+  [ -r "$STATE/switch.pid" ] || die "$NAME is not up; run: netemu.sh up SPEC"
+  local pid before
+  pid=$(cat "$STATE/switch.pid")
+  before=$(stat -c %Y.%y "$STATE/switch.stats" 2>/dev/null || echo none)
+  # the switch writes them at its next wake-up (tmp + rename); ask again if a wake-up is slow to come
+  for _ in $(seq 100); do
+    kill -USR1 "$pid" 2>/dev/null || die "the switch (pid $pid) is not running"
+    sleep 0.02
+    [ "$(stat -c %Y.%y "$STATE/switch.stats" 2>/dev/null || echo none)" != "$before" ] && break
+  done
+  cat "$STATE/switch.stats"
 }
 
 cmd_mpiexec() {
@@ -275,6 +309,8 @@ case $cmd in
   up) cmd_up "$@" ;;
   down) cmd_down ;;
   exec) need_root exec; cmd_exec "$@" ;;
+  mount) need_root mount; cmd_mount "$@" ;;
+  stats) need_root stats; cmd_stats ;;
   mpiexec) need_root mpiexec; cmd_mpiexec "$@" ;;
   status) cmd_status ;;
   run) cmd_run "$@" ;;

@@ -33,7 +33,8 @@
  * Each TAP is created inside the named namespace (/var/run/netns/NAME, as
  * made by `ip netns add`), so no interface ever appears in the root
  * namespace. The TAPs vanish when the switch exits; SIGINT/SIGTERM end it
- * cleanly and write the per-port counters to --stats. */
+ * cleanly and write the per-port counters to --stats; SIGUSR1 writes them
+ * without stopping (netemu.sh stats). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -89,7 +90,7 @@ static event *heap;
 static int heap_n, heap_cap;
 static uint64_t heap_seq;
 static struct { unsigned char mac[6]; int port; int used; } macs[MAC_TABLE];
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, dump; /* dump: SIGUSR1 asks for the counters now */
 
 static int64_t now_ns(void)
 {
@@ -305,13 +306,15 @@ static void open_tap(port *p, int home)
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop = 1;
+    if (sig == SIGUSR1) dump = 1;
+    else stop = 1;
 }
 
 static void write_stats(const char *path)
 {
-    FILE *f = path ? fopen(path, "w") : NULL;
+    char tmp[4096];
+    if (!path || snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return;
+    FILE *f = fopen(tmp, "w");
     if (!f) return;
     fprintf(f, "# port netns dev up_frames up_bytes up_lost up_queue_drops down_frames down_bytes down_lost "
                "down_queue_drops tap_write_fail\n");
@@ -323,7 +326,7 @@ static void write_stats(const char *path)
                 (unsigned long long)p->down.bytes, (unsigned long long)p->down.lost,
                 (unsigned long long)p->down.dropped, (unsigned long long)p->write_fail);
     }
-    fclose(f);
+    if (fclose(f) == 0) rename(tmp, path);
 }
 
 int main(int argc, char **argv)
@@ -354,6 +357,7 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1000UL);   /* wake within ~1 us of the due time, not 50 us */
 
@@ -368,6 +372,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_ports; i++) pfd[i] = (struct pollfd){.fd = ports[i].fd, .events = POLLIN};
     static unsigned char buf[MAX_FRAME];
     while (!stop) {
+        if (dump) { /* netemu.sh stats: the counters so far, written whole (tmp + rename) */
+            dump = 0;
+            write_stats(stats);
+        }
         /* 1. every frame that is due comes out of its link */
         int64_t now = now_ns();
         while (heap_n && heap[0].t <= now) {
