@@ -171,7 +171,8 @@ static void progress_line(sp_comm *c, feed *feeds, int n, const char *cmd, doubl
                         sp_comm_who(c, f->rank, who, sizeof who), f->queued / 1e6, f->size / 1e6, rate / 1e6,
                         rate > 0 ? (f->size - f->queued) / rate : 0.0);
     }
-    line[len - 1] = line[len - 1] == ';' ? '\0' : line[len - 1];
+    if (len >= (int)sizeof line) len = (int)sizeof line - 1; /* cut short: still one line */
+    if (line[len - 1] == ';') line[len - 1] = '\0';
     fprintf(stderr, "%s\n", line);
 }
 
