@@ -36,7 +36,7 @@ static void draw(const sp_sampler_params *p, const float *logits, int nv, int *o
     sp_sampler_init(&s, p, nv);
     for (int i = 0; i < n; i++) {
         memcpy(buf, logits, (size_t)nv * sizeof(float));
-        out[i] = sp_sampler_sample(&s, buf);
+        out[i] = sp_sampler_sample(&s, buf, i);
     }
     sp_sampler_free(&s);
 }
@@ -229,7 +229,7 @@ Test(sampler, repetition_penalty_lowers_repeated_tokens)
     sp_sampler_accept(&s, 1);
     float y[4];
     memcpy(y, x, sizeof y);
-    cr_assert_eq(sp_sampler_sample(&s, y), 2, "penalised token 0 should lose to token 2");
+    cr_assert_eq(sp_sampler_sample(&s, y, 0), 2, "penalised token 0 should lose to token 2");
     cr_assert_float_eq(y[0], 1.0f, 1e-6, "positive logit divided once: %f", y[0]);
     cr_assert_float_eq(y[1], -2.0f, 1e-6, "negative logit multiplied: %f", y[1]);
     cr_assert_float_eq(y[2], 1.9f, 1e-6);
@@ -240,7 +240,7 @@ Test(sampler, repetition_penalty_lowers_repeated_tokens)
     sp_sampler_accept(&s, 3);
     sp_sampler_accept(&s, 3);
     memcpy(y, x, sizeof y);
-    cr_assert_eq(sp_sampler_sample(&s, y), 0);
+    cr_assert_eq(sp_sampler_sample(&s, y, 0), 0);
     cr_assert_float_eq(y[3], 0.25f, 1e-6);
     cr_assert_float_eq(y[0], 2.0f, 1e-6);
     sp_sampler_free(&s);
@@ -266,4 +266,81 @@ Test(sampler, same_seed_same_stream_other_seed_other_stream)
     }
     cr_assert_gt(distinct, 0, "a near-flat distribution should not give one token only");
     cr_assert_gt(differ, N / 2, "seeds 7 and 8 agree on %d of %d draws", N - differ, N);
+}
+
+/* A stand-in model: near-flat logits that depend on the whole history, so
+ * one different draw changes everything after it. */
+static void history_logits(const int *seq, int n, float *x, int nv)
+{
+    uint64_t h = 0x12345;
+    for (int i = 0; i < n; i++) h = h * 1000003u + (uint64_t)seq[i];
+    random_logits(x, nv, h);
+}
+
+/* Generates from seq[0..n_prompt) until `total` tokens, as a server
+ * resuming a request does: a fresh sampler that accepts every token it is
+ * given as prompt (the original prompt plus what was produced). */
+static void continue_from(const sp_sampler_params *p, int *seq, int n_given, int total, int nv)
+{
+    static float x[NV];
+    sp_sampler s;
+    sp_sampler_init(&s, p, nv);
+    for (int i = 0; i < n_given; i++) sp_sampler_accept(&s, seq[i]);
+    for (int pos = n_given; pos < total; pos++) {
+        history_logits(seq, pos, x, nv);
+        seq[pos] = sp_sampler_sample(&s, x, pos);
+        sp_sampler_accept(&s, seq[pos]);
+    }
+    sp_sampler_free(&s);
+}
+
+static void check_restarts(sp_sampler_params p)
+{
+    enum { NP = 5, TOTAL = 48, V = 4096 };
+    int whole[TOTAL] = {1, 17, 300, 42, 7}, again[TOTAL];
+    continue_from(&p, whole, NP, TOTAL, V);
+    int distinct = 0;
+    for (int i = NP; i < TOTAL; i++) distinct += whole[i] != whole[NP];
+    cr_assert_gt(distinct, 0, "a near-flat distribution should not give one token only");
+    for (int cut = NP; cut < TOTAL; cut += 7) {
+        memcpy(again, whole, sizeof again);
+        for (int i = cut; i < TOTAL; i++) again[i] = -1;
+        continue_from(&p, again, cut, TOTAL, V);
+        for (int i = cut; i < TOTAL; i++)
+            cr_assert_eq(again[i], whole[i], "restarted after %d tokens: position %d drew %d, uninterrupted %d",
+                         cut, i, again[i], whole[i]);
+    }
+}
+
+Test(sampler, restart_from_the_middle_draws_the_same_tokens)
+{
+    check_restarts(params(1.0f, 40, 0.95f, 0.05f));
+    check_restarts(params(0.7f, 0, 1.0f, 0.0f));
+}
+
+Test(sampler, restart_keeps_the_repetition_penalty)
+{
+    sp_sampler_params p = params(1.2f, 0, 0.9f, 0.0f);
+    p.repeat_penalty = 1.3f;
+    p.repeat_last_n = 16;
+    check_restarts(p);
+}
+
+/* The draw is keyed by (seed, position) only: nearby seeds and positions
+ * give unrelated numbers that fill [0, 1) evenly. */
+Test(sampler, counter_draws_are_uniform_and_unrelated)
+{
+    enum { N = 1 << 16, BINS = 16 };
+    int bins[BINS] = {0};
+    int same = 0;
+    for (int i = 0; i < N; i++) {
+        float u = sp_sampler_u01((uint64_t)(i >> 8), i & 255);
+        cr_assert(u >= 0.0f && u < 1.0f);
+        bins[(int)(u * BINS)]++;
+        same += fabsf(u - sp_sampler_u01((uint64_t)(i >> 8) + 1, i & 255)) < 1.0f / 4096;
+    }
+    for (int b = 0; b < BINS; b++)
+        cr_assert(bins[b] > N / BINS * 9 / 10 && bins[b] < N / BINS * 11 / 10, "bin %d holds %d of %d", b, bins[b], N);
+    cr_assert_lt(same, 64, "seeds s and s+1 agree to 1/4096 on %d of %d positions", same, N);
+    cr_assert_eq(sp_sampler_u01(7, 3), sp_sampler_u01(7, 3));
 }

@@ -10,7 +10,9 @@
  *      smallest most-probable prefix whose probability reaches p (>= 1: off);
  *   5. min-p: keep tokens with probability >= min_p * the highest one;
  *   6. temperature: softmax(logit / temperature) over what is left, then one
- *      draw from the seeded RNG.
+ *      draw with a uniform number that depends only on the seed and the
+ *      position of the token drawn (counter-based, sp_sampler_u01), so a
+ *      sequence regenerated from its middle continues with the same tokens.
  * So temperature reshapes the final draw but not which tokens survive the
  * filters. The same seed and logits give the same token sequence (across
  * platforms too, as long as their expf rounds alike).
@@ -37,7 +39,6 @@ sp_sampler_params sp_sampler_defaults(void); /* greedy, penalties off, seed 42 *
 
 typedef struct sp_sampler {
     sp_sampler_params p;
-    sp_rng rng;
     int n_vocab;
     /* recent tokens for the repetition penalty (ring) */
     int *recent;
@@ -52,8 +53,11 @@ void sp_sampler_init(sp_sampler *s, const sp_sampler_params *p, int n_vocab);
 void sp_sampler_free(sp_sampler *s);
 /* Remember a token (prompt or generated) for the repetition penalty. */
 void sp_sampler_accept(sp_sampler *s, int token);
-/* logits may be modified (penalty applied in place). */
-int sp_sampler_sample(sp_sampler *s, float *logits);
+/* The token for position `pos` of the sequence (its index counting the
+ * prompt from 0); logits may be modified (penalty applied in place). */
+int sp_sampler_sample(sp_sampler *s, float *logits, int pos);
+/* The uniform number in [0, 1) the draw at `pos` uses under `seed`. */
+float sp_sampler_u01(uint64_t seed, int pos);
 /* argmax, lowest index on ties. */
 int sp_argmax(const float *x, int n);
 

@@ -217,7 +217,7 @@ int cmd_generate(int argc, char **argv)
     bool stdout_lost = false;
     double t1 = sp_now();
     for (int p = n_prompt; !rc && n_done < n_gen; p++) {
-        int next = sp_sampler_sample(&smp, logits);
+        int next = sp_sampler_sample(&smp, logits, p);
         sp_sampler_accept(&smp, next);
         n_done++;
         if (tf) fprintf(tf, "%d\n", next);

@@ -58,11 +58,12 @@ void sp_stage_close(sp_stage *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Sampling of the last stage. Each request gets its own sampler and RNG
- * stream, started on its START row from the parameters and seed the row
- * carries (`run` gives request i the seed --seed + i), so a sequence draws
- * the same tokens whatever else is in flight and whichever slot it lands
- * in: the stream depends only on the seed and the request's own draws. */
+/* Sampling of the last stage. Each request gets its own sampler, started
+ * on its START row from the parameters and seed the row carries (`run`
+ * gives request i the seed --seed + i); a draw depends only on that seed
+ * and the position of the token drawn (a row at pos samples pos + 1), so a
+ * sequence draws the same tokens whatever else is in flight, whichever slot
+ * it lands in, and when a server resumes it from its middle. */
 static void sample_rows(sp_stage *s, const sp_wire_row *rows, int n, sp_wire_row *out, int *n_out)
 {
     int k = 0; /* index into the logits rows */
@@ -85,7 +86,7 @@ static void sample_rows(sp_stage *s, const sp_wire_row *rows, int n, sp_wire_row
             fwrite(id, sizeof id, 1, s->logits_out);
             fwrite(logits, sizeof(float), (size_t)s->n_vocab, s->logits_out);
         }
-        int tok = sp_sampler_sample(smp, logits);
+        int tok = sp_sampler_sample(smp, logits, r->pos + 1);
         sp_sampler_accept(smp, tok);
         out[*n_out] = *r;
         out[*n_out].token = tok;

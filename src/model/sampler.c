@@ -7,7 +7,13 @@
  * binary heap keyed on (logit, then lower id first), so ties are broken the
  * same way everywhere and results never depend on a library sort. With
  * top-k set only k ids are ever sorted; with only top-p set, ids that cannot
- * be inside the nucleus are dropped before sorting (see top_p). */
+ * be inside the nucleus are dropped before sorting (see top_p).
+ *
+ * The one uniform number a draw needs is a pure function of the seed and
+ * the position of the token being drawn (sp_sampler_u01), not the next number of
+ * a stream: a sequence restarted from its middle - a server resuming a
+ * request on a new pipeline after a board died, prefilling the prompt plus
+ * the tokens already produced - draws exactly what it would have drawn. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,7 +43,6 @@ void sp_sampler_init(sp_sampler *s, const sp_sampler_params *p, int n_vocab)
     memset(s, 0, sizeof *s);
     s->p = *p;
     if (s->p.repeat_last_n < 0) s->p.repeat_last_n = 0;
-    sp_rng_seed(&s->rng, p->seed);
     s->n_vocab = n_vocab;
     if (s->p.repeat_last_n > 0) s->recent = sp_alloc((size_t)s->p.repeat_last_n * sizeof(int));
     s->probs = sp_alloc((size_t)n_vocab * sizeof(float));
@@ -185,7 +190,29 @@ static int top_p(const float *l, int *idx, int m, bool sorted, float p, float lm
     return m;
 }
 
-int sp_sampler_sample(sp_sampler *s, float *logits)
+/* splitmix64's finaliser: a bijection of 64-bit words whose every output
+ * bit depends on every input bit (Stafford's "Mix13" constants). */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+/* Counter-based: the uniform in [0, 1) for the token at position `pos` of
+ * a sequence seeded `seed`. The position is spread by the golden-ratio
+ * increment and mixed before it meets the seed, so nearby seeds and nearby
+ * positions give unrelated numbers; 24 bits, as sp_rng_f32. */
+float sp_sampler_u01(uint64_t seed, int pos)
+{
+    uint64_t x = mix64(seed ^ mix64((uint64_t)(uint32_t)pos * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull));
+    return (float)(x >> 40) / 16777216.0f;
+}
+
+int sp_sampler_sample(sp_sampler *s, float *logits, int pos)
 {
     const sp_sampler_params *p = &s->p;
     int n = s->n_vocab;
@@ -233,7 +260,7 @@ int sp_sampler_sample(sp_sampler *s, float *logits)
     for (int j = 0; j < m; j++) w[j] = (logits[idx[j]] - lmax) / p->temperature;
     sp_exp_f32(w, w, m);
     for (int j = 0; j < m; j++) total += w[j];
-    float r = sp_rng_f32(&s->rng) * total;
+    float r = sp_sampler_u01(p->seed, pos) * total;
     float cum = 0.0f;
     for (int j = 0; j < m; j++) {
         cum += w[j];
