@@ -59,6 +59,7 @@ typedef struct sp_serve_options {
     bool no_prompt_cache;      /* feed every prompt whole (to measure the cache) */
     const char *chat_template; /* a template family instead of the file's, or NULL */
     const char *shard_cache;   /* a board's shard cache folder (shardcache.h), or NULL: the default */
+    const char *worker;        /* a supervisor's control socket: take jobs from it, no HTTP (or NULL) */
 } sp_serve_options;
 
 /* Never returns in practice: every rank exits 0 after SIGINT/SIGTERM, 1 on

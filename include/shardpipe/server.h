@@ -41,6 +41,12 @@ int sp_server_port(const sp_server *s);
  * NULL for a plain "User: ... Assistant:" transcript. */
 void sp_server_ready(sp_server *s, const sp_tokenizer *tok, int context, int n_slots, int n_stages,
                      const sp_chat_template *chat);
+/* The supervisor's word on the pipeline (src/supervisor): available with
+ * reason NULL is plain "ready"; available with a reason stays ready and
+ * /health shows the reason as "note" (recovering from a failed board);
+ * not available: /health "degraded" with the reason, and new requests get
+ * 503 with it (the model does not fit the boards that are up). */
+void sp_server_status(sp_server *s, bool available, const char *reason);
 /* Stop accepting completions (503, /health "degraded"); running ones go on. */
 void sp_server_drain(sp_server *s);
 /* Ends every job still open (their clients get an error), stops HTTP, frees. */
@@ -62,6 +68,9 @@ sp_sampler_params sp_job_sampling(const sp_job *j);
 bool sp_job_cancelled(const sp_job *j);
 /* More detokenized text of the answer. */
 void sp_job_text(sp_job *j, const char *text, int len);
+/* Ends a job with an error whose message is `reason` (503 to its client,
+ * or an error event on its stream). */
+void sp_job_fail(sp_job *j, const char *reason);
 /* How a job ended, as the coordinator saw it. */
 enum { SP_JOB_EOS = 1, SP_JOB_LENGTH, SP_JOB_CANCELLED, SP_JOB_ABORTED };
 /* The last call for a job (drops the coordinator's reference): n_out tokens

@@ -351,6 +351,7 @@ void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double 
         s->generated++;
         bool eos = (s->tok ? sp_token_is_eog(s->tok, tok) : tok == s->eos) && !s->ignore_eos;
         for (int k = 0; k < s->n_stop_ids; k++) eos |= tok == s->stop_ids[k];
+        if (s->on_token) s->on_token(s->event_arg, r, tok, eos);
         /* no tokenizer (prompts given as ids): the text is the ids */
         if (!eos)
             put_text(s, r, buf, s->tok ? sp_detok_push(s->tok, &r->dt, tok, buf, sizeof buf)

@@ -90,6 +90,9 @@ struct sp_sched {
     FILE *stream;      /* text of request 0 streamed here, or NULL */
     long generated;
     sp_sched_event on_event; /* or NULL */
+    /* or NULL: every sampled token as it arrives (eos: it ends the request
+     * and has no text); serve --worker sends them to its supervisor */
+    void (*on_token)(void *arg, sp_request *r, int token, bool eos);
     void *event_arg;
 };
 

@@ -12,12 +12,18 @@
  * /metrics. Detokenized text goes back to each job's channel as the tokens
  * arrive (on_event). On SIGINT/SIGTERM the server refuses new requests,
  * in-flight answers get --grace seconds to finish, then STOP goes down the
- * pipeline and every rank exits 0. */
+ * pipeline and every rank exits 0.
+ *
+ * With --worker PATH the HTTP side belongs to a supervisor outside MPI
+ * (src/supervisor) that relaunches the job when a board fails: rank 0
+ * then takes its jobs from the control socket instead (worker.c), with the
+ * same scheduler and loops. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime.h"
+#include "worker.h"
 #include "shardpipe/chat.h"
 #include "shardpipe/cluster.h"
 #include "shardpipe/server.h"
@@ -25,7 +31,8 @@
 
 typedef struct serving {
     const sp_serve_options *o;
-    sp_server *srv;
+    sp_server *srv;      /* NULL under a supervisor: */
+    sp_worker *worker;   /* its control channel */
     runtime *rt;
     bool draining, aborting;
     double t_start, t_drain, t_note;
@@ -117,6 +124,25 @@ static void serve_idle(void *arg, sp_sched *s, int in_flight, int *spins)
     else sp_comm_backoff(spins);
 }
 
+/* Under a supervisor: its jobs, until it goes (or a signal comes; hydra
+ * forwards the supervisor's SIGTERM). It answers the clients, so nothing
+ * here waits for a grace period. */
+static bool worker_keep_going(void *arg, sp_sched *s, int in_flight)
+{
+    serving *sv = arg;
+    (void)in_flight;
+    bool on = sp_worker_poll(sv->worker, s, 0) && !sp_comm_interrupted();
+    if (!on) cancel_all(s, sp_now());
+    return on;
+}
+
+static void worker_idle(void *arg, sp_sched *s, int in_flight, int *spins)
+{
+    serving *sv = arg;
+    if (in_flight == 0 && sp_sched_running(s) == 0) sp_worker_poll(sv->worker, s, 0.05);
+    else sp_comm_backoff(spins);
+}
+
 /* The model's chat template (NULL: none we can run, the plain transcript
  * then; a note says why) and the ids of its end-of-turn tokens. */
 static const sp_chat_template *chat_template(const char *model_path, const char *name, const sp_tokenizer *tok,
@@ -165,7 +191,9 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
 
     /* 1. rank 0: the plan, the model header, the tokenizer; then listen */
     int rc = 0;
-    if (comm.rank == 0) {
+    sp_worker worker;
+    if (comm.rank == 0 && o->worker) rc = sp_worker_connect(&worker, o->worker, &err);
+    if (comm.rank == 0 && !rc) {
         rc = sp_prepare_plan(o->plan_path, o->model_path, o->sequences, o->micro_batches, &comm, &plan, &tok, NULL,
                              NULL, &err);
         if (!rc && !tok)
@@ -173,13 +201,13 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
                                  "above)", plan.model_path);
         sp_chat_template named;
         if (!rc && o->chat_template) rc = sp_chat_by_name(o->chat_template, &named, &err); /* a name it knows */
-        if (!rc) {
+        if (!rc && !o->worker) {
             model_id(plan.model_path, id, sizeof id);
             sp_server_options so = {o->host, o->port, o->api_key, id, o->queue, o->client_timeout_s, o->max_body};
             srv = sp_server_start(&so, &err);
             if (!srv) rc = -1;
         }
-        if (!rc)
+        if (!rc && !o->worker)
             fprintf(stderr, "shardpipe serve: listening on http://%s%s%s:%d (model %s); loading the shards\n",
                     strchr(o->host, ':') ? "[" : "", o->host, strchr(o->host, ':') ? "]" : "", sp_server_port(srv),
                     id);
@@ -200,22 +228,28 @@ int sp_cluster_serve(int *argc, char ***argv, const sp_serve_options *o)
                             plan.prefill_chunk, plan.n_stages + 1, plan.sequences + o->queue + 1);
         sched.plan = &plan;
         sched.prompt_cache = !o->no_prompt_cache;
-        serving sv = {o, srv, &rt, false, false, sp_now(), 0, 0, 0};
-        sched.on_event = on_event;
-        sched.event_arg = &sv;
+        serving sv = {o, srv, o->worker ? &worker : NULL, &rt, false, false, sp_now(), 0, 0, 0};
+        sched.on_event = o->worker ? sp_worker_on_event : on_event;
+        sched.on_token = o->worker ? sp_worker_on_token : NULL;
+        sched.event_arg = o->worker ? (void *)&worker : (void *)&sv;
         sp_chat_template tmpl;
         const sp_chat_template *chat = chat_template(plan.model_path, o->chat_template, tok, &tmpl, &sched);
-        sp_server_ready(srv, tok, plan.context, plan.sequences, plan.n_stages, chat);
+        if (o->worker) sp_worker_ready(&worker, plan.context, plan.sequences, plan.n_stages);
+        else sp_server_ready(srv, tok, plan.context, plan.sequences, plan.n_stages, chat);
         fprintf(stderr, "shardpipe serve: ready: %d stage%s, %d sequence slots, context %d\n", plan.n_stages,
                 plan.n_stages > 1 ? "s" : "", plan.sequences, plan.context);
         sp_coord_hooks hooks = {serve_keep_going, serve_idle, &sv};
+        if (o->worker) hooks = (sp_coord_hooks){worker_keep_going, worker_idle, &sv};
         sp_coordinator_loop(&rt, &sched, false, &hooks);
         sv.aborting = true;
         cancel_all(&sched, sp_now());
-        /* anything submitted after the last look */
-        sp_job *j;
-        while ((j = sp_server_take(srv))) sp_job_finish(j, SP_JOB_ABORTED, 0, NULL, 0);
-        sp_server_stop(srv);
+        if (o->worker) {
+            sp_worker_close(&worker);
+        } else { /* anything submitted after the last look */
+            sp_job *j;
+            while ((j = sp_server_take(srv))) sp_job_finish(j, SP_JOB_ABORTED, 0, NULL, 0);
+            sp_server_stop(srv);
+        }
         fprintf(stderr, "shardpipe serve: stopped after %ld request%s, %ld tokens generated, %ld prompt tokens "
                         "taken from the cache\n", sv.served, sv.served == 1 ? "" : "s", sched.generated,
                 sched.cache_reused);

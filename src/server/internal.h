@@ -34,6 +34,7 @@ struct sp_job {
     size_t len, cap;
     int how;             /* SP_JOB_* once finished, 0 before */
     int n_out, n_cached;
+    char fail[400];      /* why it was aborted (sp_job_fail), or "" */
     atomic_int cancelled;
     int refs;            /* the HTTP side, and the coordinator once submitted */
     sp_job *next;        /* in the server's queue */
@@ -64,7 +65,7 @@ char *sp_metrics_render(sp_metrics *m, int queue_len); /* Prometheus text, mallo
 
 /* ---- the server ---- */
 
-enum { SP_SRV_LOADING, SP_SRV_READY, SP_SRV_DRAINING };
+enum { SP_SRV_LOADING, SP_SRV_READY, SP_SRV_DRAINING, SP_SRV_UNAVAILABLE };
 
 struct sp_server {
     sp_server_options o;
@@ -87,6 +88,7 @@ struct sp_server {
     sp_job **open;       /* every submitted, unfinished job (for stop) */
     int n_open, cap_open;
     atomic_long next_id;
+    char reason[400];    /* sp_server_status: why unavailable, or a note */
     sp_metrics metrics;
 };
 

@@ -124,6 +124,14 @@ void sp_job_finish(sp_job *j, int how, int n_out, const double *t_out, int n_cac
     sp_job_release(j);
 }
 
+void sp_job_fail(sp_job *j, const char *reason)
+{
+    pthread_mutex_lock(&j->mu);
+    snprintf(j->fail, sizeof j->fail, "%s", reason);
+    pthread_mutex_unlock(&j->mu);
+    sp_job_finish(j, SP_JOB_ABORTED, 0, NULL, 0);
+}
+
 void sp_job_release(sp_job *j)
 {
     pthread_mutex_lock(&j->mu);

@@ -82,17 +82,28 @@ static char *health_json(sp_server *s, int *status)
 {
     pthread_mutex_lock(&s->mu);
     int state = s->state, active = s->active;
+    char reason[sizeof s->reason];
+    memcpy(reason, s->reason, sizeof reason);
     pthread_mutex_unlock(&s->mu);
     const char *name = state == SP_SRV_LOADING ? "loading" : state == SP_SRV_READY ? "ready" : "degraded";
     *status = state == SP_SRV_READY ? 200 : 503;
     json_t *root = json_pack("{s:s, s:i, s:i}", "status", name, "slots", s->n_slots, "active", active);
     if (state == SP_SRV_DRAINING) json_object_set_new(root, "reason", json_string("shutting down"));
+    else if (reason[0]) json_object_set_new(root, state == SP_SRV_READY ? "note" : "reason", json_string(reason));
     char *t = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     return t;
 }
 
 /* ---- streaming a job's answer ---- */
+
+/* A job that ended without an answer: the supervisor's reason, or the
+ * server stopping. */
+static void stopped_error(const sp_job *j, sp_api_error *e)
+{
+    if (j->fail[0]) sp_api_fail(e, 503, "server_unavailable", NULL, "%s", j->fail);
+    else sp_api_fail(e, 503, "server_shutting_down", NULL, "the server stopped before the answer was done");
+}
 
 static bool client_gone(int fd)
 {
@@ -197,7 +208,7 @@ static void step(conn *c)
         if (final) {
             if (!finish) {
                 sp_api_error e;
-                sp_api_fail(&e, 503, "server_shutting_down", NULL, "the server stopped before the answer was done");
+                stopped_error(j, &e);
                 sse(c, sp_api_error_json(&e));
             } else {
                 sse(c, sp_answer_chunk(j, "", 0, finish, false));
@@ -211,7 +222,7 @@ static void step(conn *c)
         char *json;
         if (!finish) {
             sp_api_error e;
-            sp_api_fail(&e, 503, "server_shutting_down", NULL, "the server stopped before the answer was done");
+            stopped_error(j, &e);
             json = sp_api_error_json(&e);
         } else {
             json = sp_answer_full(j, c->text ? c->text + c->released : "", safe - c->released, finish);
@@ -277,7 +288,10 @@ static enum MHD_Result start_answer(conn *c, struct MHD_Connection *mc)
     }
     pthread_mutex_lock(&s->mu);
     int state = s->state;
+    char reason[sizeof s->reason];
+    memcpy(reason, s->reason, sizeof reason);
     pthread_mutex_unlock(&s->mu);
+    if (state == SP_SRV_UNAVAILABLE) return fail(c, mc, 503, "server_unavailable", "%s", reason);
     if (state != SP_SRV_READY)
         return fail(c, mc, 503, "server_unavailable", "the server is %s; try again shortly",
                     state == SP_SRV_LOADING ? "still loading the model" : "shutting down");
@@ -468,6 +482,15 @@ void sp_server_ready(sp_server *s, const sp_tokenizer *tok, int context, int n_s
     s->n_slots = n_slots;
     s->n_stages = n_stages;
     if (s->state == SP_SRV_LOADING) s->state = SP_SRV_READY;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sp_server_status(sp_server *s, bool available, const char *reason)
+{
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
+    if (s->state == SP_SRV_READY || s->state == SP_SRV_UNAVAILABLE)
+        s->state = available ? SP_SRV_READY : SP_SRV_UNAVAILABLE;
     pthread_mutex_unlock(&s->mu);
 }
 
