@@ -31,6 +31,10 @@ typedef struct sp_supervisor_options {
     double load_timeout_s;     /* launch to loaded (default 300) */
     double grace_s;            /* SIGINT/SIGTERM: in-flight answers get this long */
     int sequences, micro_batches, context, threads;
+    /* hidden states between boards when planning (default f32: f16 and
+     * q8_0 round at the cuts, and a new plan moves the cuts, so a resumed
+     * request would not continue with the same tokens) */
+    const char *wire;
     const char *chat_template;
     bool no_prompt_cache;
     sp_server_options http;

@@ -50,7 +50,9 @@ static void usage(FILE *f)
             "                      (default: mpiexec -hosts {host} -n 1 true)\n"
             "  --fail-timeout S    no token for S s with requests in flight is a failure (default 10)\n"
             "  --load-timeout S    launch to loaded longer than S s is a failure (default 300)\n"
-            "  --work-dir DIR      plans, host files and the control socket (default: a new /tmp folder)\n");
+            "  --work-dir DIR      plans, host files and the control socket (default: a new /tmp folder)\n"
+            "  --wire W            hidden states between boards: f32 (default: a resumed answer keeps its\n"
+            "                      tokens on any new plan) | f16 | q8_0 (they round where the plan cuts)\n");
 }
 
 /* `serve --cluster` / `--supervise`: no MPI in this process. */
@@ -102,7 +104,7 @@ int cmd_serve(int argc, char **argv)
     so.load_timeout_s = 300;
     bool supervise = false;
     enum { O_PLAN = 256, O_PORT, O_HOST, O_KEY, O_GRACE, O_QUEUE, O_CTIMEOUT, O_BODY, O_MODEL, O_SEQ, O_MB, O_TIMEOUT, O_NOCACHE, O_TEMPLATE, O_THREADS,
-           O_CLUSTER, O_SUPERVISE, O_CONTEXT, O_MPIEXEC, O_PROBE, O_FAILT, O_LOADT, O_WORKDIR, O_WORKER, O_SHARD_CACHE };
+           O_CLUSTER, O_SUPERVISE, O_CONTEXT, O_MPIEXEC, O_PROBE, O_FAILT, O_LOADT, O_WORKDIR, O_WORKER, O_WIRE, O_SHARD_CACHE };
     struct option opts[] = {
         {"plan", required_argument, 0, O_PLAN},      {"port", required_argument, 0, O_PORT},
         {"host", required_argument, 0, O_HOST},      {"api-key", required_argument, 0, O_KEY},
@@ -117,7 +119,7 @@ int cmd_serve(int argc, char **argv)
         {"context", required_argument, 0, O_CONTEXT}, {"mpiexec", required_argument, 0, O_MPIEXEC},
         {"probe", required_argument, 0, O_PROBE},     {"fail-timeout", required_argument, 0, O_FAILT},
         {"load-timeout", required_argument, 0, O_LOADT}, {"work-dir", required_argument, 0, O_WORKDIR},
-        {"worker", required_argument, 0, O_WORKER},
+        {"worker", required_argument, 0, O_WORKER},   {"wire", required_argument, 0, O_WIRE},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -156,6 +158,13 @@ int cmd_serve(int argc, char **argv)
         case O_LOADT: rc = sp_cli_float("serve", "--load-timeout", optarg, 1.0f, 1e6f, &t); so.load_timeout_s = t; break;
         case O_WORKDIR: so.work_dir = optarg; break;
         case O_WORKER: o.worker = optarg; break;
+        case O_WIRE:
+            so.wire = optarg;
+            if (strcmp(optarg, "f32") && strcmp(optarg, "f16") && strcmp(optarg, "q8_0")) {
+                fprintf(stderr, "shardpipe serve: --wire must be f32, f16 or q8_0, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

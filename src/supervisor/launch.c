@@ -1,9 +1,12 @@
 /* launch.c - the MPI job the supervisor runs: `mpiexec [-f HOSTS] -n N
  * shardpipe serve --worker SOCKET --plan PLAN ...` in a process group of
- * its own (so one kill ends mpiexec, its proxies and the local ranks, a
- * SIGSTOPped one included), its output forwarded line by line to ours and
- * read for the per-rank supervisor's "rank R ... was killed by signal". */
+ * its own, its output forwarded line by line to ours and read for the
+ * per-rank supervisor's "rank R ... was killed by signal". hydra starts its
+ * proxies and the ranks in sessions of their own, so ending the job kills
+ * every descendant of mpiexec found in /proc (a SIGSTOPped rank included);
+ * proxies on other hosts end when mpiexec's connection to them drops. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -98,9 +101,51 @@ void sv_launch_poll(sv_launch *l)
     }
 }
 
+/* The parent of every process (0 when unknown), by reading /proc. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *close_paren = strrchr(buf, ')'); /* the command name may hold spaces */
+    int ppid = 0;
+    if (!close_paren || sscanf(close_paren + 1, " %*c %d", &ppid) != 1) return 0;
+    return (pid_t)ppid;
+}
+
+/* SIGKILL to root and all its descendants: stopped first, so none can fork
+ * or be reparented while the tree is walked. */
+static void kill_tree(pid_t root)
+{
+    enum { MAXP = 4096 };
+    static pid_t pids[MAXP], ppids[MAXP], tree[MAXP];
+    int n = 0, nt = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < MAXP) {
+        pid_t p = (pid_t)atoi(e->d_name);
+        if (p > 0) {
+            pids[n] = p;
+            ppids[n++] = parent_of(p);
+        }
+    }
+    if (d) closedir(d);
+    tree[nt++] = root;
+    for (int k = 0; k < nt; k++) /* breadth first over the parent links */
+        for (int i = 0; i < n && nt < MAXP; i++)
+            if (ppids[i] == tree[k]) tree[nt++] = pids[i];
+    for (int k = 0; k < nt; k++) kill(tree[k], SIGSTOP);
+    for (int k = 0; k < nt; k++) kill(tree[k], SIGKILL);
+}
+
 void sv_launch_kill(sv_launch *l)
 {
     if (!l->pid) return;
+    if (!l->exited) kill_tree(l->pid);
     kill(-l->pid, SIGKILL);
     if (!l->exited) {
         int st;

@@ -125,6 +125,7 @@ static void recover(sv *s, const char *why)
     if (s->connected) sp_ctl_close(&s->ctl);
     s->connected = false;
     s->failed[0] = 0;
+    s->t_probe = now; /* a board that just failed is probed again 2 s from now */
     int rank = s->l.killed_rank;
     if (rank >= 0 && rank < s->b.n_ranks) {
         int board = s->b.stage_board[s->b.rank_stage[rank]];
@@ -261,7 +262,7 @@ static void watch_away(sv *s)
     if (s->state == ST_DOWN && (back || now - s->t_down_retry > 10.0) && want) {
         s->t_down_retry = now;
         launch(s);
-    } else if (back && s->state == ST_SERVING && s->b.planned) {
+    } else if (back && s->state != ST_DOWN && s->b.planned) {
         s->b.pending_return = true;
     }
     /* plan a returned board in once nothing is open: no request pauses for it */
@@ -369,6 +370,14 @@ int sp_supervisor_run(const sp_supervisor_options *o)
         fprintf(stderr, "shardpipe serve: %s\n", err.msg);
         return 1;
     }
+    /* a board that is down already is named and planned around */
+    sv_probe_all(&s.b, NULL);
+    for (int i = 0; i < s.b.n; i++)
+        if (!s.b.probe_ok[i]) {
+            s.b.up[i] = false;
+            fprintf(stderr, "shardpipe serve: board %s does not answer its probe at start-up; planning without it "
+                    "until it does\n", s.b.name[i]);
+        }
     launch(&s);
     double t_note = 0;
     while (!stop_flag) {

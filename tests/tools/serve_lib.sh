@@ -13,17 +13,26 @@ start_server() {
     local log="$tmp/$name.log"
     timeout -k 5 300 mpiexec -n "$n" "$bin" serve --plan "$plan" --port 0 "$@" </dev/null >"$log" 2>&1 &
     local pid=$!
-    local port="" i
-    for i in $(seq 1 600); do
-        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
-        [ -n "$port" ] && grep -q "ready:" "$log" && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    local port
+    port=$(wait_listening "$log" "$pid" "ready:")
     local mpx
     mpx=$(pgrep -P "$pid" -x mpiexec | head -1)
     eval "${name}_pid=$pid ${name}_mpiexec=${mpx:-$pid} ${name}_url=http://127.0.0.1:$port ${name}_log=$log"
     [ -n "$port" ] && grep -q "ready:" "$log"
+}
+
+# wait_listening LOG PID READY_RE: up to 60 s for the port in LOG's
+# "listening on" line and a line matching READY_RE (or PID's end); prints
+# the port.
+wait_listening() {
+    local port="" i
+    for i in $(seq 1 600); do
+        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" | head -1)
+        [ -n "$port" ] && grep -q "$3" "$1" && break
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "$port"
 }
 
 # stop_server NAME SIGNAL: signals mpiexec, waits (<= 60 s), returns its code.
@@ -84,4 +93,68 @@ serve_setup() {
         finish
         exit
     fi
+}
+
+# ---- supervised serving (serve --cluster, issue #19) ----
+
+# recover_setup: a model slow enough to be caught mid-answer (stories15M's
+# shape, random weights, stories260K's tokenizer) and a cluster of three
+# loopback boards that each hold about half of it: 3 boards plan 3 stages,
+# 2 plan 2, 1 does not fit. Sets $model and $cluster.
+recover_setup() {
+    model="$tmp/s15.gguf"
+    "$bin" synth -o "$model" --shape stories15M --vocab-from "$src/models/stories260K.gguf" >/dev/null 2>&1 ||
+        { echo "FAIL: synth"; exit 1; }
+    cluster="$tmp/three.yaml"
+    {
+        echo "name: three"
+        echo "boards:"
+        for b in b0 b1 b2; do
+            echo "  - {name: $b, host: localhost, profile: $src/configs/boards/epyc-2core-ci.yaml, threads: 1, memory: 14MiB}"
+        done
+        echo "links:"
+        echo "  default: {latency: 0.00001, bandwidth: 5e9}"
+    } >"$cluster"
+}
+
+# start_supervisor NAME [serve options...]: `serve --cluster` on a free port
+# with its work folder $tmp/wd-NAME; a board is up unless $tmp/down.BOARD
+# exists (the probe). Sets ${NAME}_pid, ${NAME}_url, ${NAME}_log, ${NAME}_wd.
+start_supervisor() {
+    local name=$1
+    shift
+    local log="$tmp/$name.log" wd="$tmp/wd-$name"
+    mkdir -p "$wd"
+    timeout -k 5 300 "$bin" serve --cluster "$cluster" --model "$model" --sequences 8 --context 256 --port 0 \
+        --work-dir "$wd" --fail-timeout 2 --probe "test ! -e $tmp/down.{board}" "$@" </dev/null >"$log" 2>&1 &
+    local pid=$! port
+    port=$(wait_listening "$log" "$pid" "^shardpipe serve: ready:")
+    eval "${name}_pid=$pid ${name}_url=http://127.0.0.1:$port ${name}_log=$log ${name}_wd=$wd"
+    [ -n "$port" ] && grep -q "^shardpipe serve: ready:" "$log"
+}
+
+# wait_stages LOG N: up to 30 s for the supervisor's last plan to have N
+# stages and to be loaded.
+wait_stages() {
+    local i
+    for i in $(seq 1 300); do
+        grep -E "^shardpipe serve: (plan |ready:)" "$1" | tail -2 | tr '\n' ' ' |
+            grep -q "$2 stages\? on .*ready: $2 stages\?," && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# same_answers A.json B.json: every client of B completed with the text and
+# token count of A's (recover_client.py output).
+same_answers() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+bad = [i for i, (x, y) in enumerate(zip(a["clients"], b["clients"]))
+       if not y["complete"] or x["sha256"] != y["sha256"] or x["tokens"] != y["tokens"]]
+for i in bad:
+    print(f"  client {i}: {b['clients'][i]} vs {a['clients'][i]}")
+sys.exit(1 if bad or len(a["clients"]) != len(b["clients"]) else 0)
+PY
 }
