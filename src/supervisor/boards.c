@@ -102,10 +102,7 @@ int sv_plan(sv_boards *b, sp_error *err)
     if (!co.context) co.context = cfg.ctx_train < 2048 ? cfg.ctx_train : 2048;
     sp_solution s;
     if (!rc) rc = sp_cost_build(&p, &up, g, &cfg, &co, err);
-    if (!rc && sp_search(&p, SP_OBJ_THROUGHPUT, &s, err)) {
-        if (away[0]) sp_error_prefix(err, "with %s away: ", away);
-        rc = -1;
-    }
+    if (!rc && sp_search(&p, SP_OBJ_THROUGHPUT, &s, err)) rc = -1;
     if (!rc) {
         static sp_plan plan;
         char model_abs[4096];

@@ -53,6 +53,7 @@ typedef struct sv {
     bool recovering;
     double t_detect, t_planned, t_rank0, t_loaded, wall_detect;
     char failed[256];
+    char down_reason[4200]; /* why the service is down (DOWN) */
 } sv;
 
 static volatile sig_atomic_t stop_flag;
@@ -84,10 +85,11 @@ static void launch(sv *s)
     char up[1024];
     sv_board_list(&s->b, true, up, sizeof up);
     if (sv_plan(&s->b, &err)) {
-        char away[1024], msg[4200];
+        char away[1024];
         sv_board_list(&s->b, false, away, sizeof away);
-        snprintf(msg, sizeof msg, "the model does not fit the boards that are up (%s): %s; waiting for %s to "
-                 "come back", up[0] ? up : "none", err.msg, away[0] ? away : "a board");
+        snprintf(s->down_reason, sizeof s->down_reason, "on the boards that are up (%s; away: %s): %s; waiting for "
+                 "a board to come back", up[0] ? up : "none", away[0] ? away : "none", err.msg);
+        const char *msg = s->down_reason;
         fprintf(stderr, "shardpipe serve: %s\n", msg);
         s->state = ST_DOWN;
         s->t_down_retry = sp_now();
@@ -154,14 +156,13 @@ static void recover(sv *s, const char *why)
                     why);
     }
     if (starting && !s->failed[0] && ++s->start_failures >= 3) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "the pipeline failed to start %d times in a row (see the server's log); "
-                 "retrying every 10 s", s->start_failures);
-        fprintf(stderr, "shardpipe serve: %s\n", msg);
+        snprintf(s->down_reason, sizeof s->down_reason, "the pipeline failed to start %d times in a row (see the "
+                 "server's log); retrying every 10 s", s->start_failures);
+        fprintf(stderr, "shardpipe serve: %s\n", s->down_reason);
         s->state = ST_DOWN;
         s->t_down_retry = sp_now();
-        sp_server_status(s->srv, false, msg);
-        fail_all(s, msg);
+        sp_server_status(s->srv, false, s->down_reason);
+        fail_all(s, s->down_reason);
         return;
     }
     char note[600];
@@ -218,7 +219,7 @@ static void take_jobs(sv *s)
             continue;
         }
         if (s->state == ST_DOWN) {
-            sp_job_fail(j, "the model does not fit the boards that are up (see /health)");
+            sp_job_fail(j, s->down_reason);
             continue;
         }
         if (in_flight(s) == 0) s->t_progress = sp_now(); /* silence before it was no failure */

@@ -158,3 +158,13 @@ for i in bad:
 sys.exit(1 if bad or len(a["clients"]) != len(b["clients"]) else 0)
 PY
 }
+
+# wait_for_line LOG TEXT: up to 30 s for a line holding TEXT (fixed string).
+wait_for_line() {
+    local i
+    for i in $(seq 1 300); do
+        grep -qF "$2" "$1" && return 0
+        sleep 0.1
+    done
+    return 1
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# serve_recover_boards.sh - issue #19, boards that are away: three loopback
+# boards whose availability is a probe (`test ! -e down.BOARD`), as a
+# board's power or network would be.
+#  - a board down at start-up is named, the pipeline is planned on the
+#    others and answers; when the board comes back it is named and planned
+#    in, and the answers are the same on 2 and on 3 boards;
+#  - when too few boards are left for the model (one board of three), the
+#    clients in flight get an error and new requests a 503 that say how
+#    many MB are short, /health says so (degraded); when a board comes
+#    back, the supervisor plans again and serves.
+set -u
+bin=$1 shared=$2 src=$3
+. "$src/tests/tools/lib.sh"
+. "$src/tests/tools/serve_lib.sh"
+serve_setup serve_recover_boards "$src/models/stories260K.gguf"
+recover_setup
+client=(python3 "$src/tests/tools/recover_client.py")
+
+touch "$tmp/down.b2"
+check "serve --cluster starts with b2 down" start_supervisor s
+check "b2 named at start-up" grep -q "board b2 does not answer its probe at start-up" "$s_log"
+check "planned on the 2 boards that are up" grep -q "plan .*: 2 stages on b0, b1" "$s_log"
+"${client[@]}" --url "$s_url" --workdir "$s_wd" >"$tmp/two.json"
+rm "$tmp/down.b2"
+check "b2 named when it comes back" wait_for_line "$s_log" "board b2 is back"
+check "b2 planned in: 3 stages" wait_stages "$s_log" 3
+"${client[@]}" --url "$s_url" --workdir "$s_wd" >"$tmp/three.json"
+check "the same answers on 2 and on 3 boards" same_answers "$tmp/two.json" "$tmp/three.json"
+
+# b1 and b2 go away while rank 1 hangs: b0 alone cannot hold the model
+touch "$tmp/down.b1" "$tmp/down.b2"
+"${client[@]}" --url "$s_url" --workdir "$s_wd" --fault stop --rank 1 >"$tmp/down.json"
+check "clients in flight get an error saying how much is short" python3 -c "
+import json, sys
+r = json.load(open('$tmp/down.json'))
+errs = [c['error'] or '' for c in r['clients'] if not c['complete']]
+print('  ' + (errs[0] if errs else 'no error'))
+sys.exit(0 if errs and all('short' in e for e in errs) else 1)"
+check "/health: 503 degraded" test "$(curl -s -o "$tmp/h.json" -w '%{http_code}' "$s_url/health")" = 503
+check "/health says the model does not fit, MB short" \
+    python3 -c "import json,sys; o=json.load(open('$tmp/h.json')); print('  ', o); sys.exit(0 if o['status']=='degraded' and 'short' in o['reason'] else 1)"
+code=$(curl -s -o "$tmp/r503.json" -w '%{http_code}' "$s_url/v1/completions" -d '{"prompt": "Once", "max_tokens": 4}')
+check "a new request: 503 with the numbers" bash -c "test $code = 503 && grep -q short '$tmp/r503.json'"
+check "the log names the boards that do not answer" grep -q "boards b1, b2 do not answer a probe" "$s_log"
+rm "$tmp/down.b1"
+check "b1 named when it comes back" wait_for_line "$s_log" "board b1 is back"
+check "serving again on b0, b1" wait_stages "$s_log" 2
+code=$(curl -s -o "$tmp/r200.json" -w '%{http_code}' "$s_url/v1/completions" -d '{"prompt": "Once", "max_tokens": 4}')
+check "a new request is answered" test "$code" = 200
+kill -TERM "$s_pid"
+wait "$s_pid"
+check "SIGTERM: the supervisor exits 0" test $? -eq 0
+finish
