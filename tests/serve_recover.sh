@@ -42,7 +42,7 @@ for case in "kill 0 decode" "kill 1 decode" "kill 2 decode" "kill 1 prefill" "st
     check "$case: back to 3 stages once idle" wait_stages "$s_log" 3
 done
 check "kill -9 names the board" grep -q "board b[0-2] (rank [0-2]) failed" "$s_log"
-check "SIGSTOP: detected by the progress timeout" grep -q "no token for [0-9]* s with [0-9]* requests\? in flight\|rank 0 silent" "$s_log"
+check "SIGSTOP: detected by the progress timeout" grep -q "nothing back from the pipeline for [0-9]* s with [0-9]* requests\? in flight\|rank 0 silent" "$s_log"
 check "a failed board comes back" grep -q "board b[0-2] is back" "$s_log"
 check "re-planned on 2 boards meanwhile" grep -q "plan .*: 2 stages on" "$s_log"
 kill -TERM "$s_pid"

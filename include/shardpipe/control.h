@@ -14,7 +14,9 @@
  *     T id token eos                         a token of job id (eos 1:
  *                                            the end token, no text)
  *     D id finish n_cached                   job id ended (SP_CTL_*)
- *     H running waiting                      alive (every 250 ms at least)
+ *     H running waiting returned             alive (every 100 ms), with the
+ *                                            micro-batches back so far:
+ *                                            progress, prefill included
  *
  * Text keeps it debuggable (socat) and the rate is a few thousand lines a
  * second at most; floats go as %.9g, which reads back to the same bits. */

@@ -338,6 +338,7 @@ static void put_text(sp_sched *s, sp_request *r, const char *buf, int len)
 void sp_sched_tokens(sp_sched *s, int g, const sp_wire_row *rows, int n, double now)
 {
     s->group_inflight[g]--;
+    s->returned++;
     char buf[256];
     for (int i = 0; i < n; i++) {
         /* the request now in the row's slot; a row of a cancelled request

@@ -89,6 +89,7 @@ struct sp_sched {
     const sp_tokenizer *tok; /* NULL when every prompt came as ids */
     FILE *stream;      /* text of request 0 streamed here, or NULL */
     long generated;
+    long returned;     /* micro-batches back from the pipeline: progress, prefill included */
     sp_sched_event on_event; /* or NULL */
     /* or NULL: every sampled token as it arrives (eos: it ends the request
      * and has no text); serve --worker sends them to its supervisor */

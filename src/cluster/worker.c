@@ -66,7 +66,8 @@ bool sp_worker_poll(sp_worker *w, sp_sched *s, double wait_s)
     double now = sp_now();
     if (!w->gone && now - w->t_beat > 0.1) {
         w->t_beat = now;
-        if (sp_ctl_send(&w->ctl, "H %d %d", sp_sched_running(s) - s->p_len, s->p_len)) w->gone = true;
+        if (sp_ctl_send(&w->ctl, "H %d %d %ld", sp_sched_running(s) - s->p_len, s->p_len, s->returned))
+            w->gone = true;
     }
     return !w->gone;
 }

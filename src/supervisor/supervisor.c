@@ -6,7 +6,8 @@
  * (the model fits no set of boards that are up: requests get 503 with the
  * planner's numbers). A failure is any of: the job exits (a rank killed:
  * hydra ends them all), no token for --fail-timeout seconds while requests
- * are in flight (a hung rank or a link down), rank 0 silent as long
+ * are in flight and no micro-batch back either (a hung rank or a link
+ * down; a long prefill returns micro-batches), rank 0 silent as long
  * (heartbeats every 100 ms), or no "loaded" within --load-timeout. Then the
  * job's process group is killed, the failed board found (the rank the job
  * named, else every board of the plan probed), the boards that are up
@@ -54,6 +55,7 @@ typedef struct sv {
     double t_detect, t_planned, t_rank0, t_loaded, wall_detect;
     char failed[256];
     char down_reason[4200]; /* why the service is down (DOWN) */
+    long returned;          /* the worker's micro-batches back, from its heartbeat */
 } sv;
 
 static volatile sig_atomic_t stop_flag;
@@ -182,6 +184,7 @@ static void on_line(sv *s, char *line)
         s->t_rank0 = now;
     } else if (line[0] == 'R' && sscanf(line, "R %d %d %d", &a, &b, &c) == 3) {
         s->t_loaded = now;
+        s->returned = 0;
         s->state = ST_SERVING;
         s->start_failures = 0;
         sp_server_ready(s->srv, s->tok, a, b, c, s->has_chat ? &s->chat : NULL);
@@ -203,6 +206,12 @@ static void on_line(sv *s, char *line)
                     now - s->t_loaded);
         }
         sv_job_token(x, s->tok, a, b != 0, now);
+    } else if (line[0] == 'H') {
+        long returned;
+        if (sscanf(line, "H %d %d %ld", &a, &b, &returned) == 3 && returned != s->returned) {
+            s->returned = returned; /* a prefill chunk came back: the pipeline moves */
+            s->t_progress = now;
+        }
     } else if (line[0] == 'D' && sscanf(line, "D %ld %d %d", &id, &a, &b) == 3) {
         sv_job *x = sv_job_find(&s->jobs, id);
         if (x) sv_job_done(&s->jobs, x, a, b);
@@ -290,8 +299,8 @@ static void check_health(sv *s)
         snprintf(why, sizeof why, "the pipeline did not load within --load-timeout %.0f s", s->o->load_timeout_s);
         recover(s, why);
     } else if (s->state == ST_SERVING && in_flight(s) > 0 && now - s->t_progress > T) {
-        snprintf(why, sizeof why, "no token for %.0f s with %d request%s in flight (a board hangs or its link is "
-                 "down)", now - s->t_progress, in_flight(s), in_flight(s) > 1 ? "s" : "");
+        snprintf(why, sizeof why, "nothing back from the pipeline for %.0f s with %d request%s in flight (a board "
+                 "hangs or its link is down)", now - s->t_progress, in_flight(s), in_flight(s) > 1 ? "s" : "");
         recover(s, why);
     } else if (s->state == ST_SERVING && now - s->t_beat > T) {
         snprintf(why, sizeof why, "rank 0 silent for %.0f s", now - s->t_beat);
