@@ -4,13 +4,14 @@ the benchmark of `shardpipe serve --cluster` (issue #19).
 
 N clients stream /v1/completions at once (each its own prompt and seed);
 at the chosen moment one rank of the supervisor's MPI job gets SIGKILL or
-SIGSTOP: `prefill` as soon as every request is accepted, `decode` once the
+SIGSTOP (or --fault cmd runs a command, e.g. one that takes a link down):
+`prefill` as soon as every request is accepted, `decode` once the
 clients have received --after text chunks. Prints one JSON object: per
 client the HTTP code, the sha256 of the streamed text, the completion
 tokens (usage), the finish reason, whether the stream ended with one
 finish and [DONE], any error event; the fault's wall time (time.time())
 and the longest pause between two text chunks of any client."""
-import argparse, hashlib, json, os, signal, sys, threading, time, urllib.request
+import argparse, hashlib, json, os, signal, subprocess, sys, threading, time, urllib.request
 
 
 def rank_pid(workdir, rank):
@@ -85,7 +86,8 @@ def main():
     p.add_argument("--max-tokens", type=int, default=120)
     p.add_argument("--prompt", default="Once upon a time %d, a little girl named Lily went to the park with her "
                    "mother. They saw a big dog and a small cat playing in the sun, and the dog ran to the tree.")
-    p.add_argument("--fault", choices=["none", "kill", "stop"], default="none")
+    p.add_argument("--fault", choices=["none", "kill", "stop", "cmd"], default="none")
+    p.add_argument("--cmd", help="--fault cmd: a shell command that makes the fault (a link taken down)")
     p.add_argument("--rank", type=int, default=1)
     p.add_argument("--when", choices=["prefill", "decode"], default="decode")
     p.add_argument("--after", type=int, default=8, help="decode: text chunks received before the fault")
@@ -93,8 +95,8 @@ def main():
     out = [None] * a.clients
     accepted = threading.Semaphore(0)
     chunks = []
-    pid = rank_pid(a.workdir, a.rank) if a.fault != "none" else None
-    if a.fault != "none" and pid is None:
+    pid = rank_pid(a.workdir, a.rank) if a.fault in ("kill", "stop") else None
+    if a.fault in ("kill", "stop") and pid is None:
         sys.exit(f"no process of rank {a.rank} under {a.workdir}")
     ts = [threading.Thread(target=client, args=(i, a, out, accepted, chunks)) for i in range(a.clients)]
     for t in ts:
@@ -108,7 +110,10 @@ def main():
             while len(chunks) < a.after and time.time() < t_end:
                 time.sleep(0.001)
         t_fault = time.time()
-        os.kill(pid, signal.SIGKILL if a.fault == "kill" else signal.SIGSTOP)
+        if a.fault == "cmd":
+            subprocess.run(a.cmd, shell=True, check=False)
+        else:
+            os.kill(pid, signal.SIGKILL if a.fault == "kill" else signal.SIGSTOP)
     for t in ts:
         t.join()
     res = {"fault_wall": t_fault, "clients": []}
