@@ -7,8 +7,9 @@
  * planner's numbers). A failure is any of: the job exits (a rank killed:
  * hydra ends them all), no token for --fail-timeout seconds while requests
  * are in flight and no micro-batch back either (a hung rank or a link
- * down; a long prefill returns micro-batches), rank 0 silent as long
- * (heartbeats every 100 ms), or no "loaded" within --load-timeout. Then the
+ * down; a long prefill returns micro-batches) - or 3x the longest such
+ * wait seen while healthy, if longer - rank 0 silent as long (heartbeats
+ * every 100 ms), or no "loaded" within --load-timeout. Then the
  * job's process group is killed, the failed board found (the rank the job
  * named, else every board of the plan probed), the boards that are up
  * planned again, the job relaunched, and every open request sent again
@@ -56,6 +57,7 @@ typedef struct sv {
     char failed[256];
     char down_reason[4200]; /* why the service is down (DOWN) */
     long returned;          /* the worker's micro-batches back, from its heartbeat */
+    double gap_max;         /* the longest wait for progress seen while serving */
 } sv;
 
 static volatile sig_atomic_t stop_flag;
@@ -174,6 +176,21 @@ static void recover(sv *s, const char *why)
     launch(s);
 }
 
+/* Something came back from the pipeline. The longest wait between two such
+ * moments with work in flight (a re-prefill's first chunk through every
+ * stage, on a loaded board) sets how long silence may last before it is a
+ * failure: 3x that, and at least --fail-timeout. */
+static void progress(sv *s, double now)
+{
+    if (in_flight(s) > 0 && now - s->t_progress > s->gap_max) s->gap_max = now - s->t_progress;
+    s->t_progress = now;
+}
+
+static double silence_limit(const sv *s)
+{
+    return s->o->fail_timeout_s > 3 * s->gap_max ? s->o->fail_timeout_s : 3 * s->gap_max;
+}
+
 static void on_line(sv *s, char *line)
 {
     double now = sp_now();
@@ -196,7 +213,7 @@ static void on_line(sv *s, char *line)
         if (s->recovering && in_flight(s) == 0) s->recovering = false;
     } else if (line[0] == 'T' && sscanf(line, "T %ld %d %d", &id, &a, &b) == 3) {
         sv_job *x = sv_job_find(&s->jobs, id);
-        s->t_progress = now;
+        progress(s, now);
         if (!x) return;
         if (s->recovering) {
             s->recovering = false;
@@ -210,7 +227,7 @@ static void on_line(sv *s, char *line)
         long returned;
         if (sscanf(line, "H %d %d %ld", &a, &b, &returned) == 3 && returned != s->returned) {
             s->returned = returned; /* a prefill chunk came back: the pipeline moves */
-            s->t_progress = now;
+            progress(s, now);
         }
     } else if (line[0] == 'D' && sscanf(line, "D %ld %d %d", &id, &a, &b) == 3) {
         sv_job *x = sv_job_find(&s->jobs, id);
@@ -288,7 +305,7 @@ static void watch_away(sv *s)
 static void check_health(sv *s)
 {
     double now = sp_now();
-    double T = s->o->fail_timeout_s;
+    double T = silence_limit(s);
     char why[300];
     if (s->l.pid && s->l.exited) {
         int st = s->l.exit_status;
