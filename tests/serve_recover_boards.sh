@@ -8,7 +8,9 @@
 #  - when too few boards are left for the model (one board of three), the
 #    clients in flight get an error and new requests a 503 that say how
 #    many MB are short, /health says so (degraded); when a board comes
-#    back, the supervisor plans again and serves.
+#    back, the supervisor plans again and serves;
+#  - `serve --supervise --plan P` (no cluster file, no probe) relaunches the
+#    fixed plan after a kill -9 and resumes with the same answers.
 set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
@@ -51,4 +53,21 @@ check "a new request is answered" test "$code" = 200
 kill -TERM "$s_pid"
 wait "$s_pid"
 check "SIGTERM: the supervisor exits 0" test $? -eq 0
+
+# --supervise: a fixed plan (its hosts mere labels) relaunched as it is
+write_plan "$tmp/fixed.yaml" "$model" 256 4 2 f32 "0:0:2" "1:3:5"
+mkdir -p "$tmp/wd-f"
+timeout -k 5 120 "$bin" serve --supervise --plan "$tmp/fixed.yaml" --port 0 --work-dir "$tmp/wd-f" --fail-timeout 2 \
+    </dev/null >"$tmp/f.log" 2>&1 &
+f_pid=$!
+port=$(wait_listening "$tmp/f.log" "$f_pid" "^shardpipe serve: ready:")
+check "serve --supervise --plan starts" test -n "$port"
+"${client[@]}" --url "http://127.0.0.1:$port" --workdir "$tmp/wd-f" --clients 4 >"$tmp/fixed-base.json"
+"${client[@]}" --url "http://127.0.0.1:$port" --workdir "$tmp/wd-f" --clients 4 --fault kill --rank 1 >"$tmp/fixed-kill.json"
+check "--supervise: kill -9 of rank 1, the same answers after the relaunch" \
+    same_answers "$tmp/fixed-base.json" "$tmp/fixed-kill.json"
+check "--supervise: the plan relaunched as it is" grep -q "relaunching the plan as it is" "$tmp/f.log"
+kill -TERM "$f_pid"
+wait "$f_pid"
+check "--supervise: SIGTERM exits 0" test $? -eq 0
 finish

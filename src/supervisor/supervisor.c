@@ -77,6 +77,12 @@ static int in_flight(const sv *s)
     return n;
 }
 
+/* Boards are probed with --probe, or with the default probe when planning
+ * from a cluster file (whose hosts are names mpiexec can reach); a fixed
+ * plan's hosts may be mere labels, so without --probe it is relaunched as
+ * it is. */
+static bool probing(const sv *s) { return s->o->probe || s->b.planned; }
+
 static void fail_all(sv *s, const char *reason)
 {
     while (s->jobs.n) sv_job_fail(&s->jobs, s->jobs.v[0], reason);
@@ -133,7 +139,11 @@ static void recover(sv *s, const char *why)
     s->failed[0] = 0;
     s->t_probe = now; /* a board that just failed is probed again 2 s from now */
     int rank = s->l.killed_rank;
-    if (rank >= 0 && rank < s->b.n_ranks) {
+    if (!probing(s)) { /* a fixed plan and no probe: relaunch it as it is */
+        if (rank >= 0 && rank < s->b.n_ranks) snprintf(s->failed, sizeof s->failed, "%s", s->b.name[rank]);
+        fprintf(stderr, "shardpipe serve: %s%s%s; relaunching the plan as it is\n", why,
+                s->failed[0] ? ": rank failed on " : "", s->failed);
+    } else if (rank >= 0 && rank < s->b.n_ranks) {
         int board = s->b.stage_board[s->b.rank_stage[rank]];
         s->b.up[board] = false;
         snprintf(s->failed, sizeof s->failed, "%s", s->b.name[board]);
@@ -159,7 +169,7 @@ static void recover(sv *s, const char *why)
             fprintf(stderr, "shardpipe serve: %s; every board answers its probe: relaunching on the same boards\n",
                     why);
     }
-    if (starting && !s->failed[0] && ++s->start_failures >= 3) {
+    if (starting && (!s->failed[0] || !probing(s)) && ++s->start_failures >= 3) {
         snprintf(s->down_reason, sizeof s->down_reason, "the pipeline failed to start %d times in a row (see the "
                  "server's log); retrying every 10 s", s->start_failures);
         fprintf(stderr, "shardpipe serve: %s\n", s->down_reason);
@@ -275,11 +285,11 @@ static void watch_away(sv *s)
             if (!s->b.up[i]) sv_probe_start(&s->b, i);
     }
     bool back = false;
-    bool probing[SV_MAX_BOARDS];
-    for (int i = 0; i < s->b.n; i++) probing[i] = s->b.probe_pid[i] != 0;
+    bool was_probing[SV_MAX_BOARDS];
+    for (int i = 0; i < s->b.n; i++) was_probing[i] = s->b.probe_pid[i] != 0;
     if (sv_probe_reap(&s->b))
         for (int i = 0; i < s->b.n; i++)
-            if (probing[i] && !s->b.probe_pid[i] && !s->b.up[i] && s->b.probe_ok[i]) {
+            if (was_probing[i] && !s->b.probe_pid[i] && !s->b.up[i] && s->b.probe_ok[i]) {
                 s->b.up[i] = true;
                 back = true;
                 fprintf(stderr, "shardpipe serve: board %s is back (it answers its probe)\n", s->b.name[i]);
@@ -398,8 +408,8 @@ int sp_supervisor_run(const sp_supervisor_options *o)
         return 1;
     }
     /* a board that is down already is named and planned around */
-    sv_probe_all(&s.b, NULL);
-    for (int i = 0; i < s.b.n; i++)
+    if (probing(&s)) sv_probe_all(&s.b, NULL);
+    for (int i = 0; i < s.b.n && probing(&s); i++)
         if (!s.b.probe_ok[i]) {
             s.b.up[i] = false;
             fprintf(stderr, "shardpipe serve: board %s does not answer its probe at start-up; planning without it "
