@@ -113,6 +113,8 @@ static void launch(sv *s)
             s->b.n_stages > 1 ? "s" : "", up);
     if (s->connected) sp_ctl_close(&s->ctl);
     s->connected = false;
+    sp_ctl stale; /* a connection of a job that died before we took it */
+    while (sp_ctl_accept(s->lfd, &stale)) sp_ctl_close(&stale);
     for (int i = 0; i < s->jobs.n; i++) s->jobs.v[i]->sent = s->jobs.v[i]->cancel_sent = false;
     if (sv_launch_start(&s->l, s->o, &s->b, s->sock, &err)) {
         fprintf(stderr, "shardpipe serve: %s\n", err.msg);
