@@ -45,7 +45,7 @@ check "one board file, named after the host" test "$(ls "$tmp/boards")" = "$me.y
 check "no temporary files left" test -z "$(find "$tmp/boards" "$tmp/clusters" -name '*tmp*')"
 board=$tmp/boards/$me.yaml
 check "the board file is a measured profile of this host" grep -q "^name: $me$" "$board"
-check "with the K-quant matvec speeds" grep -Eq "^ +q6_k: +\{gbs: [0-9.]+, gflops: [0-9.]+\}" "$board"
+check "with the K-quant matvec speeds" grep -Eq "^ +q6_k: +\{gbs: [0-9.]+, gflops: [0-9.]+[,}]" "$board"
 half=$((cores / 2 > 0 ? cores / 2 : 1))
 check "measured at the ranks' share of the cores too ($half threads)" grep -q "^  - threads: $half$" "$board"
 cl=$tmp/clusters/lo.yaml

@@ -66,6 +66,25 @@ Test(fuzz_found, yaml_line_separators_written_back_escaped)
     cr_assert_str_eq(again.model_path, plan.model_path);
 }
 
+/* fuzz_cluster: a perf entry was read into an uninitialized stack struct,
+ * so a profile without the optional prompt-tile figures (gflops32,
+ * gflops128) kept stack garbage there: the cost model used it and the
+ * writer printed "gflops32: 0.00", which the loader then refused. */
+Test(fuzz_found, absent_tile_figures_read_as_zero)
+{
+    static sp_profile p;
+    sp_error err = {{0}};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/profiles/valid-board.yaml", SP_SOURCE_DIR);
+    cr_assert_eq(sp_profile_load(path, &p, &err), 0, "%s", err.msg);
+    cr_assert_gt(p.n_perf, 0);
+    for (int i = 0; i < p.n_perf; i++)
+        for (int k = 0; k < SP_MV_COUNT; k++)
+            for (int j = 0; j < SP_TILE_NROWS; j++)
+                cr_assert_eq(p.perf[i].mv[k].tile_gflops[j], 0.0, "perf %d matvec %d tile %d: %g", i, k, j,
+                             p.perf[i].mv[k].tile_gflops[j]);
+}
+
 /* fuzz_server: a body with a bad \u escape followed by bytes that are not
  * UTF-8 was refused with jansson's "near '...'" quoting those bytes; the
  * error JSON then did not render (jansson takes only UTF-8 strings), and

@@ -161,7 +161,7 @@ int sp_profile_from_node(yamldoc *d, yaml_node_t *n, sp_profile *p)
                        SP_PROFILE_MAX_THREADS);
     for (int i = 0; i < yd_seq_len(perf); i++) {
         yaml_node_t *e = yd_seq_item(d, perf, i);
-        sp_thread_perf t;
+        sp_thread_perf t = {0}; /* optional fields (the tile figures) stay 0 when absent */
         if (load_perf(d, e, i, p->cores, &t)) return -1;
         /* keep entries sorted by thread count, each count once */
         int j = p->n_perf;
