@@ -96,7 +96,10 @@ int sv_plan(sv_boards *b, sp_error *err)
     sp_config cfg;
     sp_problem p = {0};
     int rc = sp_config_read(g, &cfg, err);
-    sp_cost_options co = {o->context, o->sequences > 0 ? o->sequences : 1, 32, SP_WIRE_F32};
+    sp_cost_options co = {.context = o->context,
+                          .sequences = o->sequences > 0 ? o->sequences : 1,
+                          .prefill_chunk = 32,
+                          .wire = SP_WIRE_F32}; /* prompt chunks: the planner's defaults, as `plan` */
     for (int w = 0; w < 3 && o->wire; w++)
         if (!strcmp(o->wire, sp_wire_name((sp_wire_type)w))) co.wire = (sp_wire_type)w;
     if (!co.context) co.context = cfg.ctx_train < 2048 ? cfg.ctx_train : 2048;
