@@ -21,8 +21,8 @@
 # Every round runs the programs in turn (A B A B), so the machine's drift falls
 # on all alike; the table gives medians of paired ratios (min-max) and the
 # load average at start and end. The plans come from this machine's profile
-# (PROFILE=FILE, default results/prefill/board-vm-2026-12-07.yaml; PROFILE=
-# measure runs `shardpipe profile --threads 1` first) for a cluster of two
+# (`shardpipe profile --threads 1` run first; PROFILE=FILE uses a stored
+# one) for a cluster of two
 # boards that each hold half the model.
 #   benchmarks/prefill.sh                       # both parts, 3 rounds
 #   PARTS=single PROMPTS=1000 ROUNDS=3 benchmarks/prefill.sh
@@ -54,10 +54,13 @@ load_start=$(load)
 echo "prefill.sh: load average at start $load_start" >&2
 
 # the boards: this machine, one thread each, half the model's memory each
-# (a profile measured on a busy machine halves and scrambles the figures, so
-# the default is one taken here at a quieter moment; PROFILE=measure takes
-# a new one)
-profile=${PROFILE:-$PWD/benchmarks/results/prefill/board-vm-2026-12-07.yaml}
+# (measured now by default: a stored profile goes stale when the kernels
+# change - the one of this morning, taken before the AVX-512 prompt tiles,
+# put 32-row chunks at 114 GFLOPS where they now run 255, and the planner
+# chose 4-16-row chunks, 0.74x the single process at 128 tokens; on a busy
+# machine a new one is low and scrambled, so PROFILE=FILE gives one taken
+# at a quieter moment, and the load is printed beside every figure)
+profile=${PROFILE:-measure}
 if [ "$profile" = measure ]; then
     profile=$tmp/board.yaml
     "$SP" profile --threads 1 -o "$profile" >/dev/null 2>&1
