@@ -97,36 +97,46 @@ serve_setup() {
 
 # ---- supervised serving (serve --cluster, issue #19) ----
 
-# recover_setup: a model slow enough to be caught mid-answer (stories15M's
-# shape, random weights, stories260K's tokenizer) and a cluster of three
-# loopback boards that each hold about half of it: 3 boards plan 3 stages,
-# 2 plan 2, 1 does not fit. Sets $model and $cluster.
+# recover_setup [BOARD...]: a model slow enough to be caught mid-answer
+# (stories15M's shape, random weights, stories260K's tokenizer) and a
+# cluster of three boards that each hold about half of it: 3 boards plan 3
+# stages, 2 plan 2, 1 does not fit. The boards are b0, b1, b2 on loopback
+# (host localhost), or the BOARDs named, each reached by its name (the
+# emulated network's: links of 0.2 ms and 110 MB/s). Sets $model and
+# $cluster.
 recover_setup() {
     model="$tmp/s15.gguf"
     "$bin" synth -o "$model" --shape stories15M --vocab-from "$src/models/stories260K.gguf" >/dev/null 2>&1 ||
         { echo "FAIL: synth"; exit 1; }
     cluster="$tmp/three.yaml"
+    local boards=("$@") lat=0.0002 bw=110e6 b host
+    [ $# -gt 0 ] || boards=(b0 b1 b2) lat=0.00001 bw=5e9
     {
         echo "name: three"
         echo "boards:"
-        for b in b0 b1 b2; do
-            echo "  - {name: $b, host: localhost, profile: $src/configs/boards/epyc-2core-ci.yaml, threads: 1, memory: 14MiB}"
+        for b in "${boards[@]}"; do
+            host=$b
+            [ $# -gt 0 ] || host=localhost
+            echo "  - {name: $b, host: $host, profile: $src/configs/boards/epyc-2core-ci.yaml, threads: 1, memory: 14MiB}"
         done
         echo "links:"
-        echo "  default: {latency: 0.00001, bandwidth: 5e9}"
+        echo "  default: {latency: $lat, bandwidth: $bw}"
     } >"$cluster"
 }
 
 # start_supervisor NAME [serve options...]: `serve --cluster` on a free port
 # with its work folder $tmp/wd-NAME; a board is up unless $tmp/down.BOARD
-# exists (the probe). Sets ${NAME}_pid, ${NAME}_url, ${NAME}_log, ${NAME}_wd.
+# exists (the probe), or as the command $sv_probe says. The command runs
+# under the words of the array sv_wrap if set (nsenter into a namespace).
+# Sets ${NAME}_pid, ${NAME}_url, ${NAME}_log, ${NAME}_wd.
 start_supervisor() {
     local name=$1
     shift
-    local log="$tmp/$name.log" wd="$tmp/wd-$name"
+    local log="$tmp/$name.log" wd="$tmp/wd-$name" probe="test ! -e $tmp/down.{board}"
     mkdir -p "$wd"
-    timeout -k 5 300 "$bin" serve --cluster "$cluster" --model "$model" --sequences 8 --context 256 --port 0 \
-        --work-dir "$wd" --fail-timeout 2 --probe "test ! -e $tmp/down.{board}" "$@" </dev/null >"$log" 2>&1 &
+    ${sv_wrap[@]+"${sv_wrap[@]}"} timeout -k 5 300 "$bin" serve --cluster "$cluster" --model "$model" --sequences 8 \
+        --context 256 --port 0 --work-dir "$wd" --fail-timeout 2 --probe "${sv_probe:-$probe}" "$@" \
+        </dev/null >"$log" 2>&1 &
     local pid=$! port
     port=$(wait_listening "$log" "$pid" "^shardpipe serve: ready:")
     eval "${name}_pid=$pid ${name}_url=http://127.0.0.1:$port ${name}_log=$log ${name}_wd=$wd"
