@@ -10,7 +10,10 @@
 #    many MB are short, /health says so (degraded); when a board comes
 #    back, the supervisor plans again and serves;
 #  - `serve --supervise --plan P` (no cluster file, no probe) relaunches the
-#    fixed plan after a kill -9 and resumes with the same answers.
+#    fixed plan after a kill -9 and resumes with the same answers;
+#  - a launch whose MPI never starts (a board that went away after its
+#    probe answered, where nothing says so) is given up after 2x
+#    --fail-timeout, not --load-timeout's 300 s, and relaunched.
 set -u
 bin=$1 shared=$2 src=$3
 . "$src/tests/tools/lib.sh"
@@ -70,4 +73,20 @@ check "--supervise: the plan relaunched as it is" grep -q "relaunching the plan 
 kill -TERM "$f_pid"
 wait "$f_pid"
 check "--supervise: SIGTERM exits 0" test $? -eq 0
+
+# the first launch hangs as an mpiexec waiting for a board's proxy would
+cat >"$tmp/mpiexec-hang.sh" <<EOF
+[ -e "$tmp/hang" ] && rm -f "$tmp/hang" && exec sleep 600
+exec mpiexec "\$@"
+EOF
+touch "$tmp/hang"
+t0=$(date +%s)
+check "MPI that never starts: serve --cluster serves all the same" start_supervisor h --mpiexec "sh $tmp/mpiexec-hang.sh"
+check "given up after 2x --fail-timeout, in $(($(date +%s) - t0)) s" \
+    grep -q "MPI did not start within 4 s (rank 0 never connected: a board or its link is down); every board answers" \
+    "$h_log"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$h_url/v1/completions" -d '{"prompt": "Once", "max_tokens": 4}')
+check "and answers" test "$code" = 200
+kill -TERM "$h_pid"
+wait "$h_pid"
 finish

@@ -9,7 +9,12 @@
 #   - the link of a rank's board taken down (ip link set sp0 down in its
 #     namespace) during decode, and during prefill;
 #   - kill -9 of a rank during decode, and during prefill;
-#   - SIGSTOP of a rank, during decode or prefill.
+#   - SIGSTOP of a rank, during decode or prefill;
+#   - in the first case the link flaps: it comes back, answers a probe and
+#     drops again, so the relaunch that plans the board back in cannot
+#     start MPI; the supervisor names the board at once (its hydra proxy
+#     cannot connect back) and plans without it, and 8 clients sent
+#     meanwhile get the failure-free answers.
 # The rank and the moment of each case are drawn from a seed printed at the
 # start (SP_RECOVER_SEED=N repeats them): in decode, after a random number
 # of the streamed text chunks; in prefill, a random part of the failure-free
@@ -60,8 +65,15 @@ recover_setup a b c
 ctl=(nsenter --net="/var/run/netns/$NETEMU_NAME-ctl")
 sv_wrap=("${ctl[@]}")
 # a probe that answers only when mpiexec reaches the board and its proxy
-# calls back over the board's link (a dead link makes hydra wait forever)
-sv_probe="timeout 3 bash $netemu mpiexec -hosts {host} -n 1 true"
+# calls back over the board's link (a dead link makes hydra wait forever);
+# with $tmp/flap.BOARD the link drops again right after it answered
+cat >"$tmp/probe.sh" <<EOF
+timeout 3 bash $netemu mpiexec -hosts "\$1" -n 1 true || exit 1
+[ -e "$tmp/flap.\$1" ] || exit 0
+rm -f "$tmp/flap.\$1"
+ip netns exec "$NETEMU_NAME-\$1" ip link set sp0 down
+EOF
+sv_probe="sh $tmp/probe.sh {host}"
 # --no-prompt-cache: every run prefills its prompts whole, so "prefill" is
 # the same phase in every case
 check "serve --cluster starts on the emulated boards" start_supervisor s --mpiexec "bash $netemu mpiexec" \
@@ -131,6 +143,7 @@ for case in "link decode" "link prefill" "kill decode" "kill prefill" "stop $sto
         # the link comes back once the supervisor has planned without the
         # board, while the answers still stream
         after "$mark" "^shardpipe serve: plan "
+        [ $n = 1 ] && touch "$tmp/flap.$board"
         ip netns exec "$NETEMU_NAME-$board" ip link set sp0 up
         wait "$c_pid"
     else
@@ -172,6 +185,20 @@ for case in "link decode" "link prefill" "kill decode" "kill prefill" "stop $sto
     json_get "$tmp/c$n.json" "'  longest pause in a stream %.2f s' % o['max_gap_s']"
     echo "  ${line#shardpipe serve: }"
     tail -1 "$tmp/figures.jsonl" | python3 -c "import json,sys; d=json.load(sys.stdin); print('  failure to next token: %s s (detection %s s)' % (d.get('total_s', '-'), d.get('detect_s', '-')))"
+    if [ $n = 1 ]; then
+        check "case 1: board $board is named when it comes back" after "$mark" "board $board is back"
+        # 8 clients as soon as the relaunch that plans it back in begins
+        after "$mark" "no request open: planning the returned board"
+        "${client[@]}" >"$tmp/c1-flap.json"
+        check "case 1: its link drops again as it is planned back in: named at once" after "$mark" \
+            "MPI cannot start: hydra's proxy on $board cannot connect back to mpiexec: board $board cannot connect back"
+        check "case 1: the 8 clients sent meanwhile get the failure-free answers" same_answers "$tmp/base.json" \
+            "$tmp/c1-flap.json"
+        since "$mark" | grep -E "^shardpipe serve: (MPI|plan|ready|recovered)" | sed 's/^shardpipe serve: /  /' |
+            cut -c1-160
+        mark=$(wc -l <"$s_log")
+        ip netns exec "$NETEMU_NAME-$board" ip link set sp0 up
+    fi
     if [ "$fault" != stop ]; then
         check "case $n: board $board is named when it comes back" after "$mark" "board $board is back"
         check "case $n: and planned in once no request is open" \

@@ -56,14 +56,15 @@ typedef struct sv_launch {
     char ebuf[4096];
     size_t elen;
     int killed_rank;            /* a rank the job reported killed by a signal, or -1 */
+    char unreachable[64];       /* a host whose hydra proxy cannot reach mpiexec, or "" */
     int exit_status;
     bool exited;
 } sv_launch;
 
 int sv_launch_start(sv_launch *l, const sp_supervisor_options *o, const sv_boards *b, const char *sock,
                     sp_error *err);
-/* Forwards the job's output and notes a killed rank; reaps it when it has
- * exited (l->exited). */
+/* Forwards the job's output and notes a killed rank or a host that cannot
+ * reach mpiexec; reaps the job when it has exited (l->exited). */
 void sv_launch_poll(sv_launch *l);
 /* Ends the whole process group (SIGKILL) and reaps it. */
 void sv_launch_kill(sv_launch *l);

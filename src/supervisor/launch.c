@@ -1,7 +1,9 @@
 /* launch.c - the MPI job the supervisor runs: `mpiexec [-f HOSTS] -n N
  * shardpipe serve --worker SOCKET --plan PLAN ...` in a process group of
  * its own, its output forwarded line by line to ours and read for the
- * per-rank supervisor's "rank R ... was killed by signal". hydra starts its
+ * per-rank supervisor's "rank R ... was killed by signal" and for a hydra
+ * proxy that cannot connect back to mpiexec (its board's link is down: the
+ * job can never start, and mpiexec would wait for it). hydra starts its
  * proxies and the ranks in sessions of their own, so ending the job kills
  * every descendant of mpiexec found in /proc (a SIGSTOPped rank included);
  * proxies on other hosts end when mpiexec's connection to them drops. */
@@ -71,6 +73,12 @@ static void take_line(sv_launch *l, const char *line)
     const char *r = strstr(line, "rank ");
     int rank;
     if (k && r && r < k && sscanf(r, "rank %d", &rank) == 1) l->killed_rank = rank;
+    /* "[proxy:0:1@HOST] HYDU_sock_connect (...): unable to connect from ..." */
+    const char *at = strstr(line, "[proxy:");
+    if (at && (at = strchr(at, '@')) && strstr(line, "unable to connect") && !l->unreachable[0]) {
+        size_t n = strcspn(at + 1, "]");
+        if (n > 0 && n < sizeof l->unreachable) memcpy(l->unreachable, at + 1, n), l->unreachable[n] = 0;
+    }
 }
 
 void sv_launch_poll(sv_launch *l)

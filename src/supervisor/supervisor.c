@@ -9,7 +9,10 @@
  * are in flight and no micro-batch back either (a hung rank or a link
  * down; a long prefill returns micro-batches) - or 3x the longest such
  * wait seen while healthy, if longer - rank 0 silent as long (heartbeats
- * every 100 ms), or no "loaded" within --load-timeout. Then the
+ * every 100 ms), MPI not started (rank 0 not connected) within 2x
+ * --fail-timeout or 3x the slowest start seen, a hydra proxy that cannot
+ * reach mpiexec (its board's link is down: the job would wait for it
+ * forever), or no "loaded" within --load-timeout. Then the
  * job's process group is killed, the failed board found (the rank the job
  * named, else every board of the plan probed), the boards that are up
  * planned again, the job relaunched, and every open request sent again
@@ -58,6 +61,8 @@ typedef struct sv {
     char down_reason[4200]; /* why the service is down (DOWN) */
     long returned;          /* the worker's micro-batches back, from its heartbeat */
     double gap_max;         /* the longest wait for progress seen while serving */
+    bool rank0_up;          /* this launch's rank 0 has connected (MPI started) */
+    double start_max;       /* the longest launch to rank 0 connected seen */
 } sv;
 
 static volatile sig_atomic_t stop_flag;
@@ -123,6 +128,7 @@ static void launch(sv *s)
     }
     s->state = ST_STARTING;
     s->t_launch = sp_now();
+    s->rank0_up = false;
 }
 
 /* Something failed: end the job, find the board, plan again, relaunch. */
@@ -140,11 +146,21 @@ static void recover(sv *s, const char *why)
     s->connected = false;
     s->failed[0] = 0;
     s->t_probe = now; /* a board that just failed is probed again 2 s from now */
-    int rank = s->l.killed_rank;
+    int rank = s->l.killed_rank, cut = -1; /* a board whose proxy could not reach mpiexec */
+    for (int i = 0; i < s->b.n_stages && s->l.unreachable[0] && rank < 0; i++) {
+        int k = s->b.stage_board[i];
+        if (!strcmp(s->b.host[k], s->l.unreachable)) cut = cut < 0 ? k : -2; /* -2: a host of several boards */
+    }
     if (!probing(s)) { /* a fixed plan and no probe: relaunch it as it is */
         if (rank >= 0 && rank < s->b.n_ranks) snprintf(s->failed, sizeof s->failed, "%s", s->b.name[rank]);
         fprintf(stderr, "shardpipe serve: %s%s%s; relaunching the plan as it is\n", why,
                 s->failed[0] ? ": rank failed on " : "", s->failed);
+    } else if (cut >= 0) { /* its link is down: no probe would answer either */
+        s->b.up[cut] = false;
+        snprintf(s->failed, sizeof s->failed, "%s", s->b.name[cut]);
+        fprintf(stderr, "shardpipe serve: %s: board %s cannot connect back to this host (its link is down or blocked)%s; it stays out "
+                "until it answers a probe and no request is open\n", why, s->b.name[cut],
+                starting ? " during start-up" : "");
     } else if (rank >= 0 && rank < s->b.n_ranks) {
         int board = s->b.stage_board[s->b.rank_stage[rank]];
         s->b.up[board] = false;
@@ -203,6 +219,13 @@ static double silence_limit(const sv *s)
     return s->o->fail_timeout_s > 3 * s->gap_max ? s->o->fail_timeout_s : 3 * s->gap_max;
 }
 
+/* MPI starts in well under a second on a healthy cluster; a board whose
+ * link went down after its probe answered keeps it from starting at all. */
+static double start_limit(const sv *s)
+{
+    return 2 * s->o->fail_timeout_s > 3 * s->start_max ? 2 * s->o->fail_timeout_s : 3 * s->start_max;
+}
+
 static void on_line(sv *s, char *line)
 {
     double now = sp_now();
@@ -211,6 +234,8 @@ static void on_line(sv *s, char *line)
     int a, b, c;
     if (line[0] == 'L') {
         s->t_rank0 = now;
+        s->rank0_up = true;
+        if (now - s->t_launch > s->start_max) s->start_max = now - s->t_launch;
     } else if (line[0] == 'R' && sscanf(line, "R %d %d %d", &a, &b, &c) == 3) {
         s->t_loaded = now;
         s->returned = 0;
@@ -323,6 +348,14 @@ static void check_health(sv *s)
         int st = s->l.exit_status;
         snprintf(why, sizeof why, "the MPI job ended (%s %d)", WIFEXITED(st) ? "exit code" : "signal",
                  WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        recover(s, why);
+    } else if (s->state == ST_STARTING && s->l.unreachable[0]) {
+        snprintf(why, sizeof why, "MPI cannot start: hydra's proxy on %s cannot connect back to mpiexec",
+                 s->l.unreachable);
+        recover(s, why);
+    } else if (s->state == ST_STARTING && !s->rank0_up && now - s->t_launch > start_limit(s)) {
+        snprintf(why, sizeof why, "MPI did not start within %.0f s (rank 0 never connected: a board or its link "
+                 "is down)", now - s->t_launch);
         recover(s, why);
     } else if (s->state == ST_STARTING && now - s->t_launch > s->o->load_timeout_s) {
         snprintf(why, sizeof why, "the pipeline did not load within --load-timeout %.0f s", s->o->load_timeout_s);
