@@ -11,6 +11,8 @@
 #    back, the supervisor plans again and serves;
 #  - `serve --supervise --plan P` (no cluster file, no probe) relaunches the
 #    fixed plan after a kill -9 and resumes with the same answers;
+#  - too few boards at start-up: /health and a request's 503 say how many
+#    MB are short (not "still loading"); it serves once a board is back;
 #  - a launch whose MPI never starts (a board that went away after its
 #    probe answered, where nothing says so) is given up after 2x
 #    --fail-timeout, not --load-timeout's 300 s, and relaunched.
@@ -73,6 +75,26 @@ check "--supervise: the plan relaunched as it is" grep -q "relaunching the plan 
 kill -TERM "$f_pid"
 wait "$f_pid"
 check "--supervise: SIGTERM exits 0" test $? -eq 0
+
+# too few boards from the start: the same 503 and /health as later on
+touch "$tmp/down.b1" "$tmp/down.b2"
+mkdir -p "$tmp/wd-d"
+timeout -k 5 120 "$bin" serve --cluster "$cluster" --model "$model" --sequences 8 --context 256 --port 0 \
+    --work-dir "$tmp/wd-d" --fail-timeout 2 --probe "test ! -e $tmp/down.{board}" </dev/null >"$tmp/d.log" 2>&1 &
+d_pid=$!
+port=$(wait_listening "$tmp/d.log" "$d_pid" "the model does not fit")
+code=$(curl -s -o "$tmp/d503.json" -w '%{http_code}' "http://127.0.0.1:$port/v1/completions" \
+    -d '{"prompt": "Once", "max_tokens": 4}')
+check "too few boards at start-up: a request gets 503 saying how much is short" \
+    bash -c "test '$code' = 503 && grep -q short '$tmp/d503.json'"
+check "and /health degraded, MB short (not loading)" bash -c "curl -s 'http://127.0.0.1:$port/health' |
+    python3 -c \"import json,sys; o=json.load(sys.stdin); print('  ', o); sys.exit(0 if o['status']=='degraded' and 'short' in o['reason'] else 1)\""
+rm "$tmp/down.b1" "$tmp/down.b2"
+check "serves once boards are back" wait_stages "$tmp/d.log" 3
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/completions" -d '{"prompt": "Once", "max_tokens": 4}')
+check "and answers" test "$code" = 200
+kill -TERM "$d_pid"
+wait "$d_pid"
 
 # the first launch hangs as an mpiexec waiting for a board's proxy would
 cat >"$tmp/mpiexec-hang.sh" <<EOF

@@ -45,7 +45,8 @@ void sp_server_ready(sp_server *s, const sp_tokenizer *tok, int context, int n_s
  * reason NULL is plain "ready"; available with a reason stays ready and
  * /health shows the reason as "note" (recovering from a failed board);
  * not available: /health "degraded" with the reason, and new requests get
- * 503 with it (the model does not fit the boards that are up). */
+ * 503 with it (the model does not fit the boards that are up), before the
+ * first sp_server_ready too. */
 void sp_server_status(sp_server *s, bool available, const char *reason);
 /* Stop accepting completions (503, /health "degraded"); running ones go on. */
 void sp_server_drain(sp_server *s);

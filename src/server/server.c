@@ -489,8 +489,10 @@ void sp_server_status(sp_server *s, bool available, const char *reason)
 {
     pthread_mutex_lock(&s->mu);
     snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
-    if (s->state == SP_SRV_READY || s->state == SP_SRV_UNAVAILABLE)
-        s->state = available ? SP_SRV_READY : SP_SRV_UNAVAILABLE;
+    /* not available before the first load too (nothing fits at start-up):
+     * say why rather than "still loading"; ready only once loaded */
+    if (s->state == SP_SRV_READY || s->state == SP_SRV_UNAVAILABLE || (s->state == SP_SRV_LOADING && !available))
+        s->state = !available ? SP_SRV_UNAVAILABLE : s->tok ? SP_SRV_READY : SP_SRV_LOADING;
     pthread_mutex_unlock(&s->mu);
 }
 
