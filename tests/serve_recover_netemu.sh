@@ -5,7 +5,7 @@
 # runs in the control namespace, launches the pipeline over the emulated
 # network and probes a board with a 1-rank mpiexec on it (so a probe
 # crosses the board's link). Eight streaming clients per case, each its own
-# prompt and seed; the cases:
+# prompt (168 tokens) and seed, 64 tokens each; the cases:
 #   - the link of a rank's board taken down (ip link set sp0 down in its
 #     namespace) during decode, and during prefill;
 #   - kill -9 of a rank during decode, and during prefill;
@@ -84,7 +84,11 @@ if [ $failed -gt 0 ]; then
     finish
     exit
 fi
-client=("${ctl[@]}" python3 "$src/tests/tools/recover_client.py" --url "$s_url" --workdir "$s_wd")
+# prompts of 168 tokens: each request's own prefill is long next to the
+# spread of the moments the 8 requests are accepted (under load too)
+story="a little girl named Lily went to the park with her mother. They saw a big dog and a small cat playing in the sun, and the dog ran to the tree."
+client=("${ctl[@]}" python3 "$src/tests/tools/recover_client.py" --url "$s_url" --workdir "$s_wd" --max-tokens 64
+    --prompt "Once upon a time %d, $story Then $story Then $story")
 "${client[@]}" >"$tmp/base.json"
 check "failure-free: 8 streams complete" python3 -c "
 import json,sys; r=json.load(open('$tmp/base.json')); sys.exit(0 if all(c['complete'] for c in r['clients']) else 1)"
@@ -134,7 +138,7 @@ for case in "link decode" "link prefill" "kill decode" "kill prefill" "stop $sto
         mom=(--when prefill --delay "$at")
     fi
     label="$fault rank $rank (board $board) in $when, $how"
-    echo "case $n: $label"
+    echo "case $n (at $(($(date +%s) - t_start)) s): $label"
     mark=$(wc -l <"$s_log")
     if [ "$fault" = link ]; then
         "${client[@]}" "${mom[@]}" --fault cmd --cmd "ip netns exec $NETEMU_NAME-$board ip link set sp0 down" \
