@@ -90,29 +90,11 @@ for c in "${cases[@]}"; do
     fi
     line=$(grep "^shardpipe serve: recovered:" "$tmp/sv.log" | sed -n "$((before + 1))p")
     same=$(same_answers "$tmp/base.json" "$tmp/case.json" >/dev/null && echo yes || echo no)
-    python3 - "$tmp/case.json" "$line" "$c (board $board)" "$same" "$sep" >>"$out" <<'PY'
-import json, re, sys
-r = json.load(open(sys.argv[1]))
-m = re.search(r"next token ([\d.]+) s after the failure was detected \(at ([\d.]+)\): re-plan ([\d.]+) s, "
-              r"relaunch ([\d.]+) s, loading ([\d.]+) s, re-prefill ([\d.]+) s", sys.argv[2])
-d = {"fault": sys.argv[3], "same_answers": sys.argv[4] == "yes"}
-if m:
-    after, at, plan, launch, load, prefill = map(float, m.groups())
-    d.update(detect_s=round(at - r["fault_wall"], 3), replan_s=plan, relaunch_s=launch, load_s=load,
-             reprefill_s=prefill, total_s=round(at - r["fault_wall"] + after, 3))
-print(sys.argv[5] + json.dumps(d))
-print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (d["fault"], *(d.get(k, "-") for k in
-      ("detect_s", "replan_s", "relaunch_s", "load_s", "reprefill_s", "total_s")), sys.argv[4]), file=sys.stderr)
-PY
+    python3 tests/tools/recover_figures.py case "$tmp/case.json" "$line" "$c (board $board)" "$same" |
+        sed "s/^/$sep/" >>"$out"
     sep=","
     wait_stages "$tmp/sv.log" "$BOARDS" || { echo "did not come back to $BOARDS stages"; tail -20 "$tmp/sv.log"; }
 done 2>&1
 echo "]}" >>"$out"
-python3 - "$out" <<'PY'
-import json, statistics, sys
-d = json.load(open(sys.argv[1]))
-t = [c["total_s"] for c in d["cases"] if "total_s" in c]
-if t:
-    print(f"failure to next token over {len(t)} cases: median {statistics.median(t):.2f} s, max {max(t):.2f} s")
-print("wrote", sys.argv[1])
-PY
+python3 tests/tools/recover_figures.py summary "$out" || echo "(a case did not recover)"
+echo "wrote $out"
