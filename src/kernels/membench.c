@@ -60,7 +60,7 @@ static inline __attribute__((always_inline)) u64x2 sum_slice(const u64x2 *p, lon
     u64x2 a = {0, 0}, b = a, c = a, d = a;
     const long ahead = sp_prefetch_ahead;
     for (long i = lo; i < hi; i += 4) { /* 64 bytes: one line per step */
-        if (prefetch) __builtin_prefetch((const char *)(p + i) + ahead, 0, 2);
+        if (prefetch) __builtin_prefetch((const char *)(p + i) + ahead, 0, SP_PREFETCH_LOCALITY);
         a += p[i];
         b += p[i + 1];
         c += p[i + 2];
