@@ -45,21 +45,35 @@ typedef struct q4k_consts {
     __m512i idx, ctl_sc, ctl_m, m4, hi4;
 } q4k_consts;
 
+/* qword q takes chunk bytes 3q .. 3q + 2: rows 2q and 2q + 1's 12-bit
+ * fields at bits 0 and 12; the shift controls then pick sc (bits 0, 12)
+ * into byte 0 of each lane, and m (bits 6, 18) into bytes 0 and 2. Static
+ * tables: a decode tile runs once per claim of rows, but the prompt's run
+ * once per 16 rows. */
+static const _Alignas(64) uint8_t q4k_idx[64] = {
+    0, 1, 2, 2, 2, 2, 2, 2, 3, 4, 5, 5, 5, 5, 5, 5,
+    6, 7, 8, 8, 8, 8, 8, 8, 9, 10, 11, 11, 11, 11, 11, 11,
+    12, 13, 14, 14, 14, 14, 14, 14, 15, 16, 17, 17, 17, 17, 17, 17,
+    18, 19, 20, 20, 20, 20, 20, 20, 21, 22, 23, 23, 23, 23, 23, 23,
+};
+static const _Alignas(64) uint8_t q4k_ctl_sc[64] = {
+    0, 0, 0, 0, 12, 12, 12, 12, 0, 0, 0, 0, 12, 12, 12, 12,
+    0, 0, 0, 0, 12, 12, 12, 12, 0, 0, 0, 0, 12, 12, 12, 12,
+    0, 0, 0, 0, 12, 12, 12, 12, 0, 0, 0, 0, 12, 12, 12, 12,
+    0, 0, 0, 0, 12, 12, 12, 12, 0, 0, 0, 0, 12, 12, 12, 12,
+};
+static const _Alignas(64) uint8_t q4k_ctl_m[64] = {
+    6, 6, 6, 6, 18, 18, 18, 18, 6, 6, 6, 6, 18, 18, 18, 18,
+    6, 6, 6, 6, 18, 18, 18, 18, 6, 6, 6, 6, 18, 18, 18, 18,
+    6, 6, 6, 6, 18, 18, 18, 18, 6, 6, 6, 6, 18, 18, 18, 18,
+    6, 6, 6, 6, 18, 18, 18, 18, 6, 6, 6, 6, 18, 18, 18, 18,
+};
+
 static inline VBMI void q4k_consts_init(q4k_consts *c)
 {
-    /* qword q takes chunk bytes 3q .. 3q + 2: rows 2q and 2q + 1's 12-bit
-     * fields at bits 0 and 12; the shift controls then pick sc (bits 0, 12)
-     * into byte 0 of each lane, and m (bits 6, 18) into bytes 0 and 2 */
-    uint8_t idx[64], sc[64], m[64];
-    for (int q = 0; q < 8; q++)
-        for (int i = 0; i < 8; i++) {
-            idx[8 * q + i] = (uint8_t)(3 * q + (i < 3 ? i : 2));
-            sc[8 * q + i] = i < 4 ? 0 : 12;
-            m[8 * q + i] = i < 4 ? 6 : 18;
-        }
-    c->idx = _mm512_loadu_si512(idx);
-    c->ctl_sc = _mm512_loadu_si512(sc);
-    c->ctl_m = _mm512_loadu_si512(m);
+    c->idx = _mm512_load_si512(q4k_idx);
+    c->ctl_sc = _mm512_load_si512(q4k_ctl_sc);
+    c->ctl_m = _mm512_load_si512(q4k_ctl_m);
     c->m4 = _mm512_set1_epi8(0x0f);
     c->hi4 = _mm512_set1_epi64(0x1020408000000000LL); /* gf2p8affineqb: bits 4-7 to 0-3 */
 }

@@ -316,8 +316,11 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
             }
             break;
         }
-        for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
-            long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
+        /* one activation group (decode): the whole range in one call, as
+         * for the K types below */
+        const long chunk = j->n <= SP_DOT_ROWS ? hi - lo : DOT_CHUNK;
+        for (long r0 = lo; r0 < hi; r0 += chunk) {
+            long nw = r0 + chunk < hi ? chunk : hi - r0;
             for (int i = 0; i < j->n; i += SP_DOT_ROWS) {
                 int na = j->n - i < SP_DOT_ROWS ? j->n - i : SP_DOT_ROWS;
                 const void *wr = wd + r0 * w->row_bytes;
@@ -336,8 +339,13 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
         /* regrouped rows: a chunk is one 16-row group (lo is a multiple of
          * DOT_CHUNK = 16), against SP_KX16_ROWS activation rows at a time */
         const int x16 = w->layout == SP_LAYOUT_K_X16, step = x16 ? SP_KX16_ROWS : SP_DOT_ROWS;
-        for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
-            long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
+        /* with one activation group (decode) nothing is reused across
+         * chunks: the whole range in one call, so the tile's set-up (its
+         * constants, the dispatch on na) is paid once per claim instead of
+         * once per 16 rows */
+        const long chunk = j->n <= step ? hi - lo : DOT_CHUNK;
+        for (long r0 = lo; r0 < hi; r0 += chunk) {
+            long nw = r0 + chunk < hi ? chunk : hi - r0;
             for (int i = 0; i < j->n; i += step) {
                 int na = j->n - i < step ? j->n - i : step;
                 if (x16)
