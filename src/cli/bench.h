@@ -48,6 +48,7 @@ typedef struct run_result {
     double decode_gbs, decode_ratio;
     double int8_macs, int8_peak;   /* per prompt; GMAC/s of one core */
     double prompt_int8_gmacs, prompt_vs_int8, prompt_vs_int8_cpu;
+    double decode_cpu_busy; /* CPU s / (wall s x threads) during decode */
     uint64_t peak_rss;
     int peak_rss_reset;
     /* each timed run in the order it ran (the medians above sort copies):
@@ -55,7 +56,7 @@ typedef struct run_result {
      * before it, its tok/s and its two ratios */
     struct timed_run {
         double read_before, read_after, sgemm_gflops, prompt_tps, decode_tps, prompt_ratio, decode_ratio;
-        double int8_peak, prompt_vs_int8, prompt_vs_int8_cpu;
+        double int8_peak, prompt_vs_int8, prompt_vs_int8_cpu, decode_cpu_busy;
     } *timed; /* reps of them */
     int unsettled; /* runs done again: the read bandwidth moved during them */
 } run_result;

@@ -145,8 +145,8 @@ int sp_bench_write_json(const char *path, const bench_opts *o, const bench_env *
         fprintf(f, ",\n      \"prompt_gflops\": %.3f, \"prompt_vs_sgemm\": %.4f,\n      ", r->prompt_gflops,
                 r->prompt_ratio);
         json_stat(f, "decode_tok_s", r->decode_tps);
-        fprintf(f, ",\n      \"decode_weight_gbs\": %.3f, \"decode_vs_bandwidth\": %.4f,\n", r->decode_gbs,
-                r->decode_ratio);
+        fprintf(f, ",\n      \"decode_weight_gbs\": %.3f, \"decode_vs_bandwidth\": %.4f, \"decode_cpu_busy\": %.4f,\n",
+                r->decode_gbs, r->decode_ratio, r->decode_cpu_busy);
         fprintf(f, "      \"int8_instruction\": \"%s\", \"int8_macs_per_prompt_token\": %.0f, "
                    "\"int8_peak_gmacs_per_core\": %.3f,\n      \"prompt_int8_gmacs\": %.3f, "
                    "\"prompt_vs_int8_peak\": %.4f, \"prompt_vs_int8_peak_cpu\": %.4f,\n",
@@ -158,9 +158,10 @@ int sp_bench_write_json(const char *path, const bench_opts *o, const bench_env *
             fprintf(f, "%s\n        {\"mem_read_gbs_before\": %.3f, \"mem_read_gbs_after\": %.3f, "
                        "\"sgemm_gflops\": %.3f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "
                        "\"prompt_vs_sgemm\": %.4f, \"decode_vs_bandwidth\": %.4f, \"int8_peak_gmacs_per_core\": %.3f, "
-                       "\"prompt_vs_int8_peak\": %.4f, \"prompt_vs_int8_peak_cpu\": %.4f}",
+                       "\"prompt_vs_int8_peak\": %.4f, \"prompt_vs_int8_peak_cpu\": %.4f, \"decode_cpu_busy\": %.4f}",
                     t ? "," : "", x->read_before, x->read_after, x->sgemm_gflops, x->prompt_tps, x->decode_tps,
-                    x->prompt_ratio, x->decode_ratio, x->int8_peak, x->prompt_vs_int8, x->prompt_vs_int8_cpu);
+                    x->prompt_ratio, x->decode_ratio, x->int8_peak, x->prompt_vs_int8, x->prompt_vs_int8_cpu,
+                    x->decode_cpu_busy);
         }
         fprintf(f, "],\n      \"unsettled_runs_repeated\": %d,\n", r->unsettled);
         fprintf(f, "      \"peak_rss_bytes\": %llu, \"peak_rss_reset\": %s\n    }%s\n",

@@ -19,6 +19,12 @@
  * before every run like the other ceilings): per wall second over threads x
  * the peak of one core, and per CPU second the process spent on the prompt
  * over that peak (which leaves out the time a shared host took the cores).
+ * Decode also reports the share of the threads' wall time the process got
+ * a core for (CPU seconds / (wall seconds x threads), spinning included):
+ * near 1 the figures are the engine's; well below 1 a shared host took the
+ * cores (sched_autogroup: a niced process in another session still gets
+ * its session's fair share) and decode, which joins its threads ~150
+ * times per token, waits for a descheduled one.
  * Each figure is the median (tok/s also min and max) of --reps runs after
  * one untimed warm-up run, which also faults the model's pages in. The
  * bandwidth and sgemm ceilings are measured again before every run and each
@@ -160,7 +166,7 @@ static int argmax(const float *v, int n)
 /* One repetition: reset the sequence, prefill the prompt, decode gen
  * tokens. Returns -1 (err filled) if the engine refuses a batch. */
 static int one_rep(sp_engine *e, const int *prompt, int P, int G, float *x, float *logits, int *pos,
-                   double *t_prompt, double *cpu_prompt, double *t_decode, sp_error *err)
+                   double *t_prompt, double *cpu_prompt, double *t_decode, double *cpu_decode, sp_error *err)
 {
     const sp_config *c = &e->model->cfg;
     static const int seq_zero[1] = {0};
@@ -179,6 +185,7 @@ static int one_rep(sp_engine *e, const int *prompt, int P, int G, float *x, floa
 
     int next = argmax(logits, c->n_vocab);
     t0 = sp_now();
+    c0 = cpu_seconds();
     for (int i = 0; i < G; i++) {
         int p = P + i;
         sp_batch d = {1, seq_zero, &p};
@@ -187,6 +194,7 @@ static int one_rep(sp_engine *e, const int *prompt, int P, int G, float *x, floa
         next = argmax(logits, c->n_vocab);
     }
     *t_decode = sp_now() - t0;
+    *cpu_decode = cpu_seconds() - c0;
     return 0;
 }
 
@@ -228,7 +236,7 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
     double *rp = sp_alloc((size_t)R * sizeof(double)), *rd = sp_alloc((size_t)R * sizeof(double));
     double *shape_g = sp_alloc((size_t)R * MAX_SHAPES * sizeof(double));
     double *pk = sp_alloc((size_t)R * sizeof(double)), *ri = sp_alloc((size_t)R * sizeof(double));
-    double *ric = sp_alloc((size_t)R * sizeof(double));
+    double *ric = sp_alloc((size_t)R * sizeof(double)), *busy = sp_alloc((size_t)R * sizeof(double));
     r->int8_macs = int8_macs;
     int rc = 0, retries = 0;
     for (int rep = -1; rep < R && !rc; rep++) {
@@ -249,8 +257,8 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
          * runs use the same memory, but malloc may keep the sgemm buffers
          * measured in between resident. */
         if (rep < 0) r->peak_rss_reset = reset_peak_rss() == 0;
-        double a = 0.0, b = 0.0, cpu = 0.0;
-        rc = one_rep(e, prompt, o->prompt, o->gen, x, logits, pos, &a, &cpu, &b, err);
+        double a = 0.0, b = 0.0, cpu = 0.0, cpu_b = 0.0;
+        rc = one_rep(e, prompt, o->prompt, o->gen, x, logits, pos, &a, &cpu, &b, &cpu_b, err);
         if (rep < 0) r->peak_rss = sp_peak_rss_bytes();
         if (rep >= 0 && !rc) {
             double after = sp_membw_read_gbs(e->mm.pool, bw_bytes, BW_PASSES), before = bw[rep];
@@ -271,8 +279,9 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
             rd[rep] = td[rep] * (double)bytes_per_token / 1e9 / bw[rep];
             ri[rep] = pk[rep] > 0.0 ? int8_macs / a / 1e9 / (pk[rep] * threads) : 0.0;
             ric[rep] = pk[rep] > 0.0 && cpu > 0.0 ? int8_macs / cpu / 1e9 / pk[rep] : 0.0;
+            busy[rep] = cpu_b / (b * threads);
             r->timed[rep] = (struct timed_run){before, after, sg[rep], tp[rep], td[rep], rp[rep], rd[rep],
-                                               pk[rep], ri[rep], ric[rep]};
+                                               pk[rep], ri[rep], ric[rep], busy[rep]};
         }
     }
     if (!rc) {
@@ -289,11 +298,12 @@ static int run_threads(sp_model *m, const bench_opts *o, int threads, const int 
         r->prompt_int8_gmacs = int8_macs / o->prompt * r->prompt_tps.median / 1e9;
         r->prompt_vs_int8 = median_of(ri, R);
         r->prompt_vs_int8_cpu = median_of(ric, R);
+        r->decode_cpu_busy = median_of(busy, R);
         fprintf(stderr, "threads %d: STREAM triad...\n", threads);
         r->triad_gbs = sp_membw_triad_gbs(e->mm.pool, bw_bytes, BW_PASSES);
     }
     free(x); free(logits); free(pos); free(tp); free(td); free(bw); free(sg); free(rp); free(rd); free(shape_g);
-    free(pk); free(ri); free(ric);
+    free(pk); free(ri); free(ric); free(busy);
     sp_engine_free(e);
     return rc ? -1 : 0;
 }
