@@ -88,9 +88,11 @@ for r in runs:
     med = lambda v: sorted(v)[len(v) // 2]
     check(abs(med([x["decode_tok_s"] for x in tr]) - r["decode_tok_s"]["median"]) < 2e-3, f"{t} threads: decode median of the runs")
     check(abs(med([x["decode_vs_bandwidth"] for x in tr]) - r["decode_vs_bandwidth"]) < 2e-4, f"{t} threads: ratio median of the runs")
-    # the cores the decode threads had: CPU seconds over wall x threads, in
-    # (0, 1] up to clock granularity, and the median of the runs' own
-    check(all(0 < x["decode_cpu_busy"] <= 1.05 for x in tr), f"{t} threads: decode_cpu_busy in (0, 1]")
+    # the cores the decode threads had: CPU seconds over wall x threads,
+    # positive (it can pass 1 in a decode this short: OpenBLAS's threads
+    # still spin after the sgemm ceiling and count as the process's CPU),
+    # and the median of the runs' own
+    check(all(0 < x["decode_cpu_busy"] < 4 for x in tr), f"{t} threads: decode_cpu_busy in (0, 4)")
     check(abs(med([x["decode_cpu_busy"] for x in tr]) - r["decode_cpu_busy"]) < 2e-4, f"{t} threads: busy median of the runs")
     check(abs(med([0.5 * (x["mem_read_gbs_before"] + x["mem_read_gbs_after"]) for x in tr]) - r["mem_read_gbs"]) < 2e-3,
           f"{t} threads: read bandwidth median of the runs")

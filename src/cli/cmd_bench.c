@@ -24,7 +24,9 @@
  * near 1 the figures are the engine's; well below 1 a shared host took the
  * cores (sched_autogroup: a niced process in another session still gets
  * its session's fair share) and decode, which joins its threads ~150
- * times per token, waits for a descheduled one.
+ * times per token, waits for a descheduled one. (Other threads of the
+ * process count too: OpenBLAS's spin for a while after the sgemm ceiling,
+ * which shows in a decode of a few milliseconds, not in one of seconds.)
  * Each figure is the median (tok/s also min and max) of --reps runs after
  * one untimed warm-up run, which also faults the model's pages in. The
  * bandwidth and sgemm ceilings are measured again before every run and each
