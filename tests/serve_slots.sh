@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # serve_slots.sh - `shardpipe serve`'s slots under load, on a real 2-rank
 # mpiexec with 2 sequence slots and room for 1 waiting request
-# (tiny-random-q8_0: slow enough that answers of 1500 tokens take seconds):
+# (tiny-random-q8_0: slow enough that answers of 2000 tokens take seconds):
 #  - two long streams take both slots, a third request waits, a fourth
 #    gets 429 with Retry-After;
 #  - a client that disconnects mid-stream frees its slot at once: the
@@ -19,7 +19,7 @@ serve_setup serve_slots "$model"
 write_plan "$tmp/p.yaml" "$model" 2048 2 2 f32 "0:0:2" "1:3:5"
 check "serve starts (2 slots, queue 1)" start_server s 2 "$tmp/p.yaml" --queue 1 --grace 60
 U=$s_url
-long='{"prompt": "Hello", "max_tokens": 1500, "temperature": 0, "stream": true}'
+long='{"prompt": "Hello", "max_tokens": 2000, "temperature": 0, "stream": true}'
 first_chunk() { # file: wait (<= 20 s) for the first data line
     local i
     for i in $(seq 1 200); do grep -q '^data: ' "$1" 2>/dev/null && return 0; sleep 0.1; done
@@ -58,7 +58,7 @@ gen1=$(gauge shardpipe_generated_tokens_total)
 sleep 1
 gen2=$(gauge shardpipe_generated_tokens_total)
 echo "generated tokens counted (finished requests only): $gen1 then $gen2; running $(gauge shardpipe_requests_running)"
-check "A's answer was cut short (A + C counted, far below 1500 + 5)" bash -c "[ $gen1 -ge 6 ] && [ $gen1 -lt 1400 ]"
+check "A's answer was cut short (A + C counted, far below 2000 + 5)" bash -c "[ $gen1 -ge 6 ] && [ $gen1 -lt 1400 ]"
 check "one request running (B)" test "$(gauge shardpipe_requests_running)" = 1
 
 # SIGINT while F streams (a fresh answer of 2000 tokens, started now so
