@@ -189,6 +189,7 @@ check "terminal: Ctrl-C at the prompt does not quit" wait_pane b 'Ctrl-D or /qui
 type_line b "And then?"
 check "terminal: the next question is answered to its end" wait_pane b '^>' 4 180
 check "terminal: ... without [stopped]" test "$(pane b | grep -c '^\[stopped\]')" -eq 1
+wait_metric_above "$B" $key shardpipe_generated_tokens_total "${gen:-0}" 10
 gen2=$(metric "$B" $key shardpipe_generated_tokens_total)
 check "terminal: ... its tokens generated ($gen -> $gen2)" test "${gen2:-0}" -gt "${gen:-0}"
 type_line b "/quit"

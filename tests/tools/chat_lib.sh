@@ -37,3 +37,16 @@ wait_metric() {
     done
     return 1
 }
+
+# wait_metric_above URL KEY NAME VALUE SECONDS: until NAME > VALUE (0 if so);
+# the server counts a request's tokens when it ends, which may come just
+# after the client has printed the answer's last bytes
+wait_metric_above() {
+    local i v
+    for i in $(seq 1 $(($5 * 10))); do
+        v=$(metric "$1" "$2" "$3")
+        [ -n "$v" ] && [ "$v" -gt "$4" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
