@@ -28,6 +28,7 @@
 static inline __m256i vnni256(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
 static inline __m128i vnni128(__m128i acc, __m128i u, __m128i s) { return _mm_dpbusd_epi32(acc, u, s); }
 
+#include "dot_x86.h"
 #include "dot_vnni.h"
 
 /* One weight row against na activation rows (the level's rows kernel;
@@ -73,16 +74,13 @@ void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp
 
 #define VBMI __attribute__((target("avx512vbmi,gfni")))
 
-/* The permutation tables: byte 16k + t of the quants is group byte
- * 18k + 2 + t, from table A = bytes 0-63 (index < 64) or, for block 3
- * (bytes 56-71), table B = bytes 8-71 (index 64 + 48 + t); the scale of
- * block k is word 9k, repeated over the block's four lanes. */
+/* The permutation tables of the group gather (dot_x86.h). */
 #define Q4B(k) 18 * k + 2, 18 * k + 3, 18 * k + 4, 18 * k + 5, 18 * k + 6, 18 * k + 7, 18 * k + 8, 18 * k + 9, \
                18 * k + 10, 18 * k + 11, 18 * k + 12, 18 * k + 13, 18 * k + 14, 18 * k + 15, 18 * k + 16, 18 * k + 17
 #define SEQ16(o) o, o + 1, o + 2, o + 3, o + 4, o + 5, o + 6, o + 7, o + 8, o + 9, o + 10, o + 11, o + 12, o + 13, \
                  o + 14, o + 15
-static const _Alignas(64) uint8_t q4_qidx[64] = {Q4B(0), Q4B(1), Q4B(2), SEQ16(64 + 48)};
-static const _Alignas(64) uint16_t q4_didx[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
+const _Alignas(64) uint8_t sp_group18_qidx[64] = {Q4B(0), Q4B(1), Q4B(2), SEQ16(64 + 48)};
+const _Alignas(64) uint16_t sp_group18_didx[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
 #undef Q4B
 #undef SEQ16
 
@@ -95,8 +93,8 @@ static inline __attribute__((always_inline)) VBMI q4_consts q4_consts_load(void)
 {
     q4_consts c;
     c.m4 = _mm512_set1_epi8(0x0f);
-    c.qidx = _mm512_load_si512(q4_qidx);
-    c.didx = _mm512_load_si512(q4_didx);
+    c.qidx = _mm512_load_si512(sp_group18_qidx);
+    c.didx = _mm512_load_si512(sp_group18_didx);
     /* x >> 4 in every byte as one GF(2) affine map (vgf2p8affineqb: Ice
      * Lake and later, Zen 4; Cannon Lake has VBMI without it, hence the
      * level's GFNI check), where a shift and a mask take two: bit i

@@ -21,6 +21,7 @@ static inline __m256i vnni256(__m256i acc, __m256i u, __m256i s) { return _mm256
 static inline __m128i vnni128(__m128i acc, __m128i u, __m128i s) { return _mm_dpbusd_epi32(acc, u, s); }
 
 #include "dot_iq4nl_vnni.h"
+#include "dot_x86.h"
 
 void sp_vec_dot_iq4_nl_q8g_rows_avx512(int64_t n, const sp_block_iq4_nl *w, const sp_q8_group *a, int64_t stride,
                                        int na, float *out)
@@ -30,25 +31,16 @@ void sp_vec_dot_iq4_nl_q8g_rows_avx512(int64_t n, const sp_block_iq4_nl *w, cons
 
 #define VBMI __attribute__((target("avx512vbmi,gfni")))
 
-/* Byte 16k + t of the gathered quants is group byte 18k + 2 + t: from the
- * load A = bytes 0..63 for blocks 0-2, from B = bytes 8..71 (index 64 +
- * 48 + t) for block 3; the scale of block k is word 9k of A. */
-#define QB(k) 18 * k + 2, 18 * k + 3, 18 * k + 4, 18 * k + 5, 18 * k + 6, 18 * k + 7, 18 * k + 8, 18 * k + 9, \
-              18 * k + 10, 18 * k + 11, 18 * k + 12, 18 * k + 13, 18 * k + 14, 18 * k + 15, 18 * k + 16, 18 * k + 17
-#define SEQ16(o) o, o + 1, o + 2, o + 3, o + 4, o + 5, o + 6, o + 7, o + 8, o + 9, o + 10, o + 11, o + 12, o + 13, \
-                 o + 14, o + 15
-static const _Alignas(64) uint8_t group_qidx[64] = {QB(0), QB(1), QB(2), SEQ16(64 + 48)};
-static const _Alignas(64) uint16_t group_didx[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
-#undef QB
-#undef SEQ16
+/* The group gather is the Q4_0 kernel's (the same 18-byte blocks): its
+ * tables sp_group18_qidx / _didx (dot_x86.h). */
 
 static inline __attribute__((always_inline)) VBMI void rows_vbmi(int64_t n, const sp_block_iq4_nl *w,
                                                                   const sp_q8_group *a, int64_t stride, const int na,
                                                                   float *out)
 {
     const int64_t nb = n / SP_QK, ahead = sp_prefetch_ahead;
-    const __m512i m4 = _mm512_set1_epi8(0x0f), qidx = _mm512_load_si512(group_qidx);
-    const __m512i didx = _mm512_load_si512(group_didx);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), qidx = _mm512_load_si512(sp_group18_qidx);
+    const __m512i didx = _mm512_load_si512(sp_group18_didx);
     /* x >> 4 in every byte: bit i of the result is bit i + 4 of x (dot_avx512.c) */
     const __m512i shr4 = _mm512_set1_epi64(0x1020408000000000LL);
     const __m128i table_u = _mm_xor_si128(_mm_loadu_si128((const __m128i *)sp_iq4nl_values), _mm_set1_epi8((char)0x80));

@@ -1,5 +1,5 @@
-/* dot_x86.h - private to dot_avx2.c and dot_avx512.c (both compiled with
- * AVX2, FMA and F16C): the register helpers their int8 rows kernels share,
+/* dot_x86.h - private to the x86 dot kernels (dot_avx2.c, dot_avx512.c and
+ * their IQ4_NL twins, compiled with AVX2, FMA and F16C): the register helpers their int8 rows kernels share,
  * including the lane reduction that fixes the summation order every level
  * follows (quant.c). */
 #ifndef SP_KERNELS_DOT_X86_H
@@ -7,6 +7,15 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+
+/* The VBMI gather of four 18-byte blocks (Q4_0 and IQ4_NL share the
+ * layout: an fp16 scale, then 16 bytes of nibbles), defined in
+ * dot_avx512.c: byte 16k + t of the quants is group byte 18k + 2 + t from
+ * the load of bytes 0-63 (index < 64) or, for block 3, from the load of
+ * bytes 8-71 (index 64 + 48 + t); the scale of block k is word 9k,
+ * repeated over the block's four lanes. */
+extern const uint8_t sp_group18_qidx[64];
+extern const uint16_t sp_group18_didx[32];
 
 /* 16 bytes at x (a half of block k) and at y (block k+1) in one register. */
 static inline __m256i load_halves(const void *x, const void *y)
