@@ -52,6 +52,14 @@
 #include "shardpipe/quant_iq4nl.h"
 
 #define DOT_CHUNK 16               /* output rows per scheduling unit */
+/* Packed activation bytes the GEMM tiles take at once (a block of rows):
+ * each chunk of 16 weight rows sweeps every activation row it is given,
+ * so all of a 512-row micro-batch (5.8 MB before ffn_down) came from L3
+ * for every chunk; in blocks of this size they stay in L2 and the claimed
+ * weights are read once per block instead, from L3 (TinyLlama Q4_0,
+ * 512-token prompt: 3.48 -> 3.14 s on one thread, 1.87 -> 1.70 s on two;
+ * 128 tokens unchanged). */
+#define TILES_ACT_BYTES (384 * 1024)
 
 /* Crossover between the dot and the sgemm paths, measured with
  * benchmarks/crossover.c:
@@ -309,10 +317,17 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
     case SP_DTYPE_IQ4_NL:
         if (j->tiles && w->type != SP_DTYPE_IQ4_NL) { /* a chunk against all n rows (sp_q8g_tiles) */
             void *buf = j->tiles + (size_t)ith * j->tiles_stride;
-            for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
-                long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
-                sp_q8g_tiles(w->type, w->layout == SP_LAYOUT_Q4_0X16, cols, wd + r0 * w->row_bytes, w->row_bytes,
-                             nw, j->xq, ng, j->n, j->y + r0, rows, buf);
+            /* activation rows in blocks whose packed groups stay in L2
+             * while every chunk of the claimed weight rows passes them */
+            int mb = (int)(TILES_ACT_BYTES / (ng * (int64_t)sizeof(sp_q8_group))) / 4 * 4;
+            if (mb < 4) mb = 4;
+            for (int i0 = 0; i0 < j->n; i0 += mb) {
+                int na = j->n - i0 < mb ? j->n - i0 : mb;
+                for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
+                    long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
+                    sp_q8g_tiles(w->type, w->layout == SP_LAYOUT_Q4_0X16, cols, wd + r0 * w->row_bytes, w->row_bytes,
+                                 nw, j->xq + (int64_t)i0 * ng, ng, na, j->y + (int64_t)i0 * rows + r0, rows, buf);
+                }
             }
             break;
         }
