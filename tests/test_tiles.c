@@ -30,13 +30,6 @@ Test(tiles, equal_single_rows_bit_for_bit_every_level)
     uint8_t *w8 = sp_alloc(rb8 * NW), *w4 = sp_alloc(rb4 * NW), *x4 = sp_alloc(rb4 * NW);
     sp_q8_group *g = sp_alloc(sizeof(sp_q8_group) * (size_t)gmax * NA);
     float *x = sp_alloc(sizeof(float) * (size_t)nmax), *y = sp_alloc(sizeof(float) * NA * NW);
-    size_t need = 64;
-    for (int lv = 0; lv < sp_simd_count(); lv++) {
-        sp_simd_force(lv);
-        size_t s = sp_q8g_tiles_scratch(nmax, NW);
-        if (s > need) need = s;
-    }
-    void *scratch = sp_alloc(need);
     sp_rng rng;
     sp_rng_seed(&rng, 22);
     int with_tiles = 0;
@@ -65,7 +58,7 @@ Test(tiles, equal_single_rows_bit_for_bit_every_level)
                     for (size_t ia = 0; ia < sizeof nas / sizeof nas[0]; ia++) {
                         const int nw = nws[iw], na = nas[ia];
                         for (int k = 0; k < NA * NW; k++) y[k] = -1.0f;
-                        int done = sp_q8g_tiles(type, kind == 2, n, w, rb, nw, g, gmax, na, y, NW, scratch);
+                        int done = sp_q8g_tiles(type, kind == 2, n, w, rb, nw, g, gmax, na, y, NW);
                         if (!done) {
                             for (int k = 0; k < NA * NW; k++) cr_assert_eq(y[k], -1.0f, "%s wrote y without tiles", sp_simd_name());
                             continue;
@@ -92,5 +85,5 @@ Test(tiles, equal_single_rows_bit_for_bit_every_level)
     }
     fprintf(stderr, "tiles: %d level(s) checked\n", with_tiles);
     if (!with_tiles) printf("SKIP: no SIMD level of this CPU has GEMM tiles; only the refusals were checked\n");
-    free(w8), free(w4), free(x4), free(g), free(x), free(y), free(scratch);
+    free(w8), free(w4), free(x4), free(g), free(x), free(y);
 }

@@ -139,14 +139,14 @@ void sp_vec_dot_q4_0x16_q8g_tile(int64_t n, const void *w, size_t row_bytes, lon
                                  int64_t stride, int na, float *y, int64_t y_stride);
 /* The prompt GEMM tiles: nw <= SP_Q8G_TILES_MAX_ROWS weight rows (Q8_0, or Q4_0 in the file layout
  * or regrouped: x16) against all na packed activation rows (any count),
- * y[i * y_stride + r] as sp_vec_dot_*_q8g_tile gives it, bit for bit; the
- * weights are unpacked once into scratch (sp_q8g_tiles_scratch(n, nw)
- * bytes) for all na rows. Returns 0, doing nothing, where the SIMD level in
- * use has no such kernel (then the tiles above do the work). */
+ * y[i * y_stride + r] as sp_vec_dot_*_q8g_tile gives it, bit for bit, each
+ * weight group loaded once for several activation rows. Returns 0, doing
+ * nothing, where the SIMD level in use has no such kernel (then the tiles
+ * above do the work); sp_q8g_tiles_available() says which. */
 #define SP_Q8G_TILES_MAX_ROWS 16 /* nw per call at most */
-size_t sp_q8g_tiles_scratch(int64_t n, long nw);
+int sp_q8g_tiles_available(void);
 int sp_q8g_tiles(sp_dtype type, int x16, int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                 int64_t stride, int na, float *y, int64_t y_stride, void *scratch);
+                 int64_t stride, int na, float *y, int64_t y_stride);
 float sp_vec_dot_f32(int64_t n, const float *w, const float *a);
 /* Any n (attention head sizes need not be multiples of 32). */
 float sp_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *a);

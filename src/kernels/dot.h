@@ -168,9 +168,8 @@ void sp_vec_dot_q4_0_q8g_rows_avx512(int64_t n, const sp_block_q4_0 *w, const sp
 void sp_vec_dot_q4_0_q8g_rows_avx512vbmi(int64_t n, const sp_block_q4_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);
 /* the prompt GEMM tiles (sp_q8g_tiles, tiles_avx512.c) */
-size_t sp_q8g_tiles_scratch_avx512(int64_t n, long nw);
 void sp_q8g_tiles_avx512(int q8, int x16, int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-    int64_t stride, int na, float *y, int64_t y_stride, void *scratch);
+                         int64_t stride, int na, float *y, int64_t y_stride);
 /* and a tile of rows regrouped as sp_block_q4_0x16 (sp_vec_dot_q4_0x16_q8g_tile) */
 void sp_vec_dot_q4_0x16_q8g_tile_avx512vbmi(int64_t n, const void *w, size_t row_bytes, long nw,
     const sp_q8_group *a, int64_t stride, int na, float *y, int64_t y_stride);

@@ -202,8 +202,7 @@ typedef struct dot_job {
     sp_block_q8_K *xk;           /* n rows of X as Q8_K (K-quant weights) */
     int64_t xk_stride;           /* blocks per row */
     float *rowbuf;               /* nth x cols floats (F16/BF16 weights) */
-    uint8_t *tiles;              /* nth x tiles_stride bytes: the GEMM tiles' panels, or NULL */
-    size_t tiles_stride;
+    int tiles;                   /* 1: Q8_0 / Q4_0 take the GEMM tiles (sp_q8g_tiles) */
     int n;
     float *y;
 } dot_job;
@@ -316,7 +315,6 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
     case SP_DTYPE_Q4_0:
     case SP_DTYPE_IQ4_NL:
         if (j->tiles && w->type != SP_DTYPE_IQ4_NL) { /* a chunk against all n rows (sp_q8g_tiles) */
-            void *buf = j->tiles + (size_t)ith * j->tiles_stride;
             /* activation rows in blocks whose packed groups stay in L2
              * while every chunk of the claimed weight rows passes them */
             int mb = (int)(TILES_ACT_BYTES / (ng * (int64_t)sizeof(sp_q8_group))) / 4 * 4;
@@ -326,7 +324,7 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
                 for (long r0 = lo; r0 < hi; r0 += DOT_CHUNK) {
                     long nw = r0 + DOT_CHUNK < hi ? DOT_CHUNK : hi - r0;
                     sp_q8g_tiles(w->type, w->layout == SP_LAYOUT_Q4_0X16, cols, wd + r0 * w->row_bytes, w->row_bytes,
-                                 nw, j->xq + (int64_t)i0 * ng, ng, na, j->y + (int64_t)i0 * rows + r0, rows, buf);
+                                 nw, j->xq + (int64_t)i0 * ng, ng, na, j->y + (int64_t)i0 * rows + r0, rows);
                 }
             }
             break;
@@ -427,29 +425,20 @@ static void multi_part(void *arg, int ith, int nth)
 }
 
 /* Micro-batches of at least TILES_MIN_ROWS rows take the level's GEMM
- * tiles for Q8_0 / Q4_0 weights where it has them (sp_q8g_tiles): the
- * weights unpacked once per chunk pay off over that many rows. */
+ * tiles for Q8_0 / Q4_0 weights where it has them (sp_q8g_tiles); below
+ * that the rows tiles (four activation rows per weight row load) are as
+ * fast. */
 #define TILES_MIN_ROWS 8
 
-static void tiles_setup(sp_matmul_ctx *ctx, dot_job *jobs, int n_w)
+static void tiles_setup(dot_job *jobs, int n_w)
 {
-    if (jobs[0].n < TILES_MIN_ROWS) return;
-    int64_t cols = 0;
-    for (int i = 0; i < n_w; i++)
-        if (q8g_weights(jobs[i].w->type) && jobs[i].w->cols > cols) cols = jobs[i].w->cols;
-    size_t stride = cols ? sp_q8g_tiles_scratch(cols, DOT_CHUNK) : 0;
-    if (!stride) return;
-    stride = (stride + 63) / 64 * 64;
-    ctx->panel = sp_matmul_grow(ctx->panel, &ctx->panel_cap, (size_t)ctx->n_threads * stride);
-    for (int i = 0; i < n_w; i++) {
-        jobs[i].tiles = (uint8_t *)ctx->panel;
-        jobs[i].tiles_stride = stride;
-    }
+    int on = jobs[0].n >= TILES_MIN_ROWS && sp_q8g_tiles_available();
+    for (int i = 0; i < n_w; i++) jobs[i].tiles = on;
 }
 
 static void run_dot_jobs(sp_matmul_ctx *ctx, dot_job *jobs, int n_w)
 {
-    tiles_setup(ctx, jobs, n_w);
+    tiles_setup(jobs, n_w);
     long units = 0;
     for (int i = 0; i < n_w; i++) units += units_of(jobs[i].w);
     multi_job mj = {.jobs = jobs, .n_w = n_w};

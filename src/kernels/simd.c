@@ -64,8 +64,7 @@ typedef struct sp_simd_level {
     void (*quantize_q8_K)(const float *, sp_block_q8_K *, int64_t); /* NULL: the portable one */
     /* the prompt GEMM tiles for Q8_0 / Q4_0 (sp_q8g_tiles); NULL: none */
     void (*tiles_q8g)(int, int, int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *,
-                      int64_t, void *);
-    size_t (*tiles_scratch)(int64_t, long);
+                      int64_t);
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -96,7 +95,7 @@ static const sp_simd_level level_scalar = {
     "scalar", rows_q8_0_scalar, rows_q4_0_scalar, NULL, sp_vec_dot_f32_scalar,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
     sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL,
-    NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL,
 };
 
 #if defined(__x86_64__)
@@ -106,7 +105,7 @@ static const sp_simd_level level_avx2 = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    NULL, NULL, sp_quantize_row_q8_K_avx2, NULL, NULL,
+    NULL, NULL, sp_quantize_row_q8_K_avx2, NULL,
 };
 static const sp_simd_level level_avxvnni = {
     "avxvnni", sp_vec_dot_q8_0_q8g_rows_avxvnni, sp_vec_dot_q4_0_q8g_rows_avxvnni, NULL, sp_vec_dot_f32_avx2,
@@ -114,7 +113,7 @@ static const sp_simd_level level_avxvnni = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    NULL, NULL, sp_quantize_row_q8_K_avx2, NULL, NULL,
+    NULL, NULL, sp_quantize_row_q8_K_avx2, NULL,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, NULL, sp_vec_dot_f32_avx2,
@@ -123,7 +122,7 @@ static const sp_simd_level level_avx512vnni = {
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
     NULL, NULL, sp_quantize_row_q8_K_avx2,
-    sp_q8g_tiles_avx512, sp_q8g_tiles_scratch_avx512,
+    sp_q8g_tiles_avx512,
 };
 static const sp_simd_level level_avx512vbmi = {
     "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512vbmi,
@@ -133,7 +132,7 @@ static const sp_simd_level level_avx512vbmi = {
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
     sp_tile_q4_k_x16_avx512vbmi, sp_tile_q6_k_x16_avx512vbmi, sp_quantize_row_q8_K_avx2,
-    sp_q8g_tiles_avx512, sp_q8g_tiles_scratch_avx512,
+    sp_q8g_tiles_avx512,
 };
 #endif
 
@@ -144,7 +143,7 @@ static const sp_simd_level level_neon = {
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
     sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon,
-    NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod, NULL,
@@ -153,7 +152,7 @@ static const sp_simd_level level_neon_dotprod = {
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
     sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon_dotprod,
-    NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL,
 };
 #endif
 
@@ -324,21 +323,19 @@ void sp_vec_dot_q4_0x16_q8g_tile(int64_t n, const void *w, size_t row_bytes, lon
     else tile(TILE_Q4_0X16, n, w, row_bytes, nw, a, stride, na, y, y_stride);
 }
 
-size_t sp_q8g_tiles_scratch(int64_t n, long nw)
+int sp_q8g_tiles_available(void)
 {
-    const sp_simd_level *l = current();
-    return l->tiles_scratch ? l->tiles_scratch(n, nw) : 0;
+    return current()->tiles_q8g != NULL;
 }
 
 int sp_q8g_tiles(sp_dtype type, int x16, int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
-                 int64_t stride, int na, float *y, int64_t y_stride, void *scratch)
+                 int64_t stride, int na, float *y, int64_t y_stride)
 {
     const sp_simd_level *l = current();
     if (!l->tiles_q8g || (type != SP_DTYPE_Q8_0 && type != SP_DTYPE_Q4_0)) return 0;
     for (long r = 0; r < nw; r += SP_Q8G_TILES_MAX_ROWS)
         l->tiles_q8g(type == SP_DTYPE_Q8_0, x16, n, (const char *)w + r * row_bytes, row_bytes,
-                     nw - r < SP_Q8G_TILES_MAX_ROWS ? nw - r : SP_Q8G_TILES_MAX_ROWS, a, stride, na, y + r, y_stride,
-                     scratch);
+                     nw - r < SP_Q8G_TILES_MAX_ROWS ? nw - r : SP_Q8G_TILES_MAX_ROWS, a, stride, na, y + r, y_stride);
     return 1;
 }
 
