@@ -98,6 +98,10 @@ if [[ " $PARTS " == *" single "* ]]; then
     sed '/^  prefill_chunks:/d; s/^  prefill_chunk: .*/  prefill_chunk: 32/' "$tmp/plan1.yaml" >"$tmp/plan32.yaml"
     echo "prefill.sh: single: $(grep -E '^  prefill_chunks:' "$tmp/plan1.yaml" | sed 's/ *#.*//')" >&2
     for n in $PROMPTS; do
+        # what the planner predicts for this prompt alone (the same plan's
+        # stages; --prompt-tokens only moves its reference length)
+        plan 1 "$tmp/pred$n.yaml" "$n"
+        eval "pred_$n=$(grep -o 'first token is predicted after [0-9.]* s' "$tmp/pred$n.yaml.explain" | head -1 | awk '{print $6}')"
         ids "$n" 1 >"$tmp/ids$n.txt"
         python3 -c "import json; print(json.dumps({'prompt_tokens': [int(x) for x in open('$tmp/ids$n.txt').read().split()]}))" \
             >"$tmp/p$n.jsonl"
@@ -119,7 +123,7 @@ if [[ " $PARTS " == *" single "* ]]; then
             done
             whole_s=$(eval echo "\$one_s_$n") c64_s=$one_s_64
             one_s=$(python3 -c "print(min($whole_s, $c64_s))")
-            row "{\"part\": \"single\", \"round\": $r, \"prompt_tokens\": $n, \"load\": \"$l\", \"pipeline_tok_s\": $plan1_tok, \"pipeline_ttft_s\": $plan1_ttft, \"chunk32_tok_s\": $plan32_tok, \"chunk32_ttft_s\": $plan32_ttft, \"process_tok_s\": $(python3 -c "print($n / $one_s)"), \"process_s\": $one_s, \"process_whole_s\": $whole_s, \"process_chunk64_s\": $c64_s}"
+            row "{\"part\": \"single\", \"round\": $r, \"prompt_tokens\": $n, \"load\": \"$l\", \"pipeline_tok_s\": $plan1_tok, \"pipeline_ttft_s\": $plan1_ttft, \"chunk32_tok_s\": $plan32_tok, \"chunk32_ttft_s\": $plan32_ttft, \"process_tok_s\": $(python3 -c "print($n / $one_s)"), \"process_s\": $one_s, \"process_whole_s\": $whole_s, \"process_chunk64_s\": $c64_s, \"predicted_ttft_s\": $(eval echo "\${pred_$n:-0}")}"
             echo "prefill.sh: round $r, $n tokens (load $l): pipeline $plan1_tok tok/s, ttft $plan1_ttft s; 32-row chunks $plan32_tok; one process 2 threads $whole_s s in one micro-batch, $c64_s s in 64-row chunks" >&2
         done
     done
@@ -172,8 +176,8 @@ summary = []
 print(f"load average {load0} at start, {load1} at end; {cmd}; commit {commit}\n")
 single = [r for r in rows if r["part"] == "single"]
 if single:
-    print("| prompt tokens | 2 ranks x 1 thread tok/s | one process, 2 threads (best of one micro-batch, 64-row chunks) | ratio (min-max) | 32-row chunks / plan's | TTFT 2 ranks | TTFT one process |")
-    print("|--:|--:|--:|--:|--:|--:|--:|")
+    print("| prompt tokens | 2 ranks x 1 thread tok/s | one process, 2 threads (best of one micro-batch, 64-row chunks) | ratio (min-max) | 32-row chunks / plan's | TTFT 2 ranks | TTFT predicted by the plan | TTFT one process |")
+    print("|--:|--:|--:|--:|--:|--:|--:|--:|")
     for n in sorted({r["prompt_tokens"] for r in single}):
         rs = [r for r in single if r["prompt_tokens"] == n]
         ratio = med([r["pipeline_tok_s"] / r["process_tok_s"] for r in rs])
@@ -181,10 +185,10 @@ if single:
         s = {"part": "single", "prompt_tokens": n, "ratio_median": ratio[0], "ratio_min": ratio[1], "ratio_max": ratio[2],
              "pipeline_tok_s": med([r["pipeline_tok_s"] for r in rs])[0], "process_tok_s": med([r["process_tok_s"] for r in rs])[0],
              "ttft_pipeline_s": med([r["pipeline_ttft_s"] for r in rs])[0], "ttft_process_s": med([r["process_s"] for r in rs])[0],
-             "chunk32_over_plan": old[0]}
+             "chunk32_over_plan": old[0], "ttft_predicted_s": rs[0].get("predicted_ttft_s", 0)}
         summary.append(s)
         print(f"| {n} | {s['pipeline_tok_s']:.1f} | {s['process_tok_s']:.1f} | {ratio[0]:.2f} ({ratio[1]:.2f}-{ratio[2]:.2f}) "
-              f"| {old[0]:.2f} | {s['ttft_pipeline_s']:.3f} s | {s['ttft_process_s']:.3f} s |")
+              f"| {old[0]:.2f} | {s['ttft_pipeline_s']:.3f} s | {s['ttft_predicted_s']:.3f} s | {s['ttft_process_s']:.3f} s |")
 batched = [r for r in rows if r["part"] == "batched"]
 if batched:
     print("\n| sequences | groups | prefill_chunk | prompt tok/s ours / llama.cpp | prompt ratio | decode tok/s ours / llama.cpp | decode ratio |")

@@ -721,3 +721,34 @@ Test(cost, prompt_tiles)
     cr_assert_float_eq(back.perf[0].mv[SP_MV_Q8_0].tile_gflops[1], 13.25, 1e-9);
     cr_assert_eq(back.perf[0].mv[SP_MV_Q4_0].tile_gflops[0], 0);
 }
+
+/* Attention: a profile's measured attention_gflops (the engine's kernel)
+ * prices a row's attention at 4 x q_dim flops per cached position, or the
+ * cache's read time where that is longer; a profile without it keeps the
+ * estimate from its f16 matvec figures. The key is written and read back. */
+Test(cost, attention)
+{
+    sp_config c = {.q_dim = 2048, .kv_dim = 256};
+    sp_thread_perf perf = {.threads = 1, .mem_read_gbs = 10};
+    perf.mv[SP_MV_F16] = (sp_mv_perf){.gbs = 5, .gflops = 20};
+    /* 500 positions: 4.096 MFLOP, 0.512 MB of cache */
+    double old = sp_cost_attention_s(&perf, &c, 500);
+    cr_assert_float_eq(old, 4.0 * 2048 * 500 / 20e9, 1e-15, "without the key: the f16 matvec's GFLOPS");
+    perf.attention_gflops = 50;
+    cr_assert_float_eq(sp_cost_attention_s(&perf, &c, 500), 4.0 * 2048 * 500 / 50e9, 1e-15);
+    perf.attention_gflops = 1000; /* faster kernels than the memory: the cache's read time */
+    cr_assert_float_eq(sp_cost_attention_s(&perf, &c, 500), 2.0 * 500 * 256 * 2 / 10e9, 1e-15);
+
+    static sp_profile p, back;
+    sp_error err = {{0}};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/profiles/valid-board.yaml", SP_SOURCE_DIR);
+    cr_assert_eq(sp_profile_load(path, &p, &err), 0, "%s", err.msg);
+    cr_assert_eq(p.perf[0].attention_gflops, 0, "absent: 0");
+    p.perf[1].attention_gflops = 21.5;
+    const char *out = sp_test_tmpfile("attention.yaml");
+    cr_assert_eq(sp_profile_write(&p, out, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_profile_load(out, &back, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.perf[0].attention_gflops, 0);
+    cr_assert_float_eq(back.perf[1].attention_gflops, 21.5, 1e-9);
+}

@@ -64,6 +64,11 @@ typedef struct sp_thread_perf {
                                quantized weights; 0: never (int8 tiles win);
                                SP_PROFILE_DEFAULT_SGEMM_MIN_ROWS when a
                                profile does not say */
+    double attention_gflops; /* the engine's attention over the fp16 KV cache
+                               (sp_attn_group_f16), 4 x q_dim flops per row
+                               and cached position; 0 when a profile does
+                               not give it (the cost model then estimates it
+                               from the f16 matvec figures) */
 } sp_thread_perf;
 
 #define SP_PROFILE_DEFAULT_SGEMM_MIN_ROWS 64

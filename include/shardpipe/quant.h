@@ -167,6 +167,15 @@ void sp_attn_scores_f16(int hd, int n, const uint16_t *k, int64_t k_stride, cons
 void sp_attn_values_f16(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, int nq,
                         int64_t w_stride, float *y);
 
+/* One KV group's attention for one query row over cache positions
+ * 0..n-1 (attention.c): the nq query heads q (nq x hd) rounded to fp16,
+ * their scaled scores against the k rows, a softmax per head, the weights
+ * rounded to fp16, and out (nq x hd) = the weighted sum of the v rows (k and
+ * v rows kv_stride apart). scratch holds nq * (s_stride + hd) floats,
+ * s_stride >= n. */
+void sp_attn_group_f16(int hd, int n, const uint16_t *k, const uint16_t *v, int64_t kv_stride, const float *q, int nq,
+                       float scale, float *scratch, int64_t s_stride, float *out);
+
 /* e^x, rounded to f32 from a double evaluation whose error is ~1e-14 of
  * the result (so it is the correctly rounded e^x but where e^x lies that
  * close to a rounding midpoint), with the same bits at every level and on

@@ -137,7 +137,7 @@ void sp_engine_free(sp_engine *e)
 /* ---- attention, threaded over (row, KV head) pairs ----
  *
  * The heads of one KV group share their K and V rows, so they are done
- * together (sp_attn_scores_f16 / sp_attn_values_f16): each cache row is
+ * together (sp_attn_group_f16, kernels/attention.c): each cache row is
  * read from memory once for the whole group. Every head still sums its
  * scores, softmax and weighted values in position order, as if it ran
  * alone. */
@@ -156,28 +156,16 @@ static void attn_worker(void *arg, int ith, int nth)
     const sp_kv_cache *kv = e->kv;
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, ctx = e->ctx;
     float inv_sqrt = 1.0f / sqrtf((float)hd);
-    float *scores = e->scores + (size_t)ith * group * (ctx + hd); /* group x ctx */
-    float *qh = scores + (size_t)group * ctx;  /* group x hd: the queries rounded to fp16 */
+    float *scratch = e->scores + (size_t)ith * group * (ctx + hd); /* sp_attn_group_f16's */
     long lo, hi;
     sp_split_range((long)job->b->n * c->n_kv_heads, ith, nth, 1, &lo, &hi);
     for (long t = lo; t < hi; t++) {
         int row = (int)(t / c->n_kv_heads), kvh = (int)(t % c->n_kv_heads);
         int seq = job->b->seq[row], pos = job->b->pos[row];
-        const float *q = e->q + (size_t)row * c->q_dim + (size_t)kvh * group * hd;
-        memcpy(qh, q, (size_t)group * hd * sizeof(float));
-        sp_round_f16(qh, (int64_t)group * hd);
-        /* scores over positions 0..pos, then a softmax, per head */
-        sp_attn_scores_f16(hd, pos + 1, kv_row(kv, kv->k, job->layer, seq, 0) + kvh * hd, kv->kv_dim, qh, group,
-                           inv_sqrt, scores, ctx);
-        for (int g = 0; g < group; g++) {
-            float *sc = scores + g * ctx;
-            sp_softmax_f32(sc, pos + 1);
-            sp_round_f16(sc, pos + 1); /* the weights, rounded to fp16 like the cache they weigh */
-        }
-        float *out = e->att_out + (size_t)row * c->q_dim + (size_t)kvh * group * hd;
-        memset(out, 0, (size_t)group * hd * sizeof(float));
-        sp_attn_values_f16(hd, pos + 1, kv_row(kv, kv->v, job->layer, seq, 0) + kvh * hd, kv->kv_dim, scores, group,
-                           ctx, out);
+        size_t at = (size_t)row * c->q_dim + (size_t)kvh * group * hd;
+        sp_attn_group_f16(hd, pos + 1, kv_row(kv, kv->k, job->layer, seq, 0) + kvh * hd,
+                          kv_row(kv, kv->v, job->layer, seq, 0) + kvh * hd, kv->kv_dim, e->q + at, group, inv_sqrt,
+                          scratch, ctx, e->att_out + at);
     }
 }
 

@@ -137,6 +137,10 @@ double sp_cost_layer_matrices_s(const sp_thread_perf *perf, const sp_gguf *g, in
 double sp_cost_attention_s(const sp_thread_perf *perf, const sp_config *c, double pos)
 {
     double kv_bytes = 2.0 * pos * c->kv_dim * sizeof(uint16_t), flops = 4.0 * c->q_dim * pos;
+    if (perf->attention_gflops > 0) /* measured: the kernels, or reading the cache from memory */
+        return fmax(kv_bytes / (perf->mem_read_gbs * 1e9), flops / (perf->attention_gflops * 1e9));
+    /* older profiles: the f16 matvec's figures, which widen every weight
+     * once per row and so overstate attention's cost about twofold */
     const sp_mv_perf *f16 = &perf->mv[SP_MV_F16];
     return fmax(kv_bytes / (f16->gbs * 1e9), flops / (f16->gflops * 1e9));
 }

@@ -16,7 +16,15 @@
  *                           GFLOP - they are compute-bound, the caches do
  *                           not matter;
  *   sgemm                   membench's cblas_sgemm at 1, 8, 32, 128 rows of
- *                           the same shape.
+ *                           the same shape;
+ *   attention               the engine's attention kernel (sp_attn_group_f16)
+ *                           for 8 rows against 512 cached positions of a
+ *                           Llama-3.2-1B-like layer (8 KV heads of 4 query
+ *                           heads, head size 64), threaded over (row, KV
+ *                           head) pairs as the engine does: GFLOPS at 4 x
+ *                           q_dim flops per row and position. The cache
+ *                           (1 MB) stays in L2/L3, as a layer's does while
+ *                           its chunk's rows go through it.
  * Each figure is the median of the timed passes after a warm-up pass. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,11 +38,18 @@
 #include "shardpipe/membench.h"
 #include "shardpipe/profile.h"
 #include "shardpipe/quant.h"
+#include "shardpipe/threads.h"
 #include "shardpipe/util.h"
 
 #define MV_ROWS 5632
 #define MV_COLS 2048
 #define GFLOPS_ROWS 8
+
+#define ATT_HD 64
+#define ATT_GROUP 4
+#define ATT_KV_HEADS 8
+#define ATT_POS 512
+#define ATT_ROWS 8
 
 /* ---- what the system says about itself ---- */
 
@@ -171,6 +186,60 @@ static double time_pass(sp_matmul_ctx *ctx, const mv_set *s, int n, int reps)
     return t[reps / 2];
 }
 
+/* ---- attention ---- */
+
+typedef struct att_job {
+    const uint16_t *k, *v; /* ATT_POS rows of ATT_KV_HEADS x ATT_HD */
+    const float *q;        /* ATT_ROWS rows of q_dim */
+    float *scratch, *out;
+} att_job;
+
+static void att_part(void *arg, int ith, int nth)
+{
+    att_job *j = arg;
+    const int kv_dim = ATT_KV_HEADS * ATT_HD, q_dim = ATT_GROUP * kv_dim;
+    float *scratch = j->scratch + (size_t)ith * ATT_GROUP * (ATT_POS + ATT_HD);
+    long lo, hi;
+    sp_split_range(ATT_ROWS * ATT_KV_HEADS, ith, nth, 1, &lo, &hi);
+    for (long t = lo; t < hi; t++) {
+        int row = (int)(t / ATT_KV_HEADS), kvh = (int)(t % ATT_KV_HEADS);
+        size_t at = (size_t)row * q_dim + (size_t)kvh * ATT_GROUP * ATT_HD;
+        sp_attn_group_f16(ATT_HD, ATT_POS, j->k + kvh * ATT_HD, j->v + kvh * ATT_HD, kv_dim, j->q + at, ATT_GROUP,
+                          0.125f, scratch, ATT_POS, j->out + at);
+    }
+}
+
+/* GFLOPS of the attention kernel on `threads` threads (median of reps). */
+static double attention_gflops(int threads, int reps, sp_rng *r)
+{
+    const size_t kv = (size_t)ATT_POS * ATT_KV_HEADS * ATT_HD, q = (size_t)ATT_ROWS * ATT_GROUP * ATT_KV_HEADS * ATT_HD;
+    uint16_t *k = sp_alloc(kv * sizeof *k), *v = sp_alloc(kv * sizeof *v);
+    for (size_t i = 0; i < kv; i++) {
+        k[i] = sp_f32_to_fp16(0.5f * (float)sp_rng_normal(r));
+        v[i] = sp_f32_to_fp16((float)sp_rng_normal(r));
+    }
+    att_job j = {k, v, sp_alloc(q * sizeof(float)), sp_alloc((size_t)threads * ATT_GROUP * (ATT_POS + ATT_HD) * sizeof(float)),
+                 sp_alloc(q * sizeof(float))};
+    for (size_t i = 0; i < q; i++) ((float *)j.q)[i] = (float)sp_rng_normal(r);
+    sp_pool *pool = sp_pool_new(threads);
+    const int passes = 64; /* about 2 GFLOP per timing */
+    double t[32], flops = 4.0 * ATT_GROUP * ATT_KV_HEADS * ATT_HD * ATT_POS * ATT_ROWS * passes;
+    if (reps > 32) reps = 32;
+    for (int rep = -1; rep < reps; rep++) {
+        double t0 = sp_now();
+        for (int p = 0; p < passes; p++) sp_pool_run(pool, att_part, &j);
+        if (rep >= 0) t[rep] = sp_now() - t0;
+    }
+    sp_pool_free(pool);
+    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+    free(k);
+    free(v);
+    free((void *)j.q);
+    free(j.scratch);
+    free(j.out);
+    return flops / t[reps / 2] / 1e9;
+}
+
 typedef struct progress {
     const sp_measure_options *o;
     int step, steps;
@@ -217,7 +286,7 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
     size_t bw_bytes = o->thorough ? (size_t)1 << 30 : (size_t)256 << 20;
     size_t mv_bytes = o->thorough ? (size_t)512 << 20 : (size_t)160 << 20;
     int reps = o->thorough ? 9 : 3;
-    progress pg = {o, 0, nc * (1 + SP_MV_COUNT + 1)};
+    progress pg = {o, 0, nc * (1 + SP_MV_COUNT + 2)};
     snprintf(p->origin, sizeof p->origin,
              "shardpipe profile%s: membench read %zu MiB; sp_matmul on random %dx%d matrices (%zu MiB per type) "
              "with the %s kernels (prefetch %d B ahead); cblas_sgemm (%s); median of %d",
@@ -294,6 +363,12 @@ int sp_profile_measure(sp_profile *p, const sp_measure_options *o, sp_error *err
         /* the engine's crossover here (matmul.c: measured per SIMD level) */
         int cross = sp_matmul_default_min_rows(SP_DTYPE_Q4_0);
         p->perf[i].sgemm_min_rows = cross == SP_SGEMM_NEVER ? 0 : cross;
+    }
+
+    /* attention at each thread count */
+    for (int i = 0; i < nc; i++) {
+        tick(&pg, "attention, %d thread%s", counts[i], counts[i] > 1 ? "s" : "");
+        p->perf[i].attention_gflops = attention_gflops(counts[i], reps, &r);
     }
     pg.step = pg.steps;
     tick(&pg, "done");

@@ -30,7 +30,7 @@ const char *sp_mv_name(sp_mv_type t) { return t >= 0 && t < SP_MV_COUNT ? mv_nam
 static const char *const profile_keys[] = {"name", "source", "origin", "date", "cpu", "cores", "arch", "simd",
                                            "ram_total", "ram_available", "perf", NULL};
 static const char *const perf_keys[] = {"threads", "memory_read_gbs", "matvec", "sgemm_gflops",
-                                        "sgemm_min_rows", NULL};
+                                        "sgemm_min_rows", "attention_gflops", NULL};
 static const char *const mv_keys[] = {"gbs", "gflops", "gflops32", "gflops128", NULL};
 const int sp_tile_rows[SP_TILE_NROWS] = {32, 128};
 static const char *const sgemm_keys[] = {"1", "8", "32", "128", NULL};
@@ -93,6 +93,10 @@ static int load_perf(yamldoc *d, yaml_node_t *n, int index, int cores, sp_thread
     t->sgemm_min_rows = SP_PROFILE_DEFAULT_SGEMM_MIN_ROWS;
     if ((v = yd_get(d, n, "sgemm_min_rows")) &&
         yd_int(d, v, "sgemm_min_rows", 0, 1 << 20, &t->sgemm_min_rows))
+        return -1;
+    /* optional: the attention kernels (profiles measured before them lack it) */
+    if ((v = yd_get(d, n, "attention_gflops")) &&
+        yd_num(d, v, "attention_gflops", MIN_GFLOPS, MAX_GFLOPS, "GFLOPS", &t->attention_gflops))
         return -1;
     return 0;
 }
@@ -259,6 +263,9 @@ int sp_profile_write(const sp_profile *p, const char *path, const char *header, 
         fprintf(f, "}     # by micro-batch rows\n");
         fprintf(f, "    sgemm_min_rows: %d     # quantized weights take sgemm from this many rows (0: never)\n",
                 t->sgemm_min_rows);
+        if (t->attention_gflops > 0)
+            fprintf(f, "    attention_gflops: %.2f     # fp16 KV cache: 4 x q_dim flops per row and position\n",
+                    t->attention_gflops);
     }
     return sp_atomic_commit(&out, true, err);
 }
