@@ -140,7 +140,8 @@ double sp_cost_attention_s(const sp_thread_perf *perf, const sp_config *c, doubl
     if (perf->attention_gflops > 0) /* measured: the kernels, or reading the cache from memory */
         return fmax(kv_bytes / (perf->mem_read_gbs * 1e9), flops / (perf->attention_gflops * 1e9));
     /* older profiles: the f16 matvec's figures, which widen every weight
-     * once per row and so overstate attention's cost about twofold */
+     * once per row: 2.7-3.4x attention's cost on the one board compared
+     * (2-core Zen 5 VM, one thread, 18-19 against 50-64 GFLOPS) */
     const sp_mv_perf *f16 = &perf->mv[SP_MV_F16];
     return fmax(kv_bytes / (f16->gbs * 1e9), flops / (f16->gflops * 1e9));
 }

@@ -218,7 +218,8 @@ static double attention_gflops(int threads, int reps, sp_rng *r)
         k[i] = sp_f32_to_fp16(0.5f * (float)sp_rng_normal(r));
         v[i] = sp_f32_to_fp16((float)sp_rng_normal(r));
     }
-    att_job j = {k, v, sp_alloc(q * sizeof(float)), sp_alloc((size_t)threads * ATT_GROUP * (ATT_POS + ATT_HD) * sizeof(float)),
+    att_job j = {k, v, sp_alloc(q * sizeof(float)),
+                 sp_alloc((size_t)threads * ATT_GROUP * (ATT_POS + ATT_HD) * sizeof(float)),
                  sp_alloc(q * sizeof(float))};
     for (size_t i = 0; i < q; i++) ((float *)j.q)[i] = (float)sp_rng_normal(r);
     sp_pool *pool = sp_pool_new(threads);
