@@ -453,6 +453,9 @@ static void plan_and_validate(const sp_cluster *c, sp_gguf *g, const sp_config *
     static sp_plan plan, back;
     sp_planner_to_plan(s, c, o, g->path, &plan);
     char *header = sp_planner_header(s, c, cfg, "tiny", o);
+    /* every board's profile here predates attention_gflops: the header says so */
+    cr_assert(strstr(header, "Attention is priced from the f16 matvec figures for b"), "%s", header);
+    cr_assert(strstr(header, "`shardpipe profile` on th"), "%s", header);
     char *comments[SP_PLANNER_MAX_BOARDS];
     for (int i = 0; i < s->n_stages; i++) comments[i] = sp_planner_stage_comment(s, i, c, &plan, g, cfg);
     const char *path = sp_test_tmpfile("plan.yaml");
@@ -751,4 +754,25 @@ Test(cost, attention)
     cr_assert_eq(sp_profile_load(out, &back, &err), 0, "%s", err.msg);
     cr_assert_eq(back.perf[0].attention_gflops, 0);
     cr_assert_float_eq(back.perf[1].attention_gflops, 21.5, 1e-9);
+
+    /* a plan's header names the boards whose attention is still estimated */
+    sp_config cfg;
+    sp_gguf *g = tiny_model(&cfg, 4);
+    static sp_cluster cl;
+    int ram[2] = {4096, 4096};
+    make_cluster(&cl, 2, ram, 50, 1e-4);
+    sp_cost_options o = {.context = 256, .sequences = 1, .prefill_chunk = 8, .wire = SP_WIRE_F16};
+    sp_problem pb;
+    static sp_solution sol;
+    cr_assert_eq(sp_cost_build(&pb, &cl, g, &cfg, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(sp_search(&pb, SP_OBJ_THROUGHPUT, &sol, &err), 0, "%s", err.msg);
+    char *h = sp_planner_header(&sol, &cl, &cfg, "tiny", &o);
+    cr_assert(strstr(h, "Attention is priced from the f16 matvec figures for"), "%s", h);
+    free(h);
+    for (int b = 0; b < cl.n_boards; b++) cl.boards[b].profile.perf[0].attention_gflops = 40;
+    h = sp_planner_header(&sol, &cl, &cfg, "tiny", &o);
+    cr_assert(!strstr(h, "Attention is priced"), "%s", h);
+    free(h);
+    sp_problem_free(&pb);
+    sp_gguf_close(g);
 }

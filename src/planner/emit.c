@@ -133,6 +133,20 @@ char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_con
         add(&t, "%s %s (%s %s)", b ? "," : "", cl->boards[b].name, p->measured ? "measured" : "published", p->date);
     }
     add(&t, ".\nPredictions are estimates from those profiles; `shardpipe run` prints measured against predicted.");
+    /* profiles from before attention_gflops: their attention is priced
+     * from the f16 matvec (cost.c), which overstates it */
+    int old = 0;
+    for (int i = 0; i < s->n_stages; i++) {
+        const sp_board *b = &cl->boards[s->board[i]];
+        const sp_thread_perf *perf = sp_profile_perf(&b->profile, b->threads);
+        if (perf && perf->attention_gflops > 0) continue;
+        add(&t, "%s%s", old++ ? ", " : "\nAttention is priced from the f16 matvec figures for ", b->name);
+    }
+    if (old)
+        add(&t, "\n(profile%s without attention_gflops, measured before 2026-12-07; where compared, that\n"
+                "estimate was 2.7-3.4x the kernel's cost), so long prompts and contexts are predicted slower\n"
+                "than they run: `shardpipe profile` on %s measures it.",
+            old > 1 ? "s" : "", old > 1 ? "those boards" : "that board");
     return t.buf;
 }
 
