@@ -357,10 +357,13 @@ static void dot_rows(const dot_job *j, long lo, long hi, int ith)
          * constants, the dispatch on na) is paid once per claim instead of
          * once per 16 rows */
         const long chunk = j->n <= step ? hi - lo : DOT_CHUNK;
+        /* the activation rows in equal blocks of at most step: 12 rows go
+         * as 6 + 6, not 8 + 4 */
+        const int blocks = (j->n + step - 1) / step, per = (j->n + blocks - 1) / blocks;
         for (long r0 = lo; r0 < hi; r0 += chunk) {
             long nw = r0 + chunk < hi ? chunk : hi - r0;
-            for (int i = 0; i < j->n; i += step) {
-                int na = j->n - i < step ? j->n - i : step;
+            for (int i = 0; i < j->n; i += per) {
+                int na = j->n - i < per ? j->n - i : per;
                 if (x16)
                     sp_vec_dot_k_x16_q8_K_tile(w->type, cols, wd + r0 * w->row_bytes, nw, j->xk + i * j->xk_stride,
                                                j->xk_stride, na, j->y + (int64_t)i * rows + r0, rows);
