@@ -223,6 +223,8 @@ void sp_tile_q4_k_x16_avx512vbmi(int64_t n, const void *w, long nw, const sp_blo
                                  float *y, int64_t y_stride);
 void sp_tile_q6_k_x16_avx512vbmi(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
                                  float *y, int64_t y_stride);
+void sp_tile_q5_k_x16_avx512vbmi(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
+                                 float *y, int64_t y_stride);
 /* sp_quantize_row_q8_K_ref's bytes with AVX2 (dot_k_avx2.c) */
 void sp_quantize_row_q8_K_avx2(const float *x, sp_block_q8_K *y, int64_t n);
 #endif

@@ -42,8 +42,9 @@ static inline __m512i bcast4(const void *p)
  * A burst of 36 (Q4_K) or 53 (Q6_K) prefetches waits for free miss
  * buffers, and the more rows' arithmetic stands between two bursts the
  * less of it overlaps the wait; Q4_K's short loop at few rows streams
- * best with its burst. So Q6_K spreads always and Q4_K from 5 rows on (na
- * is a constant in each of the tiles). The bits do not change. */
+ * best with its burst. So Q6_K spreads always, and Q4_K and Q5_K from 5
+ * rows on (na is a constant in each of the tiles). The bits do not
+ * change. */
 static inline __attribute__((always_inline)) void prefetch_line(const uint8_t *p, int64_t ahead)
 {
     if (ahead) __builtin_prefetch(p + ahead, 0, SP_PREFETCH_LOCALITY);
@@ -107,18 +108,30 @@ static inline VBMI void q4k_scales(const q4k_consts *c, const uint8_t *p, int j,
     *mm = _mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_m, f), _mm512_set1_epi32(0x003f003f));
 }
 
+/* Q5_K's fifth bits: bit b of each byte of h moved to bit 4 (the rest 0). */
+static inline VBMI __m512i bit_to_4(__m512i h, const int b)
+{
+    __m512i v = b <= 4 ? _mm512_slli_epi16(h, 4 - b) : _mm512_srli_epi16(h, b - 4);
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x10));
+}
+
+/* Q4_K, and Q5_K (q5: the same panel and steps, each quant's fifth bit
+ * from the qh dwords after the panel's quants OR'ed into bit 4: values
+ * 0..31, the same exact integers as the reference's). */
 static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_consts *c, int64_t nb, const uint8_t *g,
                                                                  const sp_block_q8_K *a, int64_t stride, int na,
-                                                                 __m512 acc[SP_KX16_ROWS])
+                                                                 const int q5, __m512 acc[SP_KX16_ROWS])
 {
     const int64_t ahead = sp_prefetch_ahead;
+    const size_t panel = SP_KX16 * (q5 ? sizeof(sp_block_q5_K) : sizeof(sp_block_q4_K));
 #pragma GCC unroll 8
     for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = g + b * (SP_KX16 * sizeof(sp_block_q4_K));
-        /* spread: the 4 lines of scales now, each quant line at its load */
+        const uint8_t *p = g + b * panel;
+        /* spread: the 4 lines of scales now, each quant line at its load
+         * (and Q5_K's qh lines with the first sub-blocks' loads) */
         const int spread = na >= 5;
-        sp_prefetch_group(p, spread ? 256 : SP_KX16 * sizeof(sp_block_q4_K), ahead);
+        sp_prefetch_group(p, spread ? 256 : (int)panel, ahead);
         __m512i S[SP_KX16_ROWS], M[SP_KX16_ROWS];
 #pragma GCC unroll 8
         for (int i = 0; i < na; i++) S[i] = M[i] = _mm512_setzero_si512();
@@ -131,8 +144,14 @@ static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_const
 #pragma GCC unroll 8
             for (int t = 0; t < 8; t++) {
                 if (spread) prefetch_line(p + 256 + 64 * (8 * ch + t), ahead);
+                if (spread && q5 && ch == 0) prefetch_line(p + 2304 + 64 * t, ahead);
                 __m512i v = _mm512_loadu_si512((const void *)(p + 256 + 64 * (8 * ch + t)));
                 __m512i lo = _mm512_and_si512(v, c->m4), hi = _mm512_gf2p8affine_epi64_epi8(v, c->hi4, 0);
+                if (q5) {
+                    __m512i h = _mm512_loadu_si512((const void *)(p + 2304 + 64 * t));
+                    lo = _mm512_or_si512(lo, bit_to_4(h, 2 * ch));
+                    hi = _mm512_or_si512(hi, bit_to_4(h, 2 * ch + 1));
+                }
 #pragma GCC unroll 8
                 for (int i = 0; i < na; i++) {
                     const int8_t *q = a[i * stride + b].qs + 64 * ch + 4 * t;
@@ -230,11 +249,12 @@ static inline __attribute__((always_inline)) VBMI void tile(sp_dtype type, int64
     const int64_t nb = n / SP_QK_K;
     const size_t gbytes = (size_t)SP_KX16 * nb * sp_k_block_bytes(type);
     q4k_consts c;
-    if (type == SP_DTYPE_Q4_K) q4k_consts_init(&c);
+    if (type != SP_DTYPE_Q6_K) q4k_consts_init(&c);
     for (long r = 0; r < nw; r += SP_KX16) {
         const uint8_t *g = (const uint8_t *)w + (r / SP_KX16) * gbytes;
         __m512 acc[SP_KX16_ROWS];
-        if (type == SP_DTYPE_Q4_K) q4k_group(&c, nb, g, a, stride, na, acc);
+        if (type == SP_DTYPE_Q4_K) q4k_group(&c, nb, g, a, stride, na, 0, acc);
+        else if (type == SP_DTYPE_Q5_K) q4k_group(&c, nb, g, a, stride, na, 1, acc);
         else q6k_group(nb, g, a, stride, na, acc);
 #pragma GCC unroll 8
         for (int i = 0; i < na; i++) _mm512_storeu_ps(y + i * y_stride + r, acc[i]);
@@ -259,4 +279,5 @@ static inline __attribute__((always_inline)) VBMI void tile(sp_dtype type, int64
     }
 
 TILE_FN(sp_tile_q4_k_x16_avx512vbmi, SP_DTYPE_Q4_K)
+TILE_FN(sp_tile_q5_k_x16_avx512vbmi, SP_DTYPE_Q5_K)
 TILE_FN(sp_tile_q6_k_x16_avx512vbmi, SP_DTYPE_Q6_K)

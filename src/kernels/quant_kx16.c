@@ -9,6 +9,8 @@
  *     bytes, chunk j holding row k's sub-block j scale and min as the
  *     12-bit field sc | m << 6 at bit 12 k (little-endian); then the quants:
  *     dword D (bytes 4D..4D+3 of the row's qs) of row k at 256 + 64 D + 4 k.
+ *   Q5_K (2816 bytes): Q4_K's 2304 bytes, then the fifth bits: dword D
+ *     (bytes 4D..4D+3 of the row's qh) of row k at 2304 + 64 D + 4 k.
  *   Q6_K (3360 bytes): fp16 d[16]; then eight 32-byte chunks, chunk j
  *     holding row k's scales of groups 2j, 2j + 1 at bytes 2k, 2k + 1;
  *     then per 16-value group g three 64-byte registers (panel_from_q6_k):
@@ -25,7 +27,7 @@
 
 int sp_k_x16_type(sp_dtype t)
 {
-    return t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q6_K;
+    return t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q5_K || t == SP_DTYPE_Q6_K;
 }
 
 /* Q4_K's 12 packed scale bytes from eight 6-bit scales and mins (the
@@ -75,6 +77,33 @@ static void panel_to_q4_k(const uint8_t *p, int k, sp_block_q4_K *b)
     }
     pack_k4_scales(sc, m, b->scales);
     for (int d = 0; d < 32; d++) memcpy(b->qs + 4 * d, p + 256 + 64 * d + 4 * k, 4);
+}
+
+/* Q5_K: the Q4_K panel of the same d, dmin, scales and qs, then qh. */
+static void panel_from_q5_k(const sp_block_q5_K *const blk[SP_KX16], uint8_t *p)
+{
+    const sp_block_q4_K *q4[SP_KX16];
+    sp_block_q4_K tmp[SP_KX16];
+    for (int k = 0; k < SP_KX16; k++) {
+        memcpy(&tmp[k].d, &blk[k]->d, 2);
+        memcpy(&tmp[k].dmin, &blk[k]->dmin, 2);
+        memcpy(tmp[k].scales, blk[k]->scales, 12);
+        memcpy(tmp[k].qs, blk[k]->qs, 128);
+        q4[k] = &tmp[k];
+        for (int d = 0; d < 8; d++) memcpy(p + 2304 + 64 * d + 4 * k, blk[k]->qh + 4 * d, 4);
+    }
+    panel_from_q4_k(q4, p);
+}
+
+static void panel_to_q5_k(const uint8_t *p, int k, sp_block_q5_K *b)
+{
+    sp_block_q4_K q4;
+    panel_to_q4_k(p, k, &q4);
+    memcpy(&b->d, &q4.d, 2);
+    memcpy(&b->dmin, &q4.dmin, 2);
+    memcpy(b->scales, q4.scales, 12);
+    memcpy(b->qs, q4.qs, 128);
+    for (int d = 0; d < 8; d++) memcpy(b->qh + 4 * d, p + 2304 + 64 * d + 4 * k, 4);
 }
 
 /* Q6_K's quants of row k, group g (elements 16 g + 4 u + t, u = 0..3) as
@@ -135,6 +164,7 @@ void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *ou
         const void *blk[SP_KX16];
         for (int k = 0; k < SP_KX16; k++) blk[k] = src + k * row_bytes + b * bb;
         if (type == SP_DTYPE_Q4_K) panel_from_q4_k((const sp_block_q4_K *const *)blk, p);
+        else if (type == SP_DTYPE_Q5_K) panel_from_q5_k((const sp_block_q5_K *const *)blk, p);
         else panel_from_q6_k((const sp_block_q6_K *const *)blk, p);
     }
 }
@@ -144,6 +174,7 @@ static void block_of(sp_dtype type, const uint8_t *group, int k, int64_t b, void
 {
     const uint8_t *p = group + b * SP_KX16 * sp_k_block_bytes(type);
     if (type == SP_DTYPE_Q4_K) panel_to_q4_k(p, k, blk);
+    else if (type == SP_DTYPE_Q5_K) panel_to_q5_k(p, k, blk);
     else panel_to_q6_k(p, k, blk);
 }
 
