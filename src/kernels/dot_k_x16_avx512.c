@@ -5,7 +5,7 @@
  * one row per 32-bit lane; vpdpbusd with four activation bytes broadcast
  * to every lane adds their four products into that row's lane. Summing a
  * group's registers so gives, per lane, the row's exact isum of the group
- * (Q4_K: of a 32-value sub-block, whose two groups share the scale), and
+ * (Q4_K, Q5_K: of a 32-value sub-block, whose two groups share the scale), and
  * vpmulld by the 16 rows' scales, one per lane, adds sc (isum) into S; the
  * mins' term M = m (bsum_2j + bsum_2j+1) is one vpdpwssd of (m, m) pairs
  * with the two broadcast 16-bit sums, and Q6_K's offset term likewise
@@ -44,11 +44,7 @@ static inline __m512i bcast4(const void *p)
  * less of it overlaps the wait; Q4_K's short loop at few rows streams
  * best with its burst. So Q6_K spreads always, and Q4_K and Q5_K from 5
  * rows on (na is a constant in each of the tiles). The bits do not
- * change. */
-static inline __attribute__((always_inline)) void prefetch_line(const uint8_t *p, int64_t ahead)
-{
-    if (ahead) __builtin_prefetch(p + ahead, 0, SP_PREFETCH_LOCALITY);
-}
+ * change. (A spread line is sp_prefetch_group of 64 bytes.) */
 
 /* acc + (d_a d) S [- (d_a dmin) M]: sp_k_accumulate on 16 rows. */
 static inline __m512 finish(__m512 acc, float da, __m512 d, __m512 dmin, __m512i s, __m512i m, int has_min)
@@ -143,8 +139,8 @@ static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_const
             for (int i = 0; i < na; i++) L[i] = H[i] = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int t = 0; t < 8; t++) {
-                if (spread) prefetch_line(p + 256 + 64 * (8 * ch + t), ahead);
-                if (spread && q5 && ch == 0) prefetch_line(p + 2304 + 64 * t, ahead);
+                if (spread) sp_prefetch_group(p + 256 + 64 * (8 * ch + t), 64, ahead);
+                if (spread && q5 && ch == 0) sp_prefetch_group(p + 2304 + 64 * t, 64, ahead);
                 __m512i v = _mm512_loadu_si512((const void *)(p + 256 + 64 * (8 * ch + t)));
                 __m512i lo = _mm512_and_si512(v, c->m4), hi = _mm512_gf2p8affine_epi64_epi8(v, c->hi4, 0);
                 if (q5) {
@@ -210,9 +206,9 @@ static inline __attribute__((always_inline)) VBMI void q6k_group(int64_t nb, con
             for (int half = 0; half < 2; half++) {
                 const int gi = 2 * j + half;
                 const uint8_t *q = p + 288 + 192 * gi;
-                prefetch_line(q + 32, ahead);
-                prefetch_line(q + 96, ahead);
-                prefetch_line(q + 160, ahead);
+                sp_prefetch_group(q + 32, 64, ahead);
+                sp_prefetch_group(q + 96, 64, ahead);
+                sp_prefetch_group(q + 160, 64, ahead);
                 __m512i A = _mm512_loadu_si512((const void *)q), B = _mm512_loadu_si512((const void *)(q + 64)),
                         C = _mm512_loadu_si512((const void *)(q + 128));
                 __m512i r[4];
