@@ -20,6 +20,7 @@
  * a kernel multiplies with four broadcast activation bytes (one lane per
  * row: no horizontal sums), and a panel's scales need no per-row decoding
  * of ggml's 6-bit packing. */
+#include <stddef.h>
 #include <string.h>
 
 #include "dot_k.h"
@@ -47,63 +48,59 @@ static void pack_k4_scales(const int *sc, const int *m, uint8_t s[12])
     }
 }
 
-static void panel_from_q4_k(const sp_block_q4_K *const blk[SP_KX16], uint8_t *p)
+/* Q4_K and Q5_K share d, dmin and the 12 scale bytes at the block's start
+ * (quant_k.h) and differ in where qs sits (Q5_K's qh comes first): the
+ * panel's first 2304 bytes from blocks whose qs is at qs_off. */
+_Static_assert(offsetof(sp_block_q5_K, d) == offsetof(sp_block_q4_K, d) &&
+                   offsetof(sp_block_q5_K, dmin) == offsetof(sp_block_q4_K, dmin) &&
+                   offsetof(sp_block_q5_K, scales) == offsetof(sp_block_q4_K, scales),
+               "Q4_K and Q5_K blocks start alike");
+
+static void panel_from_k4(const uint8_t *const blk[SP_KX16], size_t qs_off, uint8_t *p)
 {
     memset(p, 0, 256);
     for (int k = 0; k < SP_KX16; k++) {
-        const sp_block_q4_K *b = blk[k];
-        memcpy(p + 2 * k, &b->d, 2);
-        memcpy(p + 32 + 2 * k, &b->dmin, 2);
+        const uint8_t *b = blk[k];
+        memcpy(p + 2 * k, b + offsetof(sp_block_q4_K, d), 2);
+        memcpy(p + 32 + 2 * k, b + offsetof(sp_block_q4_K, dmin), 2);
         for (int j = 0; j < 8; j++) {
             int sc, m;
-            sp_k4_scale_min(b->scales, j, &sc, &m);
+            sp_k4_scale_min(b + offsetof(sp_block_q4_K, scales), j, &sc, &m);
             uint32_t f = (uint32_t)(sc | m << 6) << (12 * k % 8);
             uint8_t *c = p + 64 + 24 * j + 12 * k / 8;
             c[0] |= (uint8_t)f, c[1] |= (uint8_t)(f >> 8), c[2] |= (uint8_t)(f >> 16);
         }
-        for (int d = 0; d < 32; d++) memcpy(p + 256 + 64 * d + 4 * k, b->qs + 4 * d, 4);
+        for (int d = 0; d < 32; d++) memcpy(p + 256 + 64 * d + 4 * k, b + qs_off + 4 * d, 4);
     }
 }
 
-static void panel_to_q4_k(const uint8_t *p, int k, sp_block_q4_K *b)
+static void panel_to_k4(const uint8_t *p, int k, size_t qs_off, uint8_t *b)
 {
     int sc[8], m[8];
-    memcpy(&b->d, p + 2 * k, 2);
-    memcpy(&b->dmin, p + 32 + 2 * k, 2);
+    memcpy(b + offsetof(sp_block_q4_K, d), p + 2 * k, 2);
+    memcpy(b + offsetof(sp_block_q4_K, dmin), p + 32 + 2 * k, 2);
     for (int j = 0; j < 8; j++) {
         const uint8_t *c = p + 64 + 24 * j + 12 * k / 8;
         uint32_t f = (uint32_t)(c[0] | c[1] << 8 | c[2] << 16) >> (12 * k % 8);
         sc[j] = f & 63, m[j] = (f >> 6) & 63;
     }
-    pack_k4_scales(sc, m, b->scales);
-    for (int d = 0; d < 32; d++) memcpy(b->qs + 4 * d, p + 256 + 64 * d + 4 * k, 4);
+    pack_k4_scales(sc, m, b + offsetof(sp_block_q4_K, scales));
+    for (int d = 0; d < 32; d++) memcpy(b + qs_off + 4 * d, p + 256 + 64 * d + 4 * k, 4);
 }
 
-/* Q5_K: the Q4_K panel of the same d, dmin, scales and qs, then qh. */
-static void panel_from_q5_k(const sp_block_q5_K *const blk[SP_KX16], uint8_t *p)
+/* Q5_K: the Q4_K panel, then the qh dwords of the 16 rows side by side. */
+static void panel_from_q5_k(const uint8_t *const blk[SP_KX16], uint8_t *p)
 {
-    const sp_block_q4_K *q4[SP_KX16];
-    sp_block_q4_K tmp[SP_KX16];
-    for (int k = 0; k < SP_KX16; k++) {
-        memcpy(&tmp[k].d, &blk[k]->d, 2);
-        memcpy(&tmp[k].dmin, &blk[k]->dmin, 2);
-        memcpy(tmp[k].scales, blk[k]->scales, 12);
-        memcpy(tmp[k].qs, blk[k]->qs, 128);
-        q4[k] = &tmp[k];
-        for (int d = 0; d < 8; d++) memcpy(p + 2304 + 64 * d + 4 * k, blk[k]->qh + 4 * d, 4);
-    }
-    panel_from_q4_k(q4, p);
+    panel_from_k4(blk, offsetof(sp_block_q5_K, qs), p);
+    for (int k = 0; k < SP_KX16; k++)
+        for (int d = 0; d < 8; d++)
+            memcpy(p + 2304 + 64 * d + 4 * k, blk[k] + offsetof(sp_block_q5_K, qh) + 4 * d, 4);
 }
 
-static void panel_to_q5_k(const uint8_t *p, int k, sp_block_q5_K *b)
+static void panel_to_q5_k(const uint8_t *p, int k, uint8_t *b)
 {
-    sp_block_q4_K q4;
-    panel_to_q4_k(p, k, &q4);
-    memcpy(&b->d, &q4.d, 2);
-    memcpy(&b->dmin, &q4.dmin, 2);
-    memcpy(b->scales, q4.scales, 12);
-    memcpy(b->qs, q4.qs, 128);
-    for (int d = 0; d < 8; d++) memcpy(b->qh + 4 * d, p + 2304 + 64 * d + 4 * k, 4);
+    panel_to_k4(p, k, offsetof(sp_block_q5_K, qs), b);
+    for (int d = 0; d < 8; d++) memcpy(b + offsetof(sp_block_q5_K, qh) + 4 * d, p + 2304 + 64 * d + 4 * k, 4);
 }
 
 /* Q6_K's quants of row k, group g (elements 16 g + 4 u + t, u = 0..3) as
@@ -163,8 +160,8 @@ void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *ou
     for (int64_t b = 0; b < n / SP_QK_K; b++, p += SP_KX16 * bb) {
         const void *blk[SP_KX16];
         for (int k = 0; k < SP_KX16; k++) blk[k] = src + k * row_bytes + b * bb;
-        if (type == SP_DTYPE_Q4_K) panel_from_q4_k((const sp_block_q4_K *const *)blk, p);
-        else if (type == SP_DTYPE_Q5_K) panel_from_q5_k((const sp_block_q5_K *const *)blk, p);
+        if (type == SP_DTYPE_Q4_K) panel_from_k4((const uint8_t *const *)blk, offsetof(sp_block_q4_K, qs), p);
+        else if (type == SP_DTYPE_Q5_K) panel_from_q5_k((const uint8_t *const *)blk, p);
         else panel_from_q6_k((const sp_block_q6_K *const *)blk, p);
     }
 }
@@ -173,7 +170,7 @@ void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *ou
 static void block_of(sp_dtype type, const uint8_t *group, int k, int64_t b, void *blk)
 {
     const uint8_t *p = group + b * SP_KX16 * sp_k_block_bytes(type);
-    if (type == SP_DTYPE_Q4_K) panel_to_q4_k(p, k, blk);
+    if (type == SP_DTYPE_Q4_K) panel_to_k4(p, k, offsetof(sp_block_q4_K, qs), blk);
     else if (type == SP_DTYPE_Q5_K) panel_to_q5_k(p, k, blk);
     else panel_to_q6_k(p, k, blk);
 }

@@ -58,14 +58,13 @@ typedef struct sp_simd_level {
     void (*softmax_f32)(float *, int64_t);
     /* K-quant rows kernels by type (dot.h); NULL array or entry: scalar */
     const sp_rows_k_fn *rows_k;
-    /* tiles on sp_k_x16 rows, Q4_K and Q6_K (Q5_K's is the last field);
-     * NULL: the portable tile (and the loader keeps the file layout) */
-    sp_tile_k_x16_fn tile_q4_k_x16, tile_q6_k_x16;
+    /* tiles on sp_k_x16 rows, Q4_K, Q5_K and Q6_K; NULL: the portable tile
+     * (and the loader keeps the file layout) */
+    sp_tile_k_x16_fn tile_q4_k_x16, tile_q5_k_x16, tile_q6_k_x16;
     void (*quantize_q8_K)(const float *, sp_block_q8_K *, int64_t); /* NULL: the portable one */
     /* the prompt GEMM tiles for Q8_0 / Q4_0 (sp_q8g_tiles); NULL: none */
     void (*tiles_q8g)(int, int, int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *,
                       int64_t);
-    sp_tile_k_x16_fn tile_q5_k_x16; /* the Q5_K tile on sp_k_x16 rows, as tile_q4_k_x16 */
 } sp_simd_level;
 
 static void dequantize_row_f16_scalar(const uint16_t *x, float *y, int64_t n)
@@ -106,7 +105,7 @@ static const sp_simd_level level_avx2 = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    NULL, NULL, sp_quantize_row_q8_K_avx2, NULL, NULL,
+    NULL, NULL, NULL, sp_quantize_row_q8_K_avx2, NULL,
 };
 static const sp_simd_level level_avxvnni = {
     "avxvnni", sp_vec_dot_q8_0_q8g_rows_avxvnni, sp_vec_dot_q4_0_q8g_rows_avxvnni, NULL, sp_vec_dot_f32_avx2,
@@ -114,7 +113,7 @@ static const sp_simd_level level_avxvnni = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    NULL, NULL, sp_quantize_row_q8_K_avx2, NULL, NULL,
+    NULL, NULL, NULL, sp_quantize_row_q8_K_avx2, NULL,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, NULL, sp_vec_dot_f32_avx2,
@@ -122,8 +121,8 @@ static const sp_simd_level level_avx512vnni = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
-    NULL, NULL, sp_quantize_row_q8_K_avx2,
-    sp_q8g_tiles_avx512, NULL,
+    NULL, NULL, NULL, sp_quantize_row_q8_K_avx2,
+    sp_q8g_tiles_avx512,
 };
 static const sp_simd_level level_avx512vbmi = {
     "avx512vbmi", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512vbmi,
@@ -132,8 +131,8 @@ static const sp_simd_level level_avx512vbmi = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
-    sp_tile_q4_k_x16_avx512vbmi, sp_tile_q6_k_x16_avx512vbmi, sp_quantize_row_q8_K_avx2,
-    sp_q8g_tiles_avx512, sp_tile_q5_k_x16_avx512vbmi,
+    sp_tile_q4_k_x16_avx512vbmi, sp_tile_q5_k_x16_avx512vbmi, sp_tile_q6_k_x16_avx512vbmi,
+    sp_quantize_row_q8_K_avx2, sp_q8g_tiles_avx512,
 };
 #endif
 
