@@ -105,7 +105,7 @@ static const sp_simd_level level_avx2 = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    NULL, NULL, NULL, sp_quantize_row_q8_K_avx2, NULL,
+    sp_tile_q4_k_x16_avx2, sp_tile_q5_k_x16_avx2, sp_tile_q6_k_x16_avx2, sp_quantize_row_q8_K_avx2, NULL,
 };
 static const sp_simd_level level_avxvnni = {
     "avxvnni", sp_vec_dot_q8_0_q8g_rows_avxvnni, sp_vec_dot_q4_0_q8g_rows_avxvnni, NULL, sp_vec_dot_f32_avx2,
@@ -113,7 +113,7 @@ static const sp_simd_level level_avxvnni = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    NULL, NULL, NULL, sp_quantize_row_q8_K_avx2, NULL,
+    sp_tile_q4_k_x16_avxvnni, sp_tile_q5_k_x16_avxvnni, sp_tile_q6_k_x16_avxvnni, sp_quantize_row_q8_K_avx2, NULL,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, NULL, sp_vec_dot_f32_avx2,
