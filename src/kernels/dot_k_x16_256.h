@@ -75,31 +75,44 @@ static inline __m256 k256_f16(const uint8_t *p, int h)
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h)));
 }
 
-/* ---- Q4_K and Q5_K ---- */
-
-/* Sub-block j's scales of half h's rows: sc as int32 lanes (AVX-VNNI) or
- * (sc, sc) int16 pairs (AVX2), and the mins as (m, m) int16 pairs. Row k's
- * 12-bit field sc | m << 6 sits at bit 12 k of the panel's 24-byte chunk
- * j, so the 8 rows of half h are its bytes 12 h .. 12 h + 11: lane k takes
- * bytes 3k/2 and 3k/2 + 1 (a byte shuffle), shifted right by 4 when k is
- * odd. */
-static inline void k256_q4k_scales(const uint8_t *p, int j, int h, __m256i *sc, __m256i *mm)
+/* The 12-bit fields of half h's 8 rows in a 24-byte scale chunk (Q3_K,
+ * Q4_K, Q5_K panels), one per int32 lane, garbage above bit 11. Row k's
+ * field sits at bit 12 k of the chunk, so the 8 rows of half h are its
+ * bytes 12 h .. 12 h + 11: lane k takes bytes 3k/2 and 3k/2 + 1 (a byte
+ * shuffle), shifted right by 4 when k is odd. */
+static inline __m256i k256_fields(const uint8_t *chunk, int h)
 {
     const __m256i pick = _mm256_setr_epi8(0, 1, -1, -1, 1, 2, -1, -1, 3, 4, -1, -1, 4, 5, -1, -1, /* rows 0-3 */
                                           6, 7, -1, -1, 7, 8, -1, -1, 9, 10, -1, -1, 10, 11, -1, -1);
     const __m256i odd = _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4);
-    /* 16 bytes from 12 h: past the 12 wanted lies at most the panel's
-     * first quants (chunk 7 ends at byte 256) */
-    __m128i raw = _mm_loadu_si128((const __m128i *)(p + 64 + 24 * j + 12 * h));
-    __m256i f = _mm256_srlv_epi32(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(raw), pick), odd);
+    /* 16 bytes from 12 h: past the 12 wanted lies the panel's next part
+     * (the chunks end 32 bytes or more before the panel does) */
+    __m128i raw = _mm_loadu_si128((const __m128i *)(chunk + 12 * h));
+    return _mm256_srlv_epi32(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(raw), pick), odd);
+}
+
+/* Each lane's low 16 bits twice: (v, v) int16 pairs for vpmaddwd. */
+static inline __m256i k256_pair(__m256i v)
+{
+    return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16));
+}
+
+/* ---- Q4_K and Q5_K ---- */
+
+/* Sub-block j's scales of half h's rows (field sc | m << 6 of chunk j): sc
+ * as int32 lanes (AVX-VNNI) or (sc, sc) int16 pairs (AVX2), and the mins
+ * as (m, m) int16 pairs. */
+static inline void k256_q4k_scales(const uint8_t *p, int j, int h, __m256i *sc, __m256i *mm)
+{
+    __m256i f = k256_fields(p + 64 + 24 * j, h);
     __m256i s = _mm256_and_si256(f, _mm256_set1_epi32(0x3f));
     __m256i m = _mm256_and_si256(_mm256_srli_epi32(f, 6), _mm256_set1_epi32(0x3f));
 #if K256_VNNI
     *sc = s;
 #else
-    *sc = _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
+    *sc = k256_pair(s);
 #endif
-    *mm = _mm256_or_si256(m, _mm256_slli_epi32(m, 16));
+    *mm = k256_pair(m);
 }
 
 /* Q5_K's fifth bits: bit b of each byte of v moved to bit 4 (the rest 0). */
@@ -180,6 +193,72 @@ static inline __attribute__((always_inline)) void k256_q4k_block(const uint8_t *
     }
 }
 
+/* ---- Q3_K ---- */
+
+/* Super-block b (panel p) of half h: S - 4 O of quant_k.h per row, as the
+ * AVX-512 tile sums it (dot_k_x16_avx512.c): group g = 8 n + 2 j + e takes
+ * bits 2j, 2j + 1 of qs dwords 8 n + 4 e .. + 3 and bit 4 n + j of hmask
+ * dwords 4 e .. + 3, and the scales of groups 8 n + 2 j, + 1 are the
+ * 12-bit field of chunk 4 n + j, each stored + 32. */
+static inline __attribute__((always_inline)) void k256_q3k_block(const uint8_t *p, int h, const sp_block_q8_K *a,
+                                                                 int64_t stride, int64_t b, const int na, __m256i *S)
+{
+    const __m256i m3 = _mm256_set1_epi8(0x03), b1 = _mm256_set1_epi8(0x01);
+    const __m256i m3f = _mm256_set1_epi32(0x3f), k32 = _mm256_set1_epi32(32);
+    __m256i O[K256_PASS];
+#pragma GCC unroll 4
+    for (int i = 0; i < na; i++) S[i] = O[i] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+    for (int n = 0; n < 2; n++) {
+#pragma GCC unroll 1
+        for (int j = 0; j < 4; j++) {
+            const __m256i f = k256_fields(p + 32 + 24 * (4 * n + j), h);
+            const __m256i s0 = _mm256_sub_epi32(_mm256_and_si256(f, m3f), k32);
+            const __m256i s1 = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(f, 6), m3f), k32);
+            /* (s0, s1) int16 pairs for the offset term */
+            const __m256i pr = _mm256_or_si256(_mm256_and_si256(s0, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s1, 16));
+#pragma GCC unroll 4
+            for (int i = 0; i < na; i++)
+                O[i] = _mm256_add_epi32(O[i], _mm256_madd_epi16(pr, k256_bcast4(a[i * stride + b].bsums + 8 * n + 2 * j)));
+            /* shift counts: the low bits' 2j, the high bit's 4n + j */
+            const __m128i lo_shift = _mm_cvtsi32_si128(2 * j), hi_shift = _mm_cvtsi32_si128(4 * n + j);
+#pragma GCC unroll 2
+            for (int e = 0; e < 2; e++) {
+                __m256i T[K256_PASS];
+#pragma GCC unroll 4
+                for (int i = 0; i < na; i++) T[i] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+                for (int d = 0; d < 4; d++) {
+                    const int D = 4 * e + d;
+                    const __m256i v = k256_half(p + 736 + 64 * (8 * n + D), h), hb = k256_half(p + 224 + 64 * D, h);
+                    const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hb, hi_shift), b1), 2);
+                    const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(v, lo_shift), m3), hi);
+#pragma GCC unroll 4
+                    for (int i = 0; i < na; i++) {
+                        const __m256i act = k256_bcast4(a[i * stride + b].qs + 128 * n + 32 * j + 4 * D);
+#if K256_VNNI
+                        T[i] = _mm256_dpbusd_avx_epi32(T[i], q, act);
+#else
+                        /* 3-bit pair sums: at most 4 x 2 x 7 x 127 over the group */
+                        T[i] = _mm256_add_epi16(T[i], _mm256_maddubs_epi16(q, act));
+#endif
+                    }
+                }
+                const __m256i sc = e ? s1 : s0;
+#pragma GCC unroll 4
+                for (int i = 0; i < na; i++)
+#if K256_VNNI
+                    S[i] = _mm256_add_epi32(S[i], _mm256_mullo_epi32(T[i], sc));
+#else
+                    S[i] = _mm256_add_epi32(S[i], _mm256_madd_epi16(T[i], k256_pair(sc)));
+#endif
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < na; i++) S[i] = _mm256_sub_epi32(S[i], _mm256_slli_epi32(O[i], 2));
+}
+
 /* ---- Q6_K ---- */
 
 /* Super-block b (panel p) of half h: S - 32 O of quant_k.h per row. */
@@ -257,8 +336,9 @@ static inline __attribute__((always_inline)) void k256_group(sp_dtype type, int6
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             __m256i S[K256_PASS], M[K256_PASS];
-            if (type == SP_DTYPE_Q6_K) {
-                k256_q6k_block(p, h, a, stride, b, na, S);
+            if (type == SP_DTYPE_Q6_K || type == SP_DTYPE_Q3_K) {
+                if (type == SP_DTYPE_Q6_K) k256_q6k_block(p, h, a, stride, b, na, S);
+                else k256_q3k_block(p, h, a, stride, b, na, S);
                 const __m256 d = k256_f16(p, h);
 #pragma GCC unroll 4
                 for (int i = 0; i < na; i++) acc[h][i] = k256_finish(acc[h][i], a[i * stride + b].d, d, d, S[i], S[i], 0);
@@ -308,6 +388,7 @@ static inline __attribute__((always_inline)) void k256_tile(sp_dtype type, int64
         k256_tile(type, n, w, nw, a, stride, na, y, y_stride);                                                  \
     }
 
+K256_TILE_FN(SP_DTYPE_Q3_K, sp_tile_q3_k_x16)
 K256_TILE_FN(SP_DTYPE_Q4_K, sp_tile_q4_k_x16)
 K256_TILE_FN(SP_DTYPE_Q5_K, sp_tile_q5_k_x16)
 K256_TILE_FN(SP_DTYPE_Q6_K, sp_tile_q6_k_x16)

@@ -174,6 +174,84 @@ static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_const
     }
 }
 
+/* ---- Q3_K ---- */
+
+/* gf2p8affineqb matrices (result bit i is the parity of matrix byte 7 - i
+ * and the input byte): bits 2j, 2j + 1 of each byte to bits 0, 1 (qs's low
+ * bits of sub-block j), and bit b to bit 2 (hmask's high bit). */
+#define GF_PAIR_TO_01(j) _mm512_set1_epi64((long long)((1ULL << (2 * (j))) << 56 | (1ULL << (2 * (j) + 1)) << 48))
+#define GF_BIT_TO_2(b) _mm512_set1_epi64((long long)((1ULL << (b)) << 40))
+
+/* Q3_K: group g = 8 h + 2 j + e (16 values: 128 h + 32 j + 16 e + 0..15)
+ * takes the low bits of qs dwords 8 h + 4 e .. + 3 (bits 2j, 2j + 1 of
+ * each byte) and the high bits of hmask dwords 4 e .. 4 e + 3 (bit
+ * 4 h + j). Its scale s_g - 32 multiplies the group's isum (S), and the
+ * offset term O = sum_g (s_g - 32) bsum_g, one vpdpwssd per pair of
+ * groups, comes off as 4 O: S - 4 O is the reference's exact sum. */
+static inline __attribute__((always_inline)) VBMI void q3k_group(const q4k_consts *c, int64_t nb, const uint8_t *g,
+                                                                 const sp_block_q8_K *a, int64_t stride, int na,
+                                                                 __m512 acc[SP_KX16_ROWS])
+{
+    const int64_t ahead = sp_prefetch_ahead;
+    const size_t panel = SP_KX16 * sizeof(sp_block_q3_K);
+    const __m512i m3f = _mm512_set1_epi32(0x3f), k32 = _mm512_set1_epi32(32);
+#pragma GCC unroll 8
+    for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = g + b * panel;
+        /* spread from 5 rows on (as Q4_K): the scales and high bits now,
+         * each line of low bits at its first load */
+        const int spread = na >= 5;
+        sp_prefetch_group(p, spread ? 736 : (int)panel, ahead);
+        __m512i S[SP_KX16_ROWS], O[SP_KX16_ROWS];
+#pragma GCC unroll 8
+        for (int i = 0; i < na; i++) S[i] = O[i] = _mm512_setzero_si512();
+#pragma GCC unroll 1
+        for (int h = 0; h < 2; h++) {
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                /* the scales of groups 8h + 2j and 8h + 2j + 1: chunk 4h + j */
+                __m512i raw = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 32 + 24 * (4 * h + j))));
+                __m512i f = _mm512_permutexvar_epi8(c->idx, raw);
+                __m512i s0 = _mm512_sub_epi32(_mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_sc, f), m3f), k32);
+                __m512i s1 = _mm512_sub_epi32(_mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_m, f), m3f), k32);
+                __m512i pr = _mm512_or_si512(_mm512_and_si512(s0, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(s1, 16));
+#pragma GCC unroll 8
+                for (int i = 0; i < na; i++)
+                    O[i] = _mm512_dpwssd_epi32(O[i], pr, bcast4(a[i * stride + b].bsums + 8 * h + 2 * j));
+                const __m512i lo2 = GF_PAIR_TO_01(j), hi1 = GF_BIT_TO_2(4 * h + j);
+#pragma GCC unroll 2
+                for (int e = 0; e < 2; e++) {
+                    __m512i T[SP_KX16_ROWS];
+#pragma GCC unroll 8
+                    for (int i = 0; i < na; i++) T[i] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                    for (int d = 0; d < 4; d++) {
+                        const int D = 4 * e + d;
+                        if (spread && j == 0) sp_prefetch_group(p + 736 + 64 * (8 * h + D), 64, ahead);
+                        __m512i v = _mm512_loadu_si512((const void *)(p + 736 + 64 * (8 * h + D)));
+                        __m512i hb = _mm512_loadu_si512((const void *)(p + 224 + 64 * D));
+                        __m512i q = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(v, lo2, 0),
+                                                    _mm512_gf2p8affine_epi64_epi8(hb, hi1, 0));
+#pragma GCC unroll 8
+                        for (int i = 0; i < na; i++)
+                            T[i] = _mm512_dpbusd_epi32(T[i], q, bcast4(a[i * stride + b].qs + 128 * h + 32 * j + 4 * D));
+                    }
+                    const __m512i sc = e ? s1 : s0;
+#pragma GCC unroll 8
+                    for (int i = 0; i < na; i++) S[i] = _mm512_add_epi32(S[i], _mm512_mullo_epi32(T[i], sc));
+                }
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#pragma GCC unroll 8
+        for (int i = 0; i < na; i++) {
+            __m512i s = _mm512_sub_epi32(S[i], _mm512_slli_epi32(O[i], 2));
+            acc[i] = finish(acc[i], a[i * stride + b].d, d, d, s, s, 0);
+        }
+    }
+}
+
 /* ---- Q6_K ---- */
 
 /* gf2p8affineqb matrices: bits 6-7 of each byte to bits 0-1, 2-3, 4-5
@@ -249,7 +327,8 @@ static inline __attribute__((always_inline)) VBMI void tile(sp_dtype type, int64
     for (long r = 0; r < nw; r += SP_KX16) {
         const uint8_t *g = (const uint8_t *)w + (r / SP_KX16) * gbytes;
         __m512 acc[SP_KX16_ROWS];
-        if (type == SP_DTYPE_Q4_K) q4k_group(&c, nb, g, a, stride, na, 0, acc);
+        if (type == SP_DTYPE_Q3_K) q3k_group(&c, nb, g, a, stride, na, acc);
+        else if (type == SP_DTYPE_Q4_K) q4k_group(&c, nb, g, a, stride, na, 0, acc);
         else if (type == SP_DTYPE_Q5_K) q4k_group(&c, nb, g, a, stride, na, 1, acc);
         else q6k_group(nb, g, a, stride, na, acc);
 #pragma GCC unroll 8
@@ -274,6 +353,7 @@ static inline __attribute__((always_inline)) VBMI void tile(sp_dtype type, int64
         }                                                                                                       \
     }
 
+TILE_FN(sp_tile_q3_k_x16_avx512vbmi, SP_DTYPE_Q3_K)
 TILE_FN(sp_tile_q4_k_x16_avx512vbmi, SP_DTYPE_Q4_K)
 TILE_FN(sp_tile_q5_k_x16_avx512vbmi, SP_DTYPE_Q5_K)
 TILE_FN(sp_tile_q6_k_x16_avx512vbmi, SP_DTYPE_Q6_K)

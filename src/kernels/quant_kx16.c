@@ -11,6 +11,13 @@
  *     dword D (bytes 4D..4D+3 of the row's qs) of row k at 256 + 64 D + 4 k.
  *   Q5_K (2816 bytes): Q4_K's 2304 bytes, then the fifth bits: dword D
  *     (bytes 4D..4D+3 of the row's qh) of row k at 2304 + 64 D + 4 k.
+ *   Q3_K (1760 bytes): fp16 d[16]; then eight chunks of 24 bytes, chunk
+ *     j holding row k's 6-bit scales (stored + 32, as in the file) of
+ *     groups 2j and 2j + 1 as the 12-bit field s_2j | s_2j+1 << 6 at bit
+ *     12 k (Q4_K's chunks, a scale where Q4_K has its min); then the high
+ *     bits: dword D (bytes 4D..4D+3 of the row's hmask) of row k at
+ *     224 + 64 D + 4 k; then the low bits: dword D of the row's qs at
+ *     736 + 64 D + 4 k.
  *   Q6_K (3360 bytes): fp16 d[16]; then eight 32-byte chunks, chunk j
  *     holding row k's scales of groups 2j, 2j + 1 at bytes 2k, 2k + 1;
  *     then per 16-value group g three 64-byte registers (panel_from_q6_k):
@@ -28,7 +35,21 @@
 
 int sp_k_x16_type(sp_dtype t)
 {
-    return t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q5_K || t == SP_DTYPE_Q6_K;
+    return t == SP_DTYPE_Q3_K || t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q5_K || t == SP_DTYPE_Q6_K;
+}
+
+/* Row k's 12-bit field at bit 12 k of a 24-byte scale chunk. */
+static void field_put(uint8_t *chunk, int k, uint32_t v)
+{
+    uint32_t f = v << (12 * k % 8);
+    uint8_t *c = chunk + 12 * k / 8;
+    c[0] |= (uint8_t)f, c[1] |= (uint8_t)(f >> 8), c[2] |= (uint8_t)(f >> 16);
+}
+
+static uint32_t field_get(const uint8_t *chunk, int k)
+{
+    const uint8_t *c = chunk + 12 * k / 8;
+    return ((uint32_t)(c[0] | c[1] << 8 | c[2] << 16) >> (12 * k % 8)) & 0xfff;
 }
 
 /* Q4_K's 12 packed scale bytes from eight 6-bit scales and mins (the
@@ -66,9 +87,7 @@ static void panel_from_k4(const uint8_t *const blk[SP_KX16], size_t qs_off, uint
         for (int j = 0; j < 8; j++) {
             int sc, m;
             sp_k4_scale_min(b + offsetof(sp_block_q4_K, scales), j, &sc, &m);
-            uint32_t f = (uint32_t)(sc | m << 6) << (12 * k % 8);
-            uint8_t *c = p + 64 + 24 * j + 12 * k / 8;
-            c[0] |= (uint8_t)f, c[1] |= (uint8_t)(f >> 8), c[2] |= (uint8_t)(f >> 16);
+            field_put(p + 64 + 24 * j, k, (uint32_t)(sc | m << 6));
         }
         for (int d = 0; d < 32; d++) memcpy(p + 256 + 64 * d + 4 * k, b + qs_off + 4 * d, 4);
     }
@@ -80,8 +99,7 @@ static void panel_to_k4(const uint8_t *p, int k, size_t qs_off, uint8_t *b)
     memcpy(b + offsetof(sp_block_q4_K, d), p + 2 * k, 2);
     memcpy(b + offsetof(sp_block_q4_K, dmin), p + 32 + 2 * k, 2);
     for (int j = 0; j < 8; j++) {
-        const uint8_t *c = p + 64 + 24 * j + 12 * k / 8;
-        uint32_t f = (uint32_t)(c[0] | c[1] << 8 | c[2] << 16) >> (12 * k % 8);
+        uint32_t f = field_get(p + 64 + 24 * j, k);
         sc[j] = f & 63, m[j] = (f >> 6) & 63;
     }
     pack_k4_scales(sc, m, b + offsetof(sp_block_q4_K, scales));
@@ -101,6 +119,45 @@ static void panel_to_q5_k(const uint8_t *p, int k, uint8_t *b)
 {
     panel_to_k4(p, k, offsetof(sp_block_q5_K, qs), b);
     for (int d = 0; d < 8; d++) memcpy(b + offsetof(sp_block_q5_K, qh) + 4 * d, p + 2304 + 64 * d + 4 * k, 4);
+}
+
+/* Q3_K: the 16 6-bit scales of a row as the file packs them (the inverse
+ * of sp_q3_k_scale): low nibbles in bytes 0-7 (groups 0-7) and their high
+ * nibbles (groups 8-15), the top two bits in bytes 8-11. */
+static void pack_q3_k_scales(const int s[16], uint8_t out[12])
+{
+    memset(out, 0, 12);
+    for (int j = 0; j < 16; j++) {
+        out[j % 8] |= (uint8_t)((s[j] & 0xf) << (j < 8 ? 0 : 4));
+        out[8 + j % 4] |= (uint8_t)((s[j] >> 4) << (2 * (j / 4)));
+    }
+}
+
+static void panel_from_q3_k(const sp_block_q3_K *const blk[SP_KX16], uint8_t *p)
+{
+    memset(p + 32, 0, 192);
+    for (int k = 0; k < SP_KX16; k++) {
+        const sp_block_q3_K *b = blk[k];
+        memcpy(p + 2 * k, &b->d, 2);
+        for (int j = 0; j < 8; j++)
+            field_put(p + 32 + 24 * j, k,
+                      (uint32_t)(sp_q3_k_scale(b->scales, 2 * j) | sp_q3_k_scale(b->scales, 2 * j + 1) << 6));
+        for (int d = 0; d < 8; d++) memcpy(p + 224 + 64 * d + 4 * k, b->hmask + 4 * d, 4);
+        for (int d = 0; d < 16; d++) memcpy(p + 736 + 64 * d + 4 * k, b->qs + 4 * d, 4);
+    }
+}
+
+static void panel_to_q3_k(const uint8_t *p, int k, sp_block_q3_K *b)
+{
+    int s[16];
+    memcpy(&b->d, p + 2 * k, 2);
+    for (int j = 0; j < 8; j++) {
+        uint32_t f = field_get(p + 32 + 24 * j, k);
+        s[2 * j] = (int)(f & 63), s[2 * j + 1] = (int)(f >> 6);
+    }
+    pack_q3_k_scales(s, b->scales);
+    for (int d = 0; d < 8; d++) memcpy(b->hmask + 4 * d, p + 224 + 64 * d + 4 * k, 4);
+    for (int d = 0; d < 16; d++) memcpy(b->qs + 4 * d, p + 736 + 64 * d + 4 * k, 4);
 }
 
 /* Q6_K's quants of row k, group g (elements 16 g + 4 u + t, u = 0..3) as
@@ -162,6 +219,7 @@ void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *ou
         for (int k = 0; k < SP_KX16; k++) blk[k] = src + k * row_bytes + b * bb;
         if (type == SP_DTYPE_Q4_K) panel_from_k4((const uint8_t *const *)blk, offsetof(sp_block_q4_K, qs), p);
         else if (type == SP_DTYPE_Q5_K) panel_from_q5_k((const uint8_t *const *)blk, p);
+        else if (type == SP_DTYPE_Q3_K) panel_from_q3_k((const sp_block_q3_K *const *)blk, p);
         else panel_from_q6_k((const sp_block_q6_K *const *)blk, p);
     }
 }
@@ -172,6 +230,7 @@ static void block_of(sp_dtype type, const uint8_t *group, int k, int64_t b, void
     const uint8_t *p = group + b * SP_KX16 * sp_k_block_bytes(type);
     if (type == SP_DTYPE_Q4_K) panel_to_k4(p, k, offsetof(sp_block_q4_K, qs), blk);
     else if (type == SP_DTYPE_Q5_K) panel_to_q5_k(p, k, blk);
+    else if (type == SP_DTYPE_Q3_K) panel_to_q3_k(p, k, blk);
     else panel_to_q6_k(p, k, blk);
 }
 
