@@ -237,7 +237,7 @@ Test(quant_k, matmul_dot_path_is_the_dequantized_product)
     free(wf), free(x), free(yd), free(ys), free(wq);
 }
 
-/* Rows regrouped sixteen at a time (sp_k_x16, Q3_K, Q4_K, Q5_K and Q6_K): each row
+/* Rows regrouped sixteen at a time (sp_k_x16, Q2_K to Q6_K): each row
  * comes back byte for byte and dequantizes to the same values, and every
  * level's tile on the regrouped rows (its kernel, or the portable loop)
  * gives the file layout's scalar bits, for 1..SP_KX16_ROWS activation rows
@@ -246,7 +246,7 @@ Test(quant_k, x16_regrouped_rows_same_bytes_values_and_bits)
 {
     enum { MAXB = 7, NW = 32 };
     static const int nbs[] = {1, 2, 3, 7};
-    static const sp_dtype xt[4] = {SP_DTYPE_Q3_K, SP_DTYPE_Q4_K, SP_DTYPE_Q5_K, SP_DTYPE_Q6_K};
+    static const sp_dtype xt[5] = {SP_DTYPE_Q2_K, SP_DTYPE_Q3_K, SP_DTYPE_Q4_K, SP_DTYPE_Q5_K, SP_DTYPE_Q6_K};
     sp_rng rng;
     sp_rng_seed(&rng, 9);
     uint8_t *w = malloc(NW * MAXB * 210), *x = malloc(NW * MAXB * 210), *back = malloc(MAXB * 210);
@@ -255,7 +255,7 @@ Test(quant_k, x16_regrouped_rows_same_bytes_values_and_bits)
     sp_block_q8_K *a = malloc(SP_KX16_ROWS * MAXB * sizeof *a);
     float want[SP_KX16_ROWS][NW], got[SP_KX16_ROWS * NW];
     int kernels = 0;
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         for (size_t c = 0; c < sizeof nbs / sizeof nbs[0]; c++) {
             int nb = nbs[c];
             int64_t n = (int64_t)nb * SP_QK_K;
@@ -299,7 +299,7 @@ Test(quant_k, x16_regrouped_rows_same_bytes_values_and_bits)
     free(w), free(x), free(back), free(xf), free(d1), free(d2), free(a);
 }
 
-/* sp_matmul on a Q3_K / Q4_K / Q5_K / Q6_K matrix regrouped as SP_LAYOUT_K_X16 (as
+/* sp_matmul on a Q2_K .. Q6_K matrix regrouped as SP_LAYOUT_K_X16 (as
  * sp_model_load_weights does, in two pieces of whole groups): Y bit for
  * bit that of the file layout, on the dot and sgemm paths, at every level,
  * 1 and 2 threads, 1, 3, 6 and 11 rows; and which matrices the loader
@@ -307,7 +307,7 @@ Test(quant_k, x16_regrouped_rows_same_bytes_values_and_bits)
 Test(quant_k, x16_layout_matmul_same_bits_as_file_layout)
 {
     enum { ROWS = 48, COLS = 768, NMAX = 11 };
-    static const sp_dtype xt[4] = {SP_DTYPE_Q3_K, SP_DTYPE_Q4_K, SP_DTYPE_Q5_K, SP_DTYPE_Q6_K};
+    static const sp_dtype xt[5] = {SP_DTYPE_Q2_K, SP_DTYPE_Q3_K, SP_DTYPE_Q4_K, SP_DTYPE_Q5_K, SP_DTYPE_Q6_K};
     static const int ns[] = {1, 3, 6, 11};
     sp_rng rng;
     sp_rng_seed(&rng, 10);
@@ -315,7 +315,7 @@ Test(quant_k, x16_layout_matmul_same_bits_as_file_layout)
           *got = malloc(sizeof(float) * NMAX * ROWS);
     uint8_t *wq = malloc(ROWS * (COLS / SP_QK_K) * 210), *xq = malloc(ROWS * (COLS / SP_QK_K) * 210);
     random_acts(&rng, x, NMAX * COLS);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         sp_matrix w = {.type = xt[k], .rows = ROWS, .cols = COLS, .data = wq,
                        .row_bytes = (size_t)sp_dtype_row_bytes(xt[k], COLS)};
         random_blocks(&rng, xt[k], wq, ROWS * (COLS / SP_QK_K));

@@ -124,7 +124,7 @@ void sp_vec_dot_k_q8_K_tile(sp_dtype type, int64_t n, const void *w, size_t row_
 /* K rows regrouped sixteen at a time for the kernels (in memory only,
  * never in a file; layout in src/kernels/quant_kx16.c): a group of 16 rows
  * of n values takes the same 16 row_bytes as in the file, as n / 256
- * panels of the 16 rows' super-block b. Q3_K, Q4_K, Q5_K and Q6_K
+ * panels of the 16 rows' super-block b. Q2_K to Q6_K
  * (sp_k_x16_type); sp_model_load_weights regroups a matrix of such rows
  * (16 | rows) where the SIMD level in use has a kernel for it
  * (sp_simd_k_x16). Every level computes the same bits on both layouts. */

@@ -215,10 +215,12 @@ extern const sp_rows_k_fn sp_rows_k_neon_dotprod[SP_N_KTYPES];
 #endif
 
 /* K-quant tiles on rows regrouped as sp_k_x16 (quant_k.h): nw (a multiple
- * of 16) rows against na = 1..SP_KX16_ROWS Q8_K rows, by type (Q3_K .. Q6_K). */
+ * of 16) rows against na = 1..SP_KX16_ROWS Q8_K rows, by type (Q2_K .. Q6_K). */
 typedef void (*sp_tile_k_x16_fn)(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
                                  float *y, int64_t y_stride);
 #if defined(__x86_64__)
+void sp_tile_q2_k_x16_avx512vbmi(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
+                                 float *y, int64_t y_stride);
 void sp_tile_q3_k_x16_avx512vbmi(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
                                  float *y, int64_t y_stride);
 void sp_tile_q4_k_x16_avx512vbmi(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na,
@@ -229,6 +231,8 @@ void sp_tile_q5_k_x16_avx512vbmi(int64_t n, const void *w, long nw, const sp_blo
                                  float *y, int64_t y_stride);
 /* the same tiles with 256-bit registers (dot_k_x16_256.h) */
 #define SP_TILES_K_X16_256(lv)                                                                                 \
+    void sp_tile_q2_k_x16_##lv(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na, \
+                               float *y, int64_t y_stride);                                                      \
     void sp_tile_q3_k_x16_##lv(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na, \
                                float *y, int64_t y_stride);                                                      \
     void sp_tile_q4_k_x16_##lv(int64_t n, const void *w, long nw, const sp_block_q8_K *a, int64_t stride, int na, \

@@ -193,33 +193,42 @@ static inline __attribute__((always_inline)) void k256_q4k_block(const uint8_t *
     }
 }
 
-/* ---- Q3_K ---- */
+/* ---- Q2_K and Q3_K ---- */
 
-/* Super-block b (panel p) of half h: S - 4 O of quant_k.h per row, as the
- * AVX-512 tile sums it (dot_k_x16_avx512.c): group g = 8 n + 2 j + e takes
- * bits 2j, 2j + 1 of qs dwords 8 n + 4 e .. + 3 and bit 4 n + j of hmask
- * dwords 4 e .. + 3, and the scales of groups 8 n + 2 j, + 1 are the
- * 12-bit field of chunk 4 n + j, each stored + 32. */
-static inline __attribute__((always_inline)) void k256_q3k_block(const uint8_t *p, int h, const sp_block_q8_K *a,
-                                                                 int64_t stride, int64_t b, const int na, __m256i *S)
+/* Super-block b (panel p) of half h, Q2_K or Q3_K (q3): S and X per row as
+ * the AVX-512 tile sums them (dot_k_x16_avx512.c, q23k_group): group
+ * g = 8 n + 2 j + e takes bits 2j, 2j + 1 of qs dwords 8 n + 4 e .. + 3
+ * (and for Q3_K bit 4 n + j of hmask dwords 4 e .. + 3 as its bit 2); X is
+ * the mins' M (Q2_K) or the offset's O (Q3_K, whose sum is S - 4 O). */
+static inline __attribute__((always_inline)) void k256_q23k_block(const uint8_t *p, int h, const sp_block_q8_K *a,
+                                                                  int64_t stride, int64_t b, const int na, const int q3,
+                                                                  __m256i *S, __m256i *X)
 {
-    const __m256i m3 = _mm256_set1_epi8(0x03), b1 = _mm256_set1_epi8(0x01);
+    const __m256i m3 = _mm256_set1_epi8(0x03), b1 = _mm256_set1_epi8(0x01), m4 = _mm256_set1_epi32(0x0f);
     const __m256i m3f = _mm256_set1_epi32(0x3f), k32 = _mm256_set1_epi32(32);
-    __m256i O[K256_PASS];
+    const int qs_at = q3 ? 736 : 320; /* the quants' lines */
 #pragma GCC unroll 4
-    for (int i = 0; i < na; i++) S[i] = O[i] = _mm256_setzero_si256();
+    for (int i = 0; i < na; i++) S[i] = X[i] = _mm256_setzero_si256();
 #pragma GCC unroll 1
     for (int n = 0; n < 2; n++) {
 #pragma GCC unroll 1
         for (int j = 0; j < 4; j++) {
-            const __m256i f = k256_fields(p + 32 + 24 * (4 * n + j), h);
-            const __m256i s0 = _mm256_sub_epi32(_mm256_and_si256(f, m3f), k32);
-            const __m256i s1 = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(f, 6), m3f), k32);
-            /* (s0, s1) int16 pairs for the offset term */
-            const __m256i pr = _mm256_or_si256(_mm256_and_si256(s0, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s1, 16));
+            const int g0 = 8 * n + 2 * j; /* groups g0 and g0 + 1 */
+            __m256i s0, s1, pr;
+            if (q3) { /* chunk 4n + j, each scale stored + 32 */
+                const __m256i f = k256_fields(p + 32 + 24 * (4 * n + j), h);
+                s0 = _mm256_sub_epi32(_mm256_and_si256(f, m3f), k32);
+                s1 = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(f, 6), m3f), k32);
+                pr = _mm256_or_si256(_mm256_and_si256(s0, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s1, 16));
+            } else { /* the rows' scale | min << 4 bytes of each group */
+                const __m256i r0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 64 + 16 * g0 + 8 * h)));
+                const __m256i r1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 80 + 16 * g0 + 8 * h)));
+                s0 = _mm256_and_si256(r0, m4), s1 = _mm256_and_si256(r1, m4);
+                pr = _mm256_or_si256(_mm256_srli_epi32(r0, 4), _mm256_slli_epi32(_mm256_srli_epi32(r1, 4), 16));
+            }
 #pragma GCC unroll 4
             for (int i = 0; i < na; i++)
-                O[i] = _mm256_add_epi32(O[i], _mm256_madd_epi16(pr, k256_bcast4(a[i * stride + b].bsums + 8 * n + 2 * j)));
+                X[i] = _mm256_add_epi32(X[i], _mm256_madd_epi16(pr, k256_bcast4(a[i * stride + b].bsums + g0)));
             /* shift counts: the low bits' 2j, the high bit's 4n + j */
             const __m128i lo_shift = _mm_cvtsi32_si128(2 * j), hi_shift = _mm_cvtsi32_si128(4 * n + j);
 #pragma GCC unroll 2
@@ -230,16 +239,18 @@ static inline __attribute__((always_inline)) void k256_q3k_block(const uint8_t *
 #pragma GCC unroll 4
                 for (int d = 0; d < 4; d++) {
                     const int D = 4 * e + d;
-                    const __m256i v = k256_half(p + 736 + 64 * (8 * n + D), h), hb = k256_half(p + 224 + 64 * D, h);
-                    const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hb, hi_shift), b1), 2);
-                    const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(v, lo_shift), m3), hi);
+                    __m256i q = _mm256_and_si256(_mm256_srl_epi16(k256_half(p + qs_at + 64 * (8 * n + D), h), lo_shift), m3);
+                    if (q3) {
+                        const __m256i hb = k256_half(p + 224 + 64 * D, h);
+                        q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hb, hi_shift), b1), 2));
+                    }
 #pragma GCC unroll 4
                     for (int i = 0; i < na; i++) {
                         const __m256i act = k256_bcast4(a[i * stride + b].qs + 128 * n + 32 * j + 4 * D);
 #if K256_VNNI
                         T[i] = _mm256_dpbusd_avx_epi32(T[i], q, act);
 #else
-                        /* 3-bit pair sums: at most 4 x 2 x 7 x 127 over the group */
+                        /* 2- or 3-bit pair sums: at most 4 x 2 x 7 x 127 over the group */
                         T[i] = _mm256_add_epi16(T[i], _mm256_maddubs_epi16(q, act));
 #endif
                     }
@@ -255,8 +266,6 @@ static inline __attribute__((always_inline)) void k256_q3k_block(const uint8_t *
             }
         }
     }
-#pragma GCC unroll 4
-    for (int i = 0; i < na; i++) S[i] = _mm256_sub_epi32(S[i], _mm256_slli_epi32(O[i], 2));
 }
 
 /* ---- Q6_K ---- */
@@ -337,13 +346,19 @@ static inline __attribute__((always_inline)) void k256_group(sp_dtype type, int6
         for (int h = 0; h < 2; h++) {
             __m256i S[K256_PASS], M[K256_PASS];
             if (type == SP_DTYPE_Q6_K || type == SP_DTYPE_Q3_K) {
-                if (type == SP_DTYPE_Q6_K) k256_q6k_block(p, h, a, stride, b, na, S);
-                else k256_q3k_block(p, h, a, stride, b, na, S);
+                if (type == SP_DTYPE_Q6_K) {
+                    k256_q6k_block(p, h, a, stride, b, na, S);
+                } else {
+                    k256_q23k_block(p, h, a, stride, b, na, 1, S, M);
+#pragma GCC unroll 4
+                    for (int i = 0; i < na; i++) S[i] = _mm256_sub_epi32(S[i], _mm256_slli_epi32(M[i], 2));
+                }
                 const __m256 d = k256_f16(p, h);
 #pragma GCC unroll 4
                 for (int i = 0; i < na; i++) acc[h][i] = k256_finish(acc[h][i], a[i * stride + b].d, d, d, S[i], S[i], 0);
             } else {
-                k256_q4k_block(p, h, a, stride, b, na, type == SP_DTYPE_Q5_K, S, M);
+                if (type == SP_DTYPE_Q2_K) k256_q23k_block(p, h, a, stride, b, na, 0, S, M);
+                else k256_q4k_block(p, h, a, stride, b, na, type == SP_DTYPE_Q5_K, S, M);
                 const __m256 d = k256_f16(p, h), dmin = k256_f16(p + 32, h);
 #pragma GCC unroll 4
                 for (int i = 0; i < na; i++)
@@ -388,6 +403,7 @@ static inline __attribute__((always_inline)) void k256_tile(sp_dtype type, int64
         k256_tile(type, n, w, nw, a, stride, na, y, y_stride);                                                  \
     }
 
+K256_TILE_FN(SP_DTYPE_Q2_K, sp_tile_q2_k_x16)
 K256_TILE_FN(SP_DTYPE_Q3_K, sp_tile_q3_k_x16)
 K256_TILE_FN(SP_DTYPE_Q4_K, sp_tile_q4_k_x16)
 K256_TILE_FN(SP_DTYPE_Q5_K, sp_tile_q5_k_x16)

@@ -174,51 +174,62 @@ static inline __attribute__((always_inline)) VBMI void q4k_group(const q4k_const
     }
 }
 
-/* ---- Q3_K ---- */
+/* ---- Q2_K and Q3_K ---- */
 
 /* gf2p8affineqb matrices (result bit i is the parity of matrix byte 7 - i
  * and the input byte): bits 2j, 2j + 1 of each byte to bits 0, 1 (qs's low
- * bits of sub-block j), and bit b to bit 2 (hmask's high bit). */
+ * bits of sub-block j), and bit b to bit 2 (Q3_K hmask's high bit). */
 #define GF_PAIR_TO_01(j) _mm512_set1_epi64((long long)((1ULL << (2 * (j))) << 56 | (1ULL << (2 * (j) + 1)) << 48))
 #define GF_BIT_TO_2(b) _mm512_set1_epi64((long long)((1ULL << (b)) << 40))
 
-/* Q3_K: group g = 8 h + 2 j + e (16 values: 128 h + 32 j + 16 e + 0..15)
- * takes the low bits of qs dwords 8 h + 4 e .. + 3 (bits 2j, 2j + 1 of
- * each byte) and the high bits of hmask dwords 4 e .. 4 e + 3 (bit
- * 4 h + j). Its scale s_g - 32 multiplies the group's isum (S), and the
- * offset term O = sum_g (s_g - 32) bsum_g, one vpdpwssd per pair of
- * groups, comes off as 4 O: S - 4 O is the reference's exact sum. */
-static inline __attribute__((always_inline)) VBMI void q3k_group(const q4k_consts *c, int64_t nb, const uint8_t *g,
-                                                                 const sp_block_q8_K *a, int64_t stride, int na,
-                                                                 __m512 acc[SP_KX16_ROWS])
+/* Q2_K, and Q3_K (q3). Group g = 8 h + 2 j + e (16 values: 128 h + 32 j
+ * + 16 e + 0..15) takes bits 2j, 2j + 1 of qs dwords 8 h + 4 e .. + 3,
+ * and for Q3_K bit 4 h + j of hmask dwords 4 e .. + 3 as its bit 2. The
+ * group's scale multiplies its isum into S. X takes a second term, one
+ * vpdpwssd of (group, group + 1) pairs with their bsums per two groups:
+ *  - Q2_K: the mins (the low and high nibbles of the rows' bytes of the
+ *    group), X = M, and the f32 steps are Q4_K's;
+ *  - Q3_K: the scales s - 32 (two 12-bit fields per row and chunk, as
+ *    Q4_K's sc | m), X = O and S - 4 O is the reference's sum. */
+static inline __attribute__((always_inline)) VBMI void q23k_group(const q4k_consts *c, int64_t nb, const uint8_t *g,
+                                                                  const sp_block_q8_K *a, int64_t stride, int na,
+                                                                  const int q3, __m512 acc[SP_KX16_ROWS])
 {
     const int64_t ahead = sp_prefetch_ahead;
-    const size_t panel = SP_KX16 * sizeof(sp_block_q3_K);
-    const __m512i m3f = _mm512_set1_epi32(0x3f), k32 = _mm512_set1_epi32(32);
+    const size_t panel = SP_KX16 * (q3 ? sizeof(sp_block_q3_K) : sizeof(sp_block_q2_K));
+    const int qs_at = q3 ? 736 : 320; /* the quants' lines */
+    const __m512i m3f = _mm512_set1_epi32(0x3f), k32 = _mm512_set1_epi32(32), m4 = _mm512_set1_epi32(0x0f);
 #pragma GCC unroll 8
     for (int i = 0; i < na; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g + b * panel;
-        /* spread from 5 rows on (as Q4_K): the scales and high bits now,
-         * each line of low bits at its first load */
+        /* spread from 5 rows on (as Q4_K): the lines before the low bits
+         * now, each of those at its first load */
         const int spread = na >= 5;
-        sp_prefetch_group(p, spread ? 736 : (int)panel, ahead);
-        __m512i S[SP_KX16_ROWS], O[SP_KX16_ROWS];
+        sp_prefetch_group(p, spread ? qs_at : (int)panel, ahead);
+        __m512i S[SP_KX16_ROWS], X[SP_KX16_ROWS];
 #pragma GCC unroll 8
-        for (int i = 0; i < na; i++) S[i] = O[i] = _mm512_setzero_si512();
+        for (int i = 0; i < na; i++) S[i] = X[i] = _mm512_setzero_si512();
 #pragma GCC unroll 1
         for (int h = 0; h < 2; h++) {
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                /* the scales of groups 8h + 2j and 8h + 2j + 1: chunk 4h + j */
-                __m512i raw = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 32 + 24 * (4 * h + j))));
-                __m512i f = _mm512_permutexvar_epi8(c->idx, raw);
-                __m512i s0 = _mm512_sub_epi32(_mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_sc, f), m3f), k32);
-                __m512i s1 = _mm512_sub_epi32(_mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_m, f), m3f), k32);
-                __m512i pr = _mm512_or_si512(_mm512_and_si512(s0, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(s1, 16));
+                const int g0 = 8 * h + 2 * j; /* groups g0 and g0 + 1 */
+                __m512i s0, s1, pr;
+                if (q3) { /* chunk 4h + j */
+                    __m512i raw = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 32 + 24 * (4 * h + j))));
+                    __m512i f = _mm512_permutexvar_epi8(c->idx, raw);
+                    s0 = _mm512_sub_epi32(_mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_sc, f), m3f), k32);
+                    s1 = _mm512_sub_epi32(_mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_m, f), m3f), k32);
+                    pr = _mm512_or_si512(_mm512_and_si512(s0, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(s1, 16));
+                } else {
+                    __m512i r0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 64 + 16 * g0)));
+                    __m512i r1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 80 + 16 * g0)));
+                    s0 = _mm512_and_si512(r0, m4), s1 = _mm512_and_si512(r1, m4);
+                    pr = _mm512_or_si512(_mm512_srli_epi32(r0, 4), _mm512_slli_epi32(_mm512_srli_epi32(r1, 4), 16));
+                }
 #pragma GCC unroll 8
-                for (int i = 0; i < na; i++)
-                    O[i] = _mm512_dpwssd_epi32(O[i], pr, bcast4(a[i * stride + b].bsums + 8 * h + 2 * j));
+                for (int i = 0; i < na; i++) X[i] = _mm512_dpwssd_epi32(X[i], pr, bcast4(a[i * stride + b].bsums + g0));
                 const __m512i lo2 = GF_PAIR_TO_01(j), hi1 = GF_BIT_TO_2(4 * h + j);
 #pragma GCC unroll 2
                 for (int e = 0; e < 2; e++) {
@@ -228,11 +239,13 @@ static inline __attribute__((always_inline)) VBMI void q3k_group(const q4k_const
 #pragma GCC unroll 4
                     for (int d = 0; d < 4; d++) {
                         const int D = 4 * e + d;
-                        if (spread && j == 0) sp_prefetch_group(p + 736 + 64 * (8 * h + D), 64, ahead);
-                        __m512i v = _mm512_loadu_si512((const void *)(p + 736 + 64 * (8 * h + D)));
-                        __m512i hb = _mm512_loadu_si512((const void *)(p + 224 + 64 * D));
-                        __m512i q = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(v, lo2, 0),
-                                                    _mm512_gf2p8affine_epi64_epi8(hb, hi1, 0));
+                        const uint8_t *line = p + qs_at + 64 * (8 * h + D);
+                        if (spread && j == 0) sp_prefetch_group(line, 64, ahead);
+                        __m512i q = _mm512_gf2p8affine_epi64_epi8(_mm512_loadu_si512((const void *)line), lo2, 0);
+                        if (q3) {
+                            __m512i hb = _mm512_loadu_si512((const void *)(p + 224 + 64 * D));
+                            q = _mm512_or_si512(q, _mm512_gf2p8affine_epi64_epi8(hb, hi1, 0));
+                        }
 #pragma GCC unroll 8
                         for (int i = 0; i < na; i++)
                             T[i] = _mm512_dpbusd_epi32(T[i], q, bcast4(a[i * stride + b].qs + 128 * h + 32 * j + 4 * D));
@@ -244,10 +257,15 @@ static inline __attribute__((always_inline)) VBMI void q3k_group(const q4k_const
             }
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        const __m512 dmin = q3 ? d : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
 #pragma GCC unroll 8
         for (int i = 0; i < na; i++) {
-            __m512i s = _mm512_sub_epi32(S[i], _mm512_slli_epi32(O[i], 2));
-            acc[i] = finish(acc[i], a[i * stride + b].d, d, d, s, s, 0);
+            if (q3) {
+                __m512i s = _mm512_sub_epi32(S[i], _mm512_slli_epi32(X[i], 2));
+                acc[i] = finish(acc[i], a[i * stride + b].d, d, d, s, s, 0);
+            } else {
+                acc[i] = finish(acc[i], a[i * stride + b].d, d, dmin, S[i], X[i], 1);
+            }
         }
     }
 }
@@ -327,7 +345,8 @@ static inline __attribute__((always_inline)) VBMI void tile(sp_dtype type, int64
     for (long r = 0; r < nw; r += SP_KX16) {
         const uint8_t *g = (const uint8_t *)w + (r / SP_KX16) * gbytes;
         __m512 acc[SP_KX16_ROWS];
-        if (type == SP_DTYPE_Q3_K) q3k_group(&c, nb, g, a, stride, na, acc);
+        if (type == SP_DTYPE_Q2_K) q23k_group(&c, nb, g, a, stride, na, 0, acc);
+        else if (type == SP_DTYPE_Q3_K) q23k_group(&c, nb, g, a, stride, na, 1, acc);
         else if (type == SP_DTYPE_Q4_K) q4k_group(&c, nb, g, a, stride, na, 0, acc);
         else if (type == SP_DTYPE_Q5_K) q4k_group(&c, nb, g, a, stride, na, 1, acc);
         else q6k_group(nb, g, a, stride, na, acc);
@@ -353,6 +372,7 @@ static inline __attribute__((always_inline)) VBMI void tile(sp_dtype type, int64
         }                                                                                                       \
     }
 
+TILE_FN(sp_tile_q2_k_x16_avx512vbmi, SP_DTYPE_Q2_K)
 TILE_FN(sp_tile_q3_k_x16_avx512vbmi, SP_DTYPE_Q3_K)
 TILE_FN(sp_tile_q4_k_x16_avx512vbmi, SP_DTYPE_Q4_K)
 TILE_FN(sp_tile_q5_k_x16_avx512vbmi, SP_DTYPE_Q5_K)

@@ -11,6 +11,9 @@
  *     dword D (bytes 4D..4D+3 of the row's qs) of row k at 256 + 64 D + 4 k.
  *   Q5_K (2816 bytes): Q4_K's 2304 bytes, then the fifth bits: dword D
  *     (bytes 4D..4D+3 of the row's qh) of row k at 2304 + 64 D + 4 k.
+ *   Q2_K (1344 bytes): fp16 d[16], fp16 dmin[16]; then per group g of
+ *     16 values the 16 rows' scale bytes (scale | min << 4, as in the file)
+ *     at 64 + 16 g + k; then dword D of the row's qs at 320 + 64 D + 4 k.
  *   Q3_K (1760 bytes): fp16 d[16]; then eight chunks of 24 bytes, chunk
  *     j holding row k's 6-bit scales (stored + 32, as in the file) of
  *     groups 2j and 2j + 1 as the 12-bit field s_2j | s_2j+1 << 6 at bit
@@ -35,7 +38,8 @@
 
 int sp_k_x16_type(sp_dtype t)
 {
-    return t == SP_DTYPE_Q3_K || t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q5_K || t == SP_DTYPE_Q6_K;
+    return t == SP_DTYPE_Q2_K || t == SP_DTYPE_Q3_K || t == SP_DTYPE_Q4_K || t == SP_DTYPE_Q5_K ||
+           t == SP_DTYPE_Q6_K;
 }
 
 /* Row k's 12-bit field at bit 12 k of a 24-byte scale chunk. */
@@ -119,6 +123,25 @@ static void panel_to_q5_k(const uint8_t *p, int k, uint8_t *b)
 {
     panel_to_k4(p, k, offsetof(sp_block_q5_K, qs), b);
     for (int d = 0; d < 8; d++) memcpy(b + offsetof(sp_block_q5_K, qh) + 4 * d, p + 2304 + 64 * d + 4 * k, 4);
+}
+
+static void panel_from_q2_k(const sp_block_q2_K *const blk[SP_KX16], uint8_t *p)
+{
+    for (int k = 0; k < SP_KX16; k++) {
+        const sp_block_q2_K *b = blk[k];
+        memcpy(p + 2 * k, &b->d, 2);
+        memcpy(p + 32 + 2 * k, &b->dmin, 2);
+        for (int g = 0; g < 16; g++) p[64 + 16 * g + k] = b->scales[g];
+        for (int d = 0; d < 16; d++) memcpy(p + 320 + 64 * d + 4 * k, b->qs + 4 * d, 4);
+    }
+}
+
+static void panel_to_q2_k(const uint8_t *p, int k, sp_block_q2_K *b)
+{
+    memcpy(&b->d, p + 2 * k, 2);
+    memcpy(&b->dmin, p + 32 + 2 * k, 2);
+    for (int g = 0; g < 16; g++) b->scales[g] = p[64 + 16 * g + k];
+    for (int d = 0; d < 16; d++) memcpy(b->qs + 4 * d, p + 320 + 64 * d + 4 * k, 4);
 }
 
 /* Q3_K: the 16 6-bit scales of a row as the file packs them (the inverse
@@ -220,6 +243,7 @@ void sp_k_x16_from_k(sp_dtype type, const void *rows, size_t row_bytes, void *ou
         if (type == SP_DTYPE_Q4_K) panel_from_k4((const uint8_t *const *)blk, offsetof(sp_block_q4_K, qs), p);
         else if (type == SP_DTYPE_Q5_K) panel_from_q5_k((const uint8_t *const *)blk, p);
         else if (type == SP_DTYPE_Q3_K) panel_from_q3_k((const sp_block_q3_K *const *)blk, p);
+        else if (type == SP_DTYPE_Q2_K) panel_from_q2_k((const sp_block_q2_K *const *)blk, p);
         else panel_from_q6_k((const sp_block_q6_K *const *)blk, p);
     }
 }
@@ -231,6 +255,7 @@ static void block_of(sp_dtype type, const uint8_t *group, int k, int64_t b, void
     if (type == SP_DTYPE_Q4_K) panel_to_k4(p, k, offsetof(sp_block_q4_K, qs), blk);
     else if (type == SP_DTYPE_Q5_K) panel_to_q5_k(p, k, blk);
     else if (type == SP_DTYPE_Q3_K) panel_to_q3_k(p, k, blk);
+    else if (type == SP_DTYPE_Q2_K) panel_to_q2_k(p, k, blk);
     else panel_to_q6_k(p, k, blk);
 }
 

@@ -58,9 +58,9 @@ typedef struct sp_simd_level {
     void (*softmax_f32)(float *, int64_t);
     /* K-quant rows kernels by type (dot.h); NULL array or entry: scalar */
     const sp_rows_k_fn *rows_k;
-    /* tiles on sp_k_x16 rows, Q3_K, Q4_K, Q5_K and Q6_K; NULL: the portable
-     * tile (and the loader keeps the file layout) */
-    sp_tile_k_x16_fn tile_q3_k_x16, tile_q4_k_x16, tile_q5_k_x16, tile_q6_k_x16;
+    /* tiles on sp_k_x16 rows, Q2_K .. Q6_K; NULL: the portable tile (and
+     * the loader keeps the file layout) */
+    sp_tile_k_x16_fn tile_q2_k_x16, tile_q3_k_x16, tile_q4_k_x16, tile_q5_k_x16, tile_q6_k_x16;
     void (*quantize_q8_K)(const float *, sp_block_q8_K *, int64_t); /* NULL: the portable one */
     /* the prompt GEMM tiles for Q8_0 / Q4_0 (sp_q8g_tiles); NULL: none */
     void (*tiles_q8g)(int, int, int64_t, const void *, size_t, long, const sp_q8_group *, int64_t, int, float *,
@@ -95,7 +95,7 @@ static const sp_simd_level level_scalar = {
     "scalar", rows_q8_0_scalar, rows_q4_0_scalar, NULL, sp_vec_dot_f32_scalar,
     sp_dequantize_row_q8_0, sp_dequantize_row_q4_0, dequantize_row_f16_scalar,
     sp_vec_dot_f16_f32_scalar, sp_vec_mad_f16_ref, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL,
-    NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 };
 
 #if defined(__x86_64__)
@@ -105,7 +105,8 @@ static const sp_simd_level level_avx2 = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    sp_tile_q3_k_x16_avx2, sp_tile_q4_k_x16_avx2, sp_tile_q5_k_x16_avx2, sp_tile_q6_k_x16_avx2, sp_quantize_row_q8_K_avx2, NULL,
+    sp_tile_q2_k_x16_avx2, sp_tile_q3_k_x16_avx2, sp_tile_q4_k_x16_avx2, sp_tile_q5_k_x16_avx2,
+    sp_tile_q6_k_x16_avx2, sp_quantize_row_q8_K_avx2, NULL,
 };
 static const sp_simd_level level_avxvnni = {
     "avxvnni", sp_vec_dot_q8_0_q8g_rows_avxvnni, sp_vec_dot_q4_0_q8g_rows_avxvnni, NULL, sp_vec_dot_f32_avx2,
@@ -113,7 +114,8 @@ static const sp_simd_level level_avxvnni = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx2, sp_swiglu_f32_avx2, sp_softmax_f32_avx2, sp_rows_k_avx2,
-    sp_tile_q3_k_x16_avxvnni, sp_tile_q4_k_x16_avxvnni, sp_tile_q5_k_x16_avxvnni, sp_tile_q6_k_x16_avxvnni, sp_quantize_row_q8_K_avx2, NULL,
+    sp_tile_q2_k_x16_avxvnni, sp_tile_q3_k_x16_avxvnni, sp_tile_q4_k_x16_avxvnni, sp_tile_q5_k_x16_avxvnni,
+    sp_tile_q6_k_x16_avxvnni, sp_quantize_row_q8_K_avx2, NULL,
 };
 static const sp_simd_level level_avx512vnni = {
     "avx512vnni", sp_vec_dot_q8_0_q8g_rows_avx512, sp_vec_dot_q4_0_q8g_rows_avx512, NULL, sp_vec_dot_f32_avx2,
@@ -121,7 +123,7 @@ static const sp_simd_level level_avx512vnni = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
-    NULL, NULL, NULL, NULL, sp_quantize_row_q8_K_avx2,
+    NULL, NULL, NULL, NULL, NULL, sp_quantize_row_q8_K_avx2,
     sp_q8g_tiles_avx512,
 };
 static const sp_simd_level level_avx512vbmi = {
@@ -131,7 +133,8 @@ static const sp_simd_level level_avx512vbmi = {
     sp_vec_dot_f16_f32_avx2, sp_vec_mad_f16_avx2,
     sp_quantize_row_q8g_avx2, sp_attn_scores_f16_avx2, sp_attn_values_f16_avx2,
     sp_round_f16_avx2, 1, sp_exp_f32_avx512, sp_swiglu_f32_avx512, sp_softmax_f32_avx512, sp_rows_k_avx512,
-    sp_tile_q3_k_x16_avx512vbmi, sp_tile_q4_k_x16_avx512vbmi, sp_tile_q5_k_x16_avx512vbmi, sp_tile_q6_k_x16_avx512vbmi,
+    sp_tile_q2_k_x16_avx512vbmi, sp_tile_q3_k_x16_avx512vbmi, sp_tile_q4_k_x16_avx512vbmi,
+    sp_tile_q5_k_x16_avx512vbmi, sp_tile_q6_k_x16_avx512vbmi,
     sp_quantize_row_q8_K_avx2, sp_q8g_tiles_avx512,
 };
 #endif
@@ -143,7 +146,7 @@ static const sp_simd_level level_neon = {
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
     sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon,
-    NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 };
 static const sp_simd_level level_neon_dotprod = {
     "neon-dotprod", sp_vec_dot_q8_0_q8g_rows_neon_dotprod, sp_vec_dot_q4_0_q8g_rows_neon_dotprod, NULL,
@@ -152,7 +155,7 @@ static const sp_simd_level level_neon_dotprod = {
     sp_vec_dot_f16_f32_neon, sp_vec_mad_f16_neon,
     NULL, sp_attn_scores_f16_neon, sp_attn_values_f16_neon, sp_round_f16_neon, 1, sp_exp_f32_neon,
     sp_swiglu_f32_neon, sp_softmax_f32_neon, sp_rows_k_neon_dotprod,
-    NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 };
 #endif
 
@@ -510,7 +513,8 @@ void sp_vec_dot_k_q8_K_tile(sp_dtype type, int64_t n, const void *w, size_t row_
 
 static sp_tile_k_x16_fn tile_k_x16_of(const sp_simd_level *l, sp_dtype type)
 {
-    return type == SP_DTYPE_Q3_K   ? l->tile_q3_k_x16
+    return type == SP_DTYPE_Q2_K   ? l->tile_q2_k_x16
+           : type == SP_DTYPE_Q3_K ? l->tile_q3_k_x16
            : type == SP_DTYPE_Q4_K ? l->tile_q4_k_x16
            : type == SP_DTYPE_Q5_K ? l->tile_q5_k_x16
            : type == SP_DTYPE_Q6_K ? l->tile_q6_k_x16
