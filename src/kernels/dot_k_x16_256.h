@@ -11,8 +11,8 @@
  * tile's arithmetic on 8 lanes: with four activation bytes broadcast to
  * every lane, each lane sums its own row's products, and the sub-block's
  * scale, one per lane, multiplies the lane's sum. No horizontal sums, and
- * the scales are the panel's 12-bit fields (Q4_K, Q5_K) or int8 pairs
- * (Q6_K), not ggml's 6-bit packing decoded row by row.
+ * the scales are the panel's 12-bit fields (Q3_K, Q4_K, Q5_K), bytes
+ * (Q2_K) or int8 pairs (Q6_K), not ggml's packing decoded row by row.
  *
  * The products:
  *  - AVX-VNNI: vpdpbusd adds the four products of each lane into int32,
@@ -20,10 +20,11 @@
  *  - AVX2: vpmaddubsw gives int16 pair sums (unsigned quant x int8
  *    activation, at most 2 x 63 x 127 = 16002: no saturation); pair sums
  *    of several loads add up in int16 while they cannot overflow (8 loads
- *    of 4-bit quants: 30480, 4 of 5-bit: 31496, 2 of 6-bit: 32004), and
- *    vpmaddwd by (sc, sc) pairs then gives sc x sum in int32: no vpmulld.
- * Both make the exact integers S and M (and Q6_K's offset O) of quant_k.h
- * for 8 rows at once, and the super-block's f32 steps run on the lanes,
+ *    of 4-bit quants: 30480, 4 of 5-bit: 31496, 2 of 6-bit: 32004, a Q2_K
+ *    or Q3_K group's 4: 7112), and vpmaddwd by (sc, sc) pairs then gives
+ *    sc x sum in int32: no vpmulld.
+ * Both make the exact integers S and M (and Q3_K's and Q6_K's offset O)
+ * of quant_k.h for 8 rows at once, and the super-block's f32 steps run on the lanes,
  * the same IEEE operations unfused as the reference's: so every output
  * has the scalar reference's bits.
  *

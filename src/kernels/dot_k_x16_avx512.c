@@ -9,7 +9,8 @@
  * vpmulld by the 16 rows' scales, one per lane, adds sc (isum) into S; the
  * mins' term M = m (bsum_2j + bsum_2j+1) is one vpdpwssd of (m, m) pairs
  * with the two broadcast 16-bit sums, and Q6_K's offset term likewise
- * (sc_2j bsum_2j + sc_2j+1 bsum_2j+1). S and M are the exact integers of
+ * (sc_2j bsum_2j + sc_2j+1 bsum_2j+1; Q2_K's mins and Q3_K's offset as
+ * Q6_K's, a group per scale). S and M are the exact integers of
  * quant_k.h for 16 rows at once, and the super-block's f32 steps run on the
  * 16 lanes, the same IEEE operations unfused: so every output has the
  * scalar reference's bits, with no horizontal sum anywhere. A panel's quants
