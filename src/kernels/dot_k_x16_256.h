@@ -181,7 +181,8 @@ static inline __attribute__((always_inline)) void k256_q4k_block(const uint8_t *
         for (int i = 0; i < na; i++) {
             const int16_t *bs = a[i * stride + b].bsums + 4 * ch;
 #if K256_VNNI
-            S[i] = _mm256_add_epi32(S[i], _mm256_add_epi32(_mm256_mullo_epi32(L[i], sc0), _mm256_mullo_epi32(H[i], sc1)));
+            S[i] = _mm256_add_epi32(S[i],
+                                    _mm256_add_epi32(_mm256_mullo_epi32(L[i], sc0), _mm256_mullo_epi32(H[i], sc1)));
 #else
             S[i] = _mm256_add_epi32(S[i], _mm256_add_epi32(_mm256_madd_epi16(L[i], sc0), _mm256_madd_epi16(H[i], sc1)));
             if (q5)
@@ -196,11 +197,11 @@ static inline __attribute__((always_inline)) void k256_q4k_block(const uint8_t *
 
 /* ---- Q2_K and Q3_K ---- */
 
-/* Super-block b (panel p) of half h, Q2_K or Q3_K (q3): S and X per row as
- * the AVX-512 tile sums them (dot_k_x16_avx512.c, q23k_group): group
- * g = 8 n + 2 j + e takes bits 2j, 2j + 1 of qs dwords 8 n + 4 e .. + 3
- * (and for Q3_K bit 4 n + j of hmask dwords 4 e .. + 3 as its bit 2); X is
- * the mins' M (Q2_K) or the offset's O (Q3_K, whose sum is S - 4 O). */
+/* Super-block b (panel p) of half h, Q2_K or Q3_K (q3), as the AVX-512
+ * tile sums it (dot_k_x16_avx512.c, q23k_group): group g = 8 n + 2 j + e
+ * takes bits 2j, 2j + 1 of qs dwords 8 n + 4 e .. + 3 (and for Q3_K bit
+ * 4 n + j of hmask dwords 4 e .. + 3 as its bit 2). X is the mins' M
+ * (Q2_K), or the offset O and S comes back as S - 4 O (Q3_K). */
 static inline __attribute__((always_inline)) void k256_q23k_block(const uint8_t *p, int h, const sp_block_q8_K *a,
                                                                   int64_t stride, int64_t b, const int na, const int q3,
                                                                   __m256i *S, __m256i *X)
@@ -240,10 +241,12 @@ static inline __attribute__((always_inline)) void k256_q23k_block(const uint8_t 
 #pragma GCC unroll 4
                 for (int d = 0; d < 4; d++) {
                     const int D = 4 * e + d;
-                    __m256i q = _mm256_and_si256(_mm256_srl_epi16(k256_half(p + qs_at + 64 * (8 * n + D), h), lo_shift), m3);
+                    const __m256i v = k256_half(p + qs_at + 64 * (8 * n + D), h);
+                    __m256i q = _mm256_and_si256(_mm256_srl_epi16(v, lo_shift), m3);
                     if (q3) {
                         const __m256i hb = k256_half(p + 224 + 64 * D, h);
-                        q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hb, hi_shift), b1), 2));
+                        const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hb, hi_shift), b1);
+                        q = _mm256_or_si256(q, _mm256_slli_epi16(hi, 2));
                     }
 #pragma GCC unroll 4
                     for (int i = 0; i < na; i++) {
@@ -266,6 +269,10 @@ static inline __attribute__((always_inline)) void k256_q23k_block(const uint8_t 
 #endif
             }
         }
+    }
+    if (q3) {
+#pragma GCC unroll 4
+        for (int i = 0; i < na; i++) S[i] = _mm256_sub_epi32(S[i], _mm256_slli_epi32(X[i], 2));
     }
 }
 
@@ -345,26 +352,18 @@ static inline __attribute__((always_inline)) void k256_group(sp_dtype type, int6
         if (prefetch) sp_prefetch_group(p, (int)panel, ahead);
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
+            /* S, and M where the type has mins (Q6_K and Q3_K have an
+             * offset instead, already taken off S) */
             __m256i S[K256_PASS], M[K256_PASS];
-            if (type == SP_DTYPE_Q6_K || type == SP_DTYPE_Q3_K) {
-                if (type == SP_DTYPE_Q6_K) {
-                    k256_q6k_block(p, h, a, stride, b, na, S);
-                } else {
-                    k256_q23k_block(p, h, a, stride, b, na, 1, S, M);
+            if (type == SP_DTYPE_Q6_K) k256_q6k_block(p, h, a, stride, b, na, S);
+            else if (type == SP_DTYPE_Q2_K || type == SP_DTYPE_Q3_K)
+                k256_q23k_block(p, h, a, stride, b, na, type == SP_DTYPE_Q3_K, S, M);
+            else k256_q4k_block(p, h, a, stride, b, na, type == SP_DTYPE_Q5_K, S, M);
+            const int has_min = type != SP_DTYPE_Q6_K && type != SP_DTYPE_Q3_K;
+            const __m256 d = k256_f16(p, h), dmin = has_min ? k256_f16(p + 32, h) : d;
 #pragma GCC unroll 4
-                    for (int i = 0; i < na; i++) S[i] = _mm256_sub_epi32(S[i], _mm256_slli_epi32(M[i], 2));
-                }
-                const __m256 d = k256_f16(p, h);
-#pragma GCC unroll 4
-                for (int i = 0; i < na; i++) acc[h][i] = k256_finish(acc[h][i], a[i * stride + b].d, d, d, S[i], S[i], 0);
-            } else {
-                if (type == SP_DTYPE_Q2_K) k256_q23k_block(p, h, a, stride, b, na, 0, S, M);
-                else k256_q4k_block(p, h, a, stride, b, na, type == SP_DTYPE_Q5_K, S, M);
-                const __m256 d = k256_f16(p, h), dmin = k256_f16(p + 32, h);
-#pragma GCC unroll 4
-                for (int i = 0; i < na; i++)
-                    acc[h][i] = k256_finish(acc[h][i], a[i * stride + b].d, d, dmin, S[i], M[i], 1);
-            }
+            for (int i = 0; i < na; i++)
+                acc[h][i] = k256_finish(acc[h][i], a[i * stride + b].d, d, dmin, S[i], has_min ? M[i] : S[i], has_min);
         }
     }
 #pragma GCC unroll 4

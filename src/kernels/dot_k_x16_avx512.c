@@ -218,7 +218,8 @@ static inline __attribute__((always_inline)) VBMI void q23k_group(const q4k_cons
                 const int g0 = 8 * h + 2 * j; /* groups g0 and g0 + 1 */
                 __m512i s0, s1, pr;
                 if (q3) { /* chunk 4h + j */
-                    __m512i raw = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 32 + 24 * (4 * h + j))));
+                    const uint8_t *chunk = p + 32 + 24 * (4 * h + j);
+                    __m512i raw = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)chunk));
                     __m512i f = _mm512_permutexvar_epi8(c->idx, raw);
                     s0 = _mm512_sub_epi32(_mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_sc, f), m3f), k32);
                     s1 = _mm512_sub_epi32(_mm512_and_si512(_mm512_multishift_epi64_epi8(c->ctl_m, f), m3f), k32);
@@ -249,7 +250,8 @@ static inline __attribute__((always_inline)) VBMI void q23k_group(const q4k_cons
                         }
 #pragma GCC unroll 8
                         for (int i = 0; i < na; i++)
-                            T[i] = _mm512_dpbusd_epi32(T[i], q, bcast4(a[i * stride + b].qs + 128 * h + 32 * j + 4 * D));
+                            T[i] = _mm512_dpbusd_epi32(T[i], q,
+                                                       bcast4(a[i * stride + b].qs + 128 * h + 32 * j + 4 * D));
                     }
                     const __m512i sc = e ? s1 : s0;
 #pragma GCC unroll 8

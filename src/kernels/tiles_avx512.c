@@ -177,7 +177,8 @@ static inline __attribute__((always_inline)) void tile_at(const tiles_args *t, l
             acc[r * C + c] = t->g0 ? part[r * TILE_C + c] : _mm512_setzero_ps();
     const sp_q8_group *a = t->a + c0 * t->stride;
     if (kind == W_Q8_0) {
-        tile_rc(W_Q8_0, t->w + r0 * t->row_bytes, (int64_t)t->row_bytes, 0, R, t->g0, t->g1, a, t->stride, C, acc, t->pf);
+        tile_rc(W_Q8_0, t->w + r0 * t->row_bytes, (int64_t)t->row_bytes, 0, R, t->g0, t->g1, a, t->stride, C, acc,
+                t->pf);
     } else {
         /* regrouped groups, then (rows of blocks not a multiple of 16) the
          * file layout's */
@@ -263,9 +264,9 @@ void sp_q8g_tiles_avx512(int q8, int x16, int64_t n, const void *w, size_t row_b
      * group step of the register tiles, at a rate that has them all out
      * by three quarters of the chunk. Issued as a burst at each tile's
      * start (36 lines for 16 TinyLlama rows at 8 activation rows) they
-     * waited for free miss buffers: 8-row chunks from DRAM ran 133-150
-     * GMAC/s against 162-164 spread (one thread, medians of 11-15
-     * alternated runs; 64 rows the same), and spread so evenly that the
+     * waited for free miss buffers: 8-row chunks from DRAM ran 133-160
+     * GMAC/s against 162-171 spread (one thread, medians of 11-15
+     * alternated runs; 32 and 96 rows the same), and spread so evenly that the
      * last lines go out at the chunk's end they ran slower again.
      * The last chunk of a claim prefetches rows that someone else
      * computes, or past the matrix: harmless, a prefetch never faults. */
