@@ -34,7 +34,7 @@
 typedef enum sp_layout {
     SP_LAYOUT_FILE = 0,
     SP_LAYOUT_Q4_0X16 = 1,
-    SP_LAYOUT_K_X16 = 2,   /* Q4_K / Q5_K / Q6_K rows sixteen at a time (sp_k_x16, quant_k.h) */
+    SP_LAYOUT_K_X16 = 2,   /* Q2_K .. Q6_K rows sixteen at a time (sp_k_x16, quant_k.h) */
 } sp_layout;
 
 typedef struct sp_matrix {
@@ -75,7 +75,7 @@ sp_matrix sp_matrix_from_tensor(const sp_gguf_tensor *t);
 
 /* The layout the kernels read W fastest in: SP_LAYOUT_Q4_0X16 for Q4_0
  * rows of at least 16 blocks where the SIMD level in use has a kernel for
- * it (sp_simd_q4_0x16), SP_LAYOUT_K_X16 for Q4_K / Q5_K / Q6_K matrices of a
+ * it (sp_simd_q4_0x16), SP_LAYOUT_K_X16 for Q2_K .. Q6_K matrices of a
  * multiple of 16 rows likewise (sp_simd_k_x16), where SHARDPIPE_REPACK is
  * not "0"; otherwise the file's. */
 sp_layout sp_matrix_best_layout(const sp_matrix *w);
