@@ -427,16 +427,32 @@ static void multi_part(void *arg, int ith, int nth)
     while (claim_next(&mj->c, ith, nth, &u0, &u1)) run_units(mj->jobs, mj->n_w, u0, u1, ith);
 }
 
-/* Micro-batches of at least TILES_MIN_ROWS rows take the level's GEMM
+/* Micro-batches of at least tiles_min_rows rows take the level's GEMM
  * tiles for Q8_0 / Q4_0 weights where it has them (sp_q8g_tiles); below
- * that the rows tiles (four activation rows per weight row load) are as
- * fast. */
-#define TILES_MIN_ROWS 8
+ * that the rows kernels (each weight row against up to four activation
+ * rows) are as fast or faster. Measured on Zen 5 (one thread, 5632x2048
+ * weights streamed from a 300 MB pool, ms per matrix, medians of 3
+ * alternated runs, rows kernels / tiles):
+ *         n=2          3            4            5            6
+ *   Q4_0  0.22 / 0.23  0.30 / 0.27  0.36 / 0.30  0.46 / 0.33  0.52 / 0.35
+ *   Q8_0  0.38 / 0.47  0.43 / 0.46  0.50 / 0.48  0.74 / 0.51  0.83 / 0.56
+ * The rows kernels load every activation group once per weight row (about
+ * three cycles a weight row x activation row x group, against two for the
+ * arithmetic); the tiles share each load over four weight rows but unpack
+ * each weight group once per tile, which the Q8_0 layout (eight 16-byte
+ * loads a group) makes dear at two or three rows. Batched decode is where
+ * these counts occur: a pipeline's micro-batch of 3-7 sequences, or a
+ * server's requests decoding together. Until 2026-12-08 both types began
+ * at 8 rows. */
+static int tiles_min_rows(sp_dtype t)
+{
+    return t == SP_DTYPE_Q4_0 ? 3 : 4;
+}
 
 static void tiles_setup(dot_job *jobs, int n_w)
 {
-    int on = jobs[0].n >= TILES_MIN_ROWS && sp_q8g_tiles_available();
-    for (int i = 0; i < n_w; i++) jobs[i].tiles = on;
+    const int avail = sp_q8g_tiles_available();
+    for (int i = 0; i < n_w; i++) jobs[i].tiles = avail && jobs[i].n >= tiles_min_rows(jobs[i].w->type);
 }
 
 static void run_dot_jobs(sp_matmul_ctx *ctx, dot_job *jobs, int n_w)

@@ -276,8 +276,14 @@ void sp_q8g_tiles_avx512(int q8, int x16, int64_t n, const void *w, size_t row_b
     pf_stream pf = {.next = next, .end = next + (size_t)nw * row_bytes, .gain = 4 * lines,
                     .cost = steps > 0 ? 3 * steps : 1};
     t.pf = &pf;
-    for (int c0 = 0; c0 < na; c0 += TILE_C) {
-        int C = na - c0 < TILE_C ? na - c0 : TILE_C;
+    /* the activation rows in register tiles of nearly equal size: 6 rows
+     * as 3 + 3, not 4 + 2 (each tile unpacks the chunk's weight groups
+     * again, and a thin one spends that on fewer rows); measured with 5
+     * and 6 rows, 0.37 -> 0.32 and 0.41 -> 0.35 ms per 5632x2048 Q4_0
+     * matrix on Zen 5 */
+    for (int c0 = 0, C; c0 < na; c0 += C) {
+        const int left = na - c0, tiles = (left + TILE_C - 1) / TILE_C;
+        C = (left + tiles - 1) / tiles;
         t.g0 = 0;
         do {
             t.g1 = t.ng - t.g0 <= TILE_PASS + TILE_PASS / 2 ? t.ng : t.g0 + TILE_PASS;
