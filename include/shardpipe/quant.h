@@ -137,7 +137,8 @@ void sp_vec_dot_q4_0_q8g_tile(int64_t n, const void *w, size_t row_bytes, long n
 float sp_vec_dot_q4_0x16_q8g(int64_t n, const void *w, const sp_q8_group *a);
 void sp_vec_dot_q4_0x16_q8g_tile(int64_t n, const void *w, size_t row_bytes, long nw, const sp_q8_group *a,
                                  int64_t stride, int na, float *y, int64_t y_stride);
-/* The prompt GEMM tiles: nw <= SP_Q8G_TILES_MAX_ROWS weight rows (Q8_0, or Q4_0 in the file layout
+/* The GEMM tiles (prompts, and decode micro-batches of a few rows: matmul.c's
+ * tiles_min_rows): nw <= SP_Q8G_TILES_MAX_ROWS weight rows (Q8_0, or Q4_0 in the file layout
  * or regrouped: x16) against all na packed activation rows (any count),
  * y[i * y_stride + r] as sp_vec_dot_*_q8g_tile gives it, bit for bit, each
  * weight group loaded once for several activation rows. Returns 0, doing
