@@ -336,8 +336,11 @@ Test(matmul, batch_and_single_rows_bit_identical)
                 }
                 float *yb = run_matmul(&f, paths[p], 2, f.x, n);
                 /* every row alone, then windows of other sizes and offsets */
+                /* (2-7 rows: where the GEMM tiles take over from the rows
+                 * kernels, matmul.c's tiles_min_rows) */
                 struct { int off, len; } win[] = {{0, 1}, {1, 1}, {2, 1}, {77, 1}, {129, 1}, {5, 3},
-                                                  {11, 17}, {0, 16}, {100, 30}, {60, 64}};
+                                                  {11, 17}, {0, 16}, {100, 30}, {60, 64}, {3, 2},
+                                                  {20, 4}, {40, 5}, {50, 6}, {90, 7}};
                 for (size_t k = 0; k < sizeof win / sizeof *win; k++) {
                     float *yw = run_matmul(&f, paths[p], 1 + (int)k % 3, f.x + win[k].off * f.cols, win[k].len);
                     cr_assert(memcmp(yw, yb + win[k].off * f.rows, sizeof(float) * win[k].len * f.rows) == 0,
