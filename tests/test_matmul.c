@@ -335,8 +335,8 @@ Test(matmul, batch_and_single_rows_bit_identical)
                     continue;
                 }
                 float *yb = run_matmul(&f, paths[p], 2, f.x, n);
-                /* every row alone, then windows of other sizes and offsets */
-                /* (2-7 rows: where the GEMM tiles take over from the rows
+                /* every row alone, then windows of other sizes and offsets
+                 * (2-7 rows: where the GEMM tiles take over from the rows
                  * kernels, matmul.c's tiles_min_rows) */
                 struct { int off, len; } win[] = {{0, 1}, {1, 1}, {2, 1}, {77, 1}, {129, 1}, {5, 3},
                                                   {11, 17}, {0, 16}, {100, 30}, {60, 64}, {3, 2},

@@ -442,8 +442,8 @@ static void multi_part(void *arg, int ith, int nth)
  * each weight group once per tile, which the Q8_0 layout (eight 16-byte
  * loads a group) makes dear at two or three rows. Batched decode is where
  * these counts occur: a pipeline's micro-batch of 3-7 sequences, or a
- * server's requests decoding together. Until 2026-12-08 both types began
- * at 8 rows. */
+ * server's requests decoding together. Until 2026-12-07 22:30 UTC both
+ * types began at 8 rows. */
 static int tiles_min_rows(sp_dtype t)
 {
     return t == SP_DTYPE_Q4_0 ? 3 : 4;

@@ -1,9 +1,9 @@
 /* tiles_avx512.c - the GEMM tiles for Q8_0 and Q4_0 weights on AVX-512
  * VNNI (sp_q8g_tiles, quant.h; prompts, and decode micro-batches from 3-4
  * rows on, matmul.c): a chunk of weight rows against every activation row
- * of a micro-batch, with the accumulators of TILE_R
- * weight rows x TILE_C activation rows held in registers, the weights read
- * in place and the next chunk's rows prefetched meanwhile.
+ * of a micro-batch, with the accumulators of TILE_R weight rows x TILE_C
+ * activation rows held in registers, the weights read in place and the
+ * next chunk's rows prefetched meanwhile.
  *
  * Why: the rows kernels (dot_vnni.h, dot_avx512.c) hold one weight row in
  * registers and load each activation group (quants, bias, scales: four
