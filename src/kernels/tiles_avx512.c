@@ -314,20 +314,26 @@ void sp_q8g_tiles_avx512(int q8, int x16, int64_t n, const void *w, size_t row_b
      * chunks: matmul.c's claims) are prefetched while this one computes,
      * so DRAM streams them during the arithmetic instead of the next
      * chunk's first tiles waiting for them. The lines go a few at each
-     * group step of the register tiles, at a rate that has them all out
-     * by three quarters of the chunk. Issued as a burst at each tile's
-     * start (36 lines for 16 TinyLlama rows at 8 activation rows) they
-     * waited for free miss buffers: 8-row chunks from DRAM ran 133-160
-     * GMAC/s against 162-171 spread (one thread, medians of 11-15
-     * alternated runs; 32 and 96 rows the same), and spread so evenly that the
-     * last lines go out at the chunk's end they ran slower again.
+     * group step of the register tiles, evenly over the chunk's steps.
+     * Issued as a burst at each tile's start (36 lines for 16 TinyLlama
+     * rows at 8 activation rows) they waited for free miss buffers: 8-row
+     * chunks from DRAM ran 133-160 GMAC/s against 162-171 spread (one
+     * thread, medians of 11-15 alternated runs; 32 and 96 rows the same).
+     * Until 2026-12-08 they were all out by three quarters of the chunk;
+     * spread over all of it (5632x2048 from DRAM, one thread, ms per
+     * matrix, the best of 3 in each of 3 alternated runs) Q4_0 took
+     * 3 rows 0.23 -> 0.20 (as fast as one row: the read bandwidth),
+     * 4 rows 0.27 -> 0.23-0.26, 12 rows 0.70-0.77 -> 0.68-0.71, and Q8_0
+     * 4 rows 0.41-0.47 -> 0.35-0.40; 16-64 rows the same. Without the
+     * prefetch 4 rows took 0.88 ms, so the hardware's own prefetchers do
+     * not stream these chunks here.
      * The last chunk of a claim prefetches rows that someone else
      * computes, or past the matrix: harmless, a prefetch never faults. */
     const char *next = (const char *)w + (size_t)nw * row_bytes;
     const long lines = (long)(((size_t)nw * row_bytes + 63) / 64);
     const long steps = ((na + TILE_C - 1) / TILE_C) * ((nw + TILE_R - 1) / TILE_R) * t.ng;
-    pf_stream pf = {.next = next, .end = next + (size_t)nw * row_bytes, .gain = 4 * lines,
-                    .cost = steps > 0 ? 3 * steps : 1};
+    pf_stream pf = {.next = next, .end = next + (size_t)nw * row_bytes, .gain = lines,
+                    .cost = steps > 0 ? steps : 1};
     t.pf = &pf;
     /* the activation rows in register tiles of nearly equal size: 6 rows
      * as 3 + 3, not 4 + 2 (each tile unpacks the chunk's weight groups
