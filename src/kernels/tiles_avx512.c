@@ -49,7 +49,8 @@ static inline __m128i vnni128(__m128i acc, __m128i u, __m128i s) { return _mm_dp
 #ifndef TILE_R /* (-D for experiments) */
 #define TILE_R 4 /* weight rows per register tile, 1..4 */
 #define TILE_C 4 /* activation rows per register tile, 1..4 */
-#define TILE_PASS 16 /* groups per pass over a block of activation rows */
+#define TILE_PASS 16 /* groups per pass over a block of activation rows (one block) */
+#define TILE_PASS_MANY 64 /* ... (more than one block) */
 #endif
 
 /* How a weight row's groups are stored. */
@@ -303,11 +304,21 @@ void sp_q8g_tiles_avx512(int q8, int x16, int64_t n, const void *w, size_t row_b
     t.ng = t.nb / 4;
     t.gx = t.kind == W_Q4_0X16 ? t.nb / 16 * 4 : 0;
     /* Activation rows outer, a block of TILE_C of them at a time, and for
-     * each block the groups in passes of TILE_PASS (with TILE_C rows, 16 KB
-     * of activations: they stay in L1 while the chunk's weight rows come
-     * from L1 and L2), weight rows inner. Rows of more groups than one pass
-     * keep their accumulators in part between passes: the same operations
-     * per lane in the same order. */
+     * each block the groups in passes, weight rows inner. Rows of more
+     * groups than one pass keep their accumulators in part between passes:
+     * the same operations per lane in the same order. With one block
+     * (decode's 1-4 rows) a pass is TILE_PASS groups: 16 KB of
+     * activations, which stay in L1 while the chunk's weight rows stream
+     * past, each used once. With more blocks the chunk's weights are read
+     * once per block and the passes are longer: each pass restarts every
+     * tile's loop and round trip through part, and for Q4_0 rows of 5632
+     * columns (44 groups: passes of 16, 16 and 12, or one) one pass was
+     * faster though its weights and activations then spill to L2
+     * (2048x5632 from DRAM, one thread, ms, best of 2-3 in 3 alternated
+     * runs: 8 rows 0.49-0.51 -> 0.46-0.48, 16 rows 1.01-1.08 -> 0.94-0.98,
+     * 128 rows 8.0-8.4 -> 7.2-7.4; 4 rows 0.28-0.29 against 0.29-0.30,
+     * hence one block keeps 16; Q8_0 the same either way). */
+    const int64_t pass = na > TILE_C ? TILE_PASS_MANY : TILE_PASS;
     _Alignas(64) __m512 part[SP_Q8G_TILES_MAX_ROWS * TILE_C];
     t.part = part;
     /* The next chunk's weight rows (the pool hands a thread adjacent
@@ -345,7 +356,7 @@ void sp_q8g_tiles_avx512(int q8, int x16, int64_t n, const void *w, size_t row_b
         C = (left + tiles - 1) / tiles;
         t.g0 = 0;
         do {
-            t.g1 = t.ng - t.g0 <= TILE_PASS + TILE_PASS / 2 ? t.ng : t.g0 + TILE_PASS;
+            t.g1 = t.ng - t.g0 <= pass + pass / 2 ? t.ng : t.g0 + pass;
             for (long r0 = 0; r0 < nw; r0 += TILE_R) {
                 int R = nw - r0 < TILE_R ? (int)(nw - r0) : TILE_R;
                 if (t.kind == W_Q8_0) tile_q8(&t, r0, R, c0, C);
