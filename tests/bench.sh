@@ -137,5 +137,23 @@ else
   fail "prefetch.sh exited $?: $(tail -3 "$tmp/err")"
 fi
 
+# bench memory: one line and one JSON run per thread count, figures > 0;
+# bad arguments are usage errors
+"$bin" bench memory --threads 1,2 --mib 32 --passes 3 --json "$tmp/m.json" >"$tmp/mem.txt" 2>"$tmp/err" ||
+    fail "bench memory exited $?: $(cat "$tmp/err")"
+[ "$(grep -cE '^threads [12]: read [0-9.]+ GB/s, triad [0-9.]+ GB/s$' "$tmp/mem.txt")" = 2 ] ||
+    fail "bench memory lines: $(cat "$tmp/mem.txt")"
+python3 -c "
+import json, sys
+d = json.load(open('$tmp/m.json'))
+assert d['benchmark'] == 'memory' and d['buffer_bytes'] == 32 << 20 and d['passes'] == 3, d
+assert [r['threads'] for r in d['runs']] == [1, 2], d
+assert all(r['read_gbs'] > 0 and r['triad_gbs'] > 0 for r in d['runs']), d
+" 2>"$tmp/err" || fail "bench memory JSON: $(cat "$tmp/err")"
+"$bin" bench memory --passes 0 >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -qF -- "--passes" "$tmp/err" || fail "bench memory --passes 0: $(cat "$tmp/err")"
+"$bin" bench memory --json /dev/full --mib 8 --passes 1 >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -qF "/dev/full" "$tmp/err" || fail "bench memory --json /dev/full: $(cat "$tmp/err")"
+
 [ $fails -eq 0 ] && echo "bench: all checks passed" || echo "bench: $fails failure(s)"
 exit $((fails > 0))

@@ -70,6 +70,13 @@ typedef struct bench_opts {
     const char *json;
 } bench_opts;
 
+/* Parses --threads' comma-separated list into o->threads (cmd_bench.c);
+ * -1 after saying why. */
+int sp_bench_parse_threads(const char *s, bench_opts *o);
+
+/* `shardpipe bench memory` (bench_memory.c). */
+int sp_bench_memory(int argc, char **argv);
+
 void sp_bench_env_collect(bench_env *env);
 
 /* Every figure and the environment as JSON, written atomically to path. */

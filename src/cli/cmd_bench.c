@@ -33,8 +33,8 @@
  * ratio is the median of the runs' own ratios (see run_threads). What is
  * reported (environment, JSON, table) is bench_report.c's.
  *
- * `shardpipe bench SPEC.yaml` (spec-based pipeline runs) will dispatch from
- * cmd_bench() next to "engine". */
+ * `shardpipe bench memory` is bench_memory.c's. `shardpipe bench SPEC.yaml`
+ * (spec-based pipeline runs) will dispatch from cmd_bench() next to them. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,7 +326,7 @@ static void usage_engine(FILE *f)
             "      --json FILE        also write every figure and the environment as JSON\n");
 }
 
-static int parse_threads(const char *s, bench_opts *o)
+int sp_bench_parse_threads(const char *s, bench_opts *o)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", s);
@@ -363,7 +363,7 @@ static int bench_engine(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'm': o.model = optarg; break;
-        case O_THREADS: if (parse_threads(optarg, &o)) return 2; break;
+        case O_THREADS: if (sp_bench_parse_threads(optarg, &o)) return 2; break;
         case O_PROMPT: if (sp_cli_int("bench", "--prompt-tokens", optarg, 1, 1 << 16, &o.prompt)) return 2; break;
         case O_GEN: if (sp_cli_int("bench", "--gen", optarg, 1, 1 << 20, &o.gen)) return 2; break;
         case O_REPS: if (sp_cli_int("bench", "--reps", optarg, 1, 1000, &o.reps)) return 2; break;
@@ -435,12 +435,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: shardpipe bench engine -m MODEL.gguf [options]   (see shardpipe bench engine --help)\n"
-            "  engine   single-process engine speed against this board's memory bandwidth and sgemm\n");
+            "       shardpipe bench memory [options]             (see shardpipe bench memory --help)\n"
+            "  engine   single-process engine speed against this board's memory bandwidth and sgemm\n"
+            "  memory   this machine's memory read and triad bandwidth by thread count\n");
 }
 
 int cmd_bench(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "engine")) return bench_engine(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "memory")) return sp_bench_memory(argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         usage(stdout);
         return 0;
