@@ -18,7 +18,14 @@
 #            lcpp_bench --batched K -t 2 (llama-batched-bench's measurement:
 #            every prompt in one llama_batch, then steps of one token per
 #            sequence); prompt tok/s until the last first token, decode tok/s
-#            while every sequence decodes (shardpipe's steady figure).
+#            while every sequence decodes (shardpipe's steady figure);
+#            beside each round, this host's read bandwidth with 1 and 2
+#            threads (`shardpipe bench memory`, the mean of just before and
+#            just after our run) and the decode it allows the
+#            plan: its G groups each stream all W weight bytes per token
+#            step, min(G, 2) ranks at once, which on this host share its
+#            memory (on boards of their own they would not), so at most
+#            K x bandwidth(min(G, 2) threads) / (G x W) tok/s.
 #
 # Every round runs the programs in turn (A B A B), so the machine's drift falls
 # on all alike; the table gives medians of paired ratios (min-max) and the
@@ -137,6 +144,9 @@ if [[ " $PARTS " == *" batched "* ]]; then
     LCPP_BIN=$(echo "$fetched" | sed -n 's/^LCPP_BIN=//p')
     LCPP_LIB=$(echo "$fetched" | sed -n 's/^LCPP_LIB=//p')
     [ "$rc" = 0 ] || echo "$fetched" | grep '^SKIP' || true
+    # weight bytes a token step streams: all but the embedding table (one
+    # row of it); `shardpipe inspect` lists each tensor's bytes
+    wbytes=$("$SP" inspect "$model" | awk '$1 == "total" {t = $5} $1 == "token_embd" {e = $NF} END {print t - e}')
     for k in $BATCH; do
         plan "$k" "$tmp/plan-b$k.yaml" "$BPROMPT"
         echo "prefill.sh: batched $k: $(grep -E '^  (micro_batches|prefill_chunk):' "$tmp/plan-b$k.yaml" | sed 's/ *#.*//' | tr -s ' ' | tr '\n' ' ')" >&2
@@ -147,8 +157,14 @@ if [[ " $PARTS " == *" batched "* ]]; then
     for r in $(seq 1 "$ROUNDS"); do
         for k in $BATCH; do
             l=$(load)
+            "$SP" bench memory --threads 1,2 --passes 5 --json "$tmp/mem0.json" >/dev/null
             mpiexec -n 2 "$SP" run --plan "$tmp/plan-b$k.yaml" --prompts "$tmp/b$k.jsonl" -n "$GEN" --ignore-eos \
                 --threads 1 -q -o /dev/null --summary-json "$tmp/s.json" </dev/null
+            # the bandwidth is that of just before and just after our run (the mean):
+            # on this host it moves by half within seconds
+            "$SP" bench memory --threads 1,2 --passes 5 --json "$tmp/mem1.json" >/dev/null
+            bw() { python3 -c "import json; print(round(sum(json.load(open(f))['runs'][$1]['read_gbs'] for f in ('$tmp/mem0.json', '$tmp/mem1.json')) / 2, 3))"; }
+            bw1=$(bw 0) bw2=$(bw 1)
             sp_pp=$(summary "$tmp/s.json" prompt_tok_s)
             sp_tg=$(summary "$tmp/s.json" decode_steady_tok_s)
             lc_pp=0 lc_tg=0
@@ -158,8 +174,8 @@ if [[ " $PARTS " == *" batched "* ]]; then
                 lc_pp=$(python3 -c "import json; print(json.load(open('$tmp/lc.json'))['batched'][0]['prompt_tok_s_median'])")
                 lc_tg=$(python3 -c "import json; print(json.load(open('$tmp/lc.json'))['batched'][0]['decode_tok_s_median'])")
             fi
-            row "{\"part\": \"batched\", \"round\": $r, \"sequences\": $k, \"load\": \"$l\", \"prompt_tokens\": $BPROMPT, \"gen_tokens\": $GEN, \"micro_batches\": $(sed -n 's/^  micro_batches: \([0-9]*\).*/\1/p' "$tmp/plan-b$k.yaml"), \"prefill_chunk\": $(sed -n 's/^  prefill_chunk: \([0-9]*\).*/\1/p' "$tmp/plan-b$k.yaml"), \"sp_prompt_tok_s\": $sp_pp, \"sp_decode_tok_s\": $sp_tg, \"lcpp_prompt_tok_s\": $lc_pp, \"lcpp_decode_tok_s\": $lc_tg}"
-            echo "prefill.sh: round $r, $k sequences (load $l): prompt $sp_pp / llama.cpp $lc_pp, decode $sp_tg / $lc_tg tok/s" >&2
+            row "{\"part\": \"batched\", \"round\": $r, \"sequences\": $k, \"load\": \"$l\", \"prompt_tokens\": $BPROMPT, \"gen_tokens\": $GEN, \"micro_batches\": $(sed -n 's/^  micro_batches: \([0-9]*\).*/\1/p' "$tmp/plan-b$k.yaml"), \"prefill_chunk\": $(sed -n 's/^  prefill_chunk: \([0-9]*\).*/\1/p' "$tmp/plan-b$k.yaml"), \"sp_prompt_tok_s\": $sp_pp, \"sp_decode_tok_s\": $sp_tg, \"lcpp_prompt_tok_s\": $lc_pp, \"lcpp_decode_tok_s\": $lc_tg, \"read_gbs_1t\": $bw1, \"read_gbs_2t\": $bw2, \"weight_bytes\": $wbytes}"
+            echo "prefill.sh: round $r, $k sequences (load $l): prompt $sp_pp / llama.cpp $lc_pp, decode $sp_tg / $lc_tg tok/s; read $bw1 / $bw2 GB/s (1 / 2 threads)" >&2
         done
     done
 fi
@@ -191,8 +207,14 @@ if single:
               f"| {old[0]:.2f} | {s['ttft_pipeline_s']:.3f} s | {s['ttft_predicted_s']:.3f} s | {s['ttft_process_s']:.3f} s |")
 batched = [r for r in rows if r["part"] == "batched"]
 if batched:
-    print("\n| sequences | groups | prefill_chunk | prompt tok/s ours / llama.cpp | prompt ratio | decode tok/s ours / llama.cpp | decode ratio |")
-    print("|--:|--:|--:|--:|--:|--:|--:|")
+    def ceiling(r):  # the plan's decode if memory were all that bound it (the header says why)
+        g = r["micro_batches"]
+        if not r.get("weight_bytes"):
+            return 0
+        bw = r["read_gbs_2t"] if g >= 2 else r["read_gbs_1t"]
+        return r["sequences"] * bw * 1e9 / (g * r["weight_bytes"])
+    print("\n| sequences | groups | prefill_chunk | prompt tok/s ours / llama.cpp | prompt ratio | decode tok/s ours / llama.cpp | decode ratio | read GB/s, 2 threads | decode the memory allows the plan | ours / that |")
+    print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for k in sorted({r["sequences"] for r in batched}):
         rs = [r for r in batched if r["sequences"] == k and r["lcpp_prompt_tok_s"] > 0]
         if not rs:
@@ -203,10 +225,15 @@ if batched:
              "prompt_ratio": pp, "decode_ratio": tg,
              "sp_prompt_tok_s": med([r["sp_prompt_tok_s"] for r in rs])[0], "lcpp_prompt_tok_s": med([r["lcpp_prompt_tok_s"] for r in rs])[0],
              "sp_decode_tok_s": med([r["sp_decode_tok_s"] for r in rs])[0], "lcpp_decode_tok_s": med([r["lcpp_decode_tok_s"] for r in rs])[0]}
+        cs = [r for r in rs if r.get("weight_bytes")]
+        s["read_gbs_2t"] = med([r["read_gbs_2t"] for r in cs])
+        s["decode_ceiling_tok_s"] = med([ceiling(r) for r in cs])
+        s["decode_of_ceiling"] = med([r["sp_decode_tok_s"] / ceiling(r) for r in cs])
         summary.append(s)
         print(f"| {k} | {s['micro_batches']} | {s['prefill_chunk']} | {s['sp_prompt_tok_s']:.1f} / {s['lcpp_prompt_tok_s']:.1f} "
               f"| {pp[0]:.2f} ({pp[1]:.2f}-{pp[2]:.2f}) | {s['sp_decode_tok_s']:.1f} / {s['lcpp_decode_tok_s']:.1f} "
-              f"| {tg[0]:.2f} ({tg[1]:.2f}-{tg[2]:.2f}) |")
+              f"| {tg[0]:.2f} ({tg[1]:.2f}-{tg[2]:.2f}) | {s['read_gbs_2t'][0]:.1f} ({s['read_gbs_2t'][1]:.1f}-{s['read_gbs_2t'][2]:.1f}) "
+              f"| {s['decode_ceiling_tok_s'][0]:.1f} | {s['decode_of_ceiling'][0]:.2f} ({s['decode_of_ceiling'][1]:.2f}-{s['decode_of_ceiling'][2]:.2f}) |")
 plans = {os.path.basename(p): open(p).read() for p in glob.glob(f"{tmp}/plan*.yaml")}
 json.dump({"command": cmd, "commit": commit, "load_start": load0, "load_end": load1, "summary": summary, "runs": rows,
            "plans": plans}, open(out, "w"), indent=1)
