@@ -11,8 +11,11 @@
 #    is freed (shardpipe_requests_running 0) with far fewer tokens than
 #    asked, Ctrl-C at the prompt does not quit, the next question is
 #    answered, /quit exits 0
+#  - a conversation that leaves less context than -n: the next answer gets
+#    what is left, with a note, instead of failing
 #  - errors: connection refused names the URL and `shardpipe serve`; 401
 #    without a key; the API's 400 message for max_tokens past the context
+#    (of the first question: -n itself too large)
 #  - chat -m MODEL: a private one-rank server, the same answers as A, its
 #    temporary folder removed at the end; --chat-template reaches it
 set -u
@@ -78,6 +81,18 @@ rc=$?
 exec 7>&-
 check "piped: SIGINT mid-answer exits 130 (got $rc after $(wc -c <"$tmp/int.out") bytes)" test $rc -eq 130
 check "piped: the server frees the slot of the closed stream" wait_metric "$B" $key shardpipe_requests_running 0 10
+
+# a conversation that outgrows -n: B's context is 2048; the first answer
+# takes all 1200 tokens, so the second cannot have 1200 beside it and gets
+# what is left instead of an error
+gen=$(metric "$B" $key shardpipe_generated_tokens_total)
+printf 'Tell me a long story\nAnd then?\n' | "$bin" chat --url "$B" --temp 1 --seed 1 -n 1200 >"$tmp/full.out" 2>"$tmp/full.err"
+rc=$?
+gen2=$(metric "$B" $key shardpipe_generated_tokens_total)
+check "piped: a second answer past -n's room exits 0 (got $rc: $(head -c 300 "$tmp/full.err"))" test $rc -eq 0
+check "piped: ... says it gets the context that is left" grep -q 'leaves less than -n 1200 tokens of context' "$tmp/full.err"
+check "piped: ... and both answers were generated (${gen:-0} -> ${gen2:-0} tokens: 1200 and the rest)" \
+    test $((${gen2:-0} - ${gen:-0})) -gt 1200
 
 # --- errors --------------------------------------------------------------
 "$bin" chat --url http://127.0.0.1:1 </dev/null >/dev/null 2>"$tmp/err"
@@ -170,6 +185,7 @@ check "terminal: Ctrl-D quits with 0" wait_pane a '^EXIT=0' 1 20
 # B: Ctrl-C mid-answer, Ctrl-C at the prompt, one more question, /quit
 $tm new-session -d -s b -x 220 -y 60 "'$bin' chat --url '$B' --temp 1 --seed 1 -n 1500; echo EXIT=\$?; sleep 600"
 wait_pane b '^>' 1 30
+gen0=$(metric "$B" $key shardpipe_generated_tokens_total)
 type_line b "Tell me a long story"
 ok=0
 for i in $(seq 1 300); do
@@ -182,8 +198,8 @@ check "terminal: Ctrl-C mid-answer prints [stopped] and a new prompt" wait_pane 
 check "terminal: ... after '[stopped]'" sh -c "$tm capture-pane -p -J -S - -t b | grep -q '^\[stopped\]'"
 check "terminal: the server frees the slot at once" wait_metric "$B" $key shardpipe_requests_running 0 10
 gen=$(metric "$B" $key shardpipe_generated_tokens_total)
-check "terminal: the stopped answer took far fewer than 1500 tokens (server generated $gen in all)" \
-    test "${gen:-99999}" -lt 1500
+check "terminal: the stopped answer took far fewer than 1500 tokens (the server generated $((${gen:-99999} - ${gen0:-0})))" \
+    test $((${gen:-99999} - ${gen0:-0})) -lt 1500
 $tm send-keys -t b C-c
 check "terminal: Ctrl-C at the prompt does not quit" wait_pane b 'Ctrl-D or /quit leaves' 1 10
 type_line b "And then?"

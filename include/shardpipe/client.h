@@ -49,6 +49,8 @@ typedef enum sp_client_status {
 typedef struct sp_client_answer {
     char finish_reason[16]; /* "stop", "length", or "" when stopped */
     int http_status;        /* 0 when no HTTP answer came */
+    char error_code[40];    /* of a non-2xx answer: OpenAI's error.code and */
+    char error_param[24];   /* error.param ("" when absent) */
     int chunks;             /* content pieces received */
     double ttft_s, total_s; /* time to the first piece, to the end */
 } sp_client_answer;

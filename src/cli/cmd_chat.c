@@ -81,6 +81,14 @@ static int command(sp_client *c, const char *line, int tty)
     return 0;
 }
 
+/* The server refused the request because the context cannot hold it, for
+ * `param`: "messages" (the conversation alone) or "max_tokens" (it and -n). */
+static int context_full(const sp_client_answer *a, const char *param)
+{
+    return a->http_status == 400 && !a->chunks && !strcmp(a->error_code, "context_length_exceeded") &&
+           !strcmp(a->error_param, param);
+}
+
 /* The conversation loop; returns the exit code. */
 static int chat_loop(sp_client *c, const sp_client_params *p)
 {
@@ -119,6 +127,17 @@ static int chat_loop(sp_client *c, const sp_client_params *p)
         sp_error err = {{0}};
         sp_client_answer ans;
         sp_client_status st = sp_client_ask(c, line, p, print_piece, NULL, &interrupted, &ans, &err);
+        if (st == SP_CLIENT_ERROR && context_full(&ans, "max_tokens") && p->max_tokens > 0 &&
+            sp_client_turns(c) > 0) {
+            /* the conversation grew until -n no longer fits beside it: this
+             * answer gets the context that is left (the server's default) */
+            fprintf(stderr, "[the conversation leaves less than -n %d tokens of context: this answer gets what is "
+                            "left; /reset starts afresh]\n", p->max_tokens);
+            sp_client_params rest = *p;
+            rest.max_tokens = 0;
+            err = (sp_error){{0}};
+            st = sp_client_ask(c, line, &rest, print_piece, NULL, &interrupted, &ans, &err);
+        }
         if (st == SP_CLIENT_STOPPED) {
             fputs(tty ? "\n[stopped]\n" : "\n", stdout);
             fflush(stdout);
@@ -136,6 +155,7 @@ static int chat_loop(sp_client *c, const sp_client_params *p)
                 rc = 1;
                 break;
             }
+            if (context_full(&ans, "messages")) fputs("(/reset starts a new conversation)\n", stderr);
             continue;
         }
         fputc('\n', stdout);

@@ -237,7 +237,13 @@ static void status_error(const sp_client *c, const char *path, const xfer *x, sp
 {
     char msg[600] = "";
     json_t *j = x->body ? json_loadb(x->body, x->body_len, 0, NULL) : NULL;
-    const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    json_t *e = json_object_get(j, "error");
+    const char *m = json_string_value(json_object_get(e, "message"));
+    const char *code = json_string_value(json_object_get(e, "code")), *param = json_string_value(json_object_get(e, "param"));
+    if (x->ans) {
+        snprintf(x->ans->error_code, sizeof x->ans->error_code, "%s", code ? code : "");
+        snprintf(x->ans->error_param, sizeof x->ans->error_param, "%s", param ? param : "");
+    }
     if (m) snprintf(msg, sizeof msg, "%s", m);
     else if (x->body_len) snprintf(msg, sizeof msg, "%.*s", (int)strcspn(x->body, "\r\n"), x->body);
     json_decref(j);
