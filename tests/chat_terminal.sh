@@ -90,7 +90,7 @@ printf 'Tell me a long story\nAnd then?\n' | "$bin" chat --url "$B" --temp 1 --s
 rc=$?
 gen2=$(metric "$B" $key shardpipe_generated_tokens_total)
 check "piped: a second answer past -n's room exits 0 (got $rc: $(head -c 300 "$tmp/full.err"))" test $rc -eq 0
-check "piped: ... says it gets the context that is left" grep -q 'leaves less than -n 1200 tokens of context' "$tmp/full.err"
+check "piped: ... says it gets the context that is left" grep -q 'n 1200 does not fit beside the conversation' "$tmp/full.err"
 check "piped: ... and both answers were generated (${gen:-0} -> ${gen2:-0} tokens: 1200 and the rest)" \
     test $((${gen2:-0} - ${gen:-0})) -gt 1200
 

@@ -131,8 +131,8 @@ static int chat_loop(sp_client *c, const sp_client_params *p)
             sp_client_turns(c) > 0) {
             /* the conversation grew until -n no longer fits beside it: this
              * answer gets the context that is left (the server's default) */
-            fprintf(stderr, "[the conversation leaves less than -n %d tokens of context: this answer gets what is "
-                            "left; /reset starts afresh]\n", p->max_tokens);
+            fprintf(stderr, "[-n %d does not fit beside the conversation in the context: this answer gets the rest; "
+                            "/reset starts afresh]\n", p->max_tokens);
             sp_client_params rest = *p;
             rest.max_tokens = 0;
             err = (sp_error){{0}};

@@ -149,7 +149,9 @@ try {
         ans3 === (await reference(sent[2])).text, JSON.stringify(m3 && m3[0]));
   await page.fill("#system", "");
 
-  // An error answer: max_tokens past the context -> the API's message.
+  // An error answer: max_tokens past the context -> the API's message (on
+  // a new chat: later in a conversation the page asks again without it)
+  await page.click("#clear");
   await page.fill("#max-tokens", "10000000");
   await page.fill("#input", "too long");
   await page.press("#input", "Enter");
@@ -224,6 +226,29 @@ try {
   check("New chat mid-answer: the next request holds only the new question, the page only the new turn",
         fresh.length === 1 && fresh[0].content === "Hello again" && bubbles.length === 2,
         JSON.stringify(fresh) + " " + bubbles.join(","));
+  // A conversation that outgrows Max tokens (the slow server holds 2048
+  // positions; seed 1's first answer takes all 1200): the second question
+  // is asked again without max_tokens and gets the context that is left.
+  await page.click("#clear");
+  await page.fill("#max-tokens", "1200");
+  await page.fill("#input", "Tell me a long story");
+  await page.press("#input", "Enter");
+  await page.waitForSelector(".msg.assistant[data-done='1']", { timeout: 120000 });
+  const nSent = sent.length;
+  await page.fill("#input", "And then?");
+  await page.press("#input", "Enter");
+  await page.waitForFunction(() => document.querySelectorAll(".msg.assistant[data-done='1']").length === 2,
+                             null, { timeout: 120000 });
+  const full = await page.$$eval(".msg", (es) => es.map((e) => ({
+    cls: e.className, chunks: Number(e.dataset.chunks || 0),
+    notes: [...e.querySelectorAll(".note")].map((n) => n.textContent) })));
+  const second = full.filter((m) => /assistant/.test(m.cls))[1];
+  check("past Max tokens' room the answer still comes, with a note saying it got the context left",
+        full.every((m) => !/error/.test(m.cls)) && second && second.chunks > 0 &&
+        second.notes.some((n) => /Max tokens \(1200\) did not fit beside the conversation/.test(n)), JSON.stringify(full.slice(-2)));
+  check("... asked first with max_tokens, then without it", sent.length === nSent + 2 &&
+        sent[nSent].max_tokens === 1200 && !("max_tokens" in sent[nSent + 1]) &&
+        sent[nSent + 1].messages.length === 3, JSON.stringify(sent.slice(nSent).map((b) => b.max_tokens)));
   check("no request left the server's origin (no CDN)", external.length === 0, external.join(" "));
   check("no script error in the page", consoleErrors.length === 0, consoleErrors.join("; "));
 } catch (e) {
