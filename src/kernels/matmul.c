@@ -443,7 +443,13 @@ static void multi_part(void *arg, int ith, int nth)
  * loads a group) makes dear at two or three rows. Batched decode is where
  * these counts occur: a pipeline's micro-batch of 3-7 sequences, or a
  * server's requests decoding together. Until 2026-12-07 22:30 UTC both
- * types began at 8 rows. */
+ * types began at 8 rows. Since the tiles' prefetch spread over the whole
+ * chunk (2026-12-08), 2 rows alone ran faster in them too (Q4_0 0.23-0.25
+ * -> 0.19-0.20 ms, Q8_0 0.37-0.40 -> 0.33-0.38), but with two threads
+ * (0.14-0.17 against the rows kernels' 0.14-0.15; Q8_0 0.28-0.33 against
+ * 0.24-0.28) and in 4 sequences' 2-row decode on 2 ranks at once (tok/s
+ * 127-129 against 133-163, alternated) slower: two streams at once, as a
+ * pipeline's stages run, favour the rows kernels' prefetch. */
 static int tiles_min_rows(sp_dtype t)
 {
     return t == SP_DTYPE_Q4_0 ? 3 : 4;
