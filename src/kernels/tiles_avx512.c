@@ -50,8 +50,11 @@ static inline __m128i vnni128(__m128i acc, __m128i u, __m128i s) { return _mm_dp
 #define TILE_R 4 /* weight rows per register tile, 1..4 */
 #define TILE_C 4 /* activation rows per register tile, 1..4 */
 #define TILE_PASS 16 /* groups per pass over a block of activation rows (one block) */
+#endif
+#ifndef TILE_PASS_MANY
 #define TILE_PASS_MANY 64 /* ... (more than one block) */
 #endif
+_Static_assert(TILE_R <= 4 && TILE_C <= 4, "hsum_tile reduces at most 4 x 4 accumulators");
 
 /* How a weight row's groups are stored. */
 enum { W_Q8_0, W_Q4_0, W_Q4_0X16 };
