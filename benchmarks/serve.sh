@@ -41,7 +41,7 @@ start() { # args... -> sets url once ready
 }
 stop() { kill -TERM "$srv"; wait "$srv" || true; }
 
-echo "{\"model\": \"$MODEL\", \"layers\": $layers, \"gen\": $GEN, \"commit\": \"$(git rev-parse --short HEAD)\"," >"$out"
+echo "{\"model\": \"$MODEL\", \"layers\": $layers, \"gen\": $GEN, \"commit\": \"$(git rev-parse --short HEAD)\", \"binary\": \"$BIN\"," >"$out"
 echo " \"concurrency\": [" >>"$out"
 printf '| clients | run decode tok/s | serve decode tok/s | serve/run | TTFT p50 (s) | TTFT p99 (s) |\n|---|---|---|---|---|---|\n'
 sep=""
