@@ -56,6 +56,15 @@ check "plan on a cluster without host names" quiet "$bin" plan --model "$tmp/m.g
 check "says how to name the hosts" grep -q "gives no .host:. for a, b, so the host file uses the board names" \
     "$tmp/last.out"
 check "and the host file has the board names" test "$(cat "$tmp/nohost-plan.hosts")" = "$(printf 'a:1\nb:1')"
+# stages on one machine are told that they share its memory; board names
+# alone are different machines; 127.0.0.1 is localhost
+check "two stages on localhost: the plan says they share its memory" \
+    grep -q "^# Stages on one host (localhost): a, b. They share its memory" "$tmp/run.yaml"
+check "boards without host names: no such note" bash -c "! grep -q 'Stages on one host' '$tmp/nohost-plan.yaml'"
+sed '0,/host: localhost/s//host: 127.0.0.1/' "$tmp/pair.yaml" >"$tmp/loop.yaml"
+check "plan on localhost + 127.0.0.1" quiet "$bin" plan --model "$tmp/m.gguf" --cluster "$tmp/loop.yaml" \
+    --sequences 2 --context 64 --prefill-chunk 8 -o "$tmp/loop-plan.yaml"
+check "127.0.0.1 and localhost are one host" grep -q "^# Stages on one host (127.0.0.1): a, b" "$tmp/loop-plan.yaml"
 mpirun_bounded 120 -f "$tmp/run.hosts" -n 2 "$bin" run --plan "$tmp/run.yaml" --prompt "a b c" -n 6 --ignore-eos \
     >/dev/null 2>"$tmp/run.err"
 check "run prints measured against predicted" grep -q "measured against the plan.s prediction" "$tmp/run.err"

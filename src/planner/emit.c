@@ -88,6 +88,19 @@ static void add(text *t, const char *fmt, ...)
     t->len += (size_t)n;
 }
 
+/* Whether two boards' `host:` name one machine: the same name, or both
+ * this machine's loopback (localhost, 127.x.y.z, ::1). An empty host is
+ * the board's name, so it is never shared. */
+static bool loopback(const char *h)
+{
+    return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1");
+}
+
+static bool same_host(const char *a, const char *b)
+{
+    return a[0] && b[0] && (!strcmp(a, b) || (loopback(a) && loopback(b)));
+}
+
 char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_config *cfg, const char *model_name,
                         const sp_cost_options *o)
 {
@@ -126,6 +139,22 @@ char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_con
         add(&t, ".\n");
     } else {
         add(&t, "Every board of the cluster takes part.\n");
+    }
+    /* stages on one machine share its memory: with more than one group
+     * they stream their weights at once, which the profiles (each
+     * measured alone) do not price */
+    for (int i = 0; i < s->n_stages; i++) {
+        const char *hi = cl->boards[s->board[i]].host;
+        bool listed = false, group = false;
+        for (int j = 0; j < i; j++) listed |= same_host(hi, cl->boards[s->board[j]].host);
+        for (int k = i + 1; k < s->n_stages && !listed; k++) group |= same_host(hi, cl->boards[s->board[k]].host);
+        if (listed || !group) continue;
+        add(&t, "Stages on one host (%s): %s", hi, cl->boards[s->board[i]].name);
+        for (int k = i + 1; k < s->n_stages; k++)
+            if (same_host(hi, cl->boards[s->board[k]].host)) add(&t, ", %s", cl->boards[s->board[k]].name);
+        add(&t, ". They share its memory, so steps that stream their\n"
+                "weights at the same time slow each other; the prediction holds for boards of their own\n"
+                "(benchmarks/prefill.sh measures the decode such a host's memory allows).\n");
     }
     add(&t, "Profiles:");
     for (int b = 0; b < cl->n_boards; b++) {
