@@ -148,6 +148,9 @@ void sp_softmax_f32_avx512(float *s, int64_t n);
 void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
                              float scale, float *s, int64_t s_stride);
 void sp_attn_values_f16_avx2(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, float *y);
+void sp_attn_scores_f16_avx512(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
+                               float scale, float *s, int64_t s_stride);
+void sp_attn_values_f16_avx512(int hd, int n, const uint16_t *v, int64_t v_stride, const float *w, float *y);
 void sp_quantize_row_q8g_avx2(const float *x, sp_q8_group *g, int64_t n);
 void sp_vec_dot_q8_0_q8g_rows_avx2(int64_t n, const sp_block_q8_0 *w, const sp_q8_group *a,
     int64_t stride, int na, float *out);

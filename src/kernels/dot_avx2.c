@@ -375,7 +375,6 @@ void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride,
     int p = 0;
     if (hd % 8 == 0) { /* else every position has a scalar tail after its hsum */
         const __m256 vs = _mm256_set1_ps(scale);
-        const __m256i order = _mm256_setr_epi32(0, 2, 1, 3, 4, 6, 5, 7);
         for (; p + 8 <= n; p += 8) {
             const uint16_t *kp = k + (int64_t)p * k_stride;
             for (int g = 0; g < nq; g++) {
@@ -383,21 +382,7 @@ void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride,
                 __m256 v[8];
                 dot_f16_lanes4(hd, kp, k_stride, qg, v);
                 dot_f16_lanes4(hd, kp + 4 * k_stride, k_stride, qg, v + 4);
-                /* s_j = lanes 0-3 + lanes 4-7 of v_j: [s0 | s4], [s1 | s5], ... */
-                __m256 s04 = _mm256_add_ps(_mm256_permute2f128_ps(v[0], v[4], 0x20),
-                                           _mm256_permute2f128_ps(v[0], v[4], 0x31));
-                __m256 s15 = _mm256_add_ps(_mm256_permute2f128_ps(v[1], v[5], 0x20),
-                                           _mm256_permute2f128_ps(v[1], v[5], 0x31));
-                __m256 s26 = _mm256_add_ps(_mm256_permute2f128_ps(v[2], v[6], 0x20),
-                                           _mm256_permute2f128_ps(v[2], v[6], 0x31));
-                __m256 s37 = _mm256_add_ps(_mm256_permute2f128_ps(v[3], v[7], 0x20),
-                                           _mm256_permute2f128_ps(v[3], v[7], 0x31));
-                /* t_j = (s_j0 + s_j2, s_j1 + s_j3): [t0 t2 | t4 t6], [t1 t3 | t5 t7] */
-                __m256 t0246 = _mm256_add_ps(_mm256_shuffle_ps(s04, s26, 0x44), _mm256_shuffle_ps(s04, s26, 0xee));
-                __m256 t1357 = _mm256_add_ps(_mm256_shuffle_ps(s15, s37, 0x44), _mm256_shuffle_ps(s15, s37, 0xee));
-                /* r_j = t_j0 + t_j1, in the order r0 r2 r1 r3 | r4 r6 r5 r7 */
-                __m256 r = _mm256_add_ps(_mm256_shuffle_ps(t0246, t1357, 0x88), _mm256_shuffle_ps(t0246, t1357, 0xdd));
-                r = _mm256_permutevar8x32_ps(r, order);
+                __m256 r = sum_lanes8x8(v);
                 _mm256_storeu_ps(s + g * s_stride + p, _mm256_mul_ps(r, vs));
             }
         }

@@ -1,5 +1,5 @@
-/* dot_x86.h - private to the x86 dot kernels (dot_avx2.c, dot_avx512.c and
- * their IQ4_NL twins, compiled with AVX2, FMA and F16C): the register helpers their int8 rows kernels share,
+/* dot_x86.h - private to the x86 dot kernels (dot_avx2.c, dot_avx512.c,
+ * attn_avx512.c and the IQ4_NL twins, compiled with AVX2, FMA and F16C): the register helpers their int8 rows kernels share,
  * including the lane reduction that fixes the summation order every level
  * follows (quant.c). */
 #ifndef SP_KERNELS_DOT_X86_H
@@ -42,6 +42,27 @@ static inline float hsum_lanes(__m256 acc0, __m256 acc1, __m128 tail)
     t = _mm_add_ps(t, _mm_movehl_ps(t, t));
     t = _mm_add_ss(t, _mm_movehdup_ps(t));
     return _mm_cvtss_f32(t);
+}
+
+/* The sums of eight positions' 8-lane score accumulators v[0..7] (each
+ * the two halves of an f16 dot already added), every sum in hsum_lanes'
+ * tree without a tail - s = lanes 0-3 + lanes 4-7, t = (s0 + s2, s1 + s3),
+ * r = t0 + t1 - done on eight at once: the attention scores kernels of the
+ * AVX2 and AVX-512 levels (dot_avx2.c, attn_avx512.c). */
+static inline __m256 sum_lanes8x8(const __m256 v[8])
+{
+    const __m256i order = _mm256_setr_epi32(0, 2, 1, 3, 4, 6, 5, 7);
+    /* [s0 | s4], [s1 | s5], ... */
+    __m256 s04 = _mm256_add_ps(_mm256_permute2f128_ps(v[0], v[4], 0x20), _mm256_permute2f128_ps(v[0], v[4], 0x31));
+    __m256 s15 = _mm256_add_ps(_mm256_permute2f128_ps(v[1], v[5], 0x20), _mm256_permute2f128_ps(v[1], v[5], 0x31));
+    __m256 s26 = _mm256_add_ps(_mm256_permute2f128_ps(v[2], v[6], 0x20), _mm256_permute2f128_ps(v[2], v[6], 0x31));
+    __m256 s37 = _mm256_add_ps(_mm256_permute2f128_ps(v[3], v[7], 0x20), _mm256_permute2f128_ps(v[3], v[7], 0x31));
+    /* [t0 t2 | t4 t6], [t1 t3 | t5 t7] */
+    __m256 t0246 = _mm256_add_ps(_mm256_shuffle_ps(s04, s26, 0x44), _mm256_shuffle_ps(s04, s26, 0xee));
+    __m256 t1357 = _mm256_add_ps(_mm256_shuffle_ps(s15, s37, 0x44), _mm256_shuffle_ps(s15, s37, 0xee));
+    /* r0 r2 r1 r3 | r4 r6 r5 r7, then in order */
+    __m256 r = _mm256_add_ps(_mm256_shuffle_ps(t0246, t1357, 0x88), _mm256_shuffle_ps(t0246, t1357, 0xdd));
+    return _mm256_permutevar8x32_ps(r, order);
 }
 
 /* The largest of s[0..n) (the softmax kernels' first pass), the same value
