@@ -129,8 +129,9 @@ static int chat_loop(sp_client *c, const sp_client_params *p)
         sp_client_status st = sp_client_ask(c, line, p, print_piece, NULL, &interrupted, &ans, &err);
         if (st == SP_CLIENT_ERROR && context_full(&ans, "max_tokens") && p->max_tokens > 0 &&
             sp_client_turns(c) > 0) {
-            /* the conversation grew until -n no longer fits beside it: this
-             * answer gets the context that is left (the server's default) */
+            /* -n no longer fits beside the conversation (on the first
+             * question the error stands: -n alone is at fault there): this
+             * answer gets the context that is left, the server's default */
             fprintf(stderr, "[-n %d does not fit beside the conversation in the context: this answer gets the rest; "
                             "/reset starts afresh]\n", p->max_tokens);
             sp_client_params rest = *p;

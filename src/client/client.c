@@ -239,7 +239,8 @@ static void status_error(const sp_client *c, const char *path, const xfer *x, sp
     json_t *j = x->body ? json_loadb(x->body, x->body_len, 0, NULL) : NULL;
     json_t *e = json_object_get(j, "error");
     const char *m = json_string_value(json_object_get(e, "message"));
-    const char *code = json_string_value(json_object_get(e, "code")), *param = json_string_value(json_object_get(e, "param"));
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *param = json_string_value(json_object_get(e, "param"));
     if (x->ans) {
         snprintf(x->ans->error_code, sizeof x->ans->error_code, "%s", code ? code : "");
         snprintf(x->ans->error_param, sizeof x->ans->error_param, "%s", param ? param : "");
