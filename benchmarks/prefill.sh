@@ -154,6 +154,8 @@ if [[ " $PARTS " == *" batched "* ]]; then
             python3 -c "import json,random; random.seed($i); print(json.dumps({'prompt_tokens': [random.randrange(3, 32000) for _ in range($BPROMPT)]}))"
         done >"$tmp/b$k.jsonl"
     done
+    # read GB/s with (1 + $1) threads, the mean of before and after a run
+    bw() { python3 -c "import json; print(round(sum(json.load(open(f))['runs'][$1]['read_gbs'] for f in ('$tmp/mem0.json', '$tmp/mem1.json')) / 2, 3))"; }
     for r in $(seq 1 "$ROUNDS"); do
         for k in $BATCH; do
             l=$(load)
@@ -163,7 +165,6 @@ if [[ " $PARTS " == *" batched "* ]]; then
             # the bandwidth is that of just before and just after our run (the mean):
             # on this host it moves by half within seconds
             "$SP" bench memory --threads 1,2 --passes 5 --json "$tmp/mem1.json" >/dev/null
-            bw() { python3 -c "import json; print(round(sum(json.load(open(f))['runs'][$1]['read_gbs'] for f in ('$tmp/mem0.json', '$tmp/mem1.json')) / 2, 3))"; }
             bw1=$(bw 0) bw2=$(bw 1)
             sp_pp=$(summary "$tmp/s.json" prompt_tok_s)
             sp_tg=$(summary "$tmp/s.json" decode_steady_tok_s)

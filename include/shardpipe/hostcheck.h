@@ -14,6 +14,7 @@
 #ifndef SHARDPIPE_HOSTCHECK_H
 #define SHARDPIPE_HOSTCHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,11 @@ typedef struct sp_host_report {
     int32_t pad;
     uint64_t ram_free; /* MemAvailable (or $SHARDPIPE_RAM_FREE), bytes */
 } sp_host_report;
+
+/* Is `host` this machine's loopback name (localhost in any case,
+ * 127.0.0.1, ::1)? Such a host is this machine for every rank, and two
+ * boards named so share one machine (the planner says so). */
+bool sp_host_is_loopback(const char *host);
 
 /* Is `planned` (a plan's host) this machine? */
 sp_host_verdict sp_host_is_me(const char *planned);

@@ -20,8 +20,8 @@
 
 #define SP_ATTN_MAX_HD 256 /* head sizes up to this take the converted-K path */
 
-/* The eight 16-lane accumulators' two halves added: v_j = lanes 0-7 +
- * lanes 8-15, the AVX2 kernel's acc0 + acc1. */
+/* A 16-lane score accumulator's two halves added: lanes 0-7 + lanes
+ * 8-15, the AVX2 kernel's acc0 + acc1. */
 static inline __m256 halves(__m512 a)
 {
     return _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));

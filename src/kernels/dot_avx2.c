@@ -363,12 +363,14 @@ void sp_vec_mad_f16_avx2(int64_t n, float *y, const uint16_t *x, float a)
  * what each result equals); what changes is the work around them. */
 
 /* K rows: each position's dot keeps the lanes of sp_vec_dot_f16_f32_avx2
- * (dot_f16_lanes), and eight positions are reduced together. The transpose
- * below adds the same pairs as hsum_ps, ((v0 + v4) + (v2 + v6)) + ((v1 +
- * v5) + (v3 + v7)) for each position's lanes v, in 7 vector additions and
- * 15 shuffles for all eight where hsum_ps takes 3 of each per position. Positions go in blocks of eight outside and heads inside, so a
- * block's K rows (8 x 128 bytes at head size 64) are read from memory once
- * and from L1 by the other heads of the KV group. */
+ * (dot_f16_lanes), and eight positions are reduced together by the
+ * transpose of sum_lanes8x8 (dot_x86.h), which adds the same pairs as
+ * hsum_ps, ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)) for each
+ * position's lanes v, in 7 vector additions and 15 shuffles for all eight
+ * where hsum_ps takes 3 of each per position. Positions go in blocks of
+ * eight outside and heads inside, so a block's K rows (8 x 128 bytes at
+ * head size 64) are read from memory once and from L1 by the other heads
+ * of the KV group. */
 void sp_attn_scores_f16_avx2(int hd, int n, const uint16_t *k, int64_t k_stride, const float *q, int nq,
                              float scale, float *s, int64_t s_stride)
 {

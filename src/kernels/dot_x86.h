@@ -1,6 +1,7 @@
-/* dot_x86.h - private to the x86 dot kernels (dot_avx2.c, dot_avx512.c,
- * attn_avx512.c and the IQ4_NL twins, compiled with AVX2, FMA and F16C): the register helpers their int8 rows kernels share,
- * including the lane reduction that fixes the summation order every level
+/* dot_x86.h - private to the x86 kernels (dot_avx2.c, dot_avx512.c,
+ * attn_avx512.c and the IQ4_NL twins, compiled with AVX2, FMA and F16C):
+ * the register helpers their int8 rows kernels and attention scores share,
+ * including the lane reductions that fix the summation order every level
  * follows (quant.c). */
 #ifndef SP_KERNELS_DOT_X86_H
 #define SP_KERNELS_DOT_X86_H
@@ -45,8 +46,8 @@ static inline float hsum_lanes(__m256 acc0, __m256 acc1, __m128 tail)
 }
 
 /* The sums of eight positions' 8-lane score accumulators v[0..7] (each
- * the two halves of an f16 dot already added), every sum in hsum_lanes'
- * tree without a tail - s = lanes 0-3 + lanes 4-7, t = (s0 + s2, s1 + s3),
+ * the two halves of an f16 dot already added), every sum in the tree of
+ * dot_avx2.c's hsum_ps - s = lanes 0-3 + lanes 4-7, t = (s0 + s2, s1 + s3),
  * r = t0 + t1 - done on eight at once: the attention scores kernels of the
  * AVX2 and AVX-512 levels (dot_avx2.c, attn_avx512.c). */
 static inline __m256 sum_lanes8x8(const __m256 v[8])

@@ -37,11 +37,15 @@ static bool same_addr(const struct sockaddr *a, const struct sockaddr *b)
     return false;
 }
 
+bool sp_host_is_loopback(const char *host)
+{
+    return !strcasecmp(host, "localhost") || !strcmp(host, "127.0.0.1") || !strcmp(host, "::1");
+}
+
 sp_host_verdict sp_host_is_me(const char *planned)
 {
     if (!planned || !*planned) return SP_HOST_LABEL;
-    if (!strcasecmp(planned, "localhost") || !strcmp(planned, "127.0.0.1") || !strcmp(planned, "::1"))
-        return SP_HOST_SELF;
+    if (sp_host_is_loopback(planned)) return SP_HOST_SELF;
     char me[256] = "";
     gethostname(me, sizeof me - 1);
     if (me[0] && same_name(planned, me)) return SP_HOST_SELF;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "shardpipe/atomicfile.h"
+#include "shardpipe/hostcheck.h"
 #include "shardpipe/planner.h"
 #include "shardpipe/util.h"
 
@@ -89,16 +90,11 @@ static void add(text *t, const char *fmt, ...)
 }
 
 /* Whether two boards' `host:` name one machine: the same name, or both
- * this machine's loopback (localhost, 127.x.y.z, ::1). An empty host is
- * the board's name, so it is never shared. */
-static bool loopback(const char *h)
-{
-    return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1");
-}
-
+ * this machine's loopback (sp_host_is_loopback). An empty host is the
+ * board's name, so it is never shared. */
 static bool same_host(const char *a, const char *b)
 {
-    return a[0] && b[0] && (!strcmp(a, b) || (loopback(a) && loopback(b)));
+    return a[0] && b[0] && (!strcmp(a, b) || (sp_host_is_loopback(a) && sp_host_is_loopback(b)));
 }
 
 char *sp_planner_header(const sp_solution *s, const sp_cluster *cl, const sp_config *cfg, const char *model_name,
